@@ -1,0 +1,55 @@
+#include "actors/errors.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/make_message.hpp>
+
+namespace ap {
+
+caf::atom_value error_category() {
+  return caf::atom("ap");
+}
+
+std::string to_string(error_code code) {
+  switch (code) {
+    case error_code::invalid_input:
+      return "invalid_input";
+    case error_code::not_found:
+      return "not_found";
+    case error_code::conflict:
+      return "conflict";
+    case error_code::database_unavailable:
+      return "database_unavailable";
+    case error_code::upstream_unavailable:
+      return "upstream_unavailable";
+    case error_code::internal:
+      return "internal";
+  }
+  return "unknown";
+}
+
+caf::error make_error(error_code code, std::string message) {
+  return caf::error{static_cast<std::uint8_t>(code), error_category(),
+                    caf::make_message(std::move(message))};
+}
+
+std::string error_message(const caf::error& err) {
+  if (err.category() != error_category())
+    return {};
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return {};
+}
+
+void register_error_category(caf::actor_system_config& cfg) {
+  cfg.add_error_category(error_category(),
+                         [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           auto text = to_string(static_cast<error_code>(code));
+                           if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+                             text += ": " + ctx.get_as<std::string>(0);
+                           return text;
+                         });
+}
+
+} // namespace ap

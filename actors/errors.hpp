@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+namespace ap {
+
+/// The service's error codes, carried between actors as `caf::error` in
+/// the category `ap`. The HTTP edge maps each to one status (http/routes.cpp).
+enum class error_code : std::uint8_t {
+  /// Input that passed parsing but breaks a rule of the contract.
+  invalid_input = 1,
+  /// The addressed resource does not exist.
+  not_found,
+  /// The request conflicts with the stored state.
+  conflict,
+  /// PostgreSQL is unreachable or failed.
+  database_unavailable,
+  /// An upstream service (the Kernel) failed.
+  upstream_unavailable,
+  /// A defect: something that should not happen did.
+  internal,
+};
+
+/// The CAF error category of `error_code`.
+caf::atom_value error_category();
+
+/// Name of the code, e.g. "database_unavailable".
+std::string to_string(error_code code);
+
+/// Builds an error whose context carries a message safe to show a client.
+caf::error make_error(error_code code, std::string message);
+
+/// The client-safe message of an `ap` error, or empty.
+std::string error_message(const caf::error& err);
+
+/// Registers the category with the actor system so errors render by name.
+void register_error_category(caf::actor_system_config& cfg);
+
+} // namespace ap

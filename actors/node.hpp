@@ -1,0 +1,29 @@
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/actors.hpp"
+#include "actors/database.hpp"
+#include "actors/directory.hpp"
+#include "actors/supervisor.hpp"
+#include "core/metrics.hpp"
+
+namespace ap {
+
+/// What the actor graph is built from.
+struct node_options {
+  database_config database;
+  supervisor_config supervision;
+};
+
+/// Prepares an actor system configuration for the service: the `ap` error
+/// category, CAF's own logger silenced (the service logs JSON lines itself).
+void configure_actor_system(caf::actor_system_config& cfg);
+
+/// Builds the actor graph: the supervisor with every domain actor as its
+/// child, each published in `dir`. Stop it with an exit message
+/// (`caf::exit_reason::user_shutdown`), which the supervisor passes on.
+supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_directory& dir,
+                            metrics::registry& registry);
+
+} // namespace ap

@@ -1,0 +1,93 @@
+#include "actors/supervisor.hpp"
+
+#include <caf/all.hpp>
+
+#include "core/log.hpp"
+
+namespace ap {
+
+std::chrono::milliseconds supervisor_config::backoff(unsigned failures) const {
+  auto delay = initial_backoff;
+  for (unsigned i = 0; i < failures && delay < max_backoff; ++i)
+    delay *= 2;
+  return std::min(delay, max_backoff);
+}
+
+namespace {
+
+void start_child(supervisor_actor::stateful_pointer<supervisor_state> self,
+                 supervisor_state::child& c) {
+  c.current = c.spec.start(self->system());
+  c.started = self->clock().now();
+  self->monitor(c.current);
+}
+
+} // namespace
+
+supervisor_actor::behavior_type
+supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
+           std::vector<child_spec> children, supervisor_config cfg, metrics::registry* registry) {
+  for (auto& spec : children) {
+    supervisor_state::child c;
+    c.restarts = &registry->get_counter("ap_actor_restarts_total",
+                                        "Restarts of supervised actors after a crash",
+                                        {{"actor", spec.name}});
+    c.spec = std::move(spec);
+    self->state.children.push_back(std::move(c));
+  }
+  for (auto& c : self->state.children)
+    start_child(self, c);
+
+  self->set_down_handler([=](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    for (auto& c : st.children) {
+      if (!c.current || c.current.address() != msg.source)
+        continue;
+      c.current = nullptr;
+      if (self->clock().now() - c.started >= cfg.stable_after)
+        c.failures = 0;
+      auto delay = cfg.backoff(c.failures++);
+      log::warn("actor went down; restarting after backoff",
+                {{"actor", c.spec.name},
+                 {"reason", to_string(msg.reason)},
+                 {"backoffMs", std::to_string(delay.count())}});
+      self->delayed_send(self, delay, atoms::restart_atom::value, c.spec.name);
+      return;
+    }
+  });
+
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    self->state.stopping = true;
+    for (auto& c : self->state.children)
+      if (c.current)
+        self->send_exit(c.current, msg.reason);
+    self->quit(msg.reason);
+  });
+
+  return {
+    [=](atoms::restart_atom, const std::string& name) {
+      auto& st = self->state;
+      if (st.stopping)
+        return;
+      for (auto& c : st.children) {
+        if (c.spec.name != name || c.current)
+          continue;
+        try {
+          start_child(self, c);
+          c.restarts->inc();
+          log::info("actor restarted", {{"actor", name}});
+        } catch (const std::exception& e) {
+          // A failing start is retried like a crash, with a longer delay.
+          auto delay = cfg.backoff(c.failures++);
+          log::error("actor restart failed",
+                     {{"actor", name}, {"error", e.what()}});
+          self->delayed_send(self, delay, atoms::restart_atom::value, name);
+        }
+      }
+    },
+  };
+}
+
+} // namespace ap

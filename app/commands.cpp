@@ -1,0 +1,99 @@
+#include "app/commands.hpp"
+
+#include <iostream>
+
+#include <caf/all.hpp>
+
+#include "actors/node.hpp"
+#include "core/config.hpp"
+#include "core/json.hpp"
+#include "core/log.hpp"
+#include "http/routes.hpp"
+#include "http/server.hpp"
+#include "persistence/connection.hpp"
+#include "persistence/migrations.hpp"
+
+namespace ap::app {
+
+namespace {
+
+std::optional<service_config> load_or_report() {
+  auto loaded = load_config(process_env());
+  if (!loaded.config) {
+    for (const auto& problem : loaded.problems)
+      log::error("invalid configuration", {{"problem", problem}});
+    std::cerr << "artifact-publisher: refusing to start; fix the variables named above\n";
+    return std::nullopt;
+  }
+  log::level lvl = log::level::info;
+  log::parse_level(loaded.config->log_level, lvl);
+  log::set_level(lvl);
+  return loaded.config;
+}
+
+} // namespace
+
+int migrate() {
+  auto cfg = load_or_report();
+  if (!cfg)
+    return 2;
+  try {
+    persistence::connection db{cfg->db_url};
+    auto report = persistence::migrate(db);
+    std::string out = "{\"from\":" + std::to_string(report.from)
+                      + ",\"to\":" + std::to_string(report.to) + ",\"applied\":[";
+    for (std::size_t i = 0; i < report.applied.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      json::append_quoted(out, report.applied[i]);
+    }
+    out += "]}";
+    std::cout << out << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    log::error("migration failed", {{"error", e.what()}});
+    return 1;
+  }
+}
+
+int serve() {
+  auto cfg = load_or_report();
+  if (!cfg)
+    return 2;
+  log::info("starting", {{"config", cfg->redacted_summary()}});
+
+  caf::actor_system_config actor_cfg;
+  configure_actor_system(actor_cfg);
+  caf::actor_system system{actor_cfg};
+  metrics::registry registry;
+  actor_directory directory;
+
+  node_options opts;
+  opts.database.url = cfg->db_url;
+  opts.database.workers = cfg->db_pool_size;
+  auto root = start_node(system, opts, directory, registry);
+
+  http::router routes;
+  http::add_service_routes(routes, {&system, &directory, &registry, &*cfg});
+  http::server_limits limits;
+  limits.max_connections = cfg->max_connections;
+  limits.handler_deadline = cfg->request_timeout + std::chrono::seconds(1);
+  http::server server{routes, registry, limits};
+  try {
+    auto port = server.listen(cfg->bind, cfg->port);
+    log::info("listening", {{"url", "http://" + cfg->bind + ":" + std::to_string(port)}});
+  } catch (const std::exception& e) {
+    log::error("cannot listen", {{"bind", cfg->bind},
+                                 {"port", std::to_string(cfg->port)},
+                                 {"error", e.what()}});
+    caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  // Returns after SIGTERM/SIGINT once in-flight requests have been answered.
+  server.run(cfg->io_threads, true);
+  caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+  log::info("stopped");
+  return 0;
+}
+
+} // namespace ap::app

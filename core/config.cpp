@@ -1,0 +1,268 @@
+#include "core/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <cryptopp/base64.h>
+#include <cryptopp/filters.h>
+
+#include "core/json.hpp"
+
+namespace ap {
+
+namespace {
+
+std::optional<long long> parse_integer(const std::string& text) {
+  if (text.empty() || text.size() > 18)
+    return std::nullopt;
+  long long value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+// Strict standard base64 with padding (RFC 4648 §4).
+std::optional<std::string> decode_base64(const std::string& text) {
+  if (text.empty() || text.size() % 4 != 0)
+    return std::nullopt;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || c == '+' || c == '/' || (c == '=' && i >= text.size() - 2);
+    if (!ok)
+      return std::nullopt;
+  }
+  if (text[text.size() - 2] == '=' && text.back() != '=')
+    return std::nullopt;
+  std::string out;
+  CryptoPP::StringSource source(
+    text, true, new CryptoPP::Base64Decoder(new CryptoPP::StringSink(out)));
+  return out;
+}
+
+// `JSON` or `@file` (SPEC §3).
+std::optional<std::string> read_inline_or_file(const std::string& value, std::string& problem,
+                                               const std::string& var) {
+  if (value.empty() || value[0] != '@')
+    return value;
+  std::ifstream in{value.substr(1)};
+  if (!in) {
+    problem = var + ": cannot read file " + value.substr(1);
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void parse_approvers(const std::string& text, service_config& cfg,
+                     std::vector<std::string>& problems) {
+  const std::string var = "ARTIFACT_PUBLISHER_APPROVERS";
+  std::string problem;
+  auto content = read_inline_or_file(text, problem, var);
+  if (!content) {
+    problems.push_back(problem);
+    return;
+  }
+  rapidjson::Document doc;
+  if (auto err = json::parse_strict(*content, doc)) {
+    problems.push_back(var + ": " + *err);
+    return;
+  }
+  if (!doc.IsArray()) {
+    problems.push_back(var + ": expected a JSON array of {\"id\",\"publicKey\"}");
+    return;
+  }
+  std::set<std::string> seen;
+  for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    const auto& entry = doc[i];
+    auto where = var + "[" + std::to_string(i) + "]";
+    if (!entry.IsObject() || !entry.HasMember("id") || !entry["id"].IsString()
+        || !entry.HasMember("publicKey") || !entry["publicKey"].IsString()) {
+      problems.push_back(where + ": expected {\"id\": string, \"publicKey\": string}");
+      continue;
+    }
+    approver a;
+    a.id = entry["id"].GetString();
+    a.public_key_b64 = entry["publicKey"].GetString();
+    if (a.id.empty() || a.id.size() > 128) {
+      problems.push_back(where + ".id: must be 1-128 characters");
+      continue;
+    }
+    if (!seen.insert(a.id).second) {
+      problems.push_back(where + ".id: duplicate approver id '" + a.id + "'");
+      continue;
+    }
+    auto key = decode_base64(a.public_key_b64);
+    if (!key || key->size() != 32) {
+      problems.push_back(where + ".publicKey: must be base64 of a raw 32-byte Ed25519 key");
+      continue;
+    }
+    a.public_key = std::move(*key);
+    cfg.approvers.push_back(std::move(a));
+  }
+}
+
+void parse_proof_secrets(const std::string& text, service_config& cfg,
+                         std::vector<std::string>& problems) {
+  const std::string var = "ARTIFACT_PUBLISHER_PROOF_SECRETS";
+  std::string problem;
+  auto content = read_inline_or_file(text, problem, var);
+  if (!content) {
+    problems.push_back(problem);
+    return;
+  }
+  rapidjson::Document doc;
+  if (auto err = json::parse_strict(*content, doc)) {
+    problems.push_back(var + ": " + *err);
+    return;
+  }
+  if (!doc.IsObject()) {
+    problems.push_back(var + ": expected a JSON object {\"<kid>\": \"<secret>\"}");
+    return;
+  }
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    std::string kid = it->name.GetString();
+    if (!it->value.IsString()) {
+      problems.push_back(var + "." + kid + ": the secret must be a string");
+      continue;
+    }
+    cfg.proof_secrets[kid] = it->value.GetString();
+  }
+}
+
+bool is_weak(const std::string& value, std::string_view dev_default) {
+  return value.empty() || value == dev_default || value.size() < min_secret_bytes;
+}
+
+} // namespace
+
+env_lookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str()))
+      return std::string{v};
+    return std::nullopt;
+  };
+}
+
+std::optional<std::string> lookup_setting(const env_lookup& env, const std::string& name) {
+  for (const char* prefix : {"ARTIFACT_PUBLISHER_", "REPOWRITER_"}) {
+    auto value = env(prefix + name);
+    if (value && !value->empty())
+      return value;
+  }
+  return std::nullopt;
+}
+
+config_result load_config(const env_lookup& env) {
+  config_result result;
+  auto& problems = result.problems;
+  service_config cfg;
+  auto get = [&](const std::string& name, std::string_view fallback) {
+    return lookup_setting(env, name).value_or(std::string{fallback});
+  };
+  auto get_count = [&](const std::string& name, long long min, long long max,
+                       long long fallback) -> long long {
+    auto text = lookup_setting(env, name);
+    if (!text)
+      return fallback;
+    auto value = parse_integer(*text);
+    if (!value || *value < min || *value > max) {
+      problems.push_back("ARTIFACT_PUBLISHER_" + name + ": must be an integer from "
+                         + std::to_string(min) + " to " + std::to_string(max));
+      return fallback;
+    }
+    return *value;
+  };
+
+  auto env_name = get("ENV", "development");
+  if (env_name != "production" && env_name != "development" && env_name != "test")
+    problems.push_back("ARTIFACT_PUBLISHER_ENV: must be production, development or test");
+  cfg.production = env_name == "production";
+
+  cfg.port = static_cast<std::uint16_t>(get_count("PORT", 1, 65535, 6137));
+  cfg.bind = get("BIND", "127.0.0.1");
+  cfg.db_url = get("DB_URL", defaults::db_url);
+  cfg.kernel_url = get("KERNEL_URL", defaults::kernel_url);
+  if (cfg.kernel_url.rfind("http://", 0) != 0)
+    problems.push_back("ARTIFACT_PUBLISHER_KERNEL_URL: must be an http:// URL");
+  cfg.proof_secret = get("PROOF_SECRET", defaults::proof_secret);
+  cfg.delivery_key = get("DELIVERY_KEY", defaults::delivery_key);
+  cfg.stripe_key = get("STRIPE_KEY", defaults::stripe_key);
+  cfg.ledger_id = get("LEDGER_ID", defaults::ledger_id);
+  cfg.sandbox_seed = get("SANDBOX_SEED", defaults::sandbox_seed);
+  cfg.deterministic_salt = get("DETERMINISTIC_SALT", defaults::deterministic_salt);
+  cfg.api_token = get("API_TOKEN", "");
+  cfg.admin_token = get("ADMIN_TOKEN", "");
+  cfg.multisig_threshold = static_cast<int>(get_count("MULTISIG_THRESHOLD", 2, 10, 2));
+  cfg.proof_kid = get("PROOF_KID", "v1");
+  if (auto approvers = lookup_setting(env, "APPROVERS"))
+    parse_approvers(*approvers, cfg, problems);
+  if (!cfg.approvers.empty()
+      && cfg.approvers.size() < static_cast<std::size_t>(cfg.multisig_threshold))
+    problems.push_back("ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD: larger than the number of "
+                       "registered approvers");
+  if (auto secrets = lookup_setting(env, "PROOF_SECRETS"))
+    parse_proof_secrets(*secrets, cfg, problems);
+  if (auto it = cfg.proof_secrets.find(cfg.proof_kid);
+      it != cfg.proof_secrets.end() && it->second != cfg.proof_secret)
+    problems.push_back("ARTIFACT_PUBLISHER_PROOF_SECRETS: names the active kid '" + cfg.proof_kid
+                       + "' with a secret other than ARTIFACT_PUBLISHER_PROOF_SECRET");
+
+  cfg.db_pool_size = static_cast<std::size_t>(get_count("DB_POOL_SIZE", 1, 64, 4));
+  cfg.max_connections = static_cast<std::size_t>(get_count("MAX_CONNECTIONS", 1, 100000, 1024));
+  cfg.io_threads = static_cast<std::size_t>(get_count("IO_THREADS", 1, 64, 1));
+  cfg.request_timeout =
+    std::chrono::milliseconds{get_count("REQUEST_TIMEOUT_MS", 10, 60000, 5000)};
+  cfg.log_level = get("LOG_LEVEL", "info");
+  if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn"
+      && cfg.log_level != "error")
+    problems.push_back("ARTIFACT_PUBLISHER_LOG_LEVEL: must be debug, info, warn or error");
+
+  if (cfg.production) {
+    auto refuse = [&](const std::string& var, const std::string& value,
+                      std::string_view dev_default) {
+      if (is_weak(value, dev_default))
+        problems.push_back("ARTIFACT_PUBLISHER_" + var
+                           + ": missing, a development default, or shorter than "
+                           + std::to_string(min_secret_bytes) + " bytes");
+    };
+    refuse("PROOF_SECRET", cfg.proof_secret, defaults::proof_secret);
+    refuse("DELIVERY_KEY", cfg.delivery_key, defaults::delivery_key);
+    for (const auto& [kid, secret] : cfg.proof_secrets)
+      refuse("PROOF_SECRETS." + kid, secret, defaults::proof_secret);
+    if (!cfg.api_token.empty())
+      refuse("API_TOKEN", cfg.api_token, "");
+    if (!cfg.admin_token.empty())
+      refuse("ADMIN_TOKEN", cfg.admin_token, "");
+  }
+
+  if (problems.empty())
+    result.config = std::move(cfg);
+  return result;
+}
+
+std::string service_config::redacted_summary() const {
+  auto secret = [](const std::string& s) {
+    return s.empty() ? std::string{"unset"} : "<" + std::to_string(s.size()) + " bytes>";
+  };
+  // The database URL may carry a password: show only what follows '@'.
+  auto at = db_url.rfind('@');
+  auto db_shown = at == std::string::npos ? std::string{"<set>"} : db_url.substr(at + 1);
+  std::ostringstream out;
+  out << "env=" << (production ? "production" : "development") << " bind=" << bind
+      << " port=" << port << " db=" << db_shown << " kernel=" << kernel_url
+      << " proof_kid=" << proof_kid << " proof_secret=" << secret(proof_secret)
+      << " delivery_key=" << secret(delivery_key) << " api_token=" << secret(api_token)
+      << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
+      << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size
+      << " max_connections=" << max_connections;
+  return out.str();
+}
+
+} // namespace ap

@@ -1,0 +1,97 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ap {
+
+/// A registered multisig approver (SPEC §3 `APPROVERS`).
+struct approver {
+  std::string id;
+  /// Base64 of the raw 32-byte Ed25519 public key, as configured.
+  std::string public_key_b64;
+  /// The decoded 32 bytes.
+  std::string public_key;
+};
+
+/// The service's configuration, read once at start (SPEC §3). Actors and
+/// handlers receive the parts they need; nothing else reads the environment.
+struct service_config {
+  bool production = false;
+  std::uint16_t port = 6137;
+  std::string bind = "127.0.0.1";
+  std::string db_url;
+  std::string kernel_url;
+  std::string proof_secret;
+  std::string delivery_key;
+  std::string stripe_key;
+  std::string ledger_id;
+  std::string sandbox_seed;
+  std::string deterministic_salt;
+  /// Empty when unset: `/api/*` is then open.
+  std::string api_token;
+  /// Empty when unset: admin routes then answer 403.
+  std::string admin_token;
+  std::vector<approver> approvers;
+  int multisig_threshold = 2;
+  std::string proof_kid = "v1";
+  /// Further `{kid: secret}` kept for verification and rotation.
+  std::map<std::string, std::string> proof_secrets;
+
+  // Operational settings beyond SPEC §3, each with the same fallbacks.
+  std::size_t db_pool_size = 4;
+  std::size_t max_connections = 1024;
+  std::size_t io_threads = 1;
+  std::chrono::milliseconds request_timeout{5000};
+  std::string log_level = "info";
+
+  /// A one-line description with every secret replaced by its length, for
+  /// the start-up log line.
+  std::string redacted_summary() const;
+};
+
+/// Reads one variable; returns nullopt when it is not set.
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+
+/// The process environment.
+env_lookup process_env();
+
+/// Looks `ARTIFACT_PUBLISHER_<name>` up, then `REPOWRITER_<name>`; an empty
+/// value counts as unset.
+std::optional<std::string> lookup_setting(const env_lookup& env, const std::string& name);
+
+/// Outcome of `load_config`: either a configuration or every problem found,
+/// each naming the variable at fault.
+struct config_result {
+  std::optional<service_config> config;
+  std::vector<std::string> problems;
+};
+
+/// Builds the configuration from the environment, with the development
+/// defaults of SPEC §3. With `ARTIFACT_PUBLISHER_ENV=production` it refuses
+/// missing, default or short (< 32 bytes) secrets.
+config_result load_config(const env_lookup& env);
+
+/// Development defaults, exposed so tests and the production check agree.
+namespace defaults {
+constexpr std::string_view db_url =
+  "postgresql://artifact_publisher:artifact_publisher@127.0.0.1:5432/artifact_publisher";
+constexpr std::string_view kernel_url = "http://127.0.0.1:6050";
+constexpr std::string_view proof_secret = "dev-proof-secret-do-not-use-in-production";
+constexpr std::string_view delivery_key = "dev-delivery-key-do-not-use-in-production";
+constexpr std::string_view stripe_key = "pk_test_artifact_publisher_dev";
+constexpr std::string_view ledger_id = "ledger_dev";
+constexpr std::string_view sandbox_seed = "dev-sandbox-seed";
+constexpr std::string_view deterministic_salt = "dev-deterministic-salt";
+} // namespace defaults
+
+/// Minimum length of a production secret in bytes.
+constexpr std::size_t min_secret_bytes = 32;
+
+} // namespace ap

@@ -1,0 +1,75 @@
+#include "core/ids.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include <cryptopp/osrng.h>
+
+namespace ap {
+
+namespace {
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+std::string to_hex(const unsigned char* data, std::size_t size) {
+  std::string out(size * 2, '0');
+  for (std::size_t i = 0; i < size; ++i) {
+    out[2 * i] = hex_digits[data[i] >> 4];
+    out[2 * i + 1] = hex_digits[data[i] & 0x0f];
+  }
+  return out;
+}
+
+} // namespace
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  CryptoPP::OS_GenerateRandomBlock(false, reinterpret_cast<CryptoPP::byte*>(raw.data()),
+                                   raw.size());
+  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+}
+
+std::string new_request_id() {
+  // Request ids only need to be unique enough to correlate logs; a seeded
+  // per-thread generator avoids a system call on every request.
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  std::array<unsigned char, 8> raw{};
+  auto value = gen();
+  for (auto& b : raw) {
+    b = static_cast<unsigned char>(value & 0xff);
+    value >>= 8;
+  }
+  return "req_" + to_hex(raw.data(), raw.size());
+}
+
+bool is_acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128)
+    return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+std::string now_rfc3339() {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto secs = time_point_cast<seconds>(now);
+  auto millis = duration_cast<milliseconds>(now - secs).count();
+  std::time_t t = system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis));
+  return buf;
+}
+
+} // namespace ap

@@ -1,0 +1,159 @@
+#include "core/json.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace ap::json {
+
+namespace {
+
+// Nesting is measured on the raw text before parsing, so a hostile body of
+// 60,000 brackets is refused without building (or recursing into) anything.
+bool nesting_within_limit(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (++depth > max_depth)
+          return false;
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+// Returns the first duplicated key as a JSON-pointer-like path, if any.
+std::optional<std::string> find_duplicate_key(const rapidjson::Value& value,
+                                              const std::string& path) {
+  if (value.IsObject()) {
+    std::vector<std::string_view> names;
+    names.reserve(value.MemberCount());
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it)
+      names.emplace_back(it->name.GetString(), it->name.GetStringLength());
+    std::sort(names.begin(), names.end());
+    auto dup = std::adjacent_find(names.begin(), names.end());
+    if (dup != names.end())
+      return path.empty() ? std::string{*dup} : path + "." + std::string{*dup};
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
+      std::string name{it->name.GetString(), it->name.GetStringLength()};
+      if (auto found = find_duplicate_key(it->value, path.empty() ? name : path + "." + name))
+        return found;
+    }
+  } else if (value.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < value.Size(); ++i)
+      if (auto found = find_duplicate_key(value[i], path + "[" + std::to_string(i) + "]"))
+        return found;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<std::string> parse_strict(std::string_view text, rapidjson::Document& out) {
+  if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF
+      && static_cast<unsigned char>(text[1]) == 0xBB && static_cast<unsigned char>(text[2]) == 0xBF)
+    return std::string{"body starts with a byte-order mark; send UTF-8 without one"};
+  // RapidJSON stops at a NUL after the document; raw NUL is never JSON.
+  if (text.find('\0') != std::string_view::npos)
+    return std::string{"body contains a NUL byte"};
+  if (!nesting_within_limit(text))
+    return "JSON nesting is deeper than " + std::to_string(max_depth) + " levels";
+  constexpr unsigned flags = rapidjson::kParseValidateEncodingFlag
+                             | rapidjson::kParseIterativeFlag;
+  out.Parse<flags>(text.data(), text.size());
+  if (out.HasParseError())
+    return std::string{"malformed JSON at byte "} + std::to_string(out.GetErrorOffset()) + ": "
+           + rapidjson::GetParseError_En(out.GetParseError());
+  if (auto dup = find_duplicate_key(out, ""))
+    return "duplicate object key '" + *dup + "'";
+  return std::nullopt;
+}
+
+void append_quoted(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0x0f];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string error_body(std::string_view code, std::string_view message, std::string_view field) {
+  std::string out;
+  out.reserve(48 + code.size() + message.size() + field.size());
+  out += "{\"error\":";
+  append_quoted(out, code);
+  out += ",\"message\":";
+  append_quoted(out, message);
+  if (!field.empty()) {
+    out += ",\"field\":";
+    append_quoted(out, field);
+  }
+  out += '}';
+  return out;
+}
+
+std::string to_string(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer{buffer};
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+} // namespace ap::json

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+
+namespace ap::json {
+
+/// Deepest nesting of arrays and objects a request body may have (SPEC §4).
+constexpr int max_depth = 32;
+
+/// Parses a request body under the rules of SPEC §4: UTF-8 only without a
+/// byte-order mark, exactly one document, no duplicate object keys, nesting
+/// at most `max_depth`. Returns the reason on failure, in words a client can
+/// act on; `out` is then unspecified.
+std::optional<std::string> parse_strict(std::string_view text, rapidjson::Document& out);
+
+/// Appends `text` as a JSON string literal: quotes, `\"`, `\\`, the short
+/// escapes `\b \f \n \r \t`, other control characters as `\u00xx`, and every
+/// other byte as is (the minimal escaping of RFC 8785).
+void append_quoted(std::string& out, std::string_view text);
+
+/// Returns the SPEC §4 error body `{"error":…,"message":…[,"field":…]}`.
+std::string error_body(std::string_view code, std::string_view message,
+                       std::string_view field = {});
+
+/// Serialises a RapidJSON value compactly.
+std::string to_string(const rapidjson::Value& value);
+
+} // namespace ap::json

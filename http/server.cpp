@@ -1,0 +1,443 @@
+// The only translation unit that includes Beast: it is the costliest to
+// compile, so everything else talks to it through http/server.hpp.
+#include "http/server.hpp"
+
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "core/ids.hpp"
+#include "core/log.hpp"
+
+namespace ap::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+class session;
+
+} // namespace
+
+struct server::impl : std::enable_shared_from_this<impl> {
+  impl(router& r, metrics::registry& m, server_limits l)
+    : routes(r),
+      registry(m),
+      limits(l),
+      acceptor(ioc),
+      control(net::make_strand(ioc)),
+      drain_timer(control),
+      rejected(m.get_counter("ap_http_connections_rejected_total",
+                             "Connections refused because the connection cap was reached")) {
+  }
+
+  void accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  void begin_shutdown();
+  void session_closed(std::list<std::weak_ptr<session>>::iterator where);
+
+  router& routes;
+  metrics::registry& registry;
+  server_limits limits;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::strand<net::io_context::executor_type> control;
+  net::steady_timer drain_timer;
+  std::optional<net::signal_set> signals;
+  std::vector<std::thread> threads;
+  metrics::counter& rejected;
+
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> draining{false};
+  std::mutex sessions_mutex;
+  std::list<std::weak_ptr<session>> sessions;
+};
+
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out{text};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One connection. Every handler runs on the connection's strand; replies
+// from actors are posted back onto it, so no lock guards the session.
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket&& socket, std::shared_ptr<server::impl> srv)
+    : stream_(std::move(socket)), srv_(std::move(srv)), deadline_(stream_.get_executor()) {
+  }
+
+  ~session() { srv_->session_closed(where_); }
+
+  void set_registration(std::list<std::weak_ptr<session>>::iterator where) { where_ = where; }
+
+  void start() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&session::read_request, shared_from_this()));
+  }
+
+  // Answers 503 and closes: the connection cap is reached.
+  void reject() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->keep_alive_ = false;
+      self->route_ = "rejected";
+      self->method_ = "-";
+      self->request_id_ = new_request_id();
+      self->started_ = std::chrono::steady_clock::now();
+      self->write(error_response(503, "overloaded", "too many open connections; retry later"));
+    });
+  }
+
+  // Called on shutdown: an idle connection closes now, a busy one after its
+  // reply is written.
+  void shutdown() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (self->state_ == state::reading) {
+        beast::error_code ec;
+        self->stream_.socket().cancel(ec);
+      }
+    });
+  }
+
+private:
+  enum class state { reading, handling, writing, closing };
+
+  void read_request() {
+    if (closing_ || srv_->draining.load())
+      return close();
+    state_ = state::reading;
+    parser_.emplace();
+    parser_->body_limit(srv_->limits.body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(srv_->limits.header_limit));
+    // One deadline covers the headers and the body (SPEC §8), and an idle
+    // keep-alive connection waiting for its next request.
+    stream_.expires_after(srv_->limits.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    started_ = std::chrono::steady_clock::now();
+    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted
+        || ec == beast::error::timeout || ec == net::error::connection_reset
+        || ec == net::error::eof)
+      return close();
+    if (ec) {
+      // The request could not be read whole: answer, then close, since the
+      // rest of the stream cannot be trusted to start at a request boundary.
+      keep_alive_ = false;
+      version_ = parser_->is_header_done() ? parser_->get().version() : 11;
+      method_ = parser_->is_header_done() ? std::string{parser_->get().method_string()} : "-";
+      request_id_ = parser_->is_header_done() ? pick_request_id(parser_->get()) : new_request_id();
+      route_ = "invalid";
+      if (ec == bhttp::error::body_limit)
+        return write(error_response(413, "payload_too_large",
+                                    "the body exceeds "
+                                      + std::to_string(srv_->limits.body_limit) + " bytes"));
+      if (ec == bhttp::error::header_limit)
+        return write(error_response(431, "headers_too_large",
+                                    "the request headers exceed "
+                                      + std::to_string(srv_->limits.header_limit) + " bytes"));
+      if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category())
+        return write(error_response(400, "bad_request", "malformed HTTP request: " + ec.message()));
+      return close();
+    }
+    handle(parser_->release());
+  }
+
+  template <class Message>
+  static std::string pick_request_id(const Message& msg) {
+    auto it = msg.find("x-request-id");
+    if (it != msg.end() && is_acceptable_request_id({it->value().data(), it->value().size()}))
+      return std::string{it->value()};
+    return new_request_id();
+  }
+
+  void handle(bhttp::request<bhttp::string_body> msg) {
+    state_ = state::handling;
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    method_ = std::string{msg.method_string()};
+    request_id_ = pick_request_id(msg);
+
+    request req;
+    req.method = method_;
+    auto target = std::string_view{msg.target().data(), msg.target().size()};
+    auto q = target.find('?');
+    req.path = std::string{target.substr(0, q)};
+    if (q != std::string_view::npos)
+      req.query = std::string{target.substr(q + 1)};
+    req.headers.reserve(16);
+    for (const auto& field : msg)
+      req.headers.emplace_back(lower({field.name_string().data(), field.name_string().size()}),
+                               std::string{field.value()});
+    req.body = std::move(msg.body());
+    req.request_id = request_id_;
+    req.received_at = started_;
+
+    auto replied = std::make_shared<std::atomic<bool>>(false);
+    auto self = shared_from_this();
+    reply_fn reply = [self, replied](response res) {
+      if (replied->exchange(true))
+        return;
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+    };
+    deadline_.expires_after(srv_->limits.handler_deadline);
+    deadline_.async_wait([self, replied](beast::error_code ec) {
+      if (ec || replied->exchange(true))
+        return;
+      log::error("handler missed its deadline", {{"requestId", self->request_id_}});
+      self->write(error_response(504, "timeout", "the request took too long"));
+    });
+    try {
+      route_ = srv_->routes.dispatch(req, reply);
+    } catch (const std::exception& e) {
+      log::error("handler failed", {{"requestId", request_id_}, {"error", e.what()}});
+      reply(error_response(500, "internal", "internal error"));
+    }
+  }
+
+  void write(response res) {
+    deadline_.cancel();
+    state_ = state::writing;
+    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>();
+    msg->version(version_);
+    msg->result(static_cast<unsigned>(res.status));
+    msg->set(bhttp::field::content_type, res.content_type);
+    msg->set("X-Request-Id", request_id_);
+    for (const auto& [name, value] : res.headers)
+      msg->set(name, value);
+    bool keep = keep_alive_ && !closing_ && !srv_->draining.load();
+    msg->keep_alive(keep);
+    auto body_size = res.body.size();
+    msg->body() = std::move(res.body);
+    msg->prepare_payload();
+    if (method_ == "HEAD") {
+      msg->body().clear();
+      msg->content_length(body_size);
+    }
+    record(res.status);
+    stream_.expires_after(srv_->limits.write_timeout);
+    bhttp::async_write(stream_, *msg,
+                       [self = shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
+                         if (ec)
+                           return self->close();
+                         if (!keep)
+                           return self->close_gracefully();
+                         self->read_request();
+                       });
+  }
+
+  void record(int status) {
+    auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+    std::string route{route_};
+    srv_->registry
+      .get_counter("ap_http_requests_total", "HTTP requests by route, method and status",
+                   {{"route", route}, {"method", method_}, {"status", std::to_string(status)}})
+      .inc();
+    srv_->registry
+      .get_histogram("ap_http_request_duration_seconds",
+                     "HTTP request latency from the last byte read to the reply",
+                     {{"route", route}, {"method", method_}})
+      .observe(elapsed.count());
+    if (status >= 500)
+      log::warn("request failed", {{"requestId", request_id_}, {"route", route},
+                                   {"status", std::to_string(status)}});
+    else if (log::enabled(log::level::debug))
+      log::debug("request", {{"requestId", request_id_}, {"route", route},
+                             {"status", std::to_string(status)}});
+  }
+
+  // Half-closes, then reads and discards what the client still sends, so the
+  // final close does not reset the connection and destroy the reply in
+  // flight (the client may still be sending an oversized body).
+  void close_gracefully() {
+    state_ = state::closing;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->discarded_ += n;
+                              if (ec || self->discarded_ > (1u << 20))
+                                return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    state_ = state::closing;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<server::impl> srv_;
+  net::steady_timer deadline_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::list<std::weak_ptr<session>>::iterator where_;
+  state state_ = state::reading;
+  bool closing_ = false;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  std::string method_;
+  std::string request_id_;
+  std::string_view route_ = "unmatched";
+  std::chrono::steady_clock::time_point started_;
+  std::array<char, 4096> discard_{};
+  std::size_t discarded_ = 0;
+};
+
+} // namespace
+
+void server::impl::accept() {
+  acceptor.async_accept(net::make_strand(ioc),
+                        beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+}
+
+void server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (draining.load() || !acceptor.is_open())
+    return;
+  if (ec) {
+    log::warn("accept failed", {{"error", ec.message()}});
+    return accept();
+  }
+  auto s = std::make_shared<session>(std::move(socket), shared_from_this());
+  {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    s->set_registration(sessions.insert(sessions.end(), s));
+  }
+  if (connections.fetch_add(1) >= limits.max_connections) {
+    rejected.inc();
+    s->reject();
+  } else {
+    s->start();
+  }
+  accept();
+}
+
+void server::impl::session_closed(std::list<std::weak_ptr<session>>::iterator where) {
+  {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    sessions.erase(where);
+  }
+  if (connections.fetch_sub(1) == 1 && draining.load())
+    net::post(control, [self = shared_from_this()] { self->drain_timer.cancel(); });
+}
+
+void server::impl::begin_shutdown() {
+  if (draining.exchange(true))
+    return;
+  log::info("shutting down: no new connections, finishing in-flight requests");
+  beast::error_code ec;
+  acceptor.close(ec);
+  if (signals)
+    signals->cancel(ec);
+  std::vector<std::shared_ptr<session>> open;
+  {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    for (auto& weak : sessions)
+      if (auto s = weak.lock())
+        open.push_back(std::move(s));
+  }
+  for (auto& s : open)
+    s->shutdown();
+  if (connections.load() == 0)
+    return;
+  // Waits for the last connection (session_closed cancels the timer) or gives
+  // up on stragglers when the drain timeout passes.
+  drain_timer.expires_after(limits.drain_timeout);
+  drain_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) {
+      log::warn("drain timeout: closing remaining connections");
+      self->ioc.stop();
+    }
+  });
+}
+
+server::server(router& routes, metrics::registry& registry, server_limits limits)
+  : impl_(std::make_shared<impl>(routes, registry, limits)) {
+  registry.add_callback_gauge("ap_http_connections_open", "Open HTTP connections", {},
+                              [weak = std::weak_ptr<impl>(impl_)] {
+                                auto p = weak.lock();
+                                return p ? static_cast<double>(p->connections.load()) : 0.0;
+                              });
+}
+
+server::~server() {
+  stop();
+}
+
+std::uint16_t server::listen(const std::string& address, std::uint16_t port) {
+  auto& a = impl_->acceptor;
+  tcp::endpoint endpoint{net::ip::make_address(address), port};
+  a.open(endpoint.protocol());
+  a.set_option(net::socket_base::reuse_address(true));
+  a.bind(endpoint);
+  a.listen(net::socket_base::max_listen_connections);
+  impl_->accept();
+  return a.local_endpoint().port();
+}
+
+void server::run(std::size_t threads, bool handle_signals) {
+  if (handle_signals) {
+    impl_->signals.emplace(impl_->ioc, SIGTERM, SIGINT);
+    impl_->signals->async_wait([self = impl_](beast::error_code ec, int sig) {
+      if (ec)
+        return;
+      log::info("signal received", {{"signal", std::to_string(sig)}});
+      net::post(self->control, [self] { self->begin_shutdown(); });
+    });
+  }
+  std::vector<std::thread> extra;
+  for (std::size_t i = 1; i < threads; ++i)
+    extra.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : extra)
+    t.join();
+}
+
+void server::start(std::size_t threads) {
+  for (std::size_t i = 0; i < threads; ++i)
+    impl_->threads.emplace_back([self = impl_] { self->ioc.run(); });
+}
+
+void server::stop() {
+  net::post(impl_->control, [self = impl_] { self->begin_shutdown(); });
+  for (auto& t : impl_->threads)
+    if (t.joinable())
+      t.join();
+  impl_->threads.clear();
+}
+
+std::size_t server::open_connections() const {
+  return impl_->connections.load();
+}
+
+} // namespace ap::http

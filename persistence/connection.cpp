@@ -1,0 +1,120 @@
+#include "persistence/connection.hpp"
+
+#include <libpq-fe.h>
+
+namespace ap::persistence {
+
+void result::deleter::operator()(pg_result* r) const {
+  PQclear(r);
+}
+
+result::result(pg_result* res) : res_(res) {
+}
+
+int result::rows() const {
+  return PQntuples(res_.get());
+}
+
+int result::columns() const {
+  return PQnfields(res_.get());
+}
+
+bool result::is_null(int row, int column) const {
+  return PQgetisnull(res_.get(), row, column) != 0;
+}
+
+std::string result::value(int row, int column) const {
+  return {PQgetvalue(res_.get(), row, column),
+          static_cast<std::size_t>(PQgetlength(res_.get(), row, column))};
+}
+
+long result::affected() const {
+  const char* n = PQcmdTuples(res_.get());
+  return n && *n ? std::stol(n) : 0;
+}
+
+connection::connection(std::string url) : url_(std::move(url)) {
+}
+
+connection::~connection() {
+  if (conn_)
+    PQfinish(conn_);
+}
+
+bool connection::healthy() const {
+  return conn_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+void connection::ensure() {
+  if (healthy())
+    return;
+  if (conn_) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+  // The URL (or key=value string) goes in as "dbname" with expand_dbname,
+  // so the settings below apply on top of whatever it names. Keepalives and
+  // a user timeout make a vanished server an error within seconds, never a
+  // hang of the worker.
+  const char* keys[] = {"dbname",         "connect_timeout",  "application_name",
+                        "keepalives",     "keepalives_idle",  "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", "options",          nullptr};
+  const char* values[] = {url_.c_str(), "3", "artifact-publisher", "1", "5", "2", "3",
+                          "10000", "-c client_min_messages=warning", nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+    std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+      why.pop_back();
+    if (conn_) {
+      PQfinish(conn_);
+      conn_ = nullptr;
+    }
+    throw db_error("cannot connect to PostgreSQL: " + why, "", true);
+  }
+}
+
+result connection::check(pg_result* res, const std::string& sql) {
+  auto status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return result{res};
+  std::string state;
+  std::string message = conn_ ? PQerrorMessage(conn_) : "no connection";
+  if (res) {
+    if (const char* s = PQresultErrorField(res, PG_DIAG_SQLSTATE))
+      state = s;
+    if (const char* m = PQresultErrorMessage(res); m && *m)
+      message = m;
+    PQclear(res);
+  }
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+    message.pop_back();
+  bool lost = !healthy() || state.rfind("08", 0) == 0 || state == "57P01";
+  (void) sql;
+  throw db_error(message, state, lost);
+}
+
+result connection::exec(const std::string& sql) {
+  ensure();
+  return check(PQexec(conn_, sql.c_str()), sql);
+}
+
+result connection::exec(const std::string& sql, const params& values) {
+  ensure();
+  std::vector<const char*> ptrs;
+  ptrs.reserve(values.size());
+  for (const auto& v : values)
+    ptrs.push_back(v ? v->c_str() : nullptr);
+  return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr,
+                            ptrs.data(), nullptr, nullptr, 0),
+               sql);
+}
+
+void connection::rollback_quietly() {
+  if (!healthy())
+    return;
+  if (auto* res = PQexec(conn_, "ROLLBACK"))
+    PQclear(res);
+}
+
+} // namespace ap::persistence

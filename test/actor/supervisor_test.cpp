@@ -1,0 +1,147 @@
+#include <boost/test/unit_test.hpp>
+
+#include "actors/supervisor.hpp"
+#include "core/metrics.hpp"
+#include "test/support/actor_fixture.hpp"
+
+using namespace ap;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A database stand-in with the real interface: answers readiness with the
+// generation it was started as, so a test can tell instances apart.
+database_actor::behavior_type stub_database(database_actor::pointer, int generation) {
+  return {
+    [generation](atoms::ping_atom) {
+      persistence::db_status st;
+      st.reachable = true;
+      st.schema_version = generation;
+      st.expected_version = 0;
+      return st;
+    },
+  };
+}
+
+struct supervised : test::actor_fixture {
+  metrics::registry registry;
+  actor_directory directory;
+  int starts = 0;
+  supervisor_config policy;
+  supervisor_actor sup;
+
+  supervised() {
+    policy.initial_backoff = 100ms;
+    policy.max_backoff = 400ms;
+    policy.stable_after = 10s;
+    std::vector<child_spec> children;
+    children.push_back({"database", [this](caf::actor_system& s) {
+                          auto h = s.spawn(stub_database, ++starts);
+                          directory.set_database(h);
+                          return caf::actor_cast<caf::actor>(h);
+                        }});
+    sup = sys.spawn(supervisor, std::move(children), policy, &registry);
+    run();
+  }
+
+  std::uint64_t restarts() {
+    return registry.get_counter("ap_actor_restarts_total", "", {{"actor", "database"}}).value();
+  }
+
+  int generation_answering() {
+    auto reply = ask<persistence::db_status>(directory.database(), atoms::ping_atom::value);
+    if (!reply || !*reply)
+      return -1;
+    return (*reply)->schema_version;
+  }
+
+  void kill_database() {
+    caf::anon_send_exit(directory.database(), caf::exit_reason::kill);
+    run();
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(supervision, supervised)
+
+BOOST_AUTO_TEST_CASE(children_start_and_answer) {
+  BOOST_TEST(starts == 1);
+  BOOST_TEST(generation_answering() == 1);
+  BOOST_TEST(restarts() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(killed_child_is_replaced_after_backoff_and_counted) {
+  auto first = directory.database();
+  kill_database();
+  // Down, and not back before the backoff has passed.
+  BOOST_TEST(starts == 1);
+  BOOST_TEST(restarts() == 0u);
+  auto dead = ask<persistence::db_status>(first, atoms::ping_atom::value);
+  BOOST_REQUIRE(dead.has_value());
+  BOOST_TEST(!*dead);
+  advance(99ms);
+  BOOST_TEST(starts == 1);
+  advance(1ms);
+  BOOST_TEST(starts == 2);
+  BOOST_TEST(restarts() == 1u);
+  BOOST_TEST((directory.database() != first));
+  BOOST_TEST(generation_answering() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(backoff_doubles_for_repeated_crashes_and_is_capped) {
+  kill_database();
+  advance(100ms);
+  BOOST_TEST(starts == 2);
+  kill_database();
+  advance(100ms);
+  BOOST_TEST(starts == 2);  // second crash in a row waits 200 ms
+  advance(100ms);
+  BOOST_TEST(starts == 3);
+  kill_database();
+  advance(399ms);
+  BOOST_TEST(starts == 3);  // third waits 400 ms
+  advance(1ms);
+  BOOST_TEST(starts == 4);
+  kill_database();
+  advance(400ms);
+  BOOST_TEST(starts == 5);  // capped at 400 ms
+  BOOST_TEST(restarts() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_ran_long_enough_starts_from_the_initial_delay) {
+  kill_database();
+  advance(100ms);
+  kill_database();
+  advance(200ms);
+  BOOST_TEST(starts == 3);
+  advance(10s);  // stable now
+  kill_database();
+  advance(100ms);
+  BOOST_TEST(starts == 4);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_stops_children_without_restarting_them) {
+  auto child = directory.database();
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  run();
+  advance(1s);
+  BOOST_TEST(starts == 1);
+  BOOST_TEST(restarts() == 0u);
+  auto reply = ask<persistence::db_status>(child, atoms::ping_atom::value);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(!*reply);  // the child is gone too
+}
+
+BOOST_AUTO_TEST_CASE(backoff_policy_values) {
+  supervisor_config c;
+  c.initial_backoff = 100ms;
+  c.max_backoff = 5s;
+  BOOST_TEST(c.backoff(0).count() == 100);
+  BOOST_TEST(c.backoff(1).count() == 200);
+  BOOST_TEST(c.backoff(5).count() == 3200);
+  BOOST_TEST(c.backoff(6).count() == 5000);
+  BOOST_TEST(c.backoff(100).count() == 5000);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

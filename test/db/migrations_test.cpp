@@ -1,0 +1,123 @@
+#include <boost/test/unit_test.hpp>
+
+#include <thread>
+
+#include "persistence/connection.hpp"
+#include "persistence/migrations.hpp"
+#include "test/support/pg_cluster.hpp"
+
+using namespace ap;
+using namespace ap::persistence;
+
+BOOST_AUTO_TEST_SUITE(migrations)
+
+BOOST_AUTO_TEST_CASE(embedded_set_is_versioned_without_gaps) {
+  const auto& all = all_migrations();
+  BOOST_REQUIRE(!all.empty());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    BOOST_TEST(all[i].version == static_cast<int>(i) + 1);
+    BOOST_TEST(all[i].checksum.size() == 64u);
+  }
+  BOOST_TEST(latest_version() == static_cast<int>(all.size()));
+}
+
+BOOST_AUTO_TEST_CASE(migrate_applies_everything_once_and_is_idempotent) {
+  connection db{test::fresh_database("ap_migrate_once")};
+  BOOST_TEST(current_version(db) == 0);
+  auto first = migrate(db);
+  BOOST_TEST(first.from == 0);
+  BOOST_TEST(first.to == latest_version());
+  BOOST_TEST(first.applied.size() == all_migrations().size());
+  BOOST_TEST(first.applied.front() == "0001_catalog");
+  BOOST_TEST(current_version(db) == latest_version());
+
+  auto schema_before = db.exec(
+    "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name)"
+    " FROM information_schema.columns WHERE table_schema = 'public'");
+  auto second = migrate(db);
+  BOOST_TEST(second.applied.empty());
+  BOOST_TEST(second.from == latest_version());
+  auto schema_after = db.exec(
+    "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name)"
+    " FROM information_schema.columns WHERE table_schema = 'public'");
+  BOOST_TEST(schema_before.value(0, 0) == schema_after.value(0, 0));
+  BOOST_TEST(db.exec("SELECT count(*) FROM schema_migrations").value(0, 0)
+             == std::to_string(latest_version()));
+}
+
+BOOST_AUTO_TEST_CASE(catalog_is_seeded_per_spec) {
+  connection db{test::fresh_database("ap_migrate_catalog")};
+  migrate(db);
+  auto rows = db.exec("SELECT sku, unit_amount, currency, length(artifact_sha256)"
+                      " FROM catalog_items ORDER BY sku");
+  BOOST_REQUIRE(rows.rows() == 4);
+  BOOST_TEST(rows.value(0, 0) == "artifact-compliance");
+  BOOST_TEST(rows.value(0, 1) == "450");
+  BOOST_TEST(rows.value(1, 0) == "artifact-license");
+  BOOST_TEST(rows.value(1, 1) == "800");
+  BOOST_TEST(rows.value(2, 0) == "creator-basic");
+  BOOST_TEST(rows.value(2, 1) == "1200");
+  BOOST_TEST(rows.value(3, 0) == "creator-pro");
+  BOOST_TEST(rows.value(3, 1) == "2500");
+  for (int i = 0; i < 4; ++i) {
+    BOOST_TEST(rows.value(i, 2) == "usd");
+    BOOST_TEST(rows.value(i, 3) == "64");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_edited_migration_is_detected) {
+  connection db{test::fresh_database("ap_migrate_edited")};
+  migrate(db);
+  db.exec("UPDATE schema_migrations SET checksum = repeat('0', 64) WHERE version = 1");
+  BOOST_CHECK_THROW(migrate(db), std::runtime_error);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_migrations_apply_each_version_once) {
+  auto url = test::fresh_database("ap_migrate_concurrent");
+  std::vector<std::size_t> applied(4);
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(4);
+  for (std::size_t i = 0; i < applied.size(); ++i)
+    threads.emplace_back([&, i] {
+      try {
+        connection db{url};
+        applied[i] = migrate(db).applied.size();
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < applied.size(); ++i) {
+    BOOST_TEST(failures[i].empty(), failures[i]);
+    total += applied[i];
+  }
+  BOOST_TEST(total == all_migrations().size());
+}
+
+BOOST_AUTO_TEST_CASE(statement_errors_carry_sqlstate) {
+  connection db{test::fresh_database("ap_migrate_errors")};
+  try {
+    db.exec("SELECT * FROM no_such_table");
+    BOOST_FAIL("expected an error");
+  } catch (const db_error& e) {
+    BOOST_TEST(e.sqlstate() == "42P01");
+    BOOST_TEST(!e.connection_lost());
+  }
+  // The connection stays usable after a failed statement.
+  BOOST_TEST(db.exec("SELECT 1").value(0, 0) == "1");
+}
+
+BOOST_AUTO_TEST_CASE(transactions_roll_back_on_error) {
+  connection db{test::fresh_database("ap_migrate_tx")};
+  db.exec("CREATE TABLE t (x int PRIMARY KEY)");
+  BOOST_CHECK_THROW(db.transaction([&] {
+    db.exec("INSERT INTO t VALUES (1)");
+    db.exec("INSERT INTO t VALUES (1)");
+  }),
+                    db_error);
+  BOOST_TEST(db.exec("SELECT count(*) FROM t").value(0, 0) == "0");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

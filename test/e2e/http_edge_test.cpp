@@ -1,0 +1,307 @@
+// The HTTP edge through real sockets: an in-process server with test routes
+// next to the real ones, so each edge rule can be shown in isolation.
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "actors/node.hpp"
+#include "core/json.hpp"
+#include "http/ask.hpp"
+#include "http/routes.hpp"
+#include "http/server.hpp"
+#include "test/support/http_client.hpp"
+
+using namespace ap;
+using namespace ap::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+const header_list json_type{{"Content-Type", "application/json"}};
+
+// An actor that never answers, and one that answers at once.
+using echo_actor = caf::typed_actor<caf::replies_to<atoms::ping_atom>::with<persistence::db_status>>;
+
+echo_actor::behavior_type silent(echo_actor::pointer self) {
+  return {
+    [self](atoms::ping_atom) -> caf::result<persistence::db_status> {
+      // Keep the promise open forever: the caller's timeout must fire.
+      return self->make_response_promise<persistence::db_status>();
+    },
+  };
+}
+
+struct edge {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  metrics::registry registry;
+  http::router routes;
+  std::unique_ptr<http::server> server;
+  std::uint16_t port = 0;
+  std::atomic<int> slow_started{0};
+
+  explicit edge(http::server_limits limits = test_limits()) {
+    configure_actor_system(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    routes.add("POST", "/echo", http::access::open, http::body_kind::json,
+               [](http::request& req, http::reply_fn reply) {
+                 reply(http::json_response(200, json::to_string(*req.json)));
+               });
+    routes.add("GET", "/slow", http::access::open, http::body_kind::none,
+               [this](http::request&, http::reply_fn reply) {
+                 ++slow_started;
+                 std::thread([reply] {
+                   std::this_thread::sleep_for(300ms);
+                   reply(http::json_response(200, R"({"slow":true})"));
+                 }).detach();
+               });
+    routes.add("GET", "/never", http::access::open, http::body_kind::none,
+               [](http::request&, http::reply_fn) {});
+    routes.add("GET", "/actor/silent", http::access::open, http::body_kind::none,
+               [this](http::request&, http::reply_fn reply) {
+                 auto target = sys->spawn(silent);
+                 http::ask<persistence::db_status>(
+                   *sys, target, 200ms,
+                   [reply, target](caf::expected<persistence::db_status> st) {
+                     caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
+                     reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
+                   },
+                   atoms::ping_atom::value);
+               });
+    routes.add("GET", "/actor/dead", http::access::open, http::body_kind::none,
+               [this](http::request&, http::reply_fn reply) {
+                 auto target = sys->spawn(silent);
+                 caf::scoped_actor self{*sys};
+                 self->send_exit(target, caf::exit_reason::kill);
+                 self->wait_for(target);
+                 http::ask<persistence::db_status>(
+                   *sys, target, 1s,
+                   [reply](caf::expected<persistence::db_status> st) {
+                     reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
+                   },
+                   atoms::ping_atom::value);
+               });
+    server = std::make_unique<http::server>(routes, registry, limits);
+    port = server->listen("127.0.0.1", 0);
+    server->start(2);
+  }
+
+  ~edge() { server->stop(); }
+
+  static http::server_limits test_limits() {
+    http::server_limits l;
+    l.read_timeout = 500ms;
+    l.handler_deadline = 400ms;
+    l.max_connections = 8;
+    l.drain_timeout = 3s;
+    return l;
+  }
+};
+
+bool is_error_body(const http_reply& r, const std::string& code) {
+  return r.header("content-type") == "application/json"
+         && r.body.find("\"error\":\"" + code + "\"") != std::string::npos
+         && r.body.find("\"message\":") != std::string::npos;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(http_edge, edge)
+
+BOOST_AUTO_TEST_CASE(malformed_json_is_400) {
+  auto r = http_call(port, "POST", "/echo", json_type, R"({"a":)");
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(is_error_body(r, "invalid_json"));
+  auto dup = http_call(port, "POST", "/echo", json_type, R"({"a":1,"a":2})");
+  BOOST_TEST(dup.status == 400);
+  auto deep = http_call(port, "POST", "/echo", json_type, std::string(40, '[') + std::string(40, ']'));
+  BOOST_TEST(deep.status == 400);
+  auto ok = http_call(port, "POST", "/echo", json_type, R"({"a":[1,2]})");
+  BOOST_TEST(ok.status == 200);
+  BOOST_TEST(ok.body == R"({"a":[1,2]})");
+}
+
+BOOST_AUTO_TEST_CASE(wrong_content_type_is_415) {
+  auto r = http_call(port, "POST", "/echo", {{"Content-Type", "text/plain"}}, R"({"a":1})");
+  BOOST_TEST(r.status == 415);
+  BOOST_TEST(is_error_body(r, "unsupported_media_type"));
+}
+
+BOOST_AUTO_TEST_CASE(oversized_body_is_413) {
+  std::string big(64 * 1024 + 1, 'x');
+  auto r = http_call(port, "POST", "/echo", json_type, big);
+  BOOST_TEST(r.status == 413);
+  BOOST_TEST(is_error_body(r, "payload_too_large"));
+  BOOST_TEST(r.header("connection") == "close");
+  // Exactly at the limit is read (and then judged as JSON).
+  std::string limit = "\"" + std::string(64 * 1024 - 2, 'y') + "\"";
+  BOOST_TEST(http_call(port, "POST", "/echo", json_type, limit).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(chunked_body_over_the_limit_is_413) {
+  connection c{port};
+  std::string chunk(40 * 1024, 'z');
+  std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n";
+  char size[16];
+  std::snprintf(size, sizeof(size), "%zx\r\n", chunk.size());
+  c.send(head + size + chunk + "\r\n" + size + chunk + "\r\n0\r\n\r\n");
+  auto r = c.read_reply();
+  BOOST_TEST(r.status == 413);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_route_is_404_json_and_wrong_method_405_json) {
+  auto r = http_call(port, "GET", "/nowhere");
+  BOOST_TEST(r.status == 404);
+  BOOST_TEST(is_error_body(r, "not_found"));
+  auto m = http_call(port, "DELETE", "/echo");
+  BOOST_TEST(m.status == 405);
+  BOOST_TEST(is_error_body(m, "method_not_allowed"));
+  BOOST_TEST(m.header("allow") == "POST");
+}
+
+BOOST_AUTO_TEST_CASE(every_response_carries_a_request_id) {
+  auto fresh = http_call(port, "GET", "/nowhere");
+  BOOST_TEST(fresh.header("x-request-id").rfind("req_", 0) == 0u);
+  auto echoed = http_call(port, "GET", "/nowhere", {{"X-Request-Id", "client-42.a"}});
+  BOOST_TEST(echoed.header("x-request-id") == "client-42.a");
+  auto refused = http_call(port, "GET", "/nowhere", {{"X-Request-Id", "bad id\"<>"}});
+  BOOST_TEST(refused.header("x-request-id").rfind("req_", 0) == 0u);
+  auto oversized = http_call(port, "POST", "/echo", json_type, std::string(70000, 'x'));
+  BOOST_TEST(!oversized.header("x-request-id").empty());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_http_is_400) {
+  connection c{port};
+  c.send("BLAH\x01 / HTTP/1.1\r\n\r\n");
+  auto r = c.read_reply();
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(is_error_body(r, "bad_request"));
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests_on_one_connection) {
+  connection c{port};
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(c.send(make_request("POST", "/echo", json_type, "[" + std::to_string(i) + "]")));
+    auto r = c.read_reply();
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.body == "[" + std::to_string(i) + "]");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+  connection c{port};
+  std::string batch;
+  for (int i = 0; i < 5; ++i)
+    batch += make_request("POST", "/echo", json_type, "[" + std::to_string(i) + "]");
+  batch += make_request("GET", "/nowhere");
+  BOOST_REQUIRE(c.send(batch));
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.read_reply();
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.body == "[" + std::to_string(i) + "]");
+  }
+  BOOST_TEST(c.read_reply().status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(slow_headers_are_cut_off) {
+  connection c{port};
+  auto start = std::chrono::steady_clock::now();
+  // One byte every 100 ms never completes the headers within the 500 ms
+  // test read timeout.
+  std::string request = "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+  bool closed = false;
+  for (char ch : request) {
+    if (!c.send(std::string(1, ch)) || c.closed_by_peer(100ms)) {
+      closed = true;
+      break;
+    }
+  }
+  BOOST_TEST(closed);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 3s));
+}
+
+BOOST_AUTO_TEST_CASE(unfinished_body_is_cut_off) {
+  connection c{port};
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 100\r\n\r\n{\"a\":");
+  BOOST_TEST(c.closed_by_peer(2s));
+}
+
+BOOST_AUTO_TEST_CASE(idle_connection_is_closed) {
+  connection c{port};
+  BOOST_TEST(c.closed_by_peer(2s));
+}
+
+BOOST_AUTO_TEST_CASE(handler_that_never_replies_gets_504) {
+  auto r = http_call(port, "GET", "/never");
+  BOOST_TEST(r.status == 504);
+  BOOST_TEST(is_error_body(r, "timeout"));
+}
+
+BOOST_AUTO_TEST_CASE(actor_that_does_not_answer_in_time_is_504) {
+  auto r = http_call(port, "GET", "/actor/silent");
+  BOOST_TEST(r.status == 504);
+  BOOST_TEST(is_error_body(r, "timeout"));
+}
+
+BOOST_AUTO_TEST_CASE(actor_that_is_down_is_503) {
+  auto r = http_call(port, "GET", "/actor/dead");
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(is_error_body(r, "unavailable"));
+}
+
+BOOST_AUTO_TEST_CASE(connections_beyond_the_cap_get_503) {
+  std::vector<std::unique_ptr<connection>> held;
+  for (int i = 0; i < 8; ++i) {
+    held.push_back(std::make_unique<connection>(port));
+    // A completed request proves the connection was accepted and counted.
+    held.back()->send(make_request("GET", "/nowhere"));
+    BOOST_REQUIRE(held.back()->read_reply().status == 404);
+  }
+  connection extra{port};
+  extra.send(make_request("GET", "/nowhere"));
+  auto r = extra.read_reply();
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(is_error_body(r, "overloaded"));
+  held.clear();
+  BOOST_TEST(wait_for_status(port, "/nowhere", 404, 3s));
+}
+
+BOOST_AUTO_TEST_CASE(stop_finishes_in_flight_requests_then_refuses_new_ones) {
+  connection busy{port};
+  busy.send(make_request("GET", "/slow"));
+  connection idle{port};
+  while (slow_started.load() == 0)
+    std::this_thread::sleep_for(5ms);
+  auto stopped = std::async(std::launch::async, [this] { server->stop(); });
+  auto r = busy.read_reply();
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == R"({"slow":true})");
+  BOOST_TEST(r.header("connection") == "close");
+  BOOST_TEST(idle.closed_by_peer(2s));
+  BOOST_TEST((stopped.wait_for(5s) == std::future_status::ready));
+  connection after{port};
+  BOOST_TEST((!after.is_open() || !after.send(make_request("GET", "/nowhere"))
+              || !after.read_reply(1s).complete));
+}
+
+BOOST_AUTO_TEST_CASE(request_metrics_are_recorded_per_route) {
+  http_call(port, "POST", "/echo", json_type, "[1]");
+  http_call(port, "GET", "/nowhere");
+  auto text = registry.render();
+  BOOST_TEST(text.find(R"(ap_http_requests_total{route="/echo",method="POST",status="200"} 1)")
+             != std::string::npos);
+  BOOST_TEST(
+    text.find(R"(ap_http_requests_total{route="unmatched",method="GET",status="404"} 1)")
+    != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_http_request_duration_seconds_count{route="/echo",method="POST"} 1)")
+             != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,184 @@
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "core/config.hpp"
+
+using namespace ap;
+
+namespace {
+
+env_lookup env_of(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end())
+      return std::nullopt;
+    return it->second;
+  };
+}
+
+bool mentions(const std::vector<std::string>& problems, const std::string& text) {
+  for (const auto& p : problems)
+    if (p.find(text) != std::string::npos)
+      return true;
+  return false;
+}
+
+// Two valid base64 Ed25519 public keys (32 raw bytes each).
+const std::string key_a = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+const std::string key_b = "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=";
+const std::string strong = "0123456789abcdef0123456789abcdef-strong";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(defaults_apply_when_nothing_is_set) {
+  auto r = load_config(env_of({}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->port == 6137);
+  BOOST_TEST(r.config->bind == "127.0.0.1");
+  BOOST_TEST(r.config->kernel_url == "http://127.0.0.1:6050");
+  BOOST_TEST(r.config->multisig_threshold == 2);
+  BOOST_TEST(r.config->proof_kid == "v1");
+  BOOST_TEST(!r.config->production);
+  BOOST_TEST(r.config->api_token.empty());
+}
+
+BOOST_AUTO_TEST_CASE(artifact_publisher_wins_over_repowriter_fallback) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_PORT", "7000"},
+                               {"REPOWRITER_PORT", "7001"},
+                               {"REPOWRITER_BIND", "0.0.0.0"},
+                               {"REPOWRITER_LEDGER_ID", "ledger_x"}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->port == 7000);
+  BOOST_TEST(r.config->bind == "0.0.0.0");
+  BOOST_TEST(r.config->ledger_id == "ledger_x");
+}
+
+BOOST_AUTO_TEST_CASE(empty_value_counts_as_unset) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_PORT", ""}, {"REPOWRITER_PORT", "7002"}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->port == 7002);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_numbers_are_named) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_PORT", "70000"},
+                               {"ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD", "1"},
+                               {"ARTIFACT_PUBLISHER_DB_POOL_SIZE", "4.5"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_PORT"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DB_POOL_SIZE"));
+}
+
+BOOST_AUTO_TEST_CASE(kernel_url_must_be_http) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_URL", "ftp://x"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_KERNEL_URL"));
+}
+
+BOOST_AUTO_TEST_CASE(approvers_parse_from_json) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS",
+                                R"([{"id":"alice","publicKey":")" + key_a
+                                  + R"("},{"id":"bob","publicKey":")" + key_b + R"("}])"}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_REQUIRE(r.config->approvers.size() == 2u);
+  BOOST_TEST(r.config->approvers[0].id == "alice");
+  BOOST_TEST(r.config->approvers[1].public_key.size() == 32u);
+}
+
+BOOST_AUTO_TEST_CASE(approvers_parse_from_file) {
+  std::string path = "/tmp/ap-config-test-approvers.json";
+  std::ofstream{path} << R"([{"id":"carol","publicKey":")" << key_a << R"("}])";
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", "@" + path},
+                               {"ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD", "2"}}));
+  std::remove(path.c_str());
+  // One approver cannot meet a threshold of two.
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "MULTISIG_THRESHOLD"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_approvers_are_refused) {
+  auto short_key = load_config(env_of(
+    {{"ARTIFACT_PUBLISHER_APPROVERS", R"([{"id":"a","publicKey":"AAAA"}])"}}));
+  BOOST_TEST(!short_key.config);
+  BOOST_TEST(mentions(short_key.problems, "publicKey"));
+  auto duplicate = load_config(env_of(
+    {{"ARTIFACT_PUBLISHER_APPROVERS", R"([{"id":"a","publicKey":")" + key_a
+                                        + R"("},{"id":"a","publicKey":")" + key_b + R"("}])"}}));
+  BOOST_TEST(!duplicate.config);
+  BOOST_TEST(mentions(duplicate.problems, "duplicate"));
+  auto not_json = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", "[{"}}));
+  BOOST_TEST(!not_json.config);
+  auto missing_file = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", "@/nonexistent/x"}}));
+  BOOST_TEST(!missing_file.config);
+  BOOST_TEST(mentions(missing_file.problems, "cannot read"));
+}
+
+BOOST_AUTO_TEST_CASE(production_refuses_development_defaults_and_names_each) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_PROOF_SECRET"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DELIVERY_KEY"));
+  // Tokens that are not set are not required.
+  BOOST_TEST(!mentions(r.problems, "API_TOKEN"));
+  BOOST_TEST(!mentions(r.problems, "ADMIN_TOKEN"));
+}
+
+BOOST_AUTO_TEST_CASE(production_refuses_short_secrets_and_tokens) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KEY", "tiny-key-value"},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRETS", R"({"v0":"tooshort"})"},
+                               {"ARTIFACT_PUBLISHER_API_TOKEN", "abc"},
+                               {"REPOWRITER_ADMIN_TOKEN", "def"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(!mentions(r.problems, "ARTIFACT_PUBLISHER_PROOF_SECRET:"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DELIVERY_KEY"));
+  BOOST_TEST(mentions(r.problems, "PROOF_SECRETS.v0"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_API_TOKEN"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_ADMIN_TOKEN"));
+  for (const auto& p : r.problems) {
+    BOOST_TEST(p.find("tiny-key-value") == std::string::npos);  // values are never echoed
+    BOOST_TEST(p.find("tooshort") == std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(production_refuses_the_default_even_when_long) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRET", std::string{defaults::proof_secret}},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_PROOF_SECRET"));
+}
+
+BOOST_AUTO_TEST_CASE(production_starts_with_strong_secrets) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong + "-delivery"},
+                               {"ARTIFACT_PUBLISHER_API_TOKEN", strong + "-api"}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->production);
+  auto summary = r.config->redacted_summary();
+  BOOST_TEST(summary.find(strong) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(summary_hides_database_password) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_DB_URL", "postgresql://u:hunter2@db:5432/x"}}));
+  BOOST_REQUIRE(r.config);
+  auto summary = r.config->redacted_summary();
+  BOOST_TEST(summary.find("hunter2") == std::string::npos);
+  BOOST_TEST(summary.find("db:5432/x") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(active_kid_must_agree_with_proof_secret) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_PROOF_KID", "v2"},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRETS", R"({"v2":"other"})"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "PROOF_SECRETS"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
