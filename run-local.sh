@@ -25,6 +25,7 @@ stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   scripts/pg.sh stop "$state/pg" || true
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
@@ -49,4 +50,5 @@ logs                $state/service.log, $state/kernel-mock.log
 Press Ctrl-C to stop.
 INFO
 wait -n "${pids[@]}" || true
-echo "a process exited; see the logs above" >&2
+echo "a process exited unexpectedly; see $state/service.log and $state/kernel-mock.log" >&2
+stop_all
