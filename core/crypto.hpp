@@ -1,0 +1,86 @@
+#pragma once
+
+// The cryptographic primitives of SPEC §5, on Crypto++. Byte strings are
+// std::string holding raw bytes; encodings are explicit (hex, base64).
+// Every function throws crypto_error on invalid input (bad key, bad tag,
+// malformed encoding) and never returns partial output.
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace ap::crypto {
+
+/// A key, signature or ciphertext was rejected.
+class crypto_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+// -- encodings ---------------------------------------------------------------
+
+/// Lower-case hex.
+std::string hex_encode(std::string_view bytes);
+/// Hex (either case) to bytes; nullopt on odd length or a non-hex digit.
+std::optional<std::string> hex_decode(std::string_view text);
+/// Standard base64 with padding (RFC 4648 §4), no line breaks.
+std::string base64_encode(std::string_view bytes);
+/// Strict standard base64 with padding; nullopt on anything else
+/// (whitespace, URL alphabet, missing padding, non-canonical trailing bits).
+std::optional<std::string> base64_decode(std::string_view text);
+
+// -- hashes and MACs -----------------------------------------------------------
+
+/// SHA-256, raw 32 bytes.
+std::string sha256(std::string_view data);
+/// SHA-256, lower-case hex.
+std::string sha256_hex(std::string_view data);
+/// HMAC-SHA256, raw 32 bytes.
+std::string hmac_sha256(std::string_view key, std::string_view message);
+/// HMAC-SHA256, lower-case hex.
+std::string hmac_sha256_hex(std::string_view key, std::string_view message);
+/// HKDF-SHA256 (RFC 5869): `length` bytes from IKM, salt (may be empty) and info.
+std::string hkdf_sha256(std::string_view ikm, std::string_view salt, std::string_view info,
+                        std::size_t length);
+/// Compares in time independent of where the inputs differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+// -- Ed25519 (RFC 8032) ----------------------------------------------------------
+
+/// The 32-byte public key of a 32-byte private seed.
+std::string ed25519_public_key(std::string_view seed);
+/// The 64-byte signature of `message` by the key with this 32-byte seed.
+std::string ed25519_sign(std::string_view seed, std::string_view message);
+/// Whether `signature` (64 bytes) is valid for `message` under the 32-byte
+/// public key; false (not an exception) for wrong sizes.
+bool ed25519_verify(std::string_view public_key, std::string_view message,
+                    std::string_view signature);
+
+// -- AES-256-GCM -------------------------------------------------------------------
+
+/// Encrypts with a 32-byte key and 12-byte nonce; returns ciphertext followed
+/// by the 16-byte tag.
+std::string aes256gcm_encrypt(std::string_view key, std::string_view nonce,
+                              std::string_view plaintext, std::string_view aad);
+/// Decrypts ciphertext‖tag; throws crypto_error when the tag does not verify.
+std::string aes256gcm_decrypt(std::string_view key, std::string_view nonce,
+                              std::string_view ciphertext_and_tag, std::string_view aad);
+
+// -- RSA-OAEP (SHA-256, MGF1-SHA-256, empty label) ----------------------------------
+
+/// Encrypts to a PEM SubjectPublicKeyInfo RSA key of at least 2048 bits.
+std::string rsa_oaep_sha256_encrypt(std::string_view public_key_pem, std::string_view data);
+/// Decrypts with a PEM PKCS#8 ("BEGIN PRIVATE KEY") or PKCS#1
+/// ("BEGIN RSA PRIVATE KEY") RSA private key.
+std::string rsa_oaep_sha256_decrypt(std::string_view private_key_pem, std::string_view data);
+/// The modulus size in bits of a PEM SubjectPublicKeyInfo RSA key; throws
+/// crypto_error when it is not one.
+unsigned rsa_public_key_bits(std::string_view public_key_pem);
+
+// -- randomness ------------------------------------------------------------------------
+
+/// `n` bytes from the operating system's CSPRNG.
+std::string random_bytes(std::size_t n);
+
+} // namespace ap::crypto
