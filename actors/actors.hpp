@@ -3,26 +3,76 @@
 // Every typed actor interface of the service. Read with atoms.hpp, this is
 // the whole message protocol between actors.
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "actors/atoms.hpp"
+#include "domain/checkout.hpp"
+#include "domain/order.hpp"
+#include "domain/payments.hpp"
 #include "persistence/db_status.hpp"
+#include "persistence/order_store.hpp"
 
 namespace ap {
+
+/// An HTTP-ready answer: the status and the exact body. Checkouts answer
+/// with it so an idempotent replay returns the stored bytes unchanged.
+struct http_answer {
+  std::int32_t status = 0;
+  std::string body;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_answer& x) {
+  return f(caf::meta::type_name("http_answer"), x.status, x.body);
+}
 
 /// The database facade: the one handle through which actors reach
 /// PostgreSQL. It spreads requests over detached workers, each owning one
 /// connection, so no libpq call ever runs on a scheduler thread.
 using database_actor = caf::typed_actor<
   // Round trip to PostgreSQL plus the schema version: readiness.
-  caf::replies_to<atoms::ping_atom>::with<persistence::db_status>>;
+  caf::replies_to<atoms::ping_atom>::with<persistence::db_status>,
+  // The catalog, sorted by SKU.
+  caf::replies_to<atoms::catalog_atom>::with<std::vector<domain::catalog_item>>,
+  // Binds an Idempotency-Key to a request fingerprint (or finds it bound).
+  caf::replies_to<atoms::claim_atom, persistence::idempotency_claim>::with<persistence::claim_result>,
+  // Forgets an in-flight claim (customer id, key) whose checkout failed.
+  caf::replies_to<atoms::release_atom, std::string, std::string>::with<bool>,
+  // Stores an order with its items, outbox events and idempotency record,
+  // in one transaction; answers the order id.
+  caf::replies_to<atoms::store_atom, domain::order_record>::with<std::string>,
+  // Reads one document of an order (order id, "result"|"proof"|"license"|"delivery").
+  caf::replies_to<atoms::get_atom, std::string, std::string>::with<std::string>>;
 
 /// One database worker: a detached actor that owns one connection. Same
 /// interface as the facade, which delegates to it.
 using database_worker_actor = database_actor;
+
+/// The payment processor (Stripe-like). Today the embedded mock.
+using payment_actor = caf::typed_actor<
+  // Charges an order; a decline is an answer (status "declined"), not an error.
+  caf::replies_to<atoms::charge_atom, domain::charge_request>::with<domain::charge_result>,
+  // Voids a captured charge whose order could not be stored.
+  caf::replies_to<atoms::void_atom, std::string>::with<bool>>;
+
+/// The finance ledger. Today the embedded mock.
+using ledger_actor = caf::typed_actor<
+  // Posts a balanced journal entry for a captured payment.
+  caf::replies_to<atoms::post_atom, domain::journal_request>::with<domain::journal_entry>,
+  // Reverses an entry whose order could not be stored.
+  caf::replies_to<atoms::reverse_atom, std::string>::with<bool>>;
+
+/// The checkout pipeline: price, idempotency, payment, ledger, proof,
+/// license, delivery, and the one transaction that stores it all.
+using checkout_actor = caf::typed_actor<
+  // A validated request and its Idempotency-Key ("" for none).
+  caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string>::with<http_answer>>;
 
 /// The supervisor: spawns the domain actors, monitors them, and starts a
 /// crashed one again after a backoff, counting each restart.

@@ -12,4 +12,22 @@ using ping_atom = caf::atom_constant<caf::atom("ping")>;
 /// Tells the supervisor to start a child again after its backoff.
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
+/// Runs one checkout.
+using checkout_atom = caf::atom_constant<caf::atom("checkout")>;
+
+/// Charges a payment / voids a charge that could not be recorded.
+using charge_atom = caf::atom_constant<caf::atom("charge")>;
+using void_atom = caf::atom_constant<caf::atom("void")>;
+
+/// Posts a journal entry / reverses one that could not be recorded.
+using post_atom = caf::atom_constant<caf::atom("post")>;
+using reverse_atom = caf::atom_constant<caf::atom("reverse")>;
+
+/// Database requests: the catalog, idempotency claims, storing and reading orders.
+using catalog_atom = caf::atom_constant<caf::atom("catalog")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using store_atom = caf::atom_constant<caf::atom("store")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+
 } // namespace ap::atoms

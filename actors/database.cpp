@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/errors.hpp"
+#include "core/log.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
 
@@ -12,14 +14,75 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
   for (std::size_t i = 0; i < std::max<std::size_t>(cfg.workers, 1); ++i)
     self->state.workers.push_back(
       self->spawn<caf::detached + caf::linked>(database_worker, cfg.url));
+  // Each request goes to the next worker; its reply goes straight back to
+  // the requester.
+  auto next = [self]() -> database_worker_actor& {
+    auto& st = self->state;
+    return st.workers[st.next++ % st.workers.size()];
+  };
   return {
-    [=](atoms::ping_atom ping) -> caf::result<persistence::db_status> {
-      auto& st = self->state;
-      auto& worker = st.workers[st.next++ % st.workers.size()];
-      return self->delegate(worker, ping);
+    [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
+      return self->delegate(next(), x);
+    },
+    [=](atoms::catalog_atom x) -> caf::result<std::vector<domain::catalog_item>> {
+      return self->delegate(next(), x);
+    },
+    [=](atoms::claim_atom x,
+        persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
+      return self->delegate(next(), x, std::move(c));
+    },
+    [=](atoms::release_atom x, std::string& customer, std::string& key) -> caf::result<bool> {
+      return self->delegate(next(), x, std::move(customer), std::move(key));
+    },
+    [=](atoms::store_atom x, domain::order_record& order) -> caf::result<std::string> {
+      return self->delegate(next(), x, std::move(order));
+    },
+    [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
+      return self->delegate(next(), x, std::move(id), std::move(part));
     },
   };
 }
+
+namespace {
+
+// Runs `work` on the worker's connection, retrying once when the connection
+// turns out to be lost (a restarted server), and turns failures into errors
+// the HTTP edge maps to statuses. Exceptions never leave a handler: they
+// would kill the actor.
+template <class F>
+auto with_connection(database_worker_actor::stateful_pointer<database_worker_state> self,
+                     const char* what, F&& work)
+  -> caf::expected<decltype(work(std::declval<persistence::connection&>()))> {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return work(*self->state.conn);
+    } catch (const persistence::db_error& e) {
+      if (e.connection_lost() && attempt == 0)
+        continue;
+      log::error("database request failed",
+                 {{"actor", "database-worker"}, {"request", what}, {"error", e.what()},
+                  {"sqlstate", e.sqlstate()}});
+      if (e.connection_lost())
+        return make_error(error_code::database_unavailable, "the database is unavailable");
+      if (e.sqlstate() == "40001")
+        return make_error(error_code::conflict, "a concurrent request changed the same record");
+      return make_error(error_code::internal, "database error");
+    } catch (const std::exception& e) {
+      log::error("database request failed",
+                 {{"actor", "database-worker"}, {"request", what}, {"error", e.what()}});
+      return make_error(error_code::internal, "database error");
+    }
+  }
+}
+
+template <class T>
+caf::result<T> to_result(caf::expected<T> x) {
+  if (x)
+    return std::move(*x);
+  return std::move(x.error());
+}
+
+} // namespace
 
 database_worker_actor::behavior_type
 database_worker(database_worker_actor::stateful_pointer<database_worker_state> self,
@@ -46,6 +109,53 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         }
       }
       return status;
+    },
+    [=](atoms::catalog_atom) -> caf::result<std::vector<domain::catalog_item>> {
+      return to_result(with_connection(
+        self, "catalog", [](persistence::connection& db) { return persistence::load_catalog(db); }));
+    },
+    [=](atoms::claim_atom,
+        const persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
+      return to_result(with_connection(self, "claim", [&](persistence::connection& db) {
+        return persistence::claim_idempotency_key(db, c);
+      }));
+    },
+    [=](atoms::release_atom, const std::string& customer,
+        const std::string& key) -> caf::result<bool> {
+      return to_result(with_connection(self, "release", [&](persistence::connection& db) {
+        persistence::release_idempotency_key(db, customer, key);
+        return true;
+      }));
+    },
+    [=](atoms::store_atom, const domain::order_record& order) -> caf::result<std::string> {
+      return to_result(with_connection(self, "store", [&](persistence::connection& db) {
+        persistence::store_order(db, order);
+        return order.order_id;
+      }));
+    },
+    [=](atoms::get_atom, const std::string& id, const std::string& part) -> caf::result<std::string> {
+      persistence::order_part which = persistence::order_part::result;
+      if (part == "proof")
+        which = persistence::order_part::proof;
+      else if (part == "license")
+        which = persistence::order_part::license;
+      else if (part == "delivery")
+        which = persistence::order_part::delivery;
+      auto doc = with_connection(self, "get", [&](persistence::connection& db) {
+        auto text = persistence::load_order_part(db, id, which);
+        if (text.empty() && which != persistence::order_part::result
+            && !persistence::load_order_part(db, id, persistence::order_part::result).empty())
+          return std::string{"-"};  // the order exists without this part
+        return text;
+      });
+      if (!doc)
+        return std::move(doc.error());
+      if (doc->empty())
+        return make_error(error_code::not_found, "no order " + id);
+      if (*doc == "-")
+        return make_error(error_code::not_found,
+                          "order " + id + " has no " + part + ": its payment did not complete");
+      return std::move(*doc);
     },
   };
 }

@@ -12,18 +12,32 @@ namespace ap {
 /// by the next request. Thread-safe.
 class actor_directory {
 public:
-  database_actor database() const {
-    std::lock_guard<std::mutex> guard{mutex_};
-    return database_;
-  }
-  void set_database(database_actor handle) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    database_ = std::move(handle);
-  }
+  database_actor database() const { return get(database_); }
+  void set_database(database_actor h) { set(database_, std::move(h)); }
+  payment_actor payment() const { return get(payment_); }
+  void set_payment(payment_actor h) { set(payment_, std::move(h)); }
+  ledger_actor ledger() const { return get(ledger_); }
+  void set_ledger(ledger_actor h) { set(ledger_, std::move(h)); }
+  checkout_actor checkout() const { return get(checkout_); }
+  void set_checkout(checkout_actor h) { set(checkout_, std::move(h)); }
 
 private:
+  template <class T>
+  T get(const T& slot) const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return slot;
+  }
+  template <class T>
+  void set(T& slot, T value) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    slot = std::move(value);
+  }
+
   mutable std::mutex mutex_;
   database_actor database_;
+  payment_actor payment_;
+  ledger_actor ledger_;
+  checkout_actor checkout_;
 };
 
 } // namespace ap

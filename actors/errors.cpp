@@ -18,6 +18,8 @@ std::string to_string(error_code code) {
       return "not_found";
     case error_code::conflict:
       return "conflict";
+    case error_code::idempotency_mismatch:
+      return "idempotency_mismatch";
     case error_code::database_unavailable:
       return "database_unavailable";
     case error_code::upstream_unavailable:
@@ -28,25 +30,37 @@ std::string to_string(error_code code) {
   return "unknown";
 }
 
-caf::error make_error(error_code code, std::string message) {
+caf::error make_error(error_code code, std::string message, std::string field) {
   return caf::error{static_cast<std::uint8_t>(code), error_category(),
-                    caf::make_message(std::move(message))};
+                    caf::make_message(std::move(message), std::move(field))};
 }
 
-std::string error_message(const caf::error& err) {
+namespace {
+
+std::string context_string(const caf::error& err, std::size_t index) {
   if (err.category() != error_category())
     return {};
   const auto& ctx = err.context();
-  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
-    return ctx.get_as<std::string>(0);
+  if (ctx.size() > index && ctx.match_element<std::string>(index))
+    return ctx.get_as<std::string>(index);
   return {};
+}
+
+} // namespace
+
+std::string error_message(const caf::error& err) {
+  return context_string(err, 0);
+}
+
+std::string error_field(const caf::error& err) {
+  return context_string(err, 1);
 }
 
 void register_error_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(error_category(),
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
                            auto text = to_string(static_cast<error_code>(code));
-                           if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+                           if (ctx.size() >= 1 && ctx.match_element<std::string>(0))
                              text += ": " + ctx.get_as<std::string>(0);
                            return text;
                          });

@@ -17,6 +17,8 @@ enum class error_code : std::uint8_t {
   not_found,
   /// The request conflicts with the stored state.
   conflict,
+  /// An Idempotency-Key was reused with a different body (422).
+  idempotency_mismatch,
   /// PostgreSQL is unreachable or failed.
   database_unavailable,
   /// An upstream service (the Kernel) failed.
@@ -31,11 +33,15 @@ caf::atom_value error_category();
 /// Name of the code, e.g. "database_unavailable".
 std::string to_string(error_code code);
 
-/// Builds an error whose context carries a message safe to show a client.
-caf::error make_error(error_code code, std::string message);
+/// Builds an error whose context carries a message safe to show a client
+/// and, for input errors, the JSON path of the field at fault.
+caf::error make_error(error_code code, std::string message, std::string field = {});
 
 /// The client-safe message of an `ap` error, or empty.
 std::string error_message(const caf::error& err);
+
+/// The field of an `ap` error, or empty.
+std::string error_field(const caf::error& err);
 
 /// Registers the category with the actor system so errors render by name.
 void register_error_category(caf::actor_system_config& cfg);

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/errors.hpp"
+#include "mocks/payments.hpp"
 
 namespace ap {
 
@@ -14,10 +15,27 @@ void configure_actor_system(caf::actor_system_config& cfg) {
 
 supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_directory& dir,
                             metrics::registry& registry) {
+  auto* reg = &registry;
   std::vector<child_spec> children;
   children.push_back({"database", [&dir, cfg = opts.database](caf::actor_system& s) {
                         auto handle = s.spawn(database, cfg);
                         dir.set_database(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
+  children.push_back({"payment", [&dir, salt = opts.deterministic_salt, reg](caf::actor_system& s) {
+                        auto handle = s.spawn(mocks::payment_mock, salt, reg);
+                        dir.set_payment(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
+  children.push_back({"ledger", [&dir, salt = opts.deterministic_salt, id = opts.ledger_id,
+                                 reg](caf::actor_system& s) {
+                        auto handle = s.spawn(mocks::ledger_mock, salt, id, reg);
+                        dir.set_ledger(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
+  children.push_back({"checkout", [&dir, cfg = opts.checkout, reg](caf::actor_system& s) {
+                        auto handle = s.spawn(checkout, cfg, &dir, reg);
+                        dir.set_checkout(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
   return sys.spawn(supervisor, std::move(children), opts.supervision, &registry);

@@ -3,6 +3,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/checkout.hpp"
 #include "actors/database.hpp"
 #include "actors/directory.hpp"
 #include "actors/supervisor.hpp"
@@ -14,6 +15,10 @@ namespace ap {
 struct node_options {
   database_config database;
   supervisor_config supervision;
+  checkout_config checkout;
+  /// DETERMINISTIC_SALT: seeds the payment and ledger mocks' identifiers.
+  std::string deterministic_salt;
+  std::string ledger_id;
 };
 
 /// Prepares an actor system configuration for the service: the `ap` error

@@ -68,13 +68,27 @@ int serve() {
   metrics::registry registry;
   actor_directory directory;
 
+  std::shared_ptr<const domain::proof_keyring> keys;
+  try {
+    auto secrets = cfg->proof_secrets;
+    secrets[cfg->proof_kid] = cfg->proof_secret;
+    keys = std::make_shared<domain::proof_keyring>(cfg->proof_kid, secrets);
+  } catch (const std::exception& e) {
+    log::error("invalid proof keys", {{"error", e.what()}});
+    return 2;
+  }
+
   node_options opts;
   opts.database.url = cfg->db_url;
   opts.database.workers = cfg->db_pool_size;
+  opts.checkout.keys = keys;
+  opts.checkout.delivery_key = cfg->delivery_key;
+  opts.deterministic_salt = cfg->deterministic_salt;
+  opts.ledger_id = cfg->ledger_id;
   auto root = start_node(system, opts, directory, registry);
 
   http::router routes;
-  http::add_service_routes(routes, {&system, &directory, &registry, &*cfg});
+  http::add_service_routes(routes, {&system, &directory, &registry, &*cfg, keys});
   http::server_limits limits;
   limits.max_connections = cfg->max_connections;
   limits.handler_deadline = cfg->request_timeout + std::chrono::seconds(1);

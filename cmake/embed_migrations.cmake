@@ -1,5 +1,7 @@
 # Turns the SQL migration files into a C++ table: versioned files compiled into
 # the binary, so a deployed service cannot run against a different set of files.
+file(GLOB INPUTS ${INPUT_DIR}/*.sql)
+list(SORT INPUTS)
 set(body "")
 foreach(path IN LISTS INPUTS)
   get_filename_component(name ${path} NAME)

@@ -1,6 +1,7 @@
 #include "core/json.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <vector>
 
 #include <rapidjson/error/en.h>
@@ -146,6 +147,71 @@ std::string error_body(std::string_view code, std::string_view message, std::str
     append_quoted(out, field);
   }
   out += '}';
+  return out;
+}
+
+void append_canonical(std::string& out, const rapidjson::Value& value) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType:
+      out += "null";
+      return;
+    case rapidjson::kFalseType:
+      out += "false";
+      return;
+    case rapidjson::kTrueType:
+      out += "true";
+      return;
+    case rapidjson::kStringType:
+      append_quoted(out, {value.GetString(), value.GetStringLength()});
+      return;
+    case rapidjson::kNumberType:
+      if (value.IsInt64())
+        out += std::to_string(value.GetInt64());
+      else if (value.IsUint64())
+        out += std::to_string(value.GetUint64());
+      else
+        throw std::invalid_argument("canonical JSON here holds integers only");
+      return;
+    case rapidjson::kArrayType: {
+      out += '[';
+      bool first = true;
+      for (const auto& element : value.GetArray()) {
+        if (!first)
+          out += ',';
+        first = false;
+        append_canonical(out, element);
+      }
+      out += ']';
+      return;
+    }
+    case rapidjson::kObjectType: {
+      std::vector<const rapidjson::Value::Member*> members;
+      members.reserve(value.MemberCount());
+      for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it)
+        members.push_back(&*it);
+      // std::string_view compares as unsigned bytes: UTF-8 byte order.
+      std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
+        return std::string_view{a->name.GetString(), a->name.GetStringLength()}
+               < std::string_view{b->name.GetString(), b->name.GetStringLength()};
+      });
+      out += '{';
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        if (i > 0)
+          out += ',';
+        append_quoted(out, {members[i]->name.GetString(), members[i]->name.GetStringLength()});
+        out += ':';
+        append_canonical(out, members[i]->value);
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+std::string canonical(const rapidjson::Value& value) {
+  std::string out;
+  out.reserve(256);
+  append_canonical(out, value);
   return out;
 }
 

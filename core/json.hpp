@@ -26,6 +26,16 @@ void append_quoted(std::string& out, std::string_view text);
 std::string error_body(std::string_view code, std::string_view message,
                        std::string_view field = {});
 
+/// Serialises `value` canonically (SPEC §5): object keys sorted by UTF-8 byte
+/// order, no whitespace, arrays in order, strings minimally escaped as
+/// `append_quoted` does, integers in plain decimal. Throws
+/// std::invalid_argument for a non-integer number, which has no canonical
+/// form here.
+std::string canonical(const rapidjson::Value& value);
+
+/// Appends the canonical form of `value` to `out`.
+void append_canonical(std::string& out, const rapidjson::Value& value);
+
 /// Serialises a RapidJSON value compactly.
 std::string to_string(const rapidjson::Value& value);
 

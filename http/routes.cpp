@@ -5,6 +5,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "http/ask.hpp"
+#include "domain/checkout.hpp"
 #include "persistence/migrations.hpp"
 
 namespace ap::http {
@@ -13,6 +14,45 @@ namespace {
 
 /// How long a readiness probe may wait for the database.
 constexpr auto readiness_timeout = std::chrono::milliseconds{4000};
+/// How long reading a stored order may take.
+constexpr auto order_read_timeout = std::chrono::milliseconds{3000};
+
+bool is_order_id(const std::string& id) {
+  if (id.size() != 30 || id.compare(0, 6, "order_") != 0)
+    return false;
+  for (std::size_t i = 6; i < id.size(); ++i)
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+      return false;
+  return true;
+}
+
+// Idempotency-Key: 1-255 visible ASCII characters.
+bool is_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > 255)
+    return false;
+  for (char c : key)
+    if (c < 0x21 || c > 0x7e)
+      return false;
+  return true;
+}
+
+void add_order_read(router& r, route_context ctx, const std::string& suffix,
+                    const std::string& part) {
+  r.add("GET", "/api/checkout/{id}" + suffix, access::api, body_kind::none,
+        [ctx, part](request& req, reply_fn reply) {
+          auto id = req.params.at("id");
+          if (!is_order_id(id)) {
+            reply(error_response(404, "not_found", "no order " + id));
+            return;
+          }
+          ask<std::string>(
+            *ctx.system, ctx.directory->database(), order_read_timeout,
+            [reply](caf::expected<std::string> doc) {
+              reply(doc ? json_response(200, std::move(*doc)) : response_for(doc.error()));
+            },
+            atoms::get_atom::value, id, part);
+        });
+}
 
 std::string database_state_name(const caf::expected<persistence::db_status>& st) {
   if (!st || !st->reachable)
@@ -27,11 +67,13 @@ response response_for(const caf::error& err) {
     auto message = error_message(err);
     switch (static_cast<error_code>(err.code())) {
       case error_code::invalid_input:
-        return error_response(400, "invalid_input", message);
+        return error_response(400, "invalid_input", message, error_field(err));
       case error_code::not_found:
         return error_response(404, "not_found", message);
       case error_code::conflict:
-        return error_response(409, "conflict", message);
+        return error_response(409, "conflict", message, error_field(err));
+      case error_code::idempotency_mismatch:
+        return error_response(422, "idempotency_key_reused", message, error_field(err));
       case error_code::database_unavailable:
         return error_response(503, "database_unavailable", "the database is unavailable");
       case error_code::upstream_unavailable:
@@ -86,6 +128,62 @@ void add_service_routes(router& r, route_context ctx) {
       },
       atoms::ping_atom::value);
   });
+
+  r.add("POST", "/api/checkout", access::api, body_kind::json, [ctx](request& req, reply_fn reply) {
+    auto parsed = domain::parse_checkout(*req.json);
+    if (auto* err = std::get_if<domain::input_error>(&parsed)) {
+      reply(error_response(400, "invalid_input", err->message, err->field));
+      return;
+    }
+    std::string key{req.header("idempotency-key")};
+    if (!key.empty() && !is_idempotency_key(key)) {
+      reply(error_response(400, "invalid_input",
+                           "Idempotency-Key must be 1-255 visible ASCII characters",
+                           "Idempotency-Key"));
+      return;
+    }
+    ask<http_answer>(
+      *ctx.system, ctx.directory->checkout(), ctx.config->request_timeout,
+      [reply](caf::expected<http_answer> answer) {
+        reply(answer ? json_response(answer->status, std::move(answer->body))
+                     : response_for(answer.error()));
+      },
+      atoms::checkout_atom::value, std::get<domain::checkout_request>(std::move(parsed)), key);
+  });
+  add_order_read(r, ctx, "", "result");
+  add_order_read(r, ctx, "/license", "license");
+  add_order_read(r, ctx, "/delivery", "delivery");
+  add_order_read(r, ctx, "/proof", "proof");
+
+  r.add("POST", "/api/proof/verify", access::api, body_kind::json,
+        [ctx](request& req, reply_fn reply) {
+          const auto& body = *req.json;
+          if (!body.IsObject()) {
+            reply(error_response(400, "invalid_input", "the body must be {proof, payload}"));
+            return;
+          }
+          for (const char* name : {"proof", "payload"}) {
+            auto it = body.FindMember(name);
+            if (it == body.MemberEnd() || !it->value.IsObject()) {
+              reply(error_response(400, "invalid_input",
+                                   std::string{name} + " is required and must be an object",
+                                   name));
+              return;
+            }
+          }
+          // Two hashes and two signature checks: cheap enough for the io thread.
+          auto result = domain::verify_proof(*ctx.keys, body["proof"], body["payload"]);
+          std::string out = result.valid ? "{\"valid\":true}" : "{\"reason\":";
+          if (!result.valid) {
+            json::append_quoted(out, result.reason);
+            out += ",\"valid\":false}";
+          }
+          reply(json_response(200, std::move(out)));
+        });
+  r.add("GET", "/api/proof/keys", access::api, body_kind::none,
+        [ctx](request&, reply_fn reply) {
+          reply(json_response(200, domain::public_keys_document(*ctx.keys)));
+        });
 
   r.add("GET", "/metrics", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
     response res;

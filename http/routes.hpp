@@ -1,12 +1,14 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 
 #include <caf/fwd.hpp>
 
 #include "actors/directory.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
+#include "domain/proof.hpp"
 #include "http/router.hpp"
 
 namespace ap::http {
@@ -18,6 +20,7 @@ struct route_context {
   actor_directory* directory;
   metrics::registry* registry;
   const service_config* config;
+  std::shared_ptr<const domain::proof_keyring> keys;
 };
 
 /// Registers every route of the service (SPEC §4) on `r`.

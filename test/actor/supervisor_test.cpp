@@ -9,23 +9,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A database stand-in with the real interface: answers readiness with the
-// generation it was started as, so a test can tell instances apart.
-database_actor::behavior_type stub_database(database_actor::pointer, int generation) {
+// A supervised child that answers a ping with the generation it was started
+// as, so a test can tell instances apart.
+using probe_actor = caf::typed_actor<caf::replies_to<atoms::ping_atom>::with<int>>;
+
+probe_actor::behavior_type probe(probe_actor::pointer, int generation) {
   return {
-    [generation](atoms::ping_atom) {
-      persistence::db_status st;
-      st.reachable = true;
-      st.schema_version = generation;
-      st.expected_version = 0;
-      return st;
-    },
+    [generation](atoms::ping_atom) { return generation; },
   };
 }
 
 struct supervised : test::actor_fixture {
   metrics::registry registry;
-  actor_directory directory;
+  probe_actor current;
   int starts = 0;
   supervisor_config policy;
   supervisor_actor sup;
@@ -36,9 +32,8 @@ struct supervised : test::actor_fixture {
     policy.stable_after = 10s;
     std::vector<child_spec> children;
     children.push_back({"database", [this](caf::actor_system& s) {
-                          auto h = s.spawn(stub_database, ++starts);
-                          directory.set_database(h);
-                          return caf::actor_cast<caf::actor>(h);
+                          current = s.spawn(probe, ++starts);
+                          return caf::actor_cast<caf::actor>(current);
                         }});
     sup = sys.spawn(supervisor, std::move(children), policy, &registry);
     run();
@@ -49,14 +44,14 @@ struct supervised : test::actor_fixture {
   }
 
   int generation_answering() {
-    auto reply = ask<persistence::db_status>(directory.database(), atoms::ping_atom::value);
+    auto reply = ask<int>(current, atoms::ping_atom::value);
     if (!reply || !*reply)
       return -1;
-    return (*reply)->schema_version;
+    return **reply;
   }
 
   void kill_database() {
-    caf::anon_send_exit(directory.database(), caf::exit_reason::kill);
+    caf::anon_send_exit(current, caf::exit_reason::kill);
     run();
   }
 };
@@ -72,12 +67,12 @@ BOOST_AUTO_TEST_CASE(children_start_and_answer) {
 }
 
 BOOST_AUTO_TEST_CASE(killed_child_is_replaced_after_backoff_and_counted) {
-  auto first = directory.database();
+  auto first = current;
   kill_database();
   // Down, and not back before the backoff has passed.
   BOOST_TEST(starts == 1);
   BOOST_TEST(restarts() == 0u);
-  auto dead = ask<persistence::db_status>(first, atoms::ping_atom::value);
+  auto dead = ask<int>(first, atoms::ping_atom::value);
   BOOST_REQUIRE(dead.has_value());
   BOOST_TEST(!*dead);
   advance(99ms);
@@ -85,7 +80,7 @@ BOOST_AUTO_TEST_CASE(killed_child_is_replaced_after_backoff_and_counted) {
   advance(1ms);
   BOOST_TEST(starts == 2);
   BOOST_TEST(restarts() == 1u);
-  BOOST_TEST((directory.database() != first));
+  BOOST_TEST((current != first));
   BOOST_TEST(generation_answering() == 2);
 }
 
@@ -122,13 +117,13 @@ BOOST_AUTO_TEST_CASE(a_child_that_ran_long_enough_starts_from_the_initial_delay)
 }
 
 BOOST_AUTO_TEST_CASE(shutdown_stops_children_without_restarting_them) {
-  auto child = directory.database();
+  auto child = current;
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
   run();
   advance(1s);
   BOOST_TEST(starts == 1);
   BOOST_TEST(restarts() == 0u);
-  auto reply = ask<persistence::db_status>(child, atoms::ping_atom::value);
+  auto reply = ask<int>(child, atoms::ping_atom::value);
   BOOST_REQUIRE(reply.has_value());
   BOOST_TEST(!*reply);  // the child is gone too
 }

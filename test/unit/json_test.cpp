@@ -84,3 +84,60 @@ BOOST_AUTO_TEST_CASE(error_body_has_field_only_when_given) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(canonical_json)
+
+namespace {
+
+std::string canon(std::string_view text) {
+  rapidjson::Document doc;
+  auto err = json::parse_strict(text, doc);
+  BOOST_REQUIRE_MESSAGE(!err, *err);
+  return json::canonical(doc);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(keys_are_sorted_by_utf8_bytes_at_every_level) {
+  BOOST_TEST(canon(R"({"b":1,"a":{"d":[3,{"z":0,"y":1}],"c":null}})")
+             == R"({"a":{"c":null,"d":[3,{"y":1,"z":0}]},"b":1})");
+  // Upper case sorts before lower case, digits before both, and multi-byte
+  // UTF-8 after ASCII ("é" is C3 A9, "€" is E2 82 AC).
+  BOOST_TEST(canon(u8R"({"é":1,"a":2,"B":3,"1":4,"€":5,"":6})")
+             == u8R"({"":6,"1":4,"B":3,"a":2,"é":1,"€":5})");
+  // A key that is a prefix of another comes first.
+  BOOST_TEST(canon(R"({"ab":1,"a":2})") == R"({"a":2,"ab":1})");
+}
+
+BOOST_AUTO_TEST_CASE(whitespace_is_removed_and_arrays_keep_order) {
+  BOOST_TEST(canon(" [ 3 , 1 , 2 , true , false , null ] ") == "[3,1,2,true,false,null]");
+  BOOST_TEST(canon("{ }") == "{}");
+  BOOST_TEST(canon("[ ]") == "[]");
+}
+
+BOOST_AUTO_TEST_CASE(strings_are_minimally_escaped) {
+  // Escaped input that needs no escaping comes out as the plain character;
+  // control characters use the short forms or \u00xx in lower case.
+  BOOST_TEST(canon(R"(["\u0041\/\u00e9\u20ac", "\u0000\u001f\b\f\n\r\t\"\\"])")
+             == "[\"A/\xC3\xA9\xE2\x82\xAC\",\"\\u0000\\u001f\\b\\f\\n\\r\\t\\\"\\\\\"]");
+  // A surrogate pair becomes the 4-byte UTF-8 character.
+  BOOST_TEST(canon(R"(["\ud83d\ude00"])") == "[\"\xF0\x9F\x98\x80\"]");
+  // U+007F and U+2028 are not escaped (RFC 8785).
+  BOOST_TEST(canon(R"(["\u007f\u2028"])") == "[\"\x7F\xE2\x80\xA8\"]");
+}
+
+BOOST_AUTO_TEST_CASE(integers_print_plainly_and_fractions_are_refused) {
+  BOOST_TEST(canon("[0,-1,9007199254740993,-9223372036854775808,18446744073709551615]")
+             == "[0,-1,9007199254740993,-9223372036854775808,18446744073709551615]");
+  rapidjson::Document doc;
+  BOOST_REQUIRE(!json::parse_strict("[1.5]", doc));
+  BOOST_CHECK_THROW(json::canonical(doc), std::invalid_argument);
+  BOOST_REQUIRE(!json::parse_strict("[1e2]", doc));
+  BOOST_CHECK_THROW(json::canonical(doc), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(same_content_same_bytes) {
+  BOOST_TEST(canon(R"({"x":[1,2],"y":"z"})") == canon("{\n  \"y\" : \"z\",\n  \"x\" : [ 1, 2 ]\n}"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

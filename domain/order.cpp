@@ -1,0 +1,255 @@
+#include "domain/order.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include "core/crypto.hpp"
+#include "core/ids.hpp"
+#include "core/json.hpp"
+#include "domain/delivery.hpp"
+
+namespace ap::domain {
+
+namespace {
+
+constexpr int license_days = 365;
+
+using alloc_t = rapidjson::Document::AllocatorType;
+
+rapidjson::Value str(const std::string& s, alloc_t& a) {
+  return rapidjson::Value{s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a};
+}
+
+std::string rfc3339_after_days(int days) {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()
+                                                + std::chrono::hours(24 * days));
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+rapidjson::Value items_value(const quote& q, alloc_t& a) {
+  rapidjson::Value items{rapidjson::kArrayType};
+  for (const auto& it : q.items) {
+    rapidjson::Value v{rapidjson::kObjectType};
+    v.AddMember("amount", it.amount, a);
+    v.AddMember("quantity", it.quantity, a);
+    v.AddMember("sku", str(it.sku, a), a);
+    v.AddMember("unitAmount", it.unit_amount, a);
+    items.PushBack(v, a);
+  }
+  return items;
+}
+
+rapidjson::Value payment_value(const charge_result& p, alloc_t& a) {
+  rapidjson::Value v{rapidjson::kObjectType};
+  v.AddMember("amount", p.amount, a);
+  v.AddMember("currency", str(p.currency, a), a);
+  v.AddMember("paymentId", str(p.payment_id, a), a);
+  v.AddMember("processor", str(p.processor, a), a);
+  v.AddMember("status", str(p.status, a), a);
+  return v;
+}
+
+rapidjson::Value parsed(const std::string& canonical_text, alloc_t& a) {
+  rapidjson::Document d;
+  d.Parse(canonical_text.c_str(), canonical_text.size());
+  return rapidjson::Value{d, a};
+}
+
+} // namespace
+
+order_ids new_order_ids() {
+  order_ids ids;
+  ids.order_id = "order_" + random_hex(12);
+  ids.license_id = "lic_" + random_hex(12);
+  ids.delivery_id = "dlv_" + random_hex(12);
+  ids.completed_event_id = "evt_" + random_hex(12);
+  ids.delivery_event_id = "evt_" + random_hex(12);
+  ids.created_at = now_rfc3339();
+  ids.license_expires_at = rfc3339_after_days(license_days);
+  return ids;
+}
+
+rapidjson::Document proof_payload(const std::string& order_id, const checkout_request& req,
+                                  const quote& q, const charge_result& payment,
+                                  const journal_entry& entry) {
+  rapidjson::Document d{rapidjson::kObjectType};
+  auto& a = d.GetAllocator();
+  d.AddMember("currency", str(q.currency, a), a);
+  d.AddMember("customerId", str(req.customer_id, a), a);
+  d.AddMember("financeEntry", str(entry.entry_id, a), a);
+  d.AddMember("items", items_value(q, a), a);
+  d.AddMember("orderId", str(order_id, a), a);
+  d.AddMember("paymentId", str(payment.payment_id, a), a);
+  d.AddMember("total", q.total, a);
+  return d;
+}
+
+order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
+                                const charge_result& payment, const journal_entry& entry,
+                                const proof_key& key, const std::string& delivery_master_key,
+                                const catalog& items) {
+  order_record rec;
+  rec.order_id = ids.order_id;
+  rec.customer_id = req.customer_id;
+  rec.email = req.email;
+  rec.status = "completed";
+  rec.currency = q.currency;
+  rec.total = q.total;
+  rec.payment_id = payment.payment_id;
+  rec.finance_entry_id = entry.entry_id;
+  rec.items = q.items;
+  rec.created_at = ids.created_at;
+
+  auto payload = proof_payload(ids.order_id, req, q, payment, entry);
+  auto proof = sign_proof(key, payload, ids.created_at);
+  rec.proof = proof.record;
+
+  // The artifacts travel only inside the ciphertext.
+  rapidjson::Document plain{rapidjson::kObjectType};
+  auto& pa = plain.GetAllocator();
+  rapidjson::Value artifacts{rapidjson::kArrayType};
+  for (const auto& line : q.items) {
+    const auto& item = items.at(line.sku);
+    rapidjson::Value art{rapidjson::kObjectType};
+    art.AddMember("sha256", str(item.artifact_sha256, pa), pa);
+    art.AddMember("sku", str(item.sku, pa), pa);
+    art.AddMember("url", str(item.artifact_url, pa), pa);
+    artifacts.PushBack(art, pa);
+  }
+  plain.AddMember("artifacts", artifacts, pa);
+  plain.AddMember("licenseId", str(ids.license_id, pa), pa);
+  plain.AddMember("orderId", str(ids.order_id, pa), pa);
+  auto sealed = seal_delivery(delivery_master_key, ids.order_id, ids.license_id,
+                              json::canonical(plain), req.buyer_public_key);
+
+  rapidjson::Document license{rapidjson::kObjectType};
+  auto& la = license.GetAllocator();
+  license.AddMember("expiresAt", str(ids.license_expires_at, la), la);
+  license.AddMember("issuedAt", str(ids.created_at, la), la);
+  license.AddMember("issuedTo", str(req.customer_id, la), la);
+  if (!sealed.license_key_b64.empty())
+    license.AddMember("licenseKey", str(sealed.license_key_b64, la), la);
+  license.AddMember("licenseId", str(ids.license_id, la), la);
+  license.AddMember("orderId", str(ids.order_id, la), la);
+  rapidjson::Value skus{rapidjson::kArrayType};
+  for (const auto& line : q.items)
+    skus.PushBack(str(line.sku, la), la);
+  license.AddMember("skus", skus, la);
+  rec.license = json::canonical(license);
+
+  rapidjson::Document delivery{rapidjson::kObjectType};
+  auto& da = delivery.GetAllocator();
+  delivery.AddMember("aad", str(sealed.aad, da), da);
+  delivery.AddMember("algorithm", "aes-256-gcm", da);
+  delivery.AddMember("cipherText", str(sealed.cipher_text_b64, da), da);
+  delivery.AddMember("deliveryId", str(ids.delivery_id, da), da);
+  delivery.AddMember("keyMode", str(sealed.key_mode, da), da);
+  delivery.AddMember("licenseId", str(ids.license_id, da), da);
+  delivery.AddMember("nonce", str(sealed.nonce_b64, da), da);
+  delivery.AddMember("orderId", str(ids.order_id, da), da);
+  if (!sealed.wrapped_key_b64.empty())
+    delivery.AddMember("wrappedKey", str(sealed.wrapped_key_b64, da), da);
+  rec.delivery = json::canonical(delivery);
+
+  rapidjson::Document result{rapidjson::kObjectType};
+  auto& ra = result.GetAllocator();
+  rapidjson::Value audit{rapidjson::kObjectType};
+  audit.AddMember("eventId", str(ids.completed_event_id, ra), ra);
+  audit.AddMember("status", "pending", ra);
+  result.AddMember("audit", audit, ra);
+  result.AddMember("createdAt", str(ids.created_at, ra), ra);
+  result.AddMember("currency", str(q.currency, ra), ra);
+  result.AddMember("delivery", parsed(rec.delivery, ra), ra);
+  rapidjson::Value finance{rapidjson::kObjectType};
+  finance.AddMember("credit", entry.credit, ra);
+  finance.AddMember("currency", str(entry.currency, ra), ra);
+  finance.AddMember("debit", entry.debit, ra);
+  finance.AddMember("entryId", str(entry.entry_id, ra), ra);
+  finance.AddMember("ledgerId", str(entry.ledger_id, ra), ra);
+  result.AddMember("finance", finance, ra);
+  result.AddMember("license", parsed(rec.license, ra), ra);
+  result.AddMember("orderId", str(ids.order_id, ra), ra);
+  result.AddMember("payment", payment_value(payment, ra), ra);
+  result.AddMember("proof", parsed(rec.proof, ra), ra);
+  result.AddMember("status", "completed", ra);
+  result.AddMember("total", q.total, ra);
+  rec.result = json::canonical(result);
+  rec.http_status = 201;
+  rec.response_body = rec.result;
+
+  rapidjson::Document completed{rapidjson::kObjectType};
+  auto& ca = completed.GetAllocator();
+  completed.AddMember("currency", str(q.currency, ca), ca);
+  completed.AddMember("customerId", str(req.customer_id, ca), ca);
+  completed.AddMember("financeEntry", str(entry.entry_id, ca), ca);
+  completed.AddMember("orderId", str(ids.order_id, ca), ca);
+  completed.AddMember("paymentId", str(payment.payment_id, ca), ca);
+  completed.AddMember("proofId", str(proof.proof_id, ca), ca);
+  completed.AddMember("payloadHash", str(proof.payload_hash, ca), ca);
+  completed.AddMember("total", q.total, ca);
+  rec.events.push_back({ids.completed_event_id, "order.completed", json::canonical(completed)});
+
+  rapidjson::Document generated{rapidjson::kObjectType};
+  auto& ga = generated.GetAllocator();
+  generated.AddMember("deliveryId", str(ids.delivery_id, ga), ga);
+  generated.AddMember("keyMode", str(sealed.key_mode, ga), ga);
+  generated.AddMember("licenseId", str(ids.license_id, ga), ga);
+  generated.AddMember("orderId", str(ids.order_id, ga), ga);
+  rec.events.push_back({ids.delivery_event_id, "delivery.generated", json::canonical(generated)});
+  return rec;
+}
+
+order_record assemble_payment_failed(const order_ids& ids, const checkout_request& req,
+                                     const quote& q, const charge_result& payment) {
+  order_record rec;
+  rec.order_id = ids.order_id;
+  rec.customer_id = req.customer_id;
+  rec.email = req.email;
+  rec.status = "payment_failed";
+  rec.currency = q.currency;
+  rec.total = q.total;
+  rec.payment_id = payment.payment_id;
+  rec.items = q.items;
+  rec.created_at = ids.created_at;
+
+  rapidjson::Document view{rapidjson::kObjectType};
+  auto& va = view.GetAllocator();
+  rapidjson::Value audit{rapidjson::kObjectType};
+  audit.AddMember("eventId", str(ids.completed_event_id, va), va);
+  audit.AddMember("status", "pending", va);
+  view.AddMember("audit", audit, va);
+  view.AddMember("createdAt", str(ids.created_at, va), va);
+  view.AddMember("currency", str(q.currency, va), va);
+  view.AddMember("orderId", str(ids.order_id, va), va);
+  view.AddMember("payment", payment_value(payment, va), va);
+  view.AddMember("status", "payment_failed", va);
+  view.AddMember("total", q.total, va);
+  rec.result = json::canonical(view);
+
+  rec.http_status = 402;
+  rec.response_body = "{\"error\":\"payment_declined\",\"message\":";
+  json::append_quoted(rec.response_body, "the card was declined ("
+                                           + (payment.decline_code.empty() ? std::string{"declined"}
+                                                                           : payment.decline_code)
+                                           + "); order " + ids.order_id + " was not completed");
+  rec.response_body += ",\"orderId\":";
+  json::append_quoted(rec.response_body, ids.order_id);
+  rec.response_body += '}';
+
+  rapidjson::Document failed{rapidjson::kObjectType};
+  auto& fa = failed.GetAllocator();
+  failed.AddMember("currency", str(q.currency, fa), fa);
+  failed.AddMember("customerId", str(req.customer_id, fa), fa);
+  failed.AddMember("declineCode", str(payment.decline_code, fa), fa);
+  failed.AddMember("orderId", str(ids.order_id, fa), fa);
+  failed.AddMember("paymentId", str(payment.payment_id, fa), fa);
+  failed.AddMember("total", q.total, fa);
+  rec.events.push_back({ids.completed_event_id, "order.payment_failed", json::canonical(failed)});
+  return rec;
+}
+
+} // namespace ap::domain

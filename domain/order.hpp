@@ -1,0 +1,99 @@
+#pragma once
+
+// Assembling an order's documents (CheckoutResult, proof, license, delivery,
+// audit events) and the record that persists them in one transaction.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "domain/checkout.hpp"
+#include "domain/payments.hpp"
+#include "domain/proof.hpp"
+
+namespace ap::domain {
+
+/// One row of the transactional outbox (SPEC §6).
+struct outbox_event {
+  std::string event_id;
+  std::string event_type;
+  /// Canonical JSON; every order.* and delivery.* payload has a top-level orderId.
+  std::string payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbox_event& x) {
+  return f(caf::meta::type_name("outbox_event"), x.event_id, x.event_type, x.payload);
+}
+
+/// Everything one checkout writes, in one transaction.
+struct order_record {
+  std::string order_id;
+  std::string customer_id;
+  std::string email;
+  /// "completed" or "payment_failed".
+  std::string status;
+  std::string currency;
+  std::int64_t total = 0;
+  std::string payment_id;
+  /// Empty for a payment_failed order.
+  std::string finance_entry_id;
+  std::vector<priced_item> items;
+  std::string created_at;
+  /// What GET /api/checkout/{id} answers.
+  std::string result;
+  /// Sub-resources; empty for a payment_failed order.
+  std::string proof;
+  std::string license;
+  std::string delivery;
+  std::vector<outbox_event> events;
+  /// The response to the POST (status and exact body), stored with the
+  /// idempotency key when there is one.
+  std::int32_t http_status = 0;
+  std::string response_body;
+  std::string idempotency_key;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_record& x) {
+  return f(caf::meta::type_name("order_record"), x.order_id, x.customer_id, x.email, x.status,
+           x.currency, x.total, x.payment_id, x.finance_entry_id, x.items, x.created_at, x.result,
+           x.proof, x.license, x.delivery, x.events, x.http_status, x.response_body,
+           x.idempotency_key);
+}
+
+/// Fresh identifiers and times for one order, chosen by the caller so that
+/// assembling stays deterministic and testable.
+struct order_ids {
+  std::string order_id;
+  std::string license_id;
+  std::string delivery_id;
+  std::string completed_event_id;
+  std::string delivery_event_id;
+  std::string created_at;
+  std::string license_expires_at;
+};
+
+/// Draws random ids (`order_` + 24 hex and so on) and the current time.
+order_ids new_order_ids();
+
+/// The signed payload of SPEC §5 for an order.
+rapidjson::Document proof_payload(const std::string& order_id, const checkout_request& req,
+                                  const quote& q, const charge_result& payment,
+                                  const journal_entry& entry);
+
+/// Builds a completed order: proof, license, encrypted delivery, the
+/// CheckoutResult and the `order.completed` and `delivery.generated` events.
+order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
+                                const charge_result& payment, const journal_entry& entry,
+                                const proof_key& key, const std::string& delivery_master_key,
+                                const catalog& items);
+
+/// Builds an order whose payment was declined: the 402 response, the order
+/// view and the `order.payment_failed` event.
+order_record assemble_payment_failed(const order_ids& ids, const checkout_request& req,
+                                     const quote& q, const charge_result& payment);
+
+} // namespace ap::domain

@@ -1,0 +1,83 @@
+#include "mocks/payments.hpp"
+
+#include <caf/all.hpp>
+
+#include "core/crypto.hpp"
+
+namespace ap::mocks {
+
+namespace {
+
+std::string derived_id(const std::string& prefix, const std::string& salt,
+                       const std::string& purpose, const std::string& order_id) {
+  return prefix + crypto::hmac_sha256_hex(salt, purpose + "|" + order_id).substr(0, 24);
+}
+
+} // namespace
+
+payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<payment_mock_state> self,
+                                          std::string salt, metrics::registry* registry) {
+  auto& captured = registry->get_counter("ap_payment_charges_total",
+                                         "Charges made by the payment processor",
+                                         {{"outcome", "captured"}});
+  auto& declined = registry->get_counter("ap_payment_charges_total",
+                                         "Charges made by the payment processor",
+                                         {{"outcome", "declined"}});
+  return {
+    [self, salt, &captured, &declined](atoms::charge_atom,
+                                       const domain::charge_request& req) -> domain::charge_result {
+      auto& st = self->state;
+      if (auto it = st.charges.find(req.order_id); it != st.charges.end())
+        return it->second;
+      domain::charge_result res;
+      res.payment_id = derived_id("pay_", salt, "payment", req.order_id);
+      res.amount = req.amount;
+      res.currency = req.currency;
+      res.processor = "stripe-mock";
+      if (req.payment_method == domain::pm_declined) {
+        res.status = "declined";
+        res.decline_code = "card_declined";
+        declined.inc();
+      } else {
+        res.status = "captured";
+        captured.inc();
+      }
+      st.charges.emplace(req.order_id, res);
+      return res;
+    },
+    [self](atoms::void_atom, const std::string& payment_id) {
+      self->state.voided.insert(payment_id);
+      return true;
+    },
+  };
+}
+
+ledger_actor::behavior_type ledger_mock(ledger_actor::stateful_pointer<ledger_mock_state> self,
+                                        std::string salt, std::string ledger_id,
+                                        metrics::registry* registry) {
+  auto& posted = registry->get_counter("ap_ledger_entries_total",
+                                       "Journal entries posted to the finance ledger");
+  return {
+    [self, salt, ledger_id, &posted](atoms::post_atom,
+                                     const domain::journal_request& req) -> domain::journal_entry {
+      auto& st = self->state;
+      if (auto it = st.entries.find(req.order_id); it != st.entries.end())
+        return it->second;
+      domain::journal_entry e;
+      e.entry_id = derived_id("fin_", salt, "ledger", req.order_id);
+      e.ledger_id = ledger_id;
+      e.credit = req.amount;
+      e.debit = req.amount;
+      e.currency = req.currency;
+      st.entries.emplace(req.order_id, e);
+      posted.inc();
+      return e;
+    },
+    [self](atoms::reverse_atom, const std::string& entry_id) {
+      self->state.reversed.insert(entry_id);
+      return true;
+    },
+  };
+}
+
+} // namespace ap::mocks

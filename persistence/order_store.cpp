@@ -1,0 +1,123 @@
+#include "persistence/order_store.hpp"
+
+#include <stdexcept>
+
+#include "persistence/connection.hpp"
+
+namespace ap::persistence {
+
+std::vector<domain::catalog_item> load_catalog(connection& db) {
+  auto rows = db.exec("SELECT sku, title, unit_amount, currency, artifact_url, artifact_sha256"
+                      " FROM catalog_items ORDER BY sku");
+  std::vector<domain::catalog_item> out;
+  out.reserve(static_cast<std::size_t>(rows.rows()));
+  for (int i = 0; i < rows.rows(); ++i)
+    out.push_back({rows.value(i, 0), rows.value(i, 1), std::stoll(rows.value(i, 2)),
+                   rows.value(i, 3), rows.value(i, 4), rows.value(i, 5)});
+  return out;
+}
+
+claim_result claim_idempotency_key(connection& db, const idempotency_claim& claim) {
+  // A concurrent release can delete the row between the INSERT and the
+  // SELECT; a second round then claims it.
+  for (int round = 0; round < 3; ++round) {
+    auto inserted = db.exec(
+      "INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state)"
+      " VALUES ($1, $2, $3, 'in_flight') ON CONFLICT (customer_id, idem_key) DO NOTHING",
+      {claim.customer_id, claim.key, claim.fingerprint});
+    if (inserted.affected() == 1)
+      return {"claimed", 0, {}};
+    auto row = db.exec(
+      "SELECT fingerprint, state, http_status, response_body,"
+      " updated_at < now() - make_interval(secs => $3) AS stale"
+      " FROM idempotency_keys WHERE customer_id = $1 AND idem_key = $2",
+      {claim.customer_id, claim.key, std::to_string(stale_claim_seconds)});
+    if (row.rows() == 0)
+      continue;
+    if (row.value(0, 0) != claim.fingerprint)
+      return {"mismatch", 0, {}};
+    if (row.value(0, 1) == "completed")
+      return {"replay", std::stoi(row.value(0, 2)), row.value(0, 3)};
+    if (row.value(0, 4) == "t") {
+      auto taken = db.exec("UPDATE idempotency_keys SET updated_at = now()"
+                           " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'"
+                           " AND updated_at < now() - make_interval(secs => $3)",
+                           {claim.customer_id, claim.key, std::to_string(stale_claim_seconds)});
+      if (taken.affected() == 1)
+        return {"claimed", 0, {}};
+    }
+    return {"in_flight", 0, {}};
+  }
+  return {"in_flight", 0, {}};
+}
+
+void release_idempotency_key(connection& db, const std::string& customer_id,
+                             const std::string& key) {
+  db.exec("DELETE FROM idempotency_keys"
+          " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'",
+          {customer_id, key});
+}
+
+void store_order(connection& db, const domain::order_record& o) {
+  auto optional = [](const std::string& s) -> std::optional<std::string> {
+    if (s.empty())
+      return std::nullopt;
+    return s;
+  };
+  db.transaction([&] {
+    db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total,"
+            " payment_id, finance_entry_id, result, proof, license, delivery, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            {o.order_id, o.customer_id, o.email, o.status, o.currency, std::to_string(o.total),
+             o.payment_id, optional(o.finance_entry_id), o.result, optional(o.proof),
+             optional(o.license), optional(o.delivery), o.created_at});
+    for (const auto& item : o.items)
+      db.exec("INSERT INTO order_items (order_id, sku, quantity, unit_amount, amount)"
+              " VALUES ($1, $2, $3, $4, $5)",
+              {o.order_id, item.sku, std::to_string(item.quantity),
+               std::to_string(item.unit_amount), std::to_string(item.amount)});
+    for (const auto& e : o.events)
+      db.exec("INSERT INTO audit_outbox (event_id, event_type, order_id, payload)"
+              " VALUES ($1, $2, $3, $4)",
+              {e.event_id, e.event_type, o.order_id, e.payload});
+    if (!o.idempotency_key.empty()) {
+      auto done = db.exec(
+        "UPDATE idempotency_keys SET state = 'completed', http_status = $3,"
+        " response_body = $4, order_id = $5, updated_at = now()"
+        " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'",
+        {o.customer_id, o.idempotency_key, std::to_string(o.http_status), o.response_body,
+         o.order_id});
+      // Someone else completed or released the key meanwhile: this order
+      // must not exist beside theirs.
+      if (done.affected() != 1)
+        throw db_error("idempotency key no longer held by this checkout", "40001", false);
+    }
+    // Wakes audit forwarders listening on this channel.
+    db.exec("NOTIFY audit_outbox");
+  });
+}
+
+std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
+  const char* column = "result";
+  switch (part) {
+    case order_part::result:
+      column = "result";
+      break;
+    case order_part::proof:
+      column = "proof";
+      break;
+    case order_part::license:
+      column = "license";
+      break;
+    case order_part::delivery:
+      column = "delivery";
+      break;
+  }
+  auto rows = db.exec(std::string{"SELECT "} + column + " FROM orders WHERE order_id = $1",
+                      {order_id});
+  if (rows.rows() == 0 || rows.is_null(0, 0))
+    return {};
+  return rows.value(0, 0);
+}
+
+} // namespace ap::persistence

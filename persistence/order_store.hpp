@@ -1,0 +1,71 @@
+#pragma once
+
+// The SQL of orders, idempotency keys and the audit outbox. Blocking: called
+// only by database workers.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "domain/checkout.hpp"
+#include "domain/order.hpp"
+
+namespace ap::persistence {
+
+class connection;
+
+/// A request to bind an Idempotency-Key to a request fingerprint.
+struct idempotency_claim {
+  std::string customer_id;
+  std::string key;
+  std::string fingerprint;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idempotency_claim& x) {
+  return f(caf::meta::type_name("idempotency_claim"), x.customer_id, x.key, x.fingerprint);
+}
+
+/// What a claim found.
+struct claim_result {
+  /// "claimed": go ahead; "replay": answer `status`/`body`; "in_flight":
+  /// the first request is still running (409); "mismatch": the key was used
+  /// with another body (422).
+  std::string state;
+  std::int32_t status = 0;
+  std::string body;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_result& x) {
+  return f(caf::meta::type_name("claim_result"), x.state, x.status, x.body);
+}
+
+/// A claim left in flight longer than this (its process died) may be taken over.
+constexpr int stale_claim_seconds = 60;
+
+/// The catalog, sorted by SKU.
+std::vector<domain::catalog_item> load_catalog(connection& db);
+
+/// Claims `claim.key` for `claim.customer_id` (see claim_result).
+claim_result claim_idempotency_key(connection& db, const idempotency_claim& claim);
+
+/// Forgets an in-flight claim whose checkout failed before anything was stored.
+void release_idempotency_key(connection& db, const std::string& customer_id,
+                             const std::string& key);
+
+/// Writes the order, its items, its outbox events and (with a key) the
+/// completed idempotency record in one transaction. Throws db_error; then
+/// nothing was written.
+void store_order(connection& db, const domain::order_record& order);
+
+/// Which document of an order to read.
+enum class order_part { result, proof, license, delivery };
+
+/// The stored document, or nullopt-like empty string when the order (or
+/// that part of it) does not exist.
+std::string load_order_part(connection& db, const std::string& order_id, order_part part);
+
+} // namespace ap::persistence

@@ -1,0 +1,46 @@
+#pragma once
+
+// A running artifact-publisher process on a fresh database, for end-to-end
+// tests through real sockets.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <rapidjson/document.h>
+
+#include "test/support/http_client.hpp"
+#include "test/support/process.hpp"
+
+namespace ap::test {
+
+/// Starts `artifact-publisher serve` against database `url` (migrated
+/// first) on a free port and waits until /readyz answers 200.
+class service_process {
+public:
+  service_process(std::string db_url, std::map<std::string, std::string> env = {});
+  ~service_process();
+
+  std::uint16_t port() const { return port_; }
+  const std::string& db_url() const { return db_url_; }
+  const std::string& log() const { return log_; }
+  /// Stops (SIGTERM) and starts the process again on the same port.
+  void restart();
+  process& proc() { return *proc_; }
+
+private:
+  void start();
+  std::string db_url_;
+  std::map<std::string, std::string> env_;
+  std::uint16_t port_;
+  std::string log_;
+  std::unique_ptr<process> proc_;
+};
+
+/// Runs `artifact-publisher migrate` on `url`; throws when it fails.
+void migrate_database(const std::string& url);
+
+/// Parses a response body; fails the current test when it is not JSON.
+rapidjson::Document parse_json(const std::string& body);
+
+} // namespace ap::test
