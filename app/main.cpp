@@ -2,8 +2,11 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
+#include <algorithm>
 
 #include "app/commands.hpp"
+#include "app/tools.hpp"
 
 namespace {
 
@@ -15,6 +18,10 @@ constexpr const char* usage =
   "commands:\n"
   "  serve      run the HTTP service (the default)\n"
   "  migrate    apply missing database migrations (idempotent) and print a report\n"
+  "  verify-proof FILE [--keys KEYS.json | --public-key BASE64]\n"
+  "             check a proof offline with the published Ed25519 key\n"
+  "  decrypt-delivery FILE [--license-key BASE64 | --private-key PEMFILE]\n"
+  "             decrypt a delivery and print its plaintext\n"
   "\n"
   "options:\n"
   "  --help     show this text\n"
@@ -37,6 +44,11 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  std::vector<std::string> rest(argv + std::min(argc, 2), argv + argc);
+  if (command == "verify-proof")
+    return ap::app::verify_proof_command(rest);
+  if (command == "decrypt-delivery")
+    return ap::app::decrypt_delivery_command(rest);
   if (argc > 2) {
     std::cerr << "artifact-publisher: '" << command << "' takes no arguments\n\n" << usage;
     return 2;

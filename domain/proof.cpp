@@ -76,10 +76,9 @@ verification fail(std::string reason) {
   return {false, std::move(reason)};
 }
 
-} // namespace
-
-verification verify_proof(const proof_keyring& keys, const rapidjson::Value& proof,
-                          const rapidjson::Value& payload) {
+// The checks that need no secret; on success `digest` is SHA-256(payload).
+verification check_payload(const rapidjson::Value& proof, const rapidjson::Value& payload,
+                           std::string& digest) {
   if (!proof.IsObject())
     return fail("proof_malformed");
   if (!payload.IsObject())
@@ -100,26 +99,51 @@ verification verify_proof(const proof_keyring& keys, const rapidjson::Value& pro
       return fail("payload_mismatch");
     }
   }
-  auto digest = crypto::sha256(canonical_payload);
+  digest = crypto::sha256(canonical_payload);
   auto hash = crypto::hex_encode(digest);
   if (!crypto::constant_time_equal(string_member(proof, "payloadHash"), hash))
     return fail("payload_hash_mismatch");
   if (string_member(proof, "proofId") != "proof_" + hash.substr(0, 24))
     return fail("proof_id_mismatch");
+  return {true, {}};
+}
+
+verification check_ed25519(const rapidjson::Value& proof, const std::string& digest,
+                           const std::string& public_key) {
   auto kid = string_member(proof, "kid");
-  const auto* key = keys.find(kid);
-  if (!key)
-    return fail("unknown_kid");
-  auto expected = crypto::hmac_sha256_hex(key->secret, hash);
-  if (!crypto::constant_time_equal(string_member(proof, "signature"), expected))
-    return fail("bad_signature");
   auto ed = proof.FindMember("ed25519");
   if (ed == proof.MemberEnd() || !ed->value.IsObject() || string_member(ed->value, "kid") != kid)
     return fail("bad_ed25519_signature");
   auto sig = crypto::base64_decode(string_member(ed->value, "signature"));
-  if (!sig || !crypto::ed25519_verify(key->public_key, digest, *sig))
+  if (!sig || !crypto::ed25519_verify(public_key, digest, *sig))
     return fail("bad_ed25519_signature");
   return {true, {}};
+}
+
+} // namespace
+
+verification verify_proof_offline(const rapidjson::Value& proof, const rapidjson::Value& payload,
+                                  const std::string& public_key) {
+  std::string digest;
+  if (auto v = check_payload(proof, payload, digest); !v.valid)
+    return v;
+  return check_ed25519(proof, digest, public_key);
+}
+
+verification verify_proof(const proof_keyring& keys, const rapidjson::Value& proof,
+                          const rapidjson::Value& payload) {
+  std::string digest;
+  if (auto v = check_payload(proof, payload, digest); !v.valid)
+    return v;
+  auto kid = string_member(proof, "kid");
+  const auto* key = keys.find(kid);
+  if (!key)
+    return fail("unknown_kid");
+  auto hash = crypto::hex_encode(digest);
+  auto expected = crypto::hmac_sha256_hex(key->secret, hash);
+  if (!crypto::constant_time_equal(string_member(proof, "signature"), expected))
+    return fail("bad_signature");
+  return check_ed25519(proof, digest, key->public_key);
 }
 
 std::string public_keys_document(const proof_keyring& keys) {

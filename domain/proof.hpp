@@ -62,6 +62,12 @@ struct verification {
 verification verify_proof(const proof_keyring& keys, const rapidjson::Value& proof,
                           const rapidjson::Value& payload);
 
+/// Verifies offline, without the secret: the hash, the proof id and the
+/// Ed25519 signature under `public_key` (raw 32 bytes, as published by
+/// GET /api/proof/keys for the proof's kid).
+verification verify_proof_offline(const rapidjson::Value& proof, const rapidjson::Value& payload,
+                                  const std::string& public_key);
+
 /// `{"keys":[{kid, algorithm:"ed25519", publicKey, active}]}` as canonical JSON.
 std::string public_keys_document(const proof_keyring& keys);
 

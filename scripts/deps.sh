@@ -7,7 +7,7 @@ AP_PACKAGES=(
   cmake g++ make pkg-config ccache
   libcaf-dev libboost-dev libboost-system-dev libboost-test-dev
   rapidjson-dev libpq-dev libcrypto++-dev libssl-dev
-  postgresql postgresql-client
+  postgresql postgresql-client openssl
 )
 
 ap_install_missing() {

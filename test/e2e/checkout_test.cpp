@@ -1,7 +1,9 @@
 // Checkout through real sockets, the real binary and a real PostgreSQL.
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <future>
+#include <unistd.h>
 #include <set>
 
 #include "core/crypto.hpp"
@@ -312,6 +314,100 @@ BOOST_AUTO_TEST_CASE(published_keys_verify_proofs_offline) {
   BOOST_REQUIRE(sig);
   BOOST_TEST(crypto::ed25519_verify(*public_key, digest, *sig));
   BOOST_TEST(!crypto::ed25519_verify(*public_key, crypto::sha256("other"), *sig));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(offline_tools)
+
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& content) {
+  auto path = "/tmp/ap-e2e-" + std::to_string(::getpid()) + "-" + name;
+  std::ofstream{path} << content;
+  return path;
+}
+
+// Runs the CLI; returns the exit code and what it printed.
+std::pair<int, std::string> cli(const std::vector<std::string>& args) {
+  auto log = "/tmp/ap-e2e-cli-" + std::to_string(::getpid()) + ".log";
+  std::remove(log.c_str());
+  process p{std::string{AP_BIN_DIR} + "/artifact-publisher", args, {}, log};
+  int rc = p.wait(std::chrono::seconds(20));
+  auto out = read_file(log);
+  std::remove(log.c_str());
+  return {rc, out};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(verify_proof_and_decrypt_delivery_work_offline) {
+  auto r = post_checkout(body_for("cust-cli", one_basic));
+  BOOST_REQUIRE(r.status == 201);
+  auto order = write_temp("order.json", r.body);
+  auto keys = write_temp("keys.json", http_call(svc().port(), "GET", "/api/proof/keys").body);
+  auto [ok_rc, ok_out] = cli({"verify-proof", order, "--keys", keys});
+  BOOST_TEST(ok_rc == 0, ok_out);
+  BOOST_TEST(ok_out.find("\"valid\":true") != std::string::npos, ok_out);
+  auto doc = parse_json(r.body);
+  auto proof_only = write_temp("proof.json", json::canonical(doc["proof"]));
+  auto key_b64 = std::string{parse_json(read_file(keys))["keys"][0]["publicKey"].GetString()};
+  BOOST_TEST(cli({"verify-proof", proof_only, "--public-key", key_b64}).first == 0);
+
+  auto tampered_text = r.body;
+  auto at = tampered_text.find("\"customerId\":\"cust-cli\"");
+  BOOST_REQUIRE(at != std::string::npos);
+  tampered_text.replace(at, 23, "\"customerId\":\"cust-xyz\"");
+  auto tampered = write_temp("tampered.json", tampered_text);
+  auto [bad_rc, bad_out] = cli({"verify-proof", tampered, "--keys", keys});
+  BOOST_TEST(bad_rc == 1);
+  BOOST_TEST(bad_out.find("\"valid\":false") != std::string::npos, bad_out);
+
+  auto [dec_rc, dec_out] = cli({"decrypt-delivery", order});
+  BOOST_TEST(dec_rc == 0, dec_out);
+  BOOST_TEST(dec_out.find("\"orderId\":\"" + str(doc, "orderId") + "\"") != std::string::npos);
+  auto wrong_key = crypto::base64_encode(std::string(32, '\x07'));
+  BOOST_TEST(cli({"decrypt-delivery", order, "--license-key", wrong_key}).first == 1);
+  BOOST_TEST(cli({"decrypt-delivery"}).first == 2);
+  for (const auto& f : {order, keys, proof_only, tampered})
+    std::remove(f.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(buyer_key_mode_round_trip) {
+  // The buyer's RSA key pair comes from the openssl command line.
+  auto priv = "/tmp/ap-e2e-" + std::to_string(::getpid()) + "-buyer.pem";
+  auto pub = priv + ".pub";
+  BOOST_REQUIRE(shell("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + priv
+                      + " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " + pub)
+                == 0);
+  std::string pem = read_file(pub);
+  std::string escaped;
+  for (char c : pem)
+    escaped += c == '\n' ? std::string{"\\n"} : std::string(1, c);
+  auto r = post_checkout(body_for("cust-buyer", one_basic, R"(,"buyerPublicKey":")" + escaped + "\""));
+  BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto doc = parse_json(r.body);
+  BOOST_TEST(str(doc["delivery"], "keyMode") == "buyer");
+  BOOST_TEST(!doc["delivery"]["wrappedKey"].IsNull());
+  BOOST_TEST(!doc["license"].HasMember("licenseKey"));
+  auto order = write_temp("buyer-order.json", r.body);
+  auto [rc, out] = cli({"decrypt-delivery", order, "--private-key", priv});
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("\"licenseId\":\"" + str(doc["license"], "licenseId") + "\"") != std::string::npos,
+             out);
+  // A 1024-bit key is refused at checkout.
+  auto weak = priv + ".weak";
+  BOOST_REQUIRE(shell("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null"
+                      " | openssl pkey -pubout -out " + weak) == 0);
+  std::string weak_escaped;
+  for (char c : read_file(weak))
+    weak_escaped += c == '\n' ? std::string{"\\n"} : std::string(1, c);
+  auto refused = post_checkout(
+    body_for("cust-buyer", one_basic, R"(,"buyerPublicKey":")" + weak_escaped + "\""));
+  BOOST_TEST(refused.status == 400);
+  BOOST_TEST(refused.body.find("\"field\":\"buyerPublicKey\"") != std::string::npos);
+  for (const auto& f : {priv, pub, weak, order})
+    std::remove(f.c_str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,196 @@
+// Offline tools for buyers and operators: no database, no network.
+#include "app/tools.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "core/crypto.hpp"
+#include "core/json.hpp"
+#include "domain/delivery.hpp"
+#include "domain/proof.hpp"
+
+namespace ap::app {
+
+namespace {
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return std::nullopt;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+bool load_json(const std::string& path, rapidjson::Document& doc, const char* what) {
+  auto text = read_text(path);
+  if (!text) {
+    std::cerr << "cannot read " << what << " file " << path << "\n";
+    return false;
+  }
+  if (auto err = json::parse_strict(*text, doc)) {
+    std::cerr << path << ": " << *err << "\n";
+    return false;
+  }
+  return true;
+}
+
+// Splits `FILE --flag value` arguments; nullopt on anything unexpected.
+std::optional<std::pair<std::string, std::pair<std::string, std::string>>>
+file_and_flag(const std::vector<std::string>& args, std::initializer_list<const char*> flags) {
+  std::string file;
+  std::pair<std::string, std::string> flag;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    bool matched = false;
+    for (const char* f : flags) {
+      if (args[i] == f && i + 1 < args.size() && flag.first.empty()) {
+        flag = {f, args[++i]};
+        matched = true;
+      }
+    }
+    if (matched)
+      continue;
+    if (!file.empty() || args[i].rfind("--", 0) == 0)
+      return std::nullopt;
+    file = args[i];
+  }
+  if (file.empty())
+    return std::nullopt;
+  return std::make_pair(file, flag);
+}
+
+const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject())
+    return nullptr;
+  auto it = v.FindMember(name);
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+} // namespace
+
+int verify_proof_command(const std::vector<std::string>& args) {
+  auto parsed = file_and_flag(args, {"--keys", "--public-key"});
+  if (!parsed) {
+    std::cerr << "usage: artifact-publisher verify-proof FILE [--keys KEYS.json | --public-key "
+                 "BASE64]\n"
+                 "FILE holds a CheckoutResult, a proof record, or {\"proof\",\"payload\"};\n"
+                 "KEYS.json is what GET /api/proof/keys answers.\n";
+    return 2;
+  }
+  rapidjson::Document doc;
+  if (!load_json(parsed->first, doc, "proof"))
+    return 2;
+  // Accept the three shapes a buyer is likely to hold: a CheckoutResult or
+  // {proof, payload} (a "proof" member), or a bare proof record.
+  const rapidjson::Value* proof = member(doc, "proof") ? member(doc, "proof") : &doc;
+  const rapidjson::Value* payload =
+    proof != &doc && member(doc, "payload") ? member(doc, "payload") : member(*proof, "payload");
+  if (!proof->IsObject() || !payload) {
+    std::cerr << parsed->first << ": no proof with a payload found\n";
+    return 2;
+  }
+  auto kid_value = member(*proof, "kid");
+  std::string kid = kid_value && kid_value->IsString() ? kid_value->GetString() : "";
+
+  std::string public_key_b64;
+  const auto& [flag, value] = parsed->second;
+  if (flag == "--public-key") {
+    public_key_b64 = value;
+  } else if (flag == "--keys") {
+    rapidjson::Document keys;
+    if (!load_json(value, keys, "keys"))
+      return 2;
+    if (auto* list = member(keys, "keys"); list && list->IsArray())
+      for (const auto& k : list->GetArray())
+        if (auto* id = member(k, "kid"); id && id->IsString() && kid == id->GetString())
+          if (auto* pk = member(k, "publicKey"); pk && pk->IsString())
+            public_key_b64 = pk->GetString();
+    if (public_key_b64.empty()) {
+      std::cout << R"({"valid":false,"reason":"unknown_kid"})" << "\n";
+      return 1;
+    }
+  } else {
+    std::cerr << "give the public key: --keys KEYS.json or --public-key BASE64\n";
+    return 2;
+  }
+  auto public_key = crypto::base64_decode(public_key_b64);
+  if (!public_key || public_key->size() != 32) {
+    std::cerr << "the public key must be base64 of 32 raw bytes\n";
+    return 2;
+  }
+  auto result = domain::verify_proof_offline(*proof, *payload, *public_key);
+  std::string out = "{";
+  if (!result.valid) {
+    out += "\"reason\":";
+    json::append_quoted(out, result.reason);
+    out += ',';
+  }
+  out += "\"kid\":";
+  json::append_quoted(out, kid);
+  out += result.valid ? ",\"valid\":true}" : ",\"valid\":false}";
+  std::cout << out << "\n";
+  return result.valid ? 0 : 1;
+}
+
+int decrypt_delivery_command(const std::vector<std::string>& args) {
+  auto parsed = file_and_flag(args, {"--license-key", "--private-key"});
+  if (!parsed) {
+    std::cerr << "usage: artifact-publisher decrypt-delivery FILE [--license-key BASE64 | "
+                 "--private-key PEMFILE]\n"
+                 "FILE holds a delivery record or a whole CheckoutResult (whose license key,\n"
+                 "if it has one, is used when no key is given).\n";
+    return 2;
+  }
+  rapidjson::Document doc;
+  if (!load_json(parsed->first, doc, "delivery"))
+    return 2;
+  const rapidjson::Value* delivery = member(doc, "delivery") ? member(doc, "delivery") : &doc;
+  auto field = [&](const char* name) -> std::string {
+    auto* v = member(*delivery, name);
+    return v && v->IsString() ? v->GetString() : "";
+  };
+  if (field("algorithm") != "aes-256-gcm" || field("nonce").empty() || field("cipherText").empty()) {
+    std::cerr << parsed->first << ": not a delivery record (algorithm, nonce, cipherText)\n";
+    return 2;
+  }
+  std::string key;
+  const auto& [flag, value] = parsed->second;
+  try {
+    if (flag == "--license-key") {
+      auto k = crypto::base64_decode(value);
+      if (!k || k->size() != 32) {
+        std::cerr << "the license key must be base64 of 32 bytes\n";
+        return 2;
+      }
+      key = *k;
+    } else if (flag == "--private-key") {
+      auto pem = read_text(value);
+      if (!pem) {
+        std::cerr << "cannot read private key file " << value << "\n";
+        return 2;
+      }
+      auto wrapped = crypto::base64_decode(field("wrappedKey"));
+      if (!wrapped) {
+        std::cerr << "the delivery has no wrappedKey: use --license-key\n";
+        return 2;
+      }
+      key = crypto::rsa_oaep_sha256_decrypt(*pem, *wrapped);
+    } else if (auto* license = member(doc, "license"); license && member(*license, "licenseKey")) {
+      auto k = crypto::base64_decode(member(*license, "licenseKey")->GetString());
+      key = k ? *k : "";
+    } else {
+      std::cerr << "give the key: --license-key BASE64 or --private-key PEMFILE\n";
+      return 2;
+    }
+    std::cout << domain::open_delivery(key, field("nonce"), field("cipherText"), field("aad"))
+              << "\n";
+    return 0;
+  } catch (const crypto::crypto_error& e) {
+    std::cerr << "cannot decrypt: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+} // namespace ap::app
