@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "http/ask.hpp"
 #include "domain/checkout.hpp"
+#include "domain/sandbox.hpp"
 #include "persistence/migrations.hpp"
 
 namespace ap::http {
@@ -183,6 +184,30 @@ void add_service_routes(router& r, route_context ctx) {
   r.add("GET", "/api/proof/keys", access::api, body_kind::none,
         [ctx](request&, reply_fn reply) {
           reply(json_response(200, domain::public_keys_document(*ctx.keys)));
+        });
+
+  r.add("POST", "/api/sandbox/run", access::api, body_kind::json,
+        [ctx](request& req, reply_fn reply) {
+          if (auto err = domain::validate_sandbox(*req.json)) {
+            reply(error_response(400, "invalid_input", err->message, err->field));
+            return;
+          }
+          // The catalog comes from PostgreSQL; the run itself reads and
+          // writes nothing.
+          auto body = req.json;
+          ask<std::vector<domain::catalog_item>>(
+            *ctx.system, ctx.directory->database(), order_read_timeout,
+            [ctx, body, reply](caf::expected<std::vector<domain::catalog_item>> items) {
+              if (!items) {
+                reply(response_for(items.error()));
+                return;
+              }
+              domain::catalog cat;
+              for (auto& item : *items)
+                cat.emplace(item.sku, std::move(item));
+              reply(json_response(200, domain::run_sandbox(*body, ctx.config->sandbox_seed, cat)));
+            },
+            atoms::catalog_atom::value);
         });
 
   r.add("GET", "/metrics", access::open, body_kind::none, [ctx](request&, reply_fn reply) {

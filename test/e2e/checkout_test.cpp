@@ -411,3 +411,67 @@ BOOST_AUTO_TEST_CASE(buyer_key_mode_round_trip) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(sandbox)
+
+namespace {
+
+http_reply run(const std::string& body) {
+  return http_call(svc().port(), "POST", "/api/sandbox/run", {{"Content-Type", "application/json"}},
+                   body);
+}
+
+std::string counts() {
+  return sql_value("SELECT (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM audit_outbox)"
+                   " || '/' || (SELECT count(*) FROM idempotency_keys)");
+}
+
+const std::string program = R"({"instructions":[
+  {"op":"checkout","payload":{"customerId":"sb","email":"sb@example.com","currency":"usd",
+                              "items":[{"sku":"creator-pro","quantity":2}]}},
+  {"op":"proof","payload":{"payload":{"orderId":"order_x","total":5}}},
+  {"op":"license","payload":{"customerId":"sb","skus":["creator-pro"]}}]})";
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(runs_are_deterministic_and_write_nothing) {
+  auto before = counts();
+  auto first = run(program);
+  BOOST_REQUIRE_MESSAGE(first.status == 200, first.body);
+  auto second = run(program);
+  BOOST_TEST(second.body == first.body);
+  BOOST_TEST(counts() == before);
+  auto doc = parse_json(first.body);
+  BOOST_TEST(doc["exitCode"].GetInt() == 0);
+  const auto& t = doc["transcript"];
+  BOOST_REQUIRE(t.Size() == 3u);
+  BOOST_TEST(t[0]["result"]["total"].GetInt64() == 5000);
+  BOOST_TEST(str(t[0]["result"], "proofFingerprint").size() == 64u);
+  BOOST_TEST(str(t[1]["result"], "kid") == "sandbox");
+  BOOST_TEST(str(t[2]["result"], "issuedTo") == "sb");
+  BOOST_TEST(str(t[0], "timestamp") != str(t[1], "timestamp"));
+  BOOST_TEST(str(t[0], "digest").size() == 64u);
+
+  // A sandbox proof never verifies as a real one.
+  auto fake = R"({"proof":)" + json::canonical(t[1]["result"]) + R"(,"payload":{"orderId":"order_x","total":5}})";
+  auto verdict = http_call(svc().port(), "POST", "/api/proof/verify",
+                           {{"Content-Type", "application/json"}}, fake);
+  BOOST_TEST(verdict.body.find("\"valid\":false") != std::string::npos, verdict.body);
+  // It does verify inside the sandbox.
+  auto inside = run(R"({"instructions":[{"op":"proof","payload":)" + fake + "}]}");
+  BOOST_TEST(inside.body.find("\"valid\":true") != std::string::npos, inside.body);
+}
+
+BOOST_AUTO_TEST_CASE(bad_programs_are_refused) {
+  BOOST_TEST(run(R"({"instructions":[]})").status == 400);
+  BOOST_TEST(run(R"({})").status == 400);
+  auto unknown = run(R"({"instructions":[{"op":"refund","payload":{}}]})");
+  BOOST_TEST(unknown.status == 400);
+  BOOST_TEST(unknown.body.find("\"field\":\"instructions[0].op\"") != std::string::npos);
+  // A failing op is reported in the transcript, not as an HTTP error.
+  auto failing = run(R"({"instructions":[{"op":"checkout","payload":{"customerId":"sb"}}]})");
+  BOOST_TEST(failing.status == 200);
+  BOOST_TEST(parse_json(failing.body)["exitCode"].GetInt() == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
