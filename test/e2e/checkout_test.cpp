@@ -277,6 +277,17 @@ BOOST_AUTO_TEST_CASE(proofs_verify_and_any_change_is_caught) {
   auto total = std::to_string(doc["total"].GetInt64());
   auto changed_payload = replace(payload, "\"total\":" + total, "\"total\":1");
   BOOST_TEST(verify(proof, changed_payload).body.find("\"valid\":false") != std::string::npos);
+  // Every field of the signed payload is covered, in the proof and outside it.
+  const auto& p = doc["proof"]["payload"];
+  for (const char* field : {"orderId", "paymentId", "financeEntry", "customerId", "currency"}) {
+    auto from = std::string{"\""} + field + "\":\"" + p[field].GetString() + "\"";
+    auto to = std::string{"\""} + field + "\":\"x" + p[field].GetString() + "\"";
+    auto one = verify(replace(proof, from, to), replace(payload, from, to));
+    BOOST_TEST(one.body.find("\"valid\":false") != std::string::npos, field << ": " << one.body);
+  }
+  auto more = replace(payload, "\"quantity\":2", "\"quantity\":3");
+  BOOST_TEST(verify(replace(proof, "\"quantity\":2", "\"quantity\":3"), more).body.find("payload_hash_mismatch")
+             != std::string::npos);
   auto changed_both = replace(proof, "\"total\":" + total, "\"total\":1");
   auto both = verify(changed_both, changed_payload).body;
   BOOST_TEST(both.find("payload_hash_mismatch") != std::string::npos, both);
