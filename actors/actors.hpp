@@ -15,6 +15,7 @@
 #include "domain/checkout.hpp"
 #include "domain/order.hpp"
 #include "domain/payments.hpp"
+#include "kernel/messages.hpp"
 #include "persistence/db_status.hpp"
 #include "persistence/order_store.hpp"
 
@@ -48,7 +49,40 @@ using database_actor = caf::typed_actor<
   // in one transaction; answers the order id.
   caf::replies_to<atoms::store_atom, domain::order_record>::with<std::string>,
   // Reads one document of an order (order id, "result"|"proof"|"license"|"delivery").
-  caf::replies_to<atoms::get_atom, std::string, std::string>::with<std::string>>;
+  caf::replies_to<atoms::get_atom, std::string, std::string>::with<std::string>,
+  // Leases due outbox rows (instance id, at most n rows, lease in ms).
+  caf::replies_to<atoms::lease_atom, std::string, std::int32_t,
+                  std::int32_t>::with<std::vector<kernel::outbox_row>>,
+  // Records delivery outcomes of leased rows.
+  caf::replies_to<atoms::settle_atom, std::vector<kernel::delivery_outcome>>::with<bool>,
+  // Pending count and ages, for metrics.
+  caf::replies_to<atoms::stats_atom>::with<kernel::outbox_stats>>;
+
+/// The part of the database the audit forwarder uses: the outbox. A
+/// database_actor handle converts to it.
+using outbox_actor = caf::typed_actor<
+  caf::replies_to<atoms::lease_atom, std::string, std::int32_t,
+                  std::int32_t>::with<std::vector<kernel::outbox_row>>,
+  caf::replies_to<atoms::settle_atom, std::vector<kernel::delivery_outcome>>::with<bool>,
+  caf::replies_to<atoms::stats_atom>::with<kernel::outbox_stats>>;
+
+/// The upstream Kernel (SPEC §6): the HTTP client actor in production, the
+/// in-process kernel actor with simulated latency and faults in tests.
+using kernel_actor = caf::typed_actor<
+  // Submits one audit event; the Kernel is idempotent by its event id.
+  caf::replies_to<atoms::audit_atom, kernel::audit_submission>::with<kernel::audit_ack>,
+  // Whether GET /health answers 200.
+  caf::replies_to<atoms::health_atom>::with<bool>,
+  // Internal: an exchange started by this actor completed (call id, reply).
+  caf::reacts_to<atoms::kdone_atom, std::uint64_t, kernel::kernel_reply>>;
+
+/// The timed audit forwarder: moves outbox rows into the Kernel's audit log
+/// within the freshness budget, never dropping one.
+using audit_forwarder_actor = caf::typed_actor<
+  // New rows were committed: forward now.
+  caf::reacts_to<atoms::wake_atom>,
+  // The poll timer (the forwarder sends it to itself).
+  caf::reacts_to<atoms::tick_atom>>;
 
 /// One database worker: a detached actor that owns one connection. Same
 /// interface as the facade, which delegates to it.

@@ -30,4 +30,19 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using store_atom = caf::atom_constant<caf::atom("store")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 
+/// Outbox requests: lease due rows, settle their outcomes, statistics.
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+/// Kernel requests: submit an audit event, probe health; `kdone` carries
+/// the completion of an HTTP exchange back into the client actor.
+using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using health_atom = caf::atom_constant<caf::atom("health")>;
+using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
+
+/// Audit forwarder: new outbox rows were committed / the poll timer fired.
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
 } // namespace ap::atoms

@@ -40,6 +40,17 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
       return self->delegate(next(), x, std::move(id), std::move(part));
     },
+    [=](atoms::lease_atom x, std::string& instance, std::int32_t limit,
+        std::int32_t lease_ms) -> caf::result<std::vector<kernel::outbox_row>> {
+      return self->delegate(next(), x, std::move(instance), limit, lease_ms);
+    },
+    [=](atoms::settle_atom x,
+        std::vector<kernel::delivery_outcome>& outcomes) -> caf::result<bool> {
+      return self->delegate(next(), x, std::move(outcomes));
+    },
+    [=](atoms::stats_atom x) -> caf::result<kernel::outbox_stats> {
+      return self->delegate(next(), x);
+    },
   };
 }
 
@@ -74,6 +85,12 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
     }
   }
 }
+
+/// Failed deliveries are retried after at most this long, well inside the
+/// freshness budget once the Kernel is back.
+constexpr int max_retry_backoff_ms = 1000;
+/// SPEC §6: every event lands in the Kernel within 3 s.
+constexpr int audit_budget_ms = 3000;
 
 template <class T>
 caf::result<T> to_result(caf::expected<T> x) {
@@ -156,6 +173,24 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         return make_error(error_code::not_found,
                           "order " + id + " has no " + part + ": its payment did not complete");
       return std::move(*doc);
+    },
+    [=](atoms::lease_atom, const std::string& instance, std::int32_t limit,
+        std::int32_t lease_ms) -> caf::result<std::vector<kernel::outbox_row>> {
+      return to_result(with_connection(self, "lease", [&](persistence::connection& db) {
+        return persistence::claim_outbox(db, instance, limit, lease_ms);
+      }));
+    },
+    [=](atoms::settle_atom,
+        const std::vector<kernel::delivery_outcome>& outcomes) -> caf::result<bool> {
+      return to_result(with_connection(self, "settle", [&](persistence::connection& db) {
+        persistence::settle_outbox(db, outcomes, max_retry_backoff_ms);
+        return true;
+      }));
+    },
+    [=](atoms::stats_atom) -> caf::result<kernel::outbox_stats> {
+      return to_result(with_connection(self, "stats", [&](persistence::connection& db) {
+        return persistence::outbox_statistics(db, audit_budget_ms);
+      }));
     },
   };
 }

@@ -18,6 +18,10 @@ public:
   void set_payment(payment_actor h) { set(payment_, std::move(h)); }
   ledger_actor ledger() const { return get(ledger_); }
   void set_ledger(ledger_actor h) { set(ledger_, std::move(h)); }
+  kernel_actor kernel() const { return get(kernel_); }
+  void set_kernel(kernel_actor h) { set(kernel_, std::move(h)); }
+  audit_forwarder_actor forwarder() const { return get(forwarder_); }
+  void set_forwarder(audit_forwarder_actor h) { set(forwarder_, std::move(h)); }
   checkout_actor checkout() const { return get(checkout_); }
   void set_checkout(checkout_actor h) { set(checkout_, std::move(h)); }
 
@@ -38,6 +42,8 @@ private:
   payment_actor payment_;
   ledger_actor ledger_;
   checkout_actor checkout_;
+  kernel_actor kernel_;
+  audit_forwarder_actor forwarder_;
 };
 
 } // namespace ap

@@ -1,5 +1,6 @@
 #include "persistence/order_store.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "persistence/connection.hpp"
@@ -118,6 +119,63 @@ std::string load_order_part(connection& db, const std::string& order_id, order_p
   if (rows.rows() == 0 || rows.is_null(0, 0))
     return {};
   return rows.value(0, 0);
+}
+
+} // namespace ap::persistence
+
+namespace ap::persistence {
+
+std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& instance,
+                                             int limit, int lease_ms) {
+  auto rows = db.exec(
+    "UPDATE audit_outbox o SET claimed_by = $1,"
+    " claimed_until = now() + make_interval(secs => $3::double precision / 1000),"
+    " attempts = o.attempts + 1"
+    " FROM (SELECT event_id FROM audit_outbox"
+    "       WHERE delivered_at IS NULL AND next_attempt_at <= now()"
+    "         AND (claimed_until IS NULL OR claimed_until < now())"
+    "       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+    " WHERE o.event_id = due.event_id"
+    " RETURNING o.event_id, o.event_type, o.payload,"
+    "   (extract(epoch FROM o.created_at) * 1000)::bigint, o.attempts",
+    {instance, std::to_string(limit), std::to_string(lease_ms)});
+  std::vector<kernel::outbox_row> out;
+  out.reserve(static_cast<std::size_t>(rows.rows()));
+  for (int i = 0; i < rows.rows(); ++i)
+    out.push_back({rows.value(i, 0), rows.value(i, 1), rows.value(i, 2),
+                   std::stoll(rows.value(i, 3)), std::stoi(rows.value(i, 4))});
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.committed_at_ms < b.committed_at_ms; });
+  return out;
+}
+
+void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& outcomes,
+                   int max_backoff_ms) {
+  db.transaction([&] {
+    for (const auto& o : outcomes) {
+      if (o.delivered) {
+        db.exec("UPDATE audit_outbox SET delivered_at = now(), kernel_audit_id = $2,"
+                " claimed_until = NULL WHERE event_id = $1 AND delivered_at IS NULL",
+                {o.event_id, o.kernel_id});
+      } else {
+        auto backoff = std::min<long long>(max_backoff_ms, 100LL << std::min(o.attempts, 20));
+        db.exec("UPDATE audit_outbox SET claimed_until = NULL,"
+                " next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
+                " WHERE event_id = $1 AND delivered_at IS NULL",
+                {o.event_id, std::to_string(backoff)});
+      }
+    }
+  });
+}
+
+kernel::outbox_stats outbox_statistics(connection& db, int budget_ms) {
+  auto rows = db.exec(
+    "SELECT count(*),"
+    " coalesce((extract(epoch FROM now() - min(created_at)) * 1000)::bigint, 0),"
+    " count(*) FILTER (WHERE created_at < now() - make_interval(secs => $1::double precision / 1000))"
+    " FROM audit_outbox WHERE delivered_at IS NULL",
+    {std::to_string(budget_ms)});
+  return {std::stoll(rows.value(0, 0)), std::stoll(rows.value(0, 1)), std::stoll(rows.value(0, 2))};
 }
 
 } // namespace ap::persistence

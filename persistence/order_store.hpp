@@ -69,3 +69,24 @@ enum class order_part { result, proof, license, delivery };
 std::string load_order_part(connection& db, const std::string& order_id, order_part part);
 
 } // namespace ap::persistence
+
+#include "kernel/messages.hpp"
+
+namespace ap::persistence {
+
+/// Claims up to `limit` undelivered rows that are due and not leased, with
+/// FOR UPDATE SKIP LOCKED, and leases them to `instance` for `lease_ms`;
+/// oldest first. Counts an attempt on each.
+std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& instance,
+                                             int limit, int lease_ms);
+
+/// Records the outcomes in one transaction: delivered rows get their Kernel
+/// id, failed ones are released and retried after a backoff that grows with
+/// their attempts (100 ms doubling, at most `max_backoff_ms`).
+void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& outcomes,
+                   int max_backoff_ms);
+
+/// Pending count, oldest pending age and how many are older than `budget_ms`.
+kernel::outbox_stats outbox_statistics(connection& db, int budget_ms);
+
+} // namespace ap::persistence

@@ -1,0 +1,175 @@
+#include "actors/audit_forwarder.hpp"
+
+#include <caf/all.hpp>
+
+#include "core/log.hpp"
+
+namespace ap {
+
+namespace {
+
+/// How long one outbox request may take.
+constexpr auto outbox_timeout = std::chrono::seconds{3};
+
+using self_ptr = audit_forwarder_actor::stateful_pointer<audit_forwarder_state>;
+
+struct instruments {
+  metrics::histogram& lag;
+  metrics::counter& breaches;
+  metrics::counter& delivered;
+  metrics::counter& failed;
+  metrics::gauge& pending;
+  metrics::gauge& oldest;
+  metrics::gauge& past_budget;
+
+  explicit instruments(metrics::registry& r)
+    : lag(r.get_histogram("ap_audit_lag_seconds",
+                          "Audit lag: Kernel acknowledgement minus order commit", {},
+                          {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30})),
+      breaches(r.get_counter("ap_audit_freshness_breaches_total",
+                             "Audit events that reached the Kernel later than the 3 s budget")),
+      delivered(r.get_counter("ap_audit_events_forwarded_total",
+                              "Audit events acknowledged by the Kernel")),
+      failed(r.get_counter("ap_audit_forward_failures_total",
+                           "Failed attempts to forward an audit event (retried)")),
+      pending(r.get_gauge("ap_audit_outbox_pending", "Audit events not yet in the Kernel")),
+      oldest(r.get_gauge("ap_audit_outbox_oldest_pending_seconds",
+                         "Age of the oldest audit event not yet in the Kernel")),
+      past_budget(r.get_gauge("ap_audit_outbox_pending_past_budget",
+                              "Audit events pending for longer than the 3 s budget")) {
+  }
+};
+
+struct context {
+  self_ptr self;
+  std::shared_ptr<audit_forwarder_config> cfg;
+  std::shared_ptr<instruments> m;
+};
+
+void run_cycle(const context& ctx);
+
+void finish_cycle(const context& ctx, bool more) {
+  auto& st = ctx.self->state;
+  st.busy = false;
+  if (more || st.wake_pending) {
+    st.wake_pending = false;
+    run_cycle(ctx);
+  }
+}
+
+void settle(const context& ctx, std::shared_ptr<std::vector<kernel::delivery_outcome>> outcomes,
+            bool full_batch) {
+  ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, *outcomes)
+    .then([ctx, full_batch](bool) { finish_cycle(ctx, full_batch); },
+          [ctx](caf::error& e) {
+            // The leases run out and the rows are sent again; the Kernel
+            // deduplicates by event id.
+            log::warn("recording audit outcomes failed",
+                      {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
+            finish_cycle(ctx, false);
+          });
+}
+
+void forward(const context& ctx, std::vector<kernel::outbox_row> rows) {
+  auto outcomes = std::make_shared<std::vector<kernel::delivery_outcome>>(rows.size());
+  auto remaining = std::make_shared<std::size_t>(rows.size());
+  bool full_batch = static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto row = rows[i];
+    (*outcomes)[i] = {row.event_id, false, {}, row.attempts};
+    kernel::audit_submission sub{row.event_id, row.event_type, row.payload, ctx.cfg->source};
+    auto done = [ctx, outcomes, remaining, full_batch] {
+      if (--*remaining == 0)
+        settle(ctx, outcomes, full_batch);
+    };
+    ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::audit_atom::value, sub)
+      .then(
+        [ctx, outcomes, i, row, done](kernel::audit_ack& ack) {
+          auto& out = (*outcomes)[i];
+          out.delivered = true;
+          out.kernel_id = ack.kernel_id;
+          auto lag_ms = ctx.cfg->now_ms() - row.committed_at_ms;
+          ctx.m->lag.observe(static_cast<double>(lag_ms) / 1000.0);
+          ctx.m->delivered.inc();
+          if (lag_ms > ctx.cfg->budget.count()) {
+            ctx.m->breaches.inc();
+            log::warn("audit freshness budget breached",
+                      {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
+                       {"lagMs", std::to_string(lag_ms)}});
+          }
+          done();
+        },
+        [ctx, row, done](caf::error& e) {
+          ctx.m->failed.inc();
+          log::debug("forwarding an audit event failed; will retry",
+                     {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
+                      {"error", caf::to_string(e)}});
+          done();
+        });
+  }
+}
+
+void run_cycle(const context& ctx) {
+  auto& st = ctx.self->state;
+  if (st.busy) {
+    st.wake_pending = true;
+    return;
+  }
+  st.busy = true;
+  ctx.self
+    ->request(ctx.cfg->outbox(), outbox_timeout, atoms::lease_atom::value, ctx.cfg->instance_id,
+              ctx.cfg->batch_size, ctx.cfg->lease_ms)
+    .then(
+      [ctx](std::vector<kernel::outbox_row>& rows) {
+        if (rows.empty())
+          return finish_cycle(ctx, false);
+        forward(ctx, std::move(rows));
+      },
+      [ctx](caf::error& e) {
+        log::debug("leasing outbox rows failed",
+                   {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
+        ctx.self->state.busy = false;
+      });
+}
+
+void refresh_stats(const context& ctx) {
+  ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::stats_atom::value)
+    .then(
+      [ctx](kernel::outbox_stats& s) {
+        ctx.m->pending.set(static_cast<double>(s.pending));
+        ctx.m->oldest.set(static_cast<double>(s.oldest_pending_ms) / 1000.0);
+        ctx.m->past_budget.set(static_cast<double>(s.pending_past_budget));
+      },
+      [](caf::error&) {});
+}
+
+} // namespace
+
+audit_forwarder_actor::behavior_type
+audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> self,
+                audit_forwarder_config cfg, metrics::registry* registry) {
+  if (!cfg.now_ms)
+    cfg.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+    };
+  context ctx{self, std::make_shared<audit_forwarder_config>(std::move(cfg)),
+              std::make_shared<instruments>(*registry)};
+  self->send(self, atoms::tick_atom::value);
+  return {
+    [ctx](atoms::wake_atom) { run_cycle(ctx); },
+    [ctx](atoms::tick_atom) {
+      auto self = ctx.self;
+      run_cycle(ctx);
+      auto now = self->clock().now();
+      if (now - self->state.last_stats >= ctx.cfg->stats_interval) {
+        self->state.last_stats = now;
+        refresh_stats(ctx);
+      }
+      self->delayed_send(self, ctx.cfg->poll_interval, atoms::tick_atom::value);
+    },
+  };
+}
+
+} // namespace ap

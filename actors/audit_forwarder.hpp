@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "actors/actors.hpp"
+#include "core/metrics.hpp"
+
+namespace ap {
+
+/// SPEC §6: every event lands in the Kernel within 3 s of its checkout's 201.
+constexpr auto audit_freshness_budget = std::chrono::milliseconds{3000};
+
+/// How the audit forwarder runs.
+struct audit_forwarder_config {
+  /// Names this instance in outbox leases.
+  std::string instance_id = "local";
+  std::int32_t batch_size = 100;
+  /// How long a leased row stays reserved for this instance.
+  std::int32_t lease_ms = 10000;
+  /// Polls this often even without a wake-up (another instance's rows, retries).
+  std::chrono::milliseconds poll_interval{250};
+  std::chrono::milliseconds stats_interval{1000};
+  /// One Kernel call may take this long; longer than the budget, so a slow
+  /// Kernel delays events rather than making the forwarder give up early.
+  std::chrono::milliseconds kernel_timeout{5000};
+  std::chrono::milliseconds budget = audit_freshness_budget;
+  std::string source = "artifact-publisher";
+  /// Wall-clock Unix milliseconds; tests pass simulated time.
+  std::function<std::int64_t()> now_ms;
+  /// Where the outbox and the Kernel are (looked up at each use, so a
+  /// restarted actor is picked up).
+  std::function<outbox_actor()> outbox;
+  std::function<kernel_actor()> kernel;
+};
+
+/// State of the audit forwarder.
+struct audit_forwarder_state {
+  static constexpr const char* name = "audit-forwarder";
+  bool busy = false;
+  bool wake_pending = false;
+  std::chrono::steady_clock::time_point last_stats{};
+};
+
+/// The timed audit forwarder: leases due outbox rows (FOR UPDATE SKIP
+/// LOCKED), submits them to the Kernel concurrently, records each outcome
+/// (delivered with the Kernel's id, or released for a retry with backoff),
+/// and repeats while rows remain. Woken by each checkout, and polls. Measures
+/// the lag from commit to Kernel ack (`ap_audit_lag_seconds`), counts events
+/// past the budget (`ap_audit_freshness_breaches_total`, logged once each),
+/// and exports the outbox figures as gauges.
+audit_forwarder_actor::behavior_type
+audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> self,
+                audit_forwarder_config cfg, metrics::registry* registry);
+
+} // namespace ap

@@ -1,0 +1,44 @@
+#include "actors/kernel_mock_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/errors.hpp"
+#include "core/json.hpp"
+
+namespace ap {
+
+kernel_actor::behavior_type kernel_mock_actor(kernel_actor::stateful_pointer<kernel_mock_state> self,
+                                              std::shared_ptr<kernel::audit_log> log,
+                                              std::shared_ptr<kernel_faults> faults) {
+  self->state.log = std::move(log);
+  self->state.faults = std::move(faults);
+  return {
+    [self](atoms::audit_atom, const kernel::audit_submission& sub) -> caf::result<kernel::audit_ack> {
+      auto& st = self->state;
+      if (st.faults->outage)
+        return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
+      rapidjson::Document payload;
+      if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
+        return make_error(error_code::invalid_input, "payload must be a JSON object");
+      auto appended = st.log->append(sub.event_type, payload, sub.event_id, sub.source, "simulated");
+      kernel::audit_ack ack{appended.event->id, appended.event->hash};
+      if (st.faults->latency.count() == 0)
+        return ack;
+      auto id = st.next_call++;
+      auto promise = self->make_response_promise<kernel::audit_ack>();
+      st.delayed.emplace(id, std::make_pair(promise, ack));
+      self->delayed_send(self, st.faults->latency, atoms::kdone_atom::value, id, kernel::kernel_reply{});
+      return promise;
+    },
+    [self](atoms::health_atom) { return !self->state.faults->outage; },
+    [self](atoms::kdone_atom, std::uint64_t id, const kernel::kernel_reply&) {
+      auto& delayed = self->state.delayed;
+      if (auto it = delayed.find(id); it != delayed.end()) {
+        it->second.first.deliver(it->second.second);
+        delayed.erase(it);
+      }
+    },
+  };
+}
+
+} // namespace ap

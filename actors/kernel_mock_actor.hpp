@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "actors/actors.hpp"
+#include "kernel/audit_log.hpp"
+
+namespace ap {
+
+/// Faults of the in-process Kernel, changed by tests between steps.
+struct kernel_faults {
+  /// Added before every answer (simulated time under the test scheduler).
+  std::chrono::milliseconds latency{0};
+  /// Every call fails at once.
+  bool outage = false;
+};
+
+/// State of the in-process Kernel.
+struct kernel_mock_state {
+  static constexpr const char* name = "kernel-mock";
+  std::shared_ptr<kernel::audit_log> log;
+  std::shared_ptr<kernel_faults> faults;
+  std::uint64_t next_call = 0;
+  std::map<std::uint64_t, std::pair<caf::typed_response_promise<kernel::audit_ack>, kernel::audit_ack>>
+    delayed;
+};
+
+/// The Kernel's audit logic as an actor, for actor tests: appends to `log`
+/// at once (idempotent by event id) and answers after `faults->latency`, or
+/// fails during an outage.
+kernel_actor::behavior_type kernel_mock_actor(kernel_actor::stateful_pointer<kernel_mock_state> self,
+                                              std::shared_ptr<kernel::audit_log> log,
+                                              std::shared_ptr<kernel_faults> faults);
+
+} // namespace ap

@@ -1,0 +1,210 @@
+// The audit forwarder against the in-process Kernel, in simulated time.
+#include <boost/test/unit_test.hpp>
+
+#include <set>
+
+#include "actors/audit_forwarder.hpp"
+#include "actors/kernel_mock_actor.hpp"
+#include "core/crypto.hpp"
+#include "test/support/actor_fixture.hpp"
+
+using namespace ap;
+using namespace std::chrono_literals;
+
+namespace {
+
+// An outbox in memory with the real interface: leases due rows, records
+// outcomes (a failed row is due again 100 ms later).
+struct fake_row {
+  kernel::outbox_row row;
+  bool delivered = false;
+  bool leased = false;
+  std::int64_t due_ms = 0;
+  std::string kernel_id;
+};
+
+struct fake_outbox_state {
+  static constexpr const char* name = "fake-outbox";
+};
+
+outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outbox_state>,
+                                        std::shared_ptr<std::vector<fake_row>> rows,
+                                        std::function<std::int64_t()> now) {
+  return {
+    [rows, now](atoms::lease_atom, const std::string&, std::int32_t limit, std::int32_t) {
+      std::vector<kernel::outbox_row> out;
+      for (auto& r : *rows) {
+        if (static_cast<std::int32_t>(out.size()) >= limit)
+          break;
+        if (!r.delivered && !r.leased && r.due_ms <= now()) {
+          r.leased = true;
+          ++r.row.attempts;
+          out.push_back(r.row);
+        }
+      }
+      return out;
+    },
+    [rows, now](atoms::settle_atom, const std::vector<kernel::delivery_outcome>& outcomes) {
+      for (const auto& o : outcomes)
+        for (auto& r : *rows)
+          if (r.row.event_id == o.event_id) {
+            r.leased = false;
+            r.delivered = r.delivered || o.delivered;
+            if (o.delivered)
+              r.kernel_id = o.kernel_id;
+            else
+              r.due_ms = now() + 100;
+          }
+      return true;
+    },
+    [rows, now](atoms::stats_atom) {
+      kernel::outbox_stats s;
+      for (const auto& r : *rows)
+        if (!r.delivered) {
+          ++s.pending;
+          s.oldest_pending_ms = std::max(s.oldest_pending_ms, now() - r.row.committed_at_ms);
+        }
+      return s;
+    },
+  };
+}
+
+struct forwarding : test::actor_fixture {
+  metrics::registry registry;
+  std::shared_ptr<std::vector<fake_row>> rows = std::make_shared<std::vector<fake_row>>();
+  std::shared_ptr<kernel::audit_log> log =
+    std::make_shared<kernel::audit_log>(std::string(32, '\x05'), "test-kernel");
+  std::shared_ptr<kernel_faults> faults = std::make_shared<kernel_faults>();
+  outbox_actor outbox;
+  kernel_actor kernel;
+  audit_forwarder_actor forwarder;
+
+  std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+             sched.clock().now().time_since_epoch())
+      .count();
+  }
+
+  forwarding() {
+    auto clock = [this] { return now_ms(); };
+    outbox = sys.spawn(fake_outbox, rows, clock);
+    kernel = sys.spawn(kernel_mock_actor, log, faults);
+    audit_forwarder_config cfg;
+    cfg.now_ms = clock;
+    cfg.outbox = [this] { return outbox; };
+    cfg.kernel = [this] { return kernel; };
+    forwarder = sys.spawn(audit_forwarder, cfg, &registry);
+    run();
+  }
+
+  ~forwarding() {
+    for (const auto& h : {caf::actor_cast<caf::actor>(forwarder), caf::actor_cast<caf::actor>(kernel),
+                          caf::actor_cast<caf::actor>(outbox)})
+      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  // A checkout commits an event now and wakes the forwarder.
+  void commit(const std::string& event_id) {
+    fake_row r;
+    r.row = {event_id, "order.completed", R"({"orderId":")" + event_id + R"("})", now_ms(), 0};
+    rows->push_back(r);
+    caf::anon_send(forwarder, atoms::wake_atom::value);
+    run();
+  }
+
+  std::uint64_t count(const std::string& name) {
+    return registry.get_counter(name, "").value();
+  }
+  metrics::histogram& lag() {
+    return registry.get_histogram("ap_audit_lag_seconds", "");
+  }
+  std::size_t delivered_rows() {
+    std::size_t n = 0;
+    for (const auto& r : *rows)
+      n += r.delivered ? 1 : 0;
+    return n;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(audit_forwarding, forwarding)
+
+BOOST_AUTO_TEST_CASE(a_kernel_answering_in_2900_ms_is_within_budget) {
+  faults->latency = 2900ms;
+  commit("evt_a");
+  advance(2899ms);
+  BOOST_TEST(delivered_rows() == 0u);
+  advance(1ms);
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(count("ap_audit_freshness_breaches_total") == 0u);
+  BOOST_TEST(lag().count() == 1u);
+  BOOST_TEST(lag().sum() == 2.9, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(log->size() == 1u);
+  BOOST_TEST((*rows)[0].kernel_id == log->events()[0].id);
+}
+
+BOOST_AUTO_TEST_CASE(a_kernel_answering_in_3500_ms_breaches_and_is_counted) {
+  faults->latency = 3500ms;
+  commit("evt_b");
+  advance(3500ms);
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(count("ap_audit_freshness_breaches_total") == 1u);
+  BOOST_TEST(lag().sum() == 3.5, boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(an_outage_delays_events_and_loses_none) {
+  faults->outage = true;
+  for (int i = 0; i < 5; ++i)
+    commit("evt_" + std::to_string(i));
+  advance(1s);
+  BOOST_TEST(log->size() == 0u);
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(count("ap_audit_forward_failures_total") >= 5u);
+  faults->outage = false;
+  advance(500ms);
+  BOOST_TEST(delivered_rows() == 5u);
+  // Every event exactly once, and the chain verifies.
+  BOOST_TEST(log->size() == 5u);
+  std::set<std::string> ids;
+  for (const auto& e : log->events())
+    ids.insert(e.event_id);
+  BOOST_TEST(ids.size() == 5u);
+  BOOST_TEST(log->verify().valid);
+  // Events committed before the outage ended arrived late: counted.
+  BOOST_TEST(count("ap_audit_freshness_breaches_total") == 0u);  // 1.5 s < 3 s
+}
+
+BOOST_AUTO_TEST_CASE(a_kernel_slower_than_the_call_timeout_gets_the_event_once) {
+  faults->latency = 6s;  // beyond the 5 s call timeout
+  commit("evt_slow");
+  advance(5s);
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(count("ap_audit_forward_failures_total") == 1u);
+  faults->latency = 0ms;
+  advance(500ms);
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(log->size() == 1u);  // the retry was deduplicated by event id
+  BOOST_TEST(count("ap_audit_freshness_breaches_total") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(polling_finds_rows_committed_without_a_wake_up) {
+  fake_row r;
+  r.row = {"evt_quiet", "order.completed", R"({"orderId":"o"})", now_ms(), 0};
+  rows->push_back(r);  // e.g. written by another instance
+  advance(250ms);
+  BOOST_TEST(delivered_rows() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(outbox_gauges_follow_the_outbox) {
+  faults->outage = true;
+  commit("evt_g1");
+  commit("evt_g2");
+  advance(2s);
+  auto text = registry.render();
+  BOOST_TEST(text.find("ap_audit_outbox_pending 2\n") != std::string::npos, text);
+  BOOST_TEST(text.find("ap_audit_outbox_oldest_pending_seconds") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
