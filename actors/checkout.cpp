@@ -91,6 +91,10 @@ void store(const context& ctx, const job_ptr& j, domain::order_record rec) {
     .then(
       [ctx, j, answer, outcome](std::string&) {
         ctx.outcome(outcome).inc();
+        // The events are committed: the forwarder sends them now rather
+        // than at its next poll.
+        if (auto forwarder = ctx.directory->forwarder())
+          caf::anon_send(forwarder, atoms::wake_atom::value);
         j->promise.deliver(answer);
       },
       [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/errors.hpp"
+#include "actors/kernel_client.hpp"
 #include "mocks/payments.hpp"
 
 namespace ap {
@@ -31,6 +32,19 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                                  reg](caf::actor_system& s) {
                         auto handle = s.spawn(mocks::ledger_mock, salt, id, reg);
                         dir.set_ledger(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
+  children.push_back({"kernel", [&dir, where = opts.kernel, reg](caf::actor_system& s) {
+                        auto handle = s.spawn(kernel_client, where, reg);
+                        dir.set_kernel(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
+  auto forwarder_cfg = opts.forwarder;
+  forwarder_cfg.outbox = [&dir]() -> outbox_actor { return dir.database(); };
+  forwarder_cfg.kernel = [&dir] { return dir.kernel(); };
+  children.push_back({"audit-forwarder", [&dir, forwarder_cfg, reg](caf::actor_system& s) {
+                        auto handle = s.spawn(audit_forwarder, forwarder_cfg, reg);
+                        dir.set_forwarder(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
   children.push_back({"checkout", [&dir, cfg = opts.checkout, reg](caf::actor_system& s) {

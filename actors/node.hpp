@@ -3,11 +3,13 @@
 #include <caf/fwd.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/audit_forwarder.hpp"
 #include "actors/checkout.hpp"
 #include "actors/database.hpp"
 #include "actors/directory.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
+#include "kernel/http_client.hpp"
 
 namespace ap {
 
@@ -19,6 +21,11 @@ struct node_options {
   /// DETERMINISTIC_SALT: seeds the payment and ledger mocks' identifiers.
   std::string deterministic_salt;
   std::string ledger_id;
+  /// Where the Kernel is.
+  kernel::endpoint kernel;
+  /// How the audit forwarder runs (its outbox and kernel lookups are filled
+  /// in by start_node).
+  audit_forwarder_config forwarder;
 };
 
 /// Prepares an actor system configuration for the service: the `ap` error

@@ -6,6 +6,7 @@
 
 #include "actors/node.hpp"
 #include "core/config.hpp"
+#include "core/ids.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "http/routes.hpp"
@@ -85,6 +86,13 @@ int serve() {
   opts.checkout.delivery_key = cfg->delivery_key;
   opts.deterministic_salt = cfg->deterministic_salt;
   opts.ledger_id = cfg->ledger_id;
+  auto kernel_endpoint = kernel::parse_http_url(cfg->kernel_url);
+  if (!kernel_endpoint) {
+    log::error("invalid configuration", {{"problem", "ARTIFACT_PUBLISHER_KERNEL_URL: must be http://host[:port][/path]"}});
+    return 2;
+  }
+  opts.kernel = *kernel_endpoint;
+  opts.forwarder.instance_id = random_hex(6);
   auto root = start_node(system, opts, directory, registry);
 
   http::router routes;

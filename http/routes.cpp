@@ -15,6 +15,8 @@ namespace {
 
 /// How long a readiness probe may wait for the database.
 constexpr auto readiness_timeout = std::chrono::milliseconds{4000};
+/// How long /health waits for the Kernel's health.
+constexpr auto kernel_probe_timeout = std::chrono::milliseconds{1500};
 /// How long reading a stored order may take.
 constexpr auto order_read_timeout = std::chrono::milliseconds{3000};
 
@@ -99,15 +101,22 @@ void add_service_routes(router& r, route_context ctx) {
       *ctx.system, ctx.directory->database(), readiness_timeout,
       [ctx, reply](caf::expected<persistence::db_status> st) {
         auto database = database_state_name(st);
-        std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
-        json::append_quoted(body, database == "ok" ? "ok" : "degraded");
-        // The Kernel client is not wired yet: its health is unknown, not false.
-        body += ",\"kernelHealthy\":null,\"database\":";
-        json::append_quoted(body, database);
-        body += ",\"port\":" + std::to_string(ctx.config->port) + ",\"version\":";
-        json::append_quoted(body, AP_VERSION);
-        body += '}';
-        reply(json_response(200, std::move(body)));
+        ask<bool>(
+          *ctx.system, ctx.directory->kernel(), kernel_probe_timeout,
+          [ctx, reply, database](caf::expected<bool> kernel_up) {
+            bool kernel_healthy = kernel_up && *kernel_up;
+            std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
+            json::append_quoted(body, database == "ok" && kernel_healthy ? "ok" : "degraded");
+            body += ",\"kernelHealthy\":";
+            body += kernel_healthy ? "true" : "false";
+            body += ",\"database\":";
+            json::append_quoted(body, database);
+            body += ",\"port\":" + std::to_string(ctx.config->port) + ",\"version\":";
+            json::append_quoted(body, AP_VERSION);
+            body += '}';
+            reply(json_response(200, std::move(body)));
+          },
+          atoms::health_atom::value);
       },
       atoms::ping_atom::value);
   });
