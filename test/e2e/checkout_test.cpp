@@ -22,7 +22,9 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 
 // One service for the whole suite: starting it costs a migration.
 service_process& svc() {
-  static service_process instance{fresh_database("ap_e2e_checkout")};
+  static kernel_process kernel;
+  static service_process instance{fresh_database("ap_e2e_checkout"),
+                                  {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
   return instance;
 }
 

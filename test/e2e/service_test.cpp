@@ -6,6 +6,7 @@
 #include "test/support/http_client.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/process.hpp"
+#include "test/support/service.hpp"
 
 using namespace ap::test;
 using namespace std::chrono_literals;
@@ -33,8 +34,11 @@ struct service {
   std::string log = log_path("service");
   std::unique_ptr<process> proc;
 
+  kernel_process kernel;
+
   explicit service(const std::string& db_url, std::map<std::string, std::string> extra = {}) {
     extra["ARTIFACT_PUBLISHER_DB_URL"] = db_url;
+    extra["ARTIFACT_PUBLISHER_KERNEL_URL"] = kernel.url();
     extra["ARTIFACT_PUBLISHER_PORT"] = std::to_string(port);
     proc = std::make_unique<process>(bin_dir + "/artifact-publisher", std::vector<std::string>{"serve"},
                                      extra, log);
@@ -60,7 +64,8 @@ BOOST_AUTO_TEST_CASE(readyz_follows_postgresql_down_and_back) {
   auto health = http_call(svc.port, "GET", "/health");
   BOOST_TEST(health.status == 200);
   BOOST_TEST(health.body.find("\"service\":\"artifact-publisher\"") != std::string::npos);
-  BOOST_TEST(health.body.find("\"status\":\"ok\"") != std::string::npos);
+  BOOST_TEST(health.body.find("\"status\":\"ok\"") != std::string::npos, health.body);
+  BOOST_TEST(health.body.find("\"kernelHealthy\":true") != std::string::npos);
   BOOST_TEST(health.body.find("\"port\":" + std::to_string(svc.port)) != std::string::npos);
 
   cluster.stop();
@@ -74,6 +79,12 @@ BOOST_AUTO_TEST_CASE(readyz_follows_postgresql_down_and_back) {
 
   cluster.start();
   BOOST_TEST(wait_for_status(svc.port, "/readyz", 200, 20s));
+  // A Kernel outage degrades health but not readiness.
+  svc.kernel.stop();
+  auto no_kernel = http_call(svc.port, "GET", "/health");
+  BOOST_TEST(no_kernel.body.find("\"kernelHealthy\":false") != std::string::npos, no_kernel.body);
+  BOOST_TEST(no_kernel.body.find("\"status\":\"degraded\"") != std::string::npos);
+  BOOST_TEST(http_call(svc.port, "GET", "/readyz").status == 200);
   BOOST_TEST(svc.proc->running());  // recovered without a restart
 
   svc.proc->signal(SIGTERM);

@@ -13,6 +13,39 @@ const std::string bin_dir = AP_BIN_DIR;
 
 } // namespace
 
+kernel_process::kernel_process() : port_(free_port()) {
+  static int counter = 0;
+  auto stem = "/tmp/ap-kernel-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  state_ = stem + ".state";
+  log_ = stem + ".log";
+  std::remove(state_.c_str());
+  start();
+}
+
+kernel_process::~kernel_process() {
+  stop();
+  std::remove(state_.c_str());
+  std::remove(log_.c_str());
+}
+
+void kernel_process::stop() {
+  if (proc_) {
+    proc_->signal(SIGKILL);
+    proc_->wait(std::chrono::seconds(10));
+    proc_.reset();
+  }
+}
+
+void kernel_process::start() {
+  proc_ = std::make_unique<process>(
+    bin_dir + "/kernel-mock",
+    std::vector<std::string>{"--port", std::to_string(port_), "--state", state_, "--signing-seed",
+                             std::string(64, '7')},
+    std::map<std::string, std::string>{}, log_);
+  if (!wait_for_status(port_, "/health", 200, std::chrono::seconds(10)))
+    throw std::runtime_error("kernel-mock did not start:\n" + read_file(log_));
+}
+
 void migrate_database(const std::string& url) {
   auto log = "/tmp/ap-migrate-" + std::to_string(::getpid()) + ".log";
   process p{bin_dir + "/artifact-publisher", {"migrate"}, {{"ARTIFACT_PUBLISHER_DB_URL", url}}, log};

@@ -37,6 +37,26 @@ private:
   std::unique_ptr<process> proc_;
 };
 
+/// A kernel-mock process on a free port, its audit log kept in a state file
+/// so that it survives a stop and start.
+class kernel_process {
+public:
+  kernel_process();
+  ~kernel_process();
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// Kills the process (SIGKILL): an outage.
+  void stop();
+  /// Starts it again on the same port with the same log.
+  void start();
+
+private:
+  std::uint16_t port_;
+  std::string state_;
+  std::string log_;
+  std::unique_ptr<process> proc_;
+};
+
 /// Runs `artifact-publisher migrate` on `url`; throws when it fails.
 void migrate_database(const std::string& url);
 
