@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Measures audit lag under a steady load of checkouts with the Kernel up:
+# starts a private PostgreSQL, the kernel mock and the service, runs
+# WORKERS back-to-back checkout loops for SECONDS, waits for the outbox to
+# drain, and prints the lag (Kernel acknowledgement recorded − order commit)
+# as p50/p99/max from PostgreSQL, plus the service's own histogram.
+#
+#   bench/audit_lag.sh [SECONDS=30] [WORKERS=4]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+AP_PACKAGES+=(curl)
+ap_install_missing
+ap_build Release >/dev/null
+
+seconds=${1:-30}
+workers=${2:-4}
+work=$(mktemp -d /tmp/artifact-publisher-bench.XXXXXX)
+chmod 755 "$work"
+pg_port=$(ap_free_port 56432)
+kernel_port=$(ap_free_port 16060)
+port=$(ap_free_port 16160)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/pg.sh stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export ARTIFACT_PUBLISHER_DB_URL=$(scripts/pg.sh start "$work/pg" "$pg_port")
+export ARTIFACT_PUBLISHER_PORT=$port
+export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port
+build/bin/artifact-publisher migrate >/dev/null
+build/bin/kernel-mock --port "$kernel_port" 2>"$work/kernel.log" &
+pids+=($!)
+build/bin/artifact-publisher serve 2>"$work/service.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+  sleep 0.1
+done
+
+worker() {
+  local n=0 end=$((SECONDS + seconds))
+  while [ $SECONDS -lt $end ]; do
+    curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://127.0.0.1:$port/api/checkout" \
+      -H 'Content-Type: application/json' \
+      -d "{\"customerId\":\"bench-$1-$n\",\"email\":\"b@example.com\",\"currency\":\"usd\",\"items\":[{\"sku\":\"creator-basic\",\"quantity\":1}]}"
+    n=$((n + 1))
+  done
+}
+loaders=()
+for w in $(seq 1 "$workers"); do
+  worker "$w" >"$work/codes.$w" &
+  loaders+=($!)
+done
+wait "${loaders[@]}"
+
+psql=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -t -A "$ARTIFACT_PUBLISHER_DB_URL")
+for _ in $(seq 1 100); do
+  [ "$("${psql[@]}" -c "SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL")" = 0 ] && break
+  sleep 0.1
+done
+total=$(cat "$work"/codes.* | wc -l)
+ok=$(cat "$work"/codes.* | grep -c '^201$' || true)
+echo "checkouts: $total sent, $ok answered 201, over ${seconds}s with $workers workers ($((ok / seconds))/s)"
+"${psql[@]}" -F ' ' -c "
+  SELECT 'audit lag (delivered_at - created_at, ms): events=' || count(*)
+      || ' p50=' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
+      || ' p99=' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
+      || ' max=' || round((max(lag) * 1000)::numeric, 1)
+      || ' pending=' || (SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL)
+  FROM (SELECT extract(epoch FROM delivered_at - created_at) AS lag
+        FROM audit_outbox WHERE delivered_at IS NOT NULL) l"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_(freshness_breaches_total|lag_seconds_(count|sum))'
