@@ -43,7 +43,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       control(net::make_strand(ioc)),
       drain_timer(control),
       rejected(m.get_counter("ap_http_connections_rejected_total",
-                             "Connections refused because the connection cap was reached")) {
+                             "Connections refused because the connection cap was reached")),
+      accepted(m.get_counter("ap_http_connections_accepted_total", "Connections accepted")) {
   }
 
   void accept();
@@ -61,6 +62,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::optional<net::signal_set> signals;
   std::vector<std::thread> threads;
   metrics::counter& rejected;
+  metrics::counter& accepted;
 
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};
@@ -328,6 +330,7 @@ void server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
     log::warn("accept failed", {{"error", ec.message()}});
     return accept();
   }
+  accepted.inc();
   auto s = std::make_shared<session>(std::move(socket), shared_from_this());
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
