@@ -60,23 +60,23 @@ std::optional<std::string> read_inline_or_file(const std::string& value, std::st
   return text.str();
 }
 
-void parse_approvers(const std::string& text, service_config& cfg,
-                     std::vector<std::string>& problems) {
-  const std::string var = "ARTIFACT_PUBLISHER_APPROVERS";
+std::vector<approver> parse_approvers_impl(const std::string& text, const std::string& var,
+                                           std::vector<std::string>& problems) {
+  std::vector<approver> out;
   std::string problem;
   auto content = read_inline_or_file(text, problem, var);
   if (!content) {
     problems.push_back(problem);
-    return;
+    return out;
   }
   rapidjson::Document doc;
   if (auto err = json::parse_strict(*content, doc)) {
     problems.push_back(var + ": " + *err);
-    return;
+    return out;
   }
   if (!doc.IsArray()) {
     problems.push_back(var + ": expected a JSON array of {\"id\",\"publicKey\"}");
-    return;
+    return out;
   }
   std::set<std::string> seen;
   for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
@@ -104,8 +104,9 @@ void parse_approvers(const std::string& text, service_config& cfg,
       continue;
     }
     a.public_key = std::move(*key);
-    cfg.approvers.push_back(std::move(a));
+    out.push_back(std::move(a));
   }
+  return out;
 }
 
 void parse_proof_secrets(const std::string& text, service_config& cfg,
@@ -141,6 +142,12 @@ bool is_weak(const std::string& value, std::string_view dev_default) {
 }
 
 } // namespace
+
+std::vector<approver> parse_approver_registry(const std::string& json_or_file,
+                                              const std::string& variable,
+                                              std::vector<std::string>& problems) {
+  return parse_approvers_impl(json_or_file, variable, problems);
+}
 
 env_lookup process_env() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -202,7 +209,7 @@ config_result load_config(const env_lookup& env) {
   cfg.multisig_threshold = static_cast<int>(get_count("MULTISIG_THRESHOLD", 2, 10, 2));
   cfg.proof_kid = get("PROOF_KID", "v1");
   if (auto approvers = lookup_setting(env, "APPROVERS"))
-    parse_approvers(*approvers, cfg, problems);
+    cfg.approvers = parse_approvers_impl(*approvers, "ARTIFACT_PUBLISHER_APPROVERS", problems);
   if (!cfg.approvers.empty()
       && cfg.approvers.size() < static_cast<std::size_t>(cfg.multisig_threshold))
     problems.push_back("ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD: larger than the number of "

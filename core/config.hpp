@@ -78,6 +78,12 @@ struct config_result {
 /// missing, default or short (< 32 bytes) secrets.
 config_result load_config(const env_lookup& env);
 
+/// Parses an approver registry (SPEC §3: JSON `[{"id","publicKey"}]` or
+/// `@file`), appending each problem (naming `variable`) to `problems`.
+std::vector<approver> parse_approver_registry(const std::string& json_or_file,
+                                              const std::string& variable,
+                                              std::vector<std::string>& problems);
+
 /// Development defaults, exposed so tests and the production check agree.
 namespace defaults {
 constexpr std::string_view db_url =

@@ -12,12 +12,14 @@
 #include <string>
 #include <thread>
 
+#include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "domain/multisig.hpp"
 #include "kernel/audit_log.hpp"
 
 namespace {
@@ -37,6 +39,7 @@ constexpr const char* usage =
   "  --signing-seed HEX    the signer's 32-byte Ed25519 seed as 64 hex digits\n"
   "                        (default: a fresh random key)\n"
   "  --approvers JSON|@F   the approver registry (default: ARTIFACT_PUBLISHER_APPROVERS)\n"
+  "  --threshold N         approvals needed to apply (default: ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD or 2)\n"
   "  --latency-ms N        added to every /kernel/* answer\n"
   "  --jitter-ms N         up to N more, at random\n"
   "  --error-rate R        answer 500 to this fraction (0..1) of /kernel/* requests\n"
@@ -110,13 +113,16 @@ private:
 
 struct kernel_mock {
   kernel::audit_log log;
+  domain::upgrade_book upgrades;
+  std::vector<std::string> approver_ids;
   std::mutex mutex;
   std::ofstream state;
   faults f;
   delay_queue delays;
   std::mt19937_64 rng{std::random_device{}()};
 
-  explicit kernel_mock(const std::string& seed) : log(seed, "kernel-mock") {}
+  kernel_mock(const std::string& seed, std::map<std::string, std::string> registry, int threshold)
+    : log(seed, "kernel-mock"), upgrades(std::move(registry), threshold) {}
 
   // Applies the fault settings to a /kernel/* answer.
   void answer(http::reply_fn reply, http::response res) {
@@ -254,6 +260,82 @@ void add_routes(http::router& r, kernel_mock& k) {
                                            + R"(","signerId":")" + k.log.signer_id() + "\"}]}"));
         }));
 
+  // Upgrades (SPEC §6, §7): the Kernel enforces the multisig rules itself.
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  };
+  auto refusal = [](const domain::multisig_refusal& m) {
+    return http::error_response(m.status, m.code, m.message, m.field);
+  };
+  r.add("POST", "/kernel/upgrade", access::open, body_kind::json,
+        faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
+          domain::upgrade_proposal p;
+          if (auto bad = domain::parse_proposal(*req.json, p, {"upgradeId", "payloadHash", "threshold"}))
+            return reply(refusal(*bad));
+          const auto& body = *req.json;
+          auto claimed = body.HasMember("upgradeId") && body["upgradeId"].IsString()
+                           ? std::string{body["upgradeId"].GetString()}
+                           : std::string{};
+          if (!claimed.empty() && claimed != domain::upgrade_id_for(domain::upgrade_payload_hash(p)))
+            return reply(http::error_response(400, "invalid_input",
+                                              "upgradeId does not match the proposal", "upgradeId"));
+          std::lock_guard<std::mutex> guard{k.mutex};
+          domain::upgrade_record rec;
+          if (auto bad = k.upgrades.propose(p, now_ms(), rec))
+            return reply(refusal(*bad));
+          reply(http::json_response(201, "{\"upgrade\":" + domain::upgrade_json(rec) + "}"));
+        }));
+  r.add("POST", "/kernel/upgrade/{id}/approve", access::open, body_kind::json,
+        faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
+          const auto& b = *req.json;
+          for (const char* f : {"approverId", "signature"})
+            if (!b.IsObject() || !b.HasMember(f) || !b[f].IsString())
+              return reply(http::error_response(400, "invalid_input", std::string{f} + " is required", f));
+          std::lock_guard<std::mutex> guard{k.mutex};
+          domain::upgrade_record rec;
+          if (auto bad = k.upgrades.approve(req.params.at("id"), b["approverId"].GetString(),
+                                            b["signature"].GetString(), now_ms(), rec))
+            return reply(refusal(*bad));
+          reply(http::json_response(201, "{\"upgrade\":" + domain::upgrade_json(rec) + "}"));
+        }));
+  r.add("POST", "/kernel/upgrade/{id}/apply", access::open, body_kind::none,
+        faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
+          std::string by{req.header("x-applied-by")};
+          std::lock_guard<std::mutex> guard{k.mutex};
+          domain::upgrade_record rec;
+          if (auto bad = k.upgrades.apply(req.params.at("id"), by.empty() ? "unknown" : by, now_ms(), rec))
+            return reply(refusal(*bad));
+          auto full = domain::upgrade_json(rec);
+          std::string approvers = "[";
+          for (std::size_t i = 0; i < rec.approvals.size(); ++i) {
+            if (i > 0)
+              approvers += ',';
+            json::append_quoted(approvers, rec.approvals[i].approver);
+          }
+          approvers += "]";
+          rapidjson::Document doc;
+          json::parse_strict(full, doc);
+          std::string out = "{\"quorum\":{\"approvers\":" + approvers + ",\"required\":"
+                            + std::to_string(rec.threshold) + "},\"upgrade\":{\"appliedAt\":";
+          json::append_quoted(out, doc["appliedAt"].GetString());
+          out += ",\"appliedBy\":";
+          json::append_quoted(out, rec.applied_by);
+          out += ",\"status\":\"applied\",\"upgradeId\":";
+          json::append_quoted(out, rec.upgrade_id);
+          out += "}}";
+          reply(http::json_response(200, std::move(out)));
+        }));
+  r.add("GET", "/kernel/upgrade/{id}", access::open, body_kind::none,
+        faulty(k, [&k](http::request& req, http::reply_fn reply) {
+          std::lock_guard<std::mutex> guard{k.mutex};
+          const auto* rec = k.upgrades.find(req.params.at("id"));
+          if (!rec)
+            return reply(http::error_response(404, "not_found", "no upgrade " + req.params.at("id")));
+          reply(http::json_response(200, "{\"upgrade\":" + domain::upgrade_json(*rec) + "}"));
+        }));
+
   r.add("GET", "/mock/faults", access::open, body_kind::none,
         [&k](http::request&, http::reply_fn reply) { reply(http::json_response(200, k.f.to_json())); });
   r.add("POST", "/mock/faults", access::open, body_kind::json,
@@ -307,6 +389,8 @@ int main(int argc, char** argv) {
   bool outage = false;
   std::string state_file;
   std::string seed_hex;
+  std::string approvers_arg;
+  long threshold = 2;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::optional<std::string> {
@@ -357,7 +441,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--signing-seed") {
       seed_hex = *v;
     } else if (arg == "--approvers") {
-      // The registry is used by the upgrade routes; accepted here already.
+      approvers_arg = *v;
+    } else if (arg == "--threshold") {
+      if (!parse_long(*v, 2, 10, threshold))
+        return fail("--threshold needs an integer from 2 to 10");
     } else {
       return fail("unknown argument '" + arg + "'");
     }
@@ -374,7 +461,24 @@ int main(int argc, char** argv) {
     }
     seed = *decoded;
   }
-  kernel_mock k{seed};
+  // The approver registry: --approvers, else the service's own variable.
+  if (approvers_arg.empty())
+    approvers_arg = lookup_setting(process_env(), "APPROVERS").value_or("");
+  std::map<std::string, std::string> approver_keys;
+  if (!approvers_arg.empty()) {
+    std::vector<std::string> problems;
+    for (auto& a : parse_approver_registry(approvers_arg, "--approvers", problems))
+      approver_keys[a.id] = a.public_key;
+    if (!problems.empty()) {
+      for (const auto& p : problems)
+        std::cerr << "kernel-mock: " << p << "\n";
+      return 2;
+    }
+  }
+  if (threshold == 2)
+    if (auto t = lookup_setting(process_env(), "MULTISIG_THRESHOLD"))
+      parse_long(*t, 2, 10, threshold);
+  kernel_mock k{seed, approver_keys, static_cast<int>(threshold)};
   k.f.latency_ms = latency;
   k.f.jitter_ms = jitter;
   k.f.error_rate = error_rate;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <thread>
 
 namespace ap::test {
 
@@ -13,7 +14,8 @@ const std::string bin_dir = AP_BIN_DIR;
 
 } // namespace
 
-kernel_process::kernel_process() : port_(free_port()) {
+kernel_process::kernel_process(std::vector<std::string> extra_args)
+  : port_(free_port()), extra_(std::move(extra_args)) {
   static int counter = 0;
   auto stem = "/tmp/ap-kernel-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   state_ = stem + ".state";
@@ -37,13 +39,18 @@ void kernel_process::stop() {
 }
 
 void kernel_process::start() {
-  proc_ = std::make_unique<process>(
-    bin_dir + "/kernel-mock",
-    std::vector<std::string>{"--port", std::to_string(port_), "--state", state_, "--signing-seed",
-                             std::string(64, '7')},
-    std::map<std::string, std::string>{}, log_);
-  if (!wait_for_status(port_, "/health", 200, std::chrono::seconds(10)))
-    throw std::runtime_error("kernel-mock did not start:\n" + read_file(log_));
+  std::vector<std::string> args{"--port", std::to_string(port_), "--state", state_,
+                                "--signing-seed", std::string(64, '7')};
+  args.insert(args.end(), extra_.begin(), extra_.end());
+  proc_ = std::make_unique<process>(bin_dir + "/kernel-mock", args,
+                                    std::map<std::string, std::string>{}, log_);
+  // Any answer means it listens (with --outage, /health answers 503).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!http_call(port_, "GET", "/health").complete) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("kernel-mock did not start:\n" + read_file(log_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void migrate_database(const std::string& url) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -41,7 +42,7 @@ private:
 /// so that it survives a stop and start.
 class kernel_process {
 public:
-  kernel_process();
+  explicit kernel_process(std::vector<std::string> extra_args = {});
   ~kernel_process();
   std::uint16_t port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -54,6 +55,7 @@ private:
   std::uint16_t port_;
   std::string state_;
   std::string log_;
+  std::vector<std::string> extra_;
   std::unique_ptr<process> proc_;
 };
 

@@ -1,0 +1,146 @@
+// The kernel-mock process through its HTTP API.
+#include <boost/test/unit_test.hpp>
+
+#include "core/crypto.hpp"
+#include "core/json.hpp"
+#include "domain/multisig.hpp"
+#include "test/support/service.hpp"
+
+using namespace ap;
+using namespace ap::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+const header_list json_type{{"Content-Type", "application/json"}};
+
+std::string seed_of(char c) {
+  return std::string(32, c);
+}
+
+std::string registry_json() {
+  return R"([{"id":"alice","publicKey":")" + crypto::base64_encode(crypto::ed25519_public_key(seed_of('a')))
+         + R"("},{"id":"bob","publicKey":")" + crypto::base64_encode(crypto::ed25519_public_key(seed_of('b')))
+         + R"("}])";
+}
+
+http_reply post(std::uint16_t port, const std::string& target, const std::string& body) {
+  return http_call(port, "POST", target, json_type, body);
+}
+
+std::string audit_body(const std::string& event_id, const std::string& order_id) {
+  return R"({"eventType":"order.completed","payload":{"orderId":")" + order_id
+         + R"(","total":1},"metadata":{"eventId":")" + event_id + R"(","source":"test"}})";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(kernel_mock_process)
+
+BOOST_AUTO_TEST_CASE(audit_log_is_chained_signed_idempotent_and_searchable) {
+  kernel_process k;
+  auto first = post(k.port(), "/kernel/audit", audit_body("e1", "o1"));
+  BOOST_TEST(first.status == 202);
+  auto again = post(k.port(), "/kernel/audit", audit_body("e1", "o1"));
+  BOOST_TEST(again.body == first.body);  // stored once, answered again
+  auto second = parse_json(post(k.port(), "/kernel/audit", audit_body("e2", "o2")).body);
+  auto one = parse_json(first.body);
+  BOOST_TEST(std::string{one["prevHash"].GetString()}.empty());
+  BOOST_TEST(std::string{second["prevHash"].GetString()} == one["hash"].GetString());
+  // hash = SHA-256(canonical payload ‖ prev hash bytes), signed with the published key.
+  auto prev = *crypto::hex_decode(one["hash"].GetString());
+  BOOST_TEST(std::string{second["hash"].GetString()}
+             == crypto::sha256_hex(json::canonical(second["payload"]) + prev));
+  auto keys = parse_json(http_call(k.port(), "GET", "/kernel/keys").body);
+  auto pub = crypto::base64_decode(keys["signers"][0]["publicKey"].GetString());
+  BOOST_REQUIRE(pub);
+  BOOST_TEST(crypto::ed25519_verify(*pub, *crypto::hex_decode(second["hash"].GetString()),
+                                    *crypto::base64_decode(second["signature"].GetString())));
+  auto found = parse_json(post(k.port(), "/kernel/audit/search", R"({"criteria":{"orderId":"o2"}})").body);
+  BOOST_TEST(found["results"].Size() == 1u);
+  auto by_id = http_call(k.port(), "GET", std::string{"/kernel/audit/"} + second["id"].GetString());
+  BOOST_TEST(by_id.status == 200);
+  auto verify = parse_json(http_call(k.port(), "GET", "/kernel/audit/verify").body);
+  BOOST_TEST(verify["valid"].GetBool());
+  BOOST_TEST(verify["length"].GetInt() == 2);
+  BOOST_TEST(post(k.port(), "/kernel/audit", R"({"eventType":"x","payload":[],"metadata":{"eventId":"e"}})").status
+             == 400);
+  // The log survives a restart with its state file.
+  k.stop();
+  k.start();
+  auto after = parse_json(http_call(k.port(), "GET", "/kernel/audit/verify").body);
+  BOOST_TEST(after["length"].GetInt() == 2);
+  BOOST_TEST(std::string{after["head"].GetString()} == second["hash"].GetString());
+}
+
+BOOST_AUTO_TEST_CASE(faults_can_be_set_at_run_time_and_by_flags) {
+  kernel_process k;
+  BOOST_TEST(post(k.port(), "/mock/faults", R"({"outage":true})").status == 200);
+  BOOST_TEST(post(k.port(), "/kernel/audit", audit_body("f1", "o")).status == 503);
+  BOOST_TEST(http_call(k.port(), "GET", "/health").status == 503);
+  BOOST_TEST(post(k.port(), "/mock/faults", R"({"outage":false,"errorRate":1})").status == 200);
+  BOOST_TEST(post(k.port(), "/kernel/audit", audit_body("f2", "o")).status == 500);
+  BOOST_TEST(post(k.port(), "/mock/faults", R"({"errorRate":0,"latencyMs":300,"jitterMs":0})").status == 200);
+  auto start = std::chrono::steady_clock::now();
+  BOOST_TEST(post(k.port(), "/kernel/audit", audit_body("f3", "o")).status == 202);
+  BOOST_TEST((std::chrono::steady_clock::now() - start >= 300ms));
+  BOOST_TEST(post(k.port(), "/mock/faults", R"({"latencyMs":-1})").status == 400);
+  // Neither failed call was appended.
+  BOOST_TEST(parse_json(http_call(k.port(), "GET", "/kernel/audit/verify").body)["length"].GetInt() == 1);
+
+  kernel_process down{{"--outage"}};
+  BOOST_TEST(post(down.port(), "/kernel/audit", audit_body("f4", "o")).status == 503);
+}
+
+BOOST_AUTO_TEST_CASE(upgrades_follow_the_multisig_rules) {
+  kernel_process k{{"--approvers", registry_json()}};
+  domain::upgrade_proposal p;
+  p.version = "1.2.0";
+  p.binary_hash = std::string(64, 'c');
+  p.approvers = {"alice", "bob"};
+  auto hash = domain::upgrade_payload_hash(p);
+  auto id = domain::upgrade_id_for(hash);
+  auto sign = [&](char seed, const std::string& who, const std::string& h = {}) {
+    return crypto::base64_encode(
+      crypto::ed25519_sign(seed_of(seed), domain::approval_message(id, h.empty() ? hash : h, who)));
+  };
+  auto approve = [&](const std::string& who, const std::string& sig) {
+    return post(k.port(), "/kernel/upgrade/" + id + "/approve",
+                R"({"approverId":")" + who + R"(","signature":")" + sig + R"("})");
+  };
+  auto apply = [&] { return http_call(k.port(), "POST", "/kernel/upgrade/" + id + "/apply", {{"X-Applied-By", "ops"}}); };
+
+  std::string body = R"({"upgradeId":")" + id + R"(","version":"1.2.0","binaryHash":")"
+                     + std::string(64, 'c') + R"(","approvers":["alice","bob"]})";
+  BOOST_TEST(post(k.port(), "/kernel/upgrade", body).status == 201);
+  BOOST_TEST(post(k.port(), "/kernel/upgrade", body).status == 409);
+  BOOST_TEST(post(k.port(), "/kernel/upgrade", R"({"version":"1.2.0","binaryHash":")" + std::string(64, 'c')
+                                                 + R"(","approvers":["alice","eve"]})").status
+             == 400);
+  BOOST_TEST(approve("bob", sign('b', "bob")).status == 409);                    // out of order
+  BOOST_TEST(approve("alice", sign('b', "alice")).status == 403);                // wrong key
+  BOOST_TEST(approve("alice", sign('a', "alice", std::string(64, '0'))).status == 403);  // other payload
+  BOOST_TEST(approve("eve", sign('e', "eve")).status == 403);                    // unregistered
+  BOOST_TEST(apply().status == 409);                                              // no quorum
+  BOOST_TEST(approve("alice", sign('a', "alice")).status == 201);
+  BOOST_TEST(approve("alice", sign('a', "alice")).status == 409);                // twice
+  BOOST_TEST(apply().status == 409);
+  BOOST_TEST(approve("bob", sign('b', "bob")).status == 201);
+  auto applied = apply();
+  BOOST_TEST(applied.status == 200, applied.body);
+  auto doc = parse_json(applied.body);
+  BOOST_TEST(std::string{doc["upgrade"]["status"].GetString()} == "applied");
+  BOOST_TEST(std::string{doc["upgrade"]["appliedBy"].GetString()} == "ops");
+  BOOST_TEST(doc["quorum"]["required"].GetInt() == 2);
+  BOOST_TEST(apply().status == 409);
+  auto got = parse_json(http_call(k.port(), "GET", "/kernel/upgrade/" + id).body);
+  BOOST_TEST(std::string{got["upgrade"]["status"].GetString()} == "applied");
+  BOOST_TEST(http_call(k.port(), "GET", "/kernel/upgrade/upg_nothing").status == 404);
+  // A rollback is refused.
+  BOOST_TEST(post(k.port(), "/kernel/upgrade", R"({"version":"1.1.0","binaryHash":")" + std::string(64, 'd')
+                                                 + R"(","approvers":["alice","bob"]})").status
+             == 409);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
