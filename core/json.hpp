@@ -36,6 +36,12 @@ std::string canonical(const rapidjson::Value& value);
 /// Appends the canonical form of `value` to `out`.
 void append_canonical(std::string& out, const rapidjson::Value& value);
 
+/// A string value copied into `alloc`.
+inline rapidjson::Value string_value(const std::string& s,
+                                     rapidjson::Document::AllocatorType& alloc) {
+  return rapidjson::Value{s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc};
+}
+
 /// Serialises a RapidJSON value compactly.
 std::string to_string(const rapidjson::Value& value);
 

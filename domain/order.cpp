@@ -17,7 +17,7 @@ constexpr int license_days = 365;
 using alloc_t = rapidjson::Document::AllocatorType;
 
 rapidjson::Value str(const std::string& s, alloc_t& a) {
-  return rapidjson::Value{s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a};
+  return json::string_value(s, a);
 }
 
 std::string rfc3339_after_days(int days) {

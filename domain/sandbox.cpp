@@ -18,7 +18,7 @@ const std::set<std::string> known_ops{"checkout", "proof", "license"};
 using alloc_t = rapidjson::Document::AllocatorType;
 
 rapidjson::Value str(const std::string& s, alloc_t& a) {
-  return rapidjson::Value{s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a};
+  return json::string_value(s, a);
 }
 
 // An id or number derived from the seed, so nothing depends on the clock or
