@@ -22,6 +22,9 @@ constexpr const char* usage =
   "             check a proof offline with the published Ed25519 key\n"
   "  decrypt-delivery FILE [--license-key BASE64 | --private-key PEMFILE]\n"
   "             decrypt a delivery and print its plaintext\n"
+  "  keygen     print a fresh Ed25519 key pair for an approver (base64)\n"
+  "  sign-approval --upgrade-id ID --payload-hash HEX --approver ID --private-key B64|@FILE\n"
+  "             print an approver's signature for a multisig upgrade\n"
   "\n"
   "options:\n"
   "  --help     show this text\n"
@@ -49,6 +52,10 @@ int main(int argc, char** argv) {
     return ap::app::verify_proof_command(rest);
   if (command == "decrypt-delivery")
     return ap::app::decrypt_delivery_command(rest);
+  if (command == "keygen")
+    return ap::app::keygen_command(rest);
+  if (command == "sign-approval")
+    return ap::app::sign_approval_command(rest);
   if (argc > 2) {
     std::cerr << "artifact-publisher: '" << command << "' takes no arguments\n\n" << usage;
     return 2;

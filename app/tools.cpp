@@ -2,6 +2,7 @@
 #include "app/tools.hpp"
 
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -191,6 +192,64 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
     std::cerr << "cannot decrypt: " << e.what() << "\n";
     return 1;
   }
+}
+
+} // namespace ap::app
+
+#include "domain/multisig.hpp"
+
+namespace ap::app {
+
+int keygen_command(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::cerr << "usage: artifact-publisher keygen\n"
+                 "Prints {\"privateKey\",\"publicKey\"}: keep privateKey secret; register\n"
+                 "publicKey in ARTIFACT_PUBLISHER_APPROVERS.\n";
+    return 2;
+  }
+  auto seed = crypto::random_bytes(32);
+  std::cout << "{\"privateKey\":\"" << crypto::base64_encode(seed) << "\",\"publicKey\":\""
+            << crypto::base64_encode(crypto::ed25519_public_key(seed)) << "\"}\n";
+  return 0;
+}
+
+int sign_approval_command(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> flags;
+  for (std::size_t i = 0; i + 1 < args.size(); i += 2)
+    flags[args[i]] = args[i + 1];
+  bool complete = args.size() % 2 == 0 && flags.size() == 4;
+  for (const char* f : {"--upgrade-id", "--payload-hash", "--approver", "--private-key"})
+    complete = complete && flags.count(f);
+  if (!complete) {
+    std::cerr << "usage: artifact-publisher sign-approval --upgrade-id ID --payload-hash HEX\n"
+                 "         --approver ID --private-key BASE64|@FILE\n"
+                 "Prints the base64 signature to send as {\"approver\",\"signature\"}.\n";
+    return 2;
+  }
+  auto key_text = flags["--private-key"];
+  if (!key_text.empty() && key_text[0] == '@') {
+    auto file = read_text(key_text.substr(1));
+    if (!file) {
+      std::cerr << "cannot read private key file " << key_text.substr(1) << "\n";
+      return 2;
+    }
+    key_text = *file;
+    while (!key_text.empty() && (key_text.back() == '\n' || key_text.back() == '\r' || key_text.back() == ' '))
+      key_text.pop_back();
+  }
+  auto seed = crypto::base64_decode(key_text);
+  if (!seed || seed->size() != 32) {
+    std::cerr << "the private key must be base64 of a 32-byte Ed25519 seed (as keygen prints)\n";
+    return 2;
+  }
+  const auto& hash = flags["--payload-hash"];
+  if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    std::cerr << "--payload-hash must be 64 lower-case hex characters\n";
+    return 2;
+  }
+  auto message = domain::approval_message(flags["--upgrade-id"], hash, flags["--approver"]);
+  std::cout << crypto::base64_encode(crypto::ed25519_sign(*seed, message)) << "\n";
+  return 0;
 }
 
 } // namespace ap::app

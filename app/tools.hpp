@@ -16,3 +16,16 @@ int verify_proof_command(const std::vector<std::string>& args);
 int decrypt_delivery_command(const std::vector<std::string>& args);
 
 } // namespace ap::app
+
+namespace ap::app {
+
+/// `artifact-publisher keygen`: prints a fresh Ed25519 key pair as
+/// `{"privateKey": base64 seed, "publicKey": base64 raw key}`.
+int keygen_command(const std::vector<std::string>& args);
+
+/// `artifact-publisher sign-approval --upgrade-id ID --payload-hash HEX
+/// --approver ID --private-key BASE64|@FILE`: prints the approval signature
+/// (base64 Ed25519 over the SPEC §7 message).
+int sign_approval_command(const std::vector<std::string>& args);
+
+} // namespace ap::app
