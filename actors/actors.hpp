@@ -16,7 +16,9 @@
 #include "domain/order.hpp"
 #include "domain/payments.hpp"
 #include "kernel/messages.hpp"
+#include "domain/multisig.hpp"
 #include "persistence/db_status.hpp"
+#include "persistence/multisig_store.hpp"
 #include "persistence/order_store.hpp"
 
 namespace ap {
@@ -56,7 +58,9 @@ using database_actor = caf::typed_actor<
   // Records delivery outcomes of leased rows.
   caf::replies_to<atoms::settle_atom, std::vector<kernel::delivery_outcome>>::with<bool>,
   // Pending count and ages, for metrics.
-  caf::replies_to<atoms::stats_atom>::with<kernel::outbox_stats>>;
+  caf::replies_to<atoms::stats_atom>::with<kernel::outbox_stats>,
+  // Checks (or checks and records) one multisig step under the rules.
+  caf::replies_to<atoms::multisig_atom, persistence::multisig_command>::with<persistence::multisig_outcome>>;
 
 /// The part of the database the audit forwarder uses: the outbox. A
 /// database_actor handle converts to it.
@@ -73,6 +77,9 @@ using kernel_actor = caf::typed_actor<
   caf::replies_to<atoms::audit_atom, kernel::audit_submission>::with<kernel::audit_ack>,
   // Whether GET /health answers 200.
   caf::replies_to<atoms::health_atom>::with<bool>,
+  // A raw call (method, target, JSON body, X-Applied-By): the upgrade routes.
+  caf::replies_to<atoms::kcall_atom, std::string, std::string, std::string,
+                  std::string>::with<kernel::kernel_reply>,
   // Internal: an exchange started by this actor completed (call id, reply).
   caf::reacts_to<atoms::kdone_atom, std::uint64_t, kernel::kernel_reply>>;
 
@@ -107,6 +114,18 @@ using ledger_actor = caf::typed_actor<
 using checkout_actor = caf::typed_actor<
   // A validated request and its Idempotency-Key ("" for none).
   caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string>::with<http_answer>>;
+
+/// Multisig upgrades (SPEC §7): every step checked by the service's rules,
+/// then by the Kernel's, then recorded with its audit event.
+using multisig_actor = caf::typed_actor<
+  caf::replies_to<atoms::propose_atom, domain::upgrade_proposal>::with<http_answer>,
+  // (upgrade id, approver, base64 signature)
+  caf::replies_to<atoms::approve_atom, std::string, std::string, std::string>::with<http_answer>,
+  caf::replies_to<atoms::apply_atom, std::string>::with<http_answer>,
+  caf::replies_to<atoms::get_atom, std::string>::with<http_answer>,
+  // The older one-shot shape: propose, approve in order, apply at quorum.
+  caf::replies_to<atoms::oneshot_atom, domain::upgrade_proposal,
+                  std::vector<domain::approval>>::with<http_answer>>;
 
 /// The supervisor: spawns the domain actors, monitors them, and starts a
 /// crashed one again after a backoff, counting each restart.

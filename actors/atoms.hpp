@@ -41,6 +41,16 @@ using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using health_atom = caf::atom_constant<caf::atom("health")>;
 using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
 
+/// A raw Kernel call (method, target, body, acting user): the upgrade routes.
+using kcall_atom = caf::atom_constant<caf::atom("kcall")>;
+
+/// Multisig steps.
+using propose_atom = caf::atom_constant<caf::atom("propose")>;
+using approve_atom = caf::atom_constant<caf::atom("approve")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using oneshot_atom = caf::atom_constant<caf::atom("oneshot")>;
+using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
+
 /// Audit forwarder: new outbox rows were committed / the poll timer fired.
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;

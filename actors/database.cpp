@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/multisig_store.hpp"
 
 namespace ap {
 
@@ -13,7 +14,7 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
                                        database_config cfg) {
   for (std::size_t i = 0; i < std::max<std::size_t>(cfg.workers, 1); ++i)
     self->state.workers.push_back(
-      self->spawn<caf::detached + caf::linked>(database_worker, cfg.url));
+      self->spawn<caf::detached + caf::linked>(database_worker, cfg));
   // Each request goes to the next worker; its reply goes straight back to
   // the requester.
   auto next = [self]() -> database_worker_actor& {
@@ -50,6 +51,10 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     },
     [=](atoms::stats_atom x) -> caf::result<kernel::outbox_stats> {
       return self->delegate(next(), x);
+    },
+    [=](atoms::multisig_atom x,
+        persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {
+      return self->delegate(next(), x, std::move(cmd));
     },
   };
 }
@@ -103,8 +108,8 @@ caf::result<T> to_result(caf::expected<T> x) {
 
 database_worker_actor::behavior_type
 database_worker(database_worker_actor::stateful_pointer<database_worker_state> self,
-                std::string url) {
-  self->state.conn = std::make_unique<persistence::connection>(std::move(url));
+                database_config cfg) {
+  self->state.conn = std::make_unique<persistence::connection>(cfg.url);
   return {
     [=](atoms::ping_atom) -> persistence::db_status {
       persistence::db_status status;
@@ -190,6 +195,12 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
     [=](atoms::stats_atom) -> caf::result<kernel::outbox_stats> {
       return to_result(with_connection(self, "stats", [&](persistence::connection& db) {
         return persistence::outbox_statistics(db, audit_budget_ms);
+      }));
+    },
+    [=](atoms::multisig_atom,
+        const persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {
+      return to_result(with_connection(self, "multisig", [&](persistence::connection& db) {
+        return persistence::run_multisig(db, cmd, cfg.approvers, cfg.multisig_threshold);
       }));
     },
   };

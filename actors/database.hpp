@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@ struct database_config {
   std::string url;
   /// Detached workers, one PostgreSQL connection each.
   std::size_t workers = 4;
+  /// The approver registry (id → raw Ed25519 key) and threshold of the
+  /// multisig rules.
+  std::map<std::string, std::string> approvers;
+  int multisig_threshold = 2;
 };
 
 /// State of the database facade.
@@ -42,6 +47,6 @@ struct database_worker_state {
 /// One database worker; spawn it detached, since every handler blocks on libpq.
 database_worker_actor::behavior_type
 database_worker(database_worker_actor::stateful_pointer<database_worker_state> self,
-                std::string url);
+                database_config cfg);
 
 } // namespace ap

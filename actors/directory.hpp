@@ -22,6 +22,8 @@ public:
   void set_kernel(kernel_actor h) { set(kernel_, std::move(h)); }
   audit_forwarder_actor forwarder() const { return get(forwarder_); }
   void set_forwarder(audit_forwarder_actor h) { set(forwarder_, std::move(h)); }
+  multisig_actor multisig() const { return get(multisig_); }
+  void set_multisig(multisig_actor h) { set(multisig_, std::move(h)); }
   checkout_actor checkout() const { return get(checkout_); }
   void set_checkout(checkout_actor h) { set(checkout_, std::move(h)); }
 
@@ -44,6 +46,7 @@ private:
   checkout_actor checkout_;
   kernel_actor kernel_;
   audit_forwarder_actor forwarder_;
+  multisig_actor multisig_;
 };
 
 } // namespace ap

@@ -56,8 +56,27 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
       self->state.http->request("GET", "/health", {}, health_http_timeout, completion(id));
       return promise;
     },
+    [self, completion](atoms::kcall_atom, const std::string& method, const std::string& target,
+                       const std::string& body,
+                       const std::string& applied_by) -> caf::result<kernel::kernel_reply> {
+      auto id = self->state.next_call++;
+      auto promise = self->make_response_promise<kernel::kernel_reply>();
+      self->state.calls.emplace(id, promise);
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (!applied_by.empty())
+        headers.emplace_back("X-Applied-By", applied_by);
+      self->state.http->request(method, target, body, audit_http_timeout, completion(id),
+                                std::move(headers));
+      return promise;
+    },
     [self, count](atoms::kdone_atom, std::uint64_t id, kernel::kernel_reply& reply) {
       auto& st = self->state;
+      if (auto it = st.calls.find(id); it != st.calls.end()) {
+        count("upgrade", reply.status == 0 ? "unreachable" : reply.status < 500 ? "ok" : "server_error");
+        it->second.deliver(std::move(reply));
+        st.calls.erase(it);
+        return;
+      }
       if (auto it = st.probes.find(id); it != st.probes.end()) {
         count("health", reply.status == 200 ? "ok" : "failed");
         it->second.deliver(reply.status == 200);

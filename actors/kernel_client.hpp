@@ -18,6 +18,7 @@ struct kernel_client_state {
   std::uint64_t next_call = 0;
   std::map<std::uint64_t, caf::typed_response_promise<kernel::audit_ack>> audits;
   std::map<std::uint64_t, caf::typed_response_promise<bool>> probes;
+  std::map<std::uint64_t, caf::typed_response_promise<kernel::kernel_reply>> calls;
 };
 
 /// The Kernel over HTTP (SPEC §6). The exchanges run on the HTTP client's

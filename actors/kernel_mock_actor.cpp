@@ -31,6 +31,11 @@ kernel_actor::behavior_type kernel_mock_actor(kernel_actor::stateful_pointer<ker
       return promise;
     },
     [self](atoms::health_atom) { return !self->state.faults->outage; },
+    [](atoms::kcall_atom, const std::string&, const std::string&, const std::string&,
+       const std::string&) {
+      // Upgrades are served by the kernel-mock process, not this actor.
+      return kernel::kernel_reply{501, R"({"error":"not_implemented","message":"no upgrade routes in process"})", ""};
+    },
     [self](atoms::kdone_atom, std::uint64_t id, const kernel::kernel_reply&) {
       auto& delayed = self->state.delayed;
       if (auto it = delayed.find(id); it != delayed.end()) {

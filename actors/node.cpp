@@ -47,6 +47,11 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                         dir.set_forwarder(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
+  children.push_back({"multisig", [&dir, cfg = opts.multisig](caf::actor_system& s) {
+                        auto handle = s.spawn(multisig, cfg, &dir);
+                        dir.set_multisig(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
   children.push_back({"checkout", [&dir, cfg = opts.checkout, reg](caf::actor_system& s) {
                         auto handle = s.spawn(checkout, cfg, &dir, reg);
                         dir.set_checkout(handle);

@@ -6,6 +6,7 @@
 #include "actors/audit_forwarder.hpp"
 #include "actors/checkout.hpp"
 #include "actors/database.hpp"
+#include "actors/multisig.hpp"
 #include "actors/directory.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
@@ -23,6 +24,7 @@ struct node_options {
   std::string ledger_id;
   /// Where the Kernel is.
   kernel::endpoint kernel;
+  multisig_config multisig;
   /// How the audit forwarder runs (its outbox and kernel lookups are filled
   /// in by start_node).
   audit_forwarder_config forwarder;

@@ -13,6 +13,7 @@
 #include "http/server.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/multisig_store.hpp"
 
 namespace ap::app {
 
@@ -69,7 +70,7 @@ int serve() {
   metrics::registry registry;
   actor_directory directory;
 
-  std::shared_ptr<const domain::proof_keyring> keys;
+  std::shared_ptr<domain::proof_keyring> keys;
   try {
     auto secrets = cfg->proof_secrets;
     secrets[cfg->proof_kid] = cfg->proof_secret;
@@ -78,10 +79,28 @@ int serve() {
     log::error("invalid proof keys", {{"error", e.what()}});
     return 2;
   }
+  // An applied secret rotation outlives restarts.
+  try {
+    persistence::connection db{cfg->db_url};
+    if (persistence::current_version(db) >= 4)
+      if (auto kid = persistence::active_proof_kid(db)) {
+        if (keys->activate(*kid))
+          log::info("proof key from the last applied rotation", {{"kid", *kid}});
+        else
+          log::error("the last applied rotation names an unconfigured kid; keeping PROOF_KID",
+                     {{"kid", *kid}});
+      }
+  } catch (const std::exception& e) {
+    log::warn("could not read the active proof key; using PROOF_KID", {{"error", e.what()}});
+  }
 
   node_options opts;
   opts.database.url = cfg->db_url;
   opts.database.workers = cfg->db_pool_size;
+  for (const auto& a : cfg->approvers)
+    opts.database.approvers[a.id] = a.public_key;
+  opts.database.multisig_threshold = cfg->multisig_threshold;
+  opts.multisig.keys = keys;
   opts.checkout.keys = keys;
   opts.checkout.delivery_key = cfg->delivery_key;
   opts.deterministic_salt = cfg->deterministic_salt;
@@ -99,7 +118,10 @@ int serve() {
   http::add_service_routes(routes, {&system, &directory, &registry, &*cfg, keys});
   http::server_limits limits;
   limits.max_connections = cfg->max_connections;
-  limits.handler_deadline = cfg->request_timeout + std::chrono::seconds(1);
+  // A last-resort guard above every actor timeout (the longest is a
+  // one-shot multisig upgrade, 15 s).
+  limits.handler_deadline =
+    std::max(cfg->request_timeout, std::chrono::milliseconds{15000}) + std::chrono::seconds(1);
   http::server server{routes, registry, limits};
   try {
     auto port = server.listen(cfg->bind, cfg->port);

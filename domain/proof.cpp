@@ -27,7 +27,21 @@ proof_keyring::proof_keyring(std::string active_kid,
 }
 
 const proof_key& proof_keyring::active() const {
+  std::lock_guard<std::mutex> guard{mutex_};
   return keys_.at(active_);
+}
+
+std::string proof_keyring::active_kid() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return active_;
+}
+
+bool proof_keyring::activate(const std::string& kid) {
+  if (!keys_.count(kid))
+    return false;
+  std::lock_guard<std::mutex> guard{mutex_};
+  active_ = kid;
+  return true;
 }
 
 const proof_key* proof_keyring::find(const std::string& kid) const {
@@ -149,12 +163,13 @@ verification verify_proof(const proof_keyring& keys, const rapidjson::Value& pro
 std::string public_keys_document(const proof_keyring& keys) {
   std::string out = "{\"keys\":[";
   bool first = true;
+  auto active = keys.active_kid();
   for (const auto& [kid, key] : keys.keys()) {
     if (!first)
       out += ',';
     first = false;
     out += "{\"active\":";
-    out += kid == keys.active_kid() ? "true" : "false";
+    out += kid == active ? "true" : "false";
     out += ",\"algorithm\":\"ed25519\",\"kid\":";
     json::append_quoted(out, kid);
     out += ",\"publicKey\":";

@@ -4,6 +4,7 @@
 // signature by a key derived from the same secret, named by a kid.
 
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,13 +30,18 @@ class proof_keyring {
 public:
   /// `secrets` maps kid → secret and must contain `active_kid`.
   proof_keyring(std::string active_kid, const std::map<std::string, std::string>& secrets);
+  /// The key that signs new proofs. Thread-safe.
   const proof_key& active() const;
   /// The key of `kid`, or nullptr when it is not configured.
   const proof_key* find(const std::string& kid) const;
   const std::map<std::string, proof_key>& keys() const { return keys_; }
-  const std::string& active_kid() const { return active_; }
+  std::string active_kid() const;
+  /// Makes `kid` the signing key (a secret rotation); false when it is not
+  /// configured. Proofs under other kids stay verifiable. Thread-safe.
+  bool activate(const std::string& kid);
 
 private:
+  mutable std::mutex mutex_;
   std::string active_;
   std::map<std::string, proof_key> keys_;
 };

@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "http/ask.hpp"
 #include "domain/checkout.hpp"
+#include "domain/multisig.hpp"
 #include "domain/sandbox.hpp"
 #include "persistence/migrations.hpp"
 
@@ -17,6 +18,9 @@ namespace {
 constexpr auto readiness_timeout = std::chrono::milliseconds{4000};
 /// How long /health waits for the Kernel's health.
 constexpr auto kernel_probe_timeout = std::chrono::milliseconds{1500};
+/// A multisig step: database check, Kernel call, database write (one-shot:
+/// several of them).
+constexpr auto multisig_timeout = std::chrono::milliseconds{15000};
 /// How long reading a stored order may take.
 constexpr auto order_read_timeout = std::chrono::milliseconds{3000};
 
@@ -217,6 +221,63 @@ void add_service_routes(router& r, route_context ctx) {
               reply(json_response(200, domain::run_sandbox(*body, ctx.config->sandbox_seed, cat)));
             },
             atoms::catalog_atom::value);
+        });
+
+  // Multisig upgrades (SPEC §7).
+  auto to_reply = [](reply_fn reply) {
+    return [reply](caf::expected<http_answer> a) {
+      reply(a ? json_response(a->status, std::move(a->body)) : response_for(a.error()));
+    };
+  };
+  r.add("POST", "/api/multisig/upgrades", access::admin, body_kind::json,
+        [ctx, to_reply](request& req, reply_fn reply) {
+          domain::upgrade_proposal p;
+          if (auto bad = domain::parse_proposal(*req.json, p))
+            return reply(error_response(bad->status, bad->code, bad->message, bad->field));
+          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
+                           atoms::propose_atom::value, p);
+        });
+  r.add("GET", "/api/multisig/upgrades/{id}", access::api, body_kind::none,
+        [ctx, to_reply](request& req, reply_fn reply) {
+          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
+                           atoms::get_atom::value, req.params.at("id"));
+        });
+  r.add("POST", "/api/multisig/upgrades/{id}/approvals", access::open, body_kind::json,
+        [ctx, to_reply](request& req, reply_fn reply) {
+          const auto& b = *req.json;
+          for (const char* f : {"approver", "signature"})
+            if (!b.IsObject() || !b.HasMember(f) || !b[f].IsString() || b[f].GetStringLength() == 0)
+              return reply(error_response(400, "invalid_input", std::string{f} + " is required", f));
+          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
+                           atoms::approve_atom::value, req.params.at("id"),
+                           std::string{b["approver"].GetString()}, std::string{b["signature"].GetString()});
+        });
+  r.add("POST", "/api/multisig/upgrades/{id}/apply", access::admin, body_kind::none,
+        [ctx, to_reply](request& req, reply_fn reply) {
+          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
+                           atoms::apply_atom::value, req.params.at("id"));
+        });
+  r.add("POST", "/api/multisig/upgrade", access::admin, body_kind::json,
+        [ctx, to_reply](request& req, reply_fn reply) {
+          domain::upgrade_proposal p;
+          if (auto bad = domain::parse_proposal(*req.json, p, {"approvals"}))
+            return reply(error_response(bad->status, bad->code, bad->message, bad->field));
+          std::vector<domain::approval> approvals;
+          const auto& b = *req.json;
+          if (b.HasMember("approvals") && !b["approvals"].IsNull()) {
+            if (!b["approvals"].IsArray())
+              return reply(error_response(400, "invalid_input", "approvals must be an array", "approvals"));
+            for (rapidjson::SizeType i = 0; i < b["approvals"].Size(); ++i) {
+              const auto& a = b["approvals"][i];
+              auto field = "approvals[" + std::to_string(i) + "]";
+              if (!a.IsObject() || !a.HasMember("approver") || !a["approver"].IsString()
+                  || !a.HasMember("signature") || !a["signature"].IsString())
+                return reply(error_response(400, "invalid_input", "each approval is {approver, signature}", field));
+              approvals.push_back({a["approver"].GetString(), a["signature"].GetString(), 0});
+            }
+          }
+          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
+                           atoms::oneshot_atom::value, p, approvals);
         });
 
   r.add("GET", "/metrics", access::open, body_kind::none, [ctx](request&, reply_fn reply) {

@@ -55,6 +55,7 @@ struct pending {
   std::string body;
   std::chrono::milliseconds timeout;
   http_client::callback done;
+  std::vector<std::pair<std::string, std::string>> headers;
   bool retried = false;
 };
 
@@ -119,6 +120,8 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
     req->set(bhttp::field::host, where.host);
     req->set(bhttp::field::content_type, "application/json");
     req->keep_alive(true);
+    for (const auto& [name, value] : p->headers)
+      req->set(name, value);
     req->body() = p->body;
     req->prepare_payload();
     auto self = shared_from_this();
@@ -192,9 +195,10 @@ http_client::~http_client() {
 }
 
 void http_client::request(std::string method, std::string target, std::string body,
-                          std::chrono::milliseconds timeout, callback done) {
+                          std::chrono::milliseconds timeout, callback done,
+                          std::vector<std::pair<std::string, std::string>> headers) {
   net::post(impl_->ioc, [i = impl_, p = pending{std::move(method), std::move(target), std::move(body),
-                                                timeout, std::move(done)}]() mutable {
+                                                timeout, std::move(done), std::move(headers)}]() mutable {
     i->start(std::move(p));
   });
 }

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernel/messages.hpp"
 
@@ -38,7 +40,8 @@ public:
 
   /// Sends `method target` (the base path is prepended) with a JSON body.
   void request(std::string method, std::string target, std::string body,
-               std::chrono::milliseconds timeout, callback done);
+               std::chrono::milliseconds timeout, callback done,
+               std::vector<std::pair<std::string, std::string>> headers = {});
 
   struct impl;
 

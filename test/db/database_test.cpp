@@ -33,6 +33,13 @@ struct live_system {
   }
 };
 
+database_config db_config(const std::string& url, std::size_t workers) {
+  database_config cfg;
+  cfg.url = url;
+  cfg.workers = workers;
+  return cfg;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(database_actor_tests)
@@ -40,7 +47,7 @@ BOOST_AUTO_TEST_SUITE(database_actor_tests)
 BOOST_AUTO_TEST_CASE(readiness_follows_migrations) {
   live_system live;
   auto url = test::fresh_database("ap_database_ready");
-  auto db = live.sys->spawn(database, database_config{url, 2});
+  auto db = live.sys->spawn(database, db_config(url, 2));
   auto before = live.ping(db);
   BOOST_TEST(before.reachable);
   BOOST_TEST(!before.ready());
@@ -60,7 +67,7 @@ BOOST_AUTO_TEST_CASE(readiness_follows_migrations) {
 BOOST_AUTO_TEST_CASE(unreachable_server_is_reported_not_thrown) {
   live_system live;
   auto db = live.sys->spawn(
-    database, database_config{"postgresql://artifact_publisher@127.0.0.1:1/none", 1});
+    database, db_config("postgresql://artifact_publisher@127.0.0.1:1/none", 1));
   auto st = live.ping(db);
   BOOST_TEST(!st.reachable);
   BOOST_TEST(!st.ready());
@@ -73,7 +80,7 @@ BOOST_AUTO_TEST_CASE(connections_heal_after_a_server_restart) {
   persistence::connection c{cluster.url()};
   persistence::migrate(c);
   live_system live;
-  auto db = live.sys->spawn(database, database_config{cluster.url(), 1});
+  auto db = live.sys->spawn(database, db_config(cluster.url(), 1));
   BOOST_TEST(live.ping(db).ready());
   BOOST_TEST(c.exec("SELECT 1").value(0, 0) == "1");
 

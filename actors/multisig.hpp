@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/actors.hpp"
+#include "actors/directory.hpp"
+#include "domain/proof.hpp"
+
+namespace ap {
+
+/// What the multisig actor works with.
+struct multisig_config {
+  /// Switched by an applied secret rotation.
+  std::shared_ptr<domain::proof_keyring> keys;
+  /// Wall-clock Unix milliseconds.
+  std::function<std::int64_t()> now_ms;
+  /// Sent to the Kernel as the applier.
+  std::string applied_by = "artifact-publisher";
+};
+
+/// State of the multisig actor.
+struct multisig_state {
+  static constexpr const char* name = "multisig";
+};
+
+/// Multisig upgrades (SPEC §7). Each step is checked against the stored
+/// state by the service's rules, then submitted to the Kernel (which
+/// enforces the same rules itself), then recorded with its audit event in
+/// one transaction, re-checked under a lock so concurrent steps are decided
+/// one at a time. Apply returns the Kernel's appliedAt; an applied
+/// secret rotation switches the active proof key.
+multisig_actor::behavior_type multisig(multisig_actor::stateful_pointer<multisig_state> self,
+                                       multisig_config cfg, actor_directory* directory);
+
+} // namespace ap

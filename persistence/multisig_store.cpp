@@ -1,0 +1,187 @@
+#include "persistence/multisig_store.hpp"
+
+#include "core/ids.hpp"
+#include "core/json.hpp"
+#include "persistence/connection.hpp"
+
+namespace ap::persistence {
+
+namespace {
+
+// pg_advisory_xact_lock key of the multisig steps.
+constexpr const char* multisig_lock = "7262706173617032";
+
+std::string pg_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::vector<std::string> parse_pg_array(const std::string& text) {
+  // Approver ids come back from array_to_json as a JSON array.
+  std::vector<std::string> out;
+  rapidjson::Document doc;
+  if (!json::parse_strict(text, doc) && doc.IsArray())
+    for (const auto& v : doc.GetArray())
+      if (v.IsString())
+        out.emplace_back(v.GetString());
+  return out;
+}
+
+// Loads every upgrade into a book (upgrades are few; the rules need the
+// applied version too).
+domain::upgrade_book load_book(connection& db, const std::map<std::string, std::string>& registry,
+                               int threshold) {
+  domain::upgrade_book book{registry, threshold};
+  auto rows = db.exec("SELECT upgrade_id, kind, version, binary_hash, notes,"
+                      " array_to_json(approvers)::text, payload_hash, threshold, status,"
+                      " created_at_ms, expires_at_ms, coalesce(applied_at_ms, 0),"
+                      " coalesce(applied_by, '') FROM upgrades");
+  std::map<std::string, domain::upgrade_record> records;
+  for (int i = 0; i < rows.rows(); ++i) {
+    domain::upgrade_record r;
+    r.upgrade_id = rows.value(i, 0);
+    r.proposal.kind = rows.value(i, 1);
+    r.proposal.version = rows.value(i, 2);
+    r.proposal.binary_hash = rows.value(i, 3);
+    r.proposal.notes = rows.value(i, 4);
+    r.proposal.approvers = parse_pg_array(rows.value(i, 5));
+    r.payload_hash = rows.value(i, 6);
+    r.threshold = std::stoi(rows.value(i, 7));
+    r.status = rows.value(i, 8);
+    r.created_at_ms = std::stoll(rows.value(i, 9));
+    r.expires_at_ms = std::stoll(rows.value(i, 10));
+    r.applied_at_ms = std::stoll(rows.value(i, 11));
+    r.applied_by = rows.value(i, 12);
+    records[r.upgrade_id] = std::move(r);
+  }
+  auto approvals = db.exec("SELECT upgrade_id, approver, signature, approved_at_ms"
+                           " FROM upgrade_approvals ORDER BY upgrade_id, position");
+  for (int i = 0; i < approvals.rows(); ++i)
+    records[approvals.value(i, 0)].approvals.push_back(
+      {approvals.value(i, 1), approvals.value(i, 2), std::stoll(approvals.value(i, 3))});
+  for (const auto& [id, r] : records)
+    book.restore(r);
+  return book;
+}
+
+void add_event(connection& db, const std::string& type, const std::string& payload) {
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
+          {"evt_" + random_hex(12), type, payload});
+}
+
+std::string event_payload(const domain::upgrade_record& r, const std::string& extra = {}) {
+  std::string out = "{";
+  if (!extra.empty())
+    out += extra + ",";
+  out += "\"kind\":";
+  json::append_quoted(out, r.proposal.kind);
+  out += ",\"payloadHash\":\"" + r.payload_hash + "\",\"upgradeId\":\"" + r.upgrade_id
+         + "\",\"version\":";
+  json::append_quoted(out, r.proposal.version);
+  return out + "}";
+}
+
+multisig_outcome refused(const domain::multisig_refusal& m) {
+  return {m.status, m.code, m.message, m.field, {}};
+}
+
+} // namespace
+
+multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
+                              const std::map<std::string, std::string>& registry, int threshold) {
+  return db.transaction([&]() -> multisig_outcome {
+    db.exec(std::string{"SELECT pg_advisory_xact_lock("} + multisig_lock + ")");
+    auto book = load_book(db, registry, threshold);
+    multisig_outcome out;
+    if (cmd.op == "get") {
+      const auto* r = book.find(cmd.upgrade_id);
+      if (!r)
+        return {404, "not_found", "no upgrade " + cmd.upgrade_id, "", {}};
+      out.record = *r;
+      return out;
+    }
+    std::optional<domain::multisig_refusal> refusal;
+    if (cmd.op == "propose")
+      refusal = book.propose(cmd.proposal, cmd.now_ms, out.record);
+    else if (cmd.op == "approve")
+      refusal = book.approve(cmd.upgrade_id, cmd.approver, cmd.signature, cmd.now_ms, out.record);
+    else if (cmd.op == "apply")
+      refusal = book.apply(cmd.upgrade_id, cmd.applied_by,
+                           cmd.applied_at_ms ? cmd.applied_at_ms : cmd.now_ms, out.record);
+    else
+      return {400, "invalid_input", "unknown multisig step", "", {}};
+    if (refusal) {
+      // A refused step on an existing upgrade is audited (whether the check
+      // or the recording refused it): it may be an attack.
+      if (cmd.op != "propose" && refusal->status != 404) {
+        std::string extra = "\"approver\":";
+        json::append_quoted(extra, cmd.approver);
+        extra += ",\"reason\":";
+        json::append_quoted(extra, refusal->code);
+        extra += ",\"step\":";
+        json::append_quoted(extra, cmd.op);
+        extra += ",\"upgradeId\":";
+        json::append_quoted(extra, cmd.upgrade_id);
+        add_event(db, "upgrade.rejected", "{" + extra + "}");
+      }
+      return refused(*refusal);
+    }
+    if (!cmd.write)
+      return out;
+    const auto& r = out.record;
+    if (cmd.op == "propose") {
+      db.exec("INSERT INTO upgrades (upgrade_id, kind, version, binary_hash, notes, approvers,"
+              " payload_hash, threshold, status, created_at_ms, expires_at_ms)"
+              " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)",
+              {r.upgrade_id, r.proposal.kind, r.proposal.version, r.proposal.binary_hash,
+               r.proposal.notes, pg_array(r.proposal.approvers), r.payload_hash,
+               std::to_string(r.threshold), std::to_string(r.created_at_ms),
+               std::to_string(r.expires_at_ms)});
+      add_event(db, "upgrade.proposed", event_payload(r));
+    } else if (cmd.op == "approve") {
+      const auto& a = r.approvals.back();
+      db.exec("INSERT INTO upgrade_approvals (upgrade_id, position, approver, signature,"
+              " approved_at_ms) VALUES ($1, $2, $3, $4, $5)",
+              {r.upgrade_id, std::to_string(r.approvals.size() - 1), a.approver, a.signature,
+               std::to_string(a.approved_at_ms)});
+      std::string extra = "\"approver\":";
+      json::append_quoted(extra, a.approver);
+      add_event(db, "upgrade.approved", event_payload(r, extra));
+    } else {
+      auto done = db.exec("UPDATE upgrades SET status = 'applied', applied_at_ms = $2,"
+                          " applied_by = $3 WHERE upgrade_id = $1 AND status = 'pending'",
+                          {r.upgrade_id, std::to_string(r.applied_at_ms), r.applied_by});
+      if (done.affected() != 1)
+        return {409, "already_applied", "upgrade " + r.upgrade_id + " is applied already", "", {}};
+      add_event(db, "upgrade.applied", event_payload(r));
+      if (r.proposal.kind == "secret-rotation") {
+        std::string extra = "\"kid\":";
+        json::append_quoted(extra, r.proposal.version);
+        add_event(db, "proof_key.activated", event_payload(r, extra));
+      }
+    }
+    db.exec("NOTIFY audit_outbox");
+    return out;
+  });
+}
+
+std::optional<std::string> active_proof_kid(connection& db) {
+  auto rows = db.exec("SELECT version FROM upgrades WHERE kind = 'secret-rotation'"
+                      " AND status = 'applied' ORDER BY applied_at_ms DESC LIMIT 1");
+  if (rows.rows() == 0)
+    return std::nullopt;
+  return rows.value(0, 0);
+}
+
+} // namespace ap::persistence

@@ -1,0 +1,321 @@
+// Multisig upgrades through HTTP, with the real kernel-mock enforcing the
+// same rules.
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+#include <unistd.h>
+
+#include "core/crypto.hpp"
+#include "core/json.hpp"
+#include "domain/multisig.hpp"
+#include "persistence/connection.hpp"
+#include "test/support/pg_cluster.hpp"
+#include "test/support/service.hpp"
+
+using namespace ap;
+using namespace ap::test;
+
+namespace {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+const std::string admin_token = "admin-token-for-the-multisig-tests-0123456789";
+const std::string proof_secret_v2 = "second-proof-secret-for-rotation-0123456789";
+
+std::string seed_of(const std::string& who) {
+  return std::string(32, who[0]);
+}
+
+std::string public_key_of(const std::string& who) {
+  return crypto::base64_encode(crypto::ed25519_public_key(seed_of(who)));
+}
+
+std::string registry(const std::map<std::string, std::string>& keys) {
+  std::string out = "[";
+  for (const auto& [id, key] : keys)
+    out += (out.size() > 1 ? "," : "") + std::string{R"({"id":")"} + id + R"(","publicKey":")" + key + "\"}";
+  return out + "]";
+}
+
+std::string standard_registry() {
+  return registry({{"alice", public_key_of("alice")}, {"bob", public_key_of("bob")},
+                   {"carol", public_key_of("carol")}});
+}
+
+struct stack {
+  kernel_process kernel;
+  service_process svc;
+  stack(std::vector<std::string> kernel_args, const std::string& db)
+    : kernel(std::move(kernel_args)),
+      svc(fresh_database(db), {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                               {"ARTIFACT_PUBLISHER_ADMIN_TOKEN", admin_token},
+                               {"ARTIFACT_PUBLISHER_APPROVERS", standard_registry()},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRETS", R"({"v2":")" + proof_secret_v2 + "\"}"}}) {}
+};
+
+stack& main_stack() {
+  static stack s{{"--approvers", standard_registry()}, "ap_e2e_multisig"};
+  return s;
+}
+
+http_reply call(const std::string& method, const std::string& target, const std::string& body = {},
+                bool admin = true, stack& s = main_stack()) {
+  header_list h;
+  if (!body.empty())
+    h.emplace_back("Content-Type", "application/json");
+  if (admin)
+    h.emplace_back("Authorization", "Bearer " + admin_token);
+  return http_call(s.svc.port(), method, target, h, body);
+}
+
+struct upgrade {
+  domain::upgrade_proposal p;
+  std::string hash;
+  std::string id;
+  explicit upgrade(std::string version, std::vector<std::string> approvers = {"alice", "bob"},
+                   std::string kind = "upgrade", std::string binary = std::string(64, 'e')) {
+    p.version = std::move(version);
+    p.binary_hash = std::move(binary);
+    p.approvers = std::move(approvers);
+    p.kind = std::move(kind);
+    hash = domain::upgrade_payload_hash(p);
+    id = domain::upgrade_id_for(hash);
+  }
+  std::string body() const {
+    std::string out = R"({"version":")" + p.version + R"(","binaryHash":")" + p.binary_hash
+                      + R"(","kind":")" + p.kind + R"(","approvers":[)";
+    for (std::size_t i = 0; i < p.approvers.size(); ++i)
+      out += (i ? "," : "") + std::string{"\""} + p.approvers[i] + "\"";
+    return out + "]}";
+  }
+  std::string signature(const std::string& who, const std::string& over_hash = {},
+                        const std::string& over_id = {}) const {
+    return crypto::base64_encode(crypto::ed25519_sign(
+      seed_of(who), domain::approval_message(over_id.empty() ? id : over_id,
+                                             over_hash.empty() ? hash : over_hash, who)));
+  }
+  std::string approval(const std::string& who, const std::string& sig) const {
+    return R"({"approver":")" + who + R"(","signature":")" + sig + "\"}";
+  }
+};
+
+http_reply propose(const upgrade& u, stack& s = main_stack()) {
+  return call("POST", "/api/multisig/upgrades", u.body(), true, s);
+}
+http_reply approve(const upgrade& u, const std::string& who, std::string sig = {},
+                   stack& s = main_stack()) {
+  return call("POST", "/api/multisig/upgrades/" + u.id + "/approvals",
+              u.approval(who, sig.empty() ? u.signature(who) : sig), false, s);
+}
+http_reply apply(const upgrade& u, stack& s = main_stack()) {
+  return call("POST", "/api/multisig/upgrades/" + u.id + "/apply", {}, true, s);
+}
+
+std::string code_of(const http_reply& r) {
+  auto doc = parse_json(r.body);
+  return doc.HasMember("error") ? doc["error"].GetString() : "";
+}
+
+std::string sql(const std::string& q, const persistence::params& p = {}, stack& s = main_stack()) {
+  persistence::connection db{s.svc.db_url()};
+  auto rows = db.exec(q, p);
+  return rows.rows() ? rows.value(0, 0) : "";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(multisig_over_http)
+
+BOOST_AUTO_TEST_CASE(two_of_two_applies_through_the_kernel) {
+  upgrade u{"1.1.0"};
+  auto proposed = propose(u);
+  BOOST_REQUIRE_MESSAGE(proposed.status == 201, proposed.body);
+  auto doc = parse_json(proposed.body);
+  BOOST_TEST(std::string{doc["upgradeId"].GetString()} == u.id);
+  BOOST_TEST(std::string{doc["payloadHash"].GetString()} == u.hash);
+  BOOST_TEST(doc["threshold"].GetInt() == 2);
+  BOOST_TEST(propose(u).status == 409);  // the id exists
+  BOOST_TEST(approve(u, "alice").status == 201);
+  auto early = apply(u);
+  BOOST_TEST(early.status == 409);
+  BOOST_TEST(code_of(early) == "insufficient_quorum");
+  // bob signs with the command-line tool, as an operator would.
+  auto log = "/tmp/ap-e2e-sign-" + std::to_string(::getpid());
+  process signer{std::string{AP_BIN_DIR} + "/artifact-publisher",
+                 {"sign-approval", "--upgrade-id", u.id, "--payload-hash", u.hash, "--approver", "bob",
+                  "--private-key", crypto::base64_encode(seed_of("bob"))},
+                 {}, log};
+  BOOST_REQUIRE(signer.wait(std::chrono::seconds(10)) == 0);
+  auto sig = read_file(log);
+  std::remove(log.c_str());
+  sig.erase(sig.find_last_not_of("\n") + 1);
+  BOOST_TEST(approve(u, "bob", sig).status == 201);
+  auto applied = apply(u);
+  BOOST_REQUIRE_MESSAGE(applied.status == 200, applied.body);
+  auto a = parse_json(applied.body);
+  BOOST_TEST(std::string{a["status"].GetString()} == "applied");
+  BOOST_TEST(a.HasMember("appliedAt"));
+  BOOST_TEST(apply(u).status == 409);
+  auto got = parse_json(call("GET", "/api/multisig/upgrades/" + u.id).body);
+  BOOST_TEST(std::string{got["status"].GetString()} == "applied");
+  // The Kernel's record carries the same upgradeId and is applied.
+  auto kernel = parse_json(http_call(main_stack().kernel.port(), "GET", "/kernel/upgrade/" + u.id).body);
+  BOOST_TEST(std::string{kernel["upgrade"]["status"].GetString()} == "applied");
+  BOOST_TEST(std::string{kernel["upgrade"]["appliedAt"].GetString()} == a["appliedAt"].GetString());
+  BOOST_TEST(sql("SELECT string_agg(event_type, ',' ORDER BY created_at, event_type) FROM audit_outbox"
+                 " WHERE payload LIKE $1", {"%" + u.id + "%"})
+             == "upgrade.proposed,upgrade.approved,upgrade.rejected,upgrade.approved,upgrade.applied,"
+                "upgrade.rejected");  // the early apply and the second apply were refused
+}
+
+BOOST_AUTO_TEST_CASE(two_of_three_applies) {
+  upgrade u{"1.2.0", {"carol", "alice", "bob"}};
+  BOOST_REQUIRE(propose(u).status == 201);
+  BOOST_TEST(approve(u, "carol").status == 201);
+  BOOST_TEST(approve(u, "alice").status == 201);
+  BOOST_TEST(apply(u).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(each_approval_rule_is_enforced) {
+  upgrade u{"1.3.0"};
+  upgrade other{"1.3.1"};
+  BOOST_REQUIRE(propose(u).status == 201);
+  BOOST_REQUIRE(propose(other).status == 201);
+  auto out_of_order = approve(u, "bob");
+  BOOST_TEST(out_of_order.status == 409);
+  BOOST_TEST(code_of(out_of_order) == "out_of_order");
+  BOOST_TEST(approve(u, "mallory").status == 403);                               // unregistered
+  BOOST_TEST(approve(u, "alice", other.signature("alice")).status == 403);       // replay
+  BOOST_TEST(approve(u, "alice", u.signature("alice", std::string(64, '0'))).status == 403);  // tampered
+  BOOST_TEST(approve(u, "alice", u.signature("bob")).status == 403);             // someone else's key
+  BOOST_TEST(approve(u, "alice", "!!").status == 403);
+  BOOST_TEST(approve(u, "alice").status == 201);
+  auto twice = approve(u, "alice");
+  BOOST_TEST(twice.status == 409);
+  BOOST_TEST(code_of(twice) == "duplicate_approval");
+  BOOST_TEST(call("POST", "/api/multisig/upgrades/upg_000000000000000000000000/approvals",
+                  u.approval("alice", u.signature("alice")), false).status == 404);
+  // Refusals of an existing upgrade are audited.
+  BOOST_TEST(std::stoi(sql("SELECT count(*) FROM audit_outbox WHERE event_type = 'upgrade.rejected'"
+                           " AND payload LIKE $1", {"%" + u.id + "%"})) >= 5);
+  // Nothing refused was recorded.
+  BOOST_TEST(sql("SELECT count(*) FROM upgrade_approvals WHERE upgrade_id = $1", {u.id}) == "1");
+}
+
+BOOST_AUTO_TEST_CASE(expired_upgrades_are_410) {
+  upgrade u{"1.4.0"};
+  BOOST_REQUIRE(propose(u).status == 201);
+  BOOST_TEST(approve(u, "alice").status == 201);
+  // Time passes: the proposal is 24 h old.
+  sql("UPDATE upgrades SET expires_at_ms = created_at_ms WHERE upgrade_id = $1 RETURNING 1", {u.id});
+  BOOST_TEST(approve(u, "bob").status == 410);
+  BOOST_TEST(apply(u).status == 410);
+}
+
+BOOST_AUTO_TEST_CASE(two_concurrent_applies_one_wins) {
+  upgrade u{"1.5.0"};
+  BOOST_REQUIRE(propose(u).status == 201);
+  BOOST_REQUIRE(approve(u, "alice").status == 201);
+  BOOST_REQUIRE(approve(u, "bob").status == 201);
+  auto a = std::async(std::launch::async, [&] { return apply(u); });
+  auto b = std::async(std::launch::async, [&] { return apply(u); });
+  auto ra = a.get();
+  auto rb = b.get();
+  BOOST_TEST((ra.status == 200) != (rb.status == 200), ra.status << " " << rb.status);
+  BOOST_TEST((ra.status == 409 || rb.status == 409));
+  BOOST_TEST(sql("SELECT count(*) FROM audit_outbox WHERE event_type = 'upgrade.applied' AND payload LIKE $1",
+                 {"%" + u.id + "%"}) == "1");
+}
+
+BOOST_AUTO_TEST_CASE(rollbacks_and_bad_proposals_are_refused) {
+  auto rollback = propose(upgrade{"1.0.9"});
+  BOOST_TEST(rollback.status == 409);
+  BOOST_TEST(code_of(rollback) == "version_not_greater");
+  BOOST_TEST(propose(upgrade{"2.0.0", {"alice"}}).status == 400);
+  BOOST_TEST(propose(upgrade{"2.0.0", {"alice", "mallory"}}).status == 400);
+  BOOST_TEST(propose(upgrade{"2.0", {"alice", "bob"}}).status == 400);
+  BOOST_TEST(call("POST", "/api/multisig/upgrades", upgrade{"2.0.0"}.body(), false).status == 401);
+  header_list wrong{{"Content-Type", "application/json"}, {"Authorization", "Bearer nope"}};
+  BOOST_TEST(http_call(main_stack().svc.port(), "POST", "/api/multisig/upgrades", wrong,
+                       upgrade{"2.0.0"}.body()).status == 403);
+}
+
+BOOST_AUTO_TEST_CASE(the_one_shot_route_applies_only_with_enough_signatures) {
+  upgrade u{"1.6.0"};
+  auto body = u.body();
+  body.pop_back();
+  auto pending = call("POST", "/api/multisig/upgrade",
+                      body + R"(,"approvals":[)" + u.approval("alice", u.signature("alice")) + "]}");
+  BOOST_TEST(pending.status == 202, pending.body);
+  BOOST_TEST(std::string{parse_json(pending.body)["status"].GetString()} == "pending");
+  auto forged = call("POST", "/api/multisig/upgrade",
+                     body + R"(,"approvals":[)" + u.approval("alice", u.signature("alice")) + ","
+                       + u.approval("bob", u.signature("carol")) + "]}");
+  BOOST_TEST(forged.status == 403, forged.body);
+  auto done = call("POST", "/api/multisig/upgrade",
+                   body + R"(,"approvals":[)" + u.approval("alice", u.signature("alice")) + ","
+                     + u.approval("bob", u.signature("bob")) + "]}");
+  BOOST_TEST(done.status == 200, done.body);
+  auto doc = parse_json(done.body);
+  BOOST_TEST(std::string{doc["upgradeId"].GetString()} == u.id);
+  BOOST_TEST(doc["approvals"].Size() == 2u);
+  BOOST_TEST(doc.HasMember("appliedAt"));
+}
+
+BOOST_AUTO_TEST_CASE(secret_rotation_switches_the_active_proof_key) {
+  auto order = [] {
+    return http_call(main_stack().svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                     R"({"customerId":"rot","email":"r@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}]})");
+  };
+  auto before = parse_json(order().body);
+  BOOST_TEST(std::string{before["proof"]["kid"].GetString()} == "v1");
+  auto keys = parse_json(call("GET", "/api/proof/keys").body);
+  std::string v2_key;
+  for (const auto& k : keys["keys"].GetArray())
+    if (std::string{k["kid"].GetString()} == "v2")
+      v2_key = k["publicKey"].GetString();
+  BOOST_REQUIRE(!v2_key.empty());
+  upgrade wrong{"v2", {"alice", "bob"}, "secret-rotation", std::string(64, '1')};
+  BOOST_TEST(propose(wrong).status == 400);  // binaryHash must name the key
+  upgrade u{"v2", {"alice", "bob"}, "secret-rotation", crypto::sha256_hex(*crypto::base64_decode(v2_key))};
+  BOOST_REQUIRE(propose(u).status == 201);
+  approve(u, "alice");
+  approve(u, "bob");
+  BOOST_REQUIRE(apply(u).status == 200);
+  auto after = parse_json(order().body);
+  BOOST_TEST(std::string{after["proof"]["kid"].GetString()} == "v2");
+  auto active = parse_json(call("GET", "/api/proof/keys").body);
+  for (const auto& k : active["keys"].GetArray())
+    BOOST_TEST(k["active"].GetBool() == (std::string{k["kid"].GetString()} == "v2"));
+  // A proof under the previous kid still verifies.
+  auto verify = call("POST", "/api/proof/verify",
+                     R"({"proof":)" + json::canonical(before["proof"]) + R"(,"payload":)"
+                       + json::canonical(before["proof"]["payload"]) + "}");
+  BOOST_TEST(verify.body == R"({"valid":true})");
+  BOOST_TEST(sql("SELECT count(*) FROM audit_outbox WHERE event_type = 'proof_key.activated'") == "1");
+  // The rotation outlives a restart.
+  main_stack().svc.restart();
+  BOOST_TEST(std::string{parse_json(order().body)["proof"]["kid"].GetString()} == "v2");
+}
+
+BOOST_AUTO_TEST_CASE(the_kernel_refuses_what_the_service_would_let_through) {
+  // This Kernel knows bob under another key and wants three approvals.
+  stack strict{{"--approvers", registry({{"alice", public_key_of("alice")}, {"bob", public_key_of("zed")},
+                                         {"carol", public_key_of("carol")}}),
+                "--threshold", "3"},
+               "ap_e2e_multisig_strict"};
+  upgrade u{"1.1.0", {"alice", "carol", "bob"}};
+  BOOST_REQUIRE(propose(u, strict).status == 201);
+  BOOST_TEST(approve(u, "alice", {}, strict).status == 201);
+  BOOST_TEST(approve(u, "carol", {}, strict).status == 201);
+  auto applied = apply(u, strict);
+  BOOST_TEST(applied.status == 409, applied.body);
+  BOOST_TEST(code_of(applied) == "kernel_refused");
+  auto bob = approve(u, "bob", {}, strict);
+  BOOST_TEST(bob.status == 403, bob.body);
+  BOOST_TEST(code_of(bob) == "kernel_refused");
+  BOOST_TEST(sql("SELECT status FROM upgrades WHERE upgrade_id = $1", {u.id}, strict) == "pending");
+  BOOST_TEST(sql("SELECT count(*) FROM upgrade_approvals WHERE upgrade_id = $1", {u.id}, strict) == "2");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
