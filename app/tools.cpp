@@ -1,6 +1,9 @@
 // Offline tools for buyers and operators: no database, no network.
 #include "app/tools.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <iostream>
@@ -201,15 +204,38 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
 namespace ap::app {
 
 int keygen_command(const std::vector<std::string>& args) {
-  if (!args.empty()) {
-    std::cerr << "usage: artifact-publisher keygen\n"
-                 "Prints {\"privateKey\",\"publicKey\"}: keep privateKey secret; register\n"
-                 "publicKey in ARTIFACT_PUBLISHER_APPROVERS.\n";
+  if (!(args.empty() || (args.size() == 2 && args[0] == "--out"))) {
+    std::cerr << "usage: artifact-publisher keygen [--out NAME]\n"
+                 "Prints {\"privateKey\",\"publicKey\"} (base64). With --out, writes the private\n"
+                 "key to NAME.key (mode 600) and the public key to NAME.pub and prints only the\n"
+                 "public key. Register the public key in ARTIFACT_PUBLISHER_APPROVERS.\n";
     return 2;
   }
   auto seed = crypto::random_bytes(32);
-  std::cout << "{\"privateKey\":\"" << crypto::base64_encode(seed) << "\",\"publicKey\":\""
-            << crypto::base64_encode(crypto::ed25519_public_key(seed)) << "\"}\n";
+  auto private_b64 = crypto::base64_encode(seed);
+  auto public_b64 = crypto::base64_encode(crypto::ed25519_public_key(seed));
+  if (args.empty()) {
+    std::cout << "{\"privateKey\":\"" << private_b64 << "\",\"publicKey\":\"" << public_b64 << "\"}\n";
+    return 0;
+  }
+  auto key_path = args[1] + ".key";
+  auto pub_path = args[1] + ".pub";
+  // The private key file is created readable by its owner only.
+  auto fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    std::cerr << "cannot create " << key_path << " (does it exist already?)\n";
+    return 1;
+  }
+  auto line = private_b64 + "\n";
+  bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  std::ofstream pub{pub_path};
+  pub << public_b64 << "\n";
+  if (!written || !pub) {
+    std::cerr << "cannot write the key files\n";
+    return 1;
+  }
+  std::cout << public_b64 << "\n";
   return 0;
 }
 
