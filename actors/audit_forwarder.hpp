@@ -18,8 +18,11 @@ struct audit_forwarder_config {
   /// Names this instance in outbox leases.
   std::string instance_id = "local";
   std::int32_t batch_size = 100;
-  /// How long a leased row stays reserved for this instance.
-  std::int32_t lease_ms = 10000;
+  /// How long a leased row stays reserved for this instance. Short, so that
+  /// the rows of an instance that died are taken over within the budget; a
+  /// row sent twice (a Kernel slower than the lease) is stored once by the
+  /// Kernel.
+  std::int32_t lease_ms = 2000;
   /// Polls this often even without a wake-up (another instance's rows, retries).
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds stats_interval{1000};
