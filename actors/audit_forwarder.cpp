@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "core/log.hpp"
 
 namespace ap {
@@ -157,9 +159,10 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
   context ctx{self, std::make_shared<audit_forwarder_config>(std::move(cfg)),
               std::make_shared<instruments>(*registry)};
   self->send(self, atoms::tick_atom::value);
+  auto meter_ = actor_meter::make(*registry, "audit-forwarder");
   return {
-    [ctx](atoms::wake_atom) { run_cycle(ctx); },
-    [ctx](atoms::tick_atom) {
+    metered(self, meter_, [ctx](atoms::wake_atom) { run_cycle(ctx); }),
+    metered(self, meter_, [ctx](atoms::tick_atom) {
       auto self = ctx.self;
       run_cycle(ctx);
       auto now = self->clock().now();
@@ -168,7 +171,7 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
         refresh_stats(ctx);
       }
       self->delayed_send(self, ctx.cfg->poll_interval, atoms::tick_atom::value);
-    },
+    }),
   };
 }
 

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "actors/errors.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
@@ -222,8 +224,9 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
                                        checkout_config cfg, actor_directory* directory,
                                        metrics::registry* registry) {
   context ctx{self, std::move(cfg), directory, registry};
+  auto meter_ = actor_meter::make(*registry, "checkout");
   return {
-    [ctx](atoms::checkout_atom, domain::checkout_request& req,
+    metered(ctx.self, meter_, [ctx](atoms::checkout_atom, domain::checkout_request& req,
           std::string& key) -> caf::result<http_answer> {
       auto j = std::make_shared<job>();
       j->req = std::move(req);
@@ -232,7 +235,7 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
       j->promise = ctx.self->make_response_promise<http_answer>();
       with_catalog(ctx, j);
       return j->promise;
-    },
+    }),
   };
 }
 

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "actors/errors.hpp"
 #include "core/log.hpp"
 #include "persistence/connection.hpp"
@@ -12,6 +14,9 @@ namespace ap {
 
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg) {
+  if (cfg.registry)
+    cfg.registry->get_gauge("ap_db_pool_size", "Database workers (one connection each)")
+      .set(static_cast<double>(std::max<std::size_t>(cfg.workers, 1)));
   for (std::size_t i = 0; i < std::max<std::size_t>(cfg.workers, 1); ++i)
     self->state.workers.push_back(
       self->spawn<caf::detached + caf::linked>(database_worker, cfg));
@@ -21,41 +26,43 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     auto& st = self->state;
     return st.workers[st.next++ % st.workers.size()];
   };
+  auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
+  auto meter_ = actor_meter::make(*registry, "database");
   return {
-    [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
+    metered(self, meter_, [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
       return self->delegate(next(), x);
-    },
-    [=](atoms::catalog_atom x) -> caf::result<std::vector<domain::catalog_item>> {
+    }),
+    metered(self, meter_, [=](atoms::catalog_atom x) -> caf::result<std::vector<domain::catalog_item>> {
       return self->delegate(next(), x);
-    },
-    [=](atoms::claim_atom x,
+    }),
+    metered(self, meter_, [=](atoms::claim_atom x,
         persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
       return self->delegate(next(), x, std::move(c));
-    },
-    [=](atoms::release_atom x, std::string& customer, std::string& key) -> caf::result<bool> {
+    }),
+    metered(self, meter_, [=](atoms::release_atom x, std::string& customer, std::string& key) -> caf::result<bool> {
       return self->delegate(next(), x, std::move(customer), std::move(key));
-    },
-    [=](atoms::store_atom x, domain::order_record& order) -> caf::result<std::string> {
+    }),
+    metered(self, meter_, [=](atoms::store_atom x, domain::order_record& order) -> caf::result<std::string> {
       return self->delegate(next(), x, std::move(order));
-    },
-    [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
+    }),
+    metered(self, meter_, [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
       return self->delegate(next(), x, std::move(id), std::move(part));
-    },
-    [=](atoms::lease_atom x, std::string& instance, std::int32_t limit,
+    }),
+    metered(self, meter_, [=](atoms::lease_atom x, std::string& instance, std::int32_t limit,
         std::int32_t lease_ms) -> caf::result<std::vector<kernel::outbox_row>> {
       return self->delegate(next(), x, std::move(instance), limit, lease_ms);
-    },
-    [=](atoms::settle_atom x,
+    }),
+    metered(self, meter_, [=](atoms::settle_atom x,
         std::vector<kernel::delivery_outcome>& outcomes) -> caf::result<bool> {
       return self->delegate(next(), x, std::move(outcomes));
-    },
-    [=](atoms::stats_atom x) -> caf::result<kernel::outbox_stats> {
+    }),
+    metered(self, meter_, [=](atoms::stats_atom x) -> caf::result<kernel::outbox_stats> {
       return self->delegate(next(), x);
-    },
-    [=](atoms::multisig_atom x,
+    }),
+    metered(self, meter_, [=](atoms::multisig_atom x,
         persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {
       return self->delegate(next(), x, std::move(cmd));
-    },
+    }),
   };
 }
 
@@ -69,6 +76,11 @@ template <class F>
 auto with_connection(database_worker_actor::stateful_pointer<database_worker_state> self,
                      const char* what, F&& work)
   -> caf::expected<decltype(work(std::declval<persistence::connection&>()))> {
+  struct busy_scope {
+    metrics::gauge* g;
+    explicit busy_scope(metrics::gauge* gauge) : g(gauge) { g->add(1); }
+    ~busy_scope() { g->add(-1); }
+  } busy{self->state.busy};
   for (int attempt = 0;; ++attempt) {
     try {
       return work(*self->state.conn);
@@ -110,8 +122,12 @@ database_worker_actor::behavior_type
 database_worker(database_worker_actor::stateful_pointer<database_worker_state> self,
                 database_config cfg) {
   self->state.conn = std::make_unique<persistence::connection>(cfg.url);
+  auto& reg = cfg.registry ? *cfg.registry : unobserved_registry();
+  self->state.busy = &reg.get_gauge("ap_db_pool_busy", "Database workers inside a call");
+  auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
+  auto meter_ = actor_meter::make(*registry, "database-worker");
   return {
-    [=](atoms::ping_atom) -> persistence::db_status {
+    metered(self, meter_, [=](atoms::ping_atom) -> persistence::db_status {
       persistence::db_status status;
       status.expected_version = persistence::latest_version();
       // A connection the server dropped (say, by restarting) is only found
@@ -131,31 +147,31 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         }
       }
       return status;
-    },
-    [=](atoms::catalog_atom) -> caf::result<std::vector<domain::catalog_item>> {
+    }),
+    metered(self, meter_, [=](atoms::catalog_atom) -> caf::result<std::vector<domain::catalog_item>> {
       return to_result(with_connection(
         self, "catalog", [](persistence::connection& db) { return persistence::load_catalog(db); }));
-    },
-    [=](atoms::claim_atom,
+    }),
+    metered(self, meter_, [=](atoms::claim_atom,
         const persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
       return to_result(with_connection(self, "claim", [&](persistence::connection& db) {
         return persistence::claim_idempotency_key(db, c);
       }));
-    },
-    [=](atoms::release_atom, const std::string& customer,
+    }),
+    metered(self, meter_, [=](atoms::release_atom, const std::string& customer,
         const std::string& key) -> caf::result<bool> {
       return to_result(with_connection(self, "release", [&](persistence::connection& db) {
         persistence::release_idempotency_key(db, customer, key);
         return true;
       }));
-    },
-    [=](atoms::store_atom, const domain::order_record& order) -> caf::result<std::string> {
+    }),
+    metered(self, meter_, [=](atoms::store_atom, const domain::order_record& order) -> caf::result<std::string> {
       return to_result(with_connection(self, "store", [&](persistence::connection& db) {
         persistence::store_order(db, order);
         return order.order_id;
       }));
-    },
-    [=](atoms::get_atom, const std::string& id, const std::string& part) -> caf::result<std::string> {
+    }),
+    metered(self, meter_, [=](atoms::get_atom, const std::string& id, const std::string& part) -> caf::result<std::string> {
       persistence::order_part which = persistence::order_part::result;
       if (part == "proof")
         which = persistence::order_part::proof;
@@ -178,31 +194,31 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         return make_error(error_code::not_found,
                           "order " + id + " has no " + part + ": its payment did not complete");
       return std::move(*doc);
-    },
-    [=](atoms::lease_atom, const std::string& instance, std::int32_t limit,
+    }),
+    metered(self, meter_, [=](atoms::lease_atom, const std::string& instance, std::int32_t limit,
         std::int32_t lease_ms) -> caf::result<std::vector<kernel::outbox_row>> {
       return to_result(with_connection(self, "lease", [&](persistence::connection& db) {
         return persistence::claim_outbox(db, instance, limit, lease_ms);
       }));
-    },
-    [=](atoms::settle_atom,
+    }),
+    metered(self, meter_, [=](atoms::settle_atom,
         const std::vector<kernel::delivery_outcome>& outcomes) -> caf::result<bool> {
       return to_result(with_connection(self, "settle", [&](persistence::connection& db) {
         persistence::settle_outbox(db, outcomes, max_retry_backoff_ms);
         return true;
       }));
-    },
-    [=](atoms::stats_atom) -> caf::result<kernel::outbox_stats> {
+    }),
+    metered(self, meter_, [=](atoms::stats_atom) -> caf::result<kernel::outbox_stats> {
       return to_result(with_connection(self, "stats", [&](persistence::connection& db) {
         return persistence::outbox_statistics(db, audit_budget_ms);
       }));
-    },
-    [=](atoms::multisig_atom,
+    }),
+    metered(self, meter_, [=](atoms::multisig_atom,
         const persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {
       return to_result(with_connection(self, "multisig", [&](persistence::connection& db) {
         return persistence::run_multisig(db, cmd, cfg.approvers, cfg.multisig_threshold);
       }));
-    },
+    }),
   };
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/actors.hpp"
+#include "core/metrics.hpp"
 
 namespace ap::persistence {
 class connection;
@@ -23,6 +24,8 @@ struct database_config {
   /// multisig rules.
   std::map<std::string, std::string> approvers;
   int multisig_threshold = 2;
+  /// Where the actors' own metrics go (none when null).
+  metrics::registry* registry = nullptr;
 };
 
 /// State of the database facade.
@@ -42,6 +45,8 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
 struct database_worker_state {
   static constexpr const char* name = "database-worker";
   std::unique_ptr<persistence::connection> conn;
+  /// `ap_db_pool_busy`: workers inside a database call right now.
+  metrics::gauge* busy = nullptr;
 };
 
 /// One database worker; spawn it detached, since every handler blocks on libpq.

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "actors/errors.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
@@ -32,8 +34,9 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
       caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(reply));
     };
   };
+  auto meter_ = actor_meter::make(*registry, "kernel-client");
   return {
-    [self, completion](atoms::audit_atom,
+    metered(self, meter_, [self, completion](atoms::audit_atom,
                        const kernel::audit_submission& sub) -> caf::result<kernel::audit_ack> {
       auto id = self->state.next_call++;
       std::string body = "{\"eventType\":";
@@ -48,15 +51,15 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
       self->state.http->request("POST", "/kernel/audit", std::move(body), audit_http_timeout,
                                 completion(id));
       return promise;
-    },
-    [self, completion](atoms::health_atom) -> caf::result<bool> {
+    }),
+    metered(self, meter_, [self, completion](atoms::health_atom) -> caf::result<bool> {
       auto id = self->state.next_call++;
       auto promise = self->make_response_promise<bool>();
       self->state.probes.emplace(id, promise);
       self->state.http->request("GET", "/health", {}, health_http_timeout, completion(id));
       return promise;
-    },
-    [self, completion](atoms::kcall_atom, const std::string& method, const std::string& target,
+    }),
+    metered(self, meter_, [self, completion](atoms::kcall_atom, const std::string& method, const std::string& target,
                        const std::string& body,
                        const std::string& applied_by) -> caf::result<kernel::kernel_reply> {
       auto id = self->state.next_call++;
@@ -68,8 +71,8 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
       self->state.http->request(method, target, body, audit_http_timeout, completion(id),
                                 std::move(headers));
       return promise;
-    },
-    [self, count](atoms::kdone_atom, std::uint64_t id, kernel::kernel_reply& reply) {
+    }),
+    metered(self, meter_, [self, count](atoms::kdone_atom, std::uint64_t id, kernel::kernel_reply& reply) {
       auto& st = self->state;
       if (auto it = st.calls.find(id); it != st.calls.end()) {
         count("upgrade", reply.status == 0 ? "unreachable" : reply.status < 500 ? "ok" : "server_error");
@@ -118,7 +121,7 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
                                  reply.status == 0 ? "the Kernel is unreachable: " + reply.error
                                                    : "the Kernel answered "
                                                        + std::to_string(reply.status)));
-    },
+    }),
   };
 }
 

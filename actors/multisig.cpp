@@ -4,6 +4,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "actors/errors.hpp"
 #include "core/crypto.hpp"
 #include "core/json.hpp"
@@ -251,32 +253,34 @@ multisig_actor::behavior_type multisig(multisig_actor::stateful_pointer<multisig
         .count();
     };
   context ctx{self, std::make_shared<multisig_config>(std::move(cfg)), directory};
+  auto* registry = ctx.cfg->registry ? ctx.cfg->registry : &unobserved_registry();
+  auto meter_ = actor_meter::make(*registry, "multisig");
   return {
-    [ctx](atoms::propose_atom, domain::upgrade_proposal& p) -> caf::result<http_answer> {
+    metered(ctx.self, meter_, [ctx](atoms::propose_atom, domain::upgrade_proposal& p) -> caf::result<http_answer> {
       auto promise = ctx.self->make_response_promise<http_answer>();
       propose(ctx, std::move(p), promise, answer_with(promise, 201));
       return promise;
-    },
-    [ctx](atoms::approve_atom, const std::string& id, const std::string& approver,
+    }),
+    metered(ctx.self, meter_, [ctx](atoms::approve_atom, const std::string& id, const std::string& approver,
           const std::string& signature) -> caf::result<http_answer> {
       auto promise = ctx.self->make_response_promise<http_answer>();
       approve(ctx, id, approver, signature, promise, answer_with(promise, 201));
       return promise;
-    },
-    [ctx](atoms::apply_atom, const std::string& id) -> caf::result<http_answer> {
+    }),
+    metered(ctx.self, meter_, [ctx](atoms::apply_atom, const std::string& id) -> caf::result<http_answer> {
       auto promise = ctx.self->make_response_promise<http_answer>();
       apply(ctx, id, promise, answer_with(promise, 200));
       return promise;
-    },
-    [ctx](atoms::get_atom, const std::string& id) -> caf::result<http_answer> {
+    }),
+    metered(ctx.self, meter_, [ctx](atoms::get_atom, const std::string& id) -> caf::result<http_answer> {
       auto promise = ctx.self->make_response_promise<http_answer>();
       persistence::multisig_command cmd;
       cmd.op = "get";
       cmd.upgrade_id = id;
       db_step(ctx, cmd, promise, answer_with(promise, 200));
       return promise;
-    },
-    [ctx](atoms::oneshot_atom, domain::upgrade_proposal& p,
+    }),
+    metered(ctx.self, meter_, [ctx](atoms::oneshot_atom, domain::upgrade_proposal& p,
           std::vector<domain::approval>& approvals) -> caf::result<http_answer> {
       auto promise = ctx.self->make_response_promise<http_answer>();
       auto list = std::make_shared<std::vector<domain::approval>>(std::move(approvals));
@@ -299,7 +303,7 @@ multisig_actor::behavior_type multisig(multisig_actor::stateful_pointer<multisig
           },
           [promise](caf::error& e) mutable { fail(promise, e); });
       return promise;
-    },
+    }),
   };
 }
 

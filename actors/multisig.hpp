@@ -7,6 +7,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
+#include "core/metrics.hpp"
 #include "domain/proof.hpp"
 
 namespace ap {
@@ -19,6 +20,8 @@ struct multisig_config {
   std::function<std::int64_t()> now_ms;
   /// Sent to the Kernel as the applier.
   std::string applied_by = "artifact-publisher";
+  /// Where the actor's own metrics go (none when null).
+  metrics::registry* registry = nullptr;
 };
 
 /// State of the multisig actor.

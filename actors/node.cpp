@@ -17,6 +17,8 @@ void configure_actor_system(caf::actor_system_config& cfg) {
 supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_directory& dir,
                             metrics::registry& registry) {
   auto* reg = &registry;
+  opts.database.registry = reg;
+  opts.multisig.registry = reg;
   std::vector<child_spec> children;
   children.push_back({"database", [&dir, cfg = opts.database](caf::actor_system& s) {
                         auto handle = s.spawn(database, cfg);

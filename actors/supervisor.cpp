@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "core/log.hpp"
 
 namespace ap {
@@ -66,8 +68,9 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
     self->quit(msg.reason);
   });
 
+  auto meter_ = actor_meter::make(*registry, "supervisor");
   return {
-    [=](atoms::restart_atom, const std::string& name) {
+    metered(self, meter_, [=](atoms::restart_atom, const std::string& name) {
       auto& st = self->state;
       if (st.stopping)
         return;
@@ -86,7 +89,7 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
           self->delayed_send(self, delay, atoms::restart_atom::value, name);
         }
       }
-    },
+    }),
   };
 }
 

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metering.hpp"
+
 #include "core/crypto.hpp"
 
 namespace ap::mocks {
@@ -23,8 +25,9 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
   auto& declined = registry->get_counter("ap_payment_charges_total",
                                          "Charges made by the payment processor",
                                          {{"outcome", "declined"}});
+  auto meter_ = actor_meter::make(*registry, "payment");
   return {
-    [self, salt, &captured, &declined](atoms::charge_atom,
+    metered(self, meter_, [self, salt, &captured, &declined](atoms::charge_atom,
                                        const domain::charge_request& req) -> domain::charge_result {
       auto& st = self->state;
       if (auto it = st.charges.find(req.order_id); it != st.charges.end())
@@ -44,11 +47,11 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
       }
       st.charges.emplace(req.order_id, res);
       return res;
-    },
-    [self](atoms::void_atom, const std::string& payment_id) {
+    }),
+    metered(self, meter_, [self](atoms::void_atom, const std::string& payment_id) {
       self->state.voided.insert(payment_id);
       return true;
-    },
+    }),
   };
 }
 
@@ -57,8 +60,9 @@ ledger_actor::behavior_type ledger_mock(ledger_actor::stateful_pointer<ledger_mo
                                         metrics::registry* registry) {
   auto& posted = registry->get_counter("ap_ledger_entries_total",
                                        "Journal entries posted to the finance ledger");
+  auto meter_ = actor_meter::make(*registry, "ledger");
   return {
-    [self, salt, ledger_id, &posted](atoms::post_atom,
+    metered(self, meter_, [self, salt, ledger_id, &posted](atoms::post_atom,
                                      const domain::journal_request& req) -> domain::journal_entry {
       auto& st = self->state;
       if (auto it = st.entries.find(req.order_id); it != st.entries.end())
@@ -72,11 +76,11 @@ ledger_actor::behavior_type ledger_mock(ledger_actor::stateful_pointer<ledger_mo
       st.entries.emplace(req.order_id, e);
       posted.inc();
       return e;
-    },
-    [self](atoms::reverse_atom, const std::string& entry_id) {
+    }),
+    metered(self, meter_, [self](atoms::reverse_atom, const std::string& entry_id) {
       self->state.reversed.insert(entry_id);
       return true;
-    },
+    }),
   };
 }
 
