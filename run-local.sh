@@ -2,12 +2,20 @@
 # Installs what is missing, builds, starts a private PostgreSQL, migrates,
 # starts the kernel mock and the service, and serves until Ctrl-C; then stops
 # everything it started.
+#
+# RUN_TESTS=1 ./run-local.sh runs the smoke test (scripts/smoke.sh) instead of
+# serving: against the local stack, or, with API_BASE_URL (and KERNEL_URL)
+# set, against that endpoint, printing the canary order ids.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/deps.sh
 
 ap_install_missing
 ap_build
+
+if [ "${RUN_TESTS:-}" = 1 ]; then
+  exec scripts/smoke.sh
+fi
 
 state=${ARTIFACT_PUBLISHER_LOCAL_DIR:-/tmp/artifact-publisher-local}
 mkdir -p "$state"

@@ -8,7 +8,7 @@ AP_PACKAGES=(
   libcaf-dev libboost-dev libboost-system-dev libboost-test-dev
   rapidjson-dev libpq-dev libcrypto++-dev libssl-dev
   postgresql postgresql-client openssl
-  prometheus
+  prometheus curl systemd
 )
 
 ap_install_missing() {
