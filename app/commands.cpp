@@ -64,11 +64,13 @@ int serve() {
     return 2;
   log::info("starting", {{"config", cfg->redacted_summary()}});
 
+  // Declared before the actor system, so they outlive every actor: the
+  // system's destructor waits for the actors, which use both until the end.
+  metrics::registry registry;
+  actor_directory directory;
   caf::actor_system_config actor_cfg;
   configure_actor_system(actor_cfg);
   caf::actor_system system{actor_cfg};
-  metrics::registry registry;
-  actor_directory directory;
 
   std::shared_ptr<domain::proof_keyring> keys;
   try {
@@ -131,11 +133,13 @@ int serve() {
                                  {"port", std::to_string(cfg->port)},
                                  {"error", e.what()}});
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+    system.await_all_actors_done();
     return 1;
   }
   // Returns after SIGTERM/SIGINT once in-flight requests have been answered.
   server.run(cfg->io_threads, true);
   caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+  system.await_all_actors_done();
   log::info("stopped");
   return 0;
 }
