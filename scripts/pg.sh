@@ -38,7 +38,8 @@ case "${1:-}" in
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
       as_owner "$bindir/pg_ctl" -D "$dir" -w -t 60 -l "$dir/server.log" \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null \
+        || { tail -n 20 "$dir/server.log" >&2; exit 1; }
     fi
     psql_admin "$port" <<'SQL'
 SELECT 'CREATE ROLE artifact_publisher LOGIN PASSWORD ''artifact_publisher'' CREATEDB'

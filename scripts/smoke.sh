@@ -26,9 +26,11 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${API_BASE_URL:-}" ]; then
-  pg_port=$(ap_free_port 57432)
-  kernel_port=$(ap_free_port 17050)
-  port=$(ap_free_port 17137)
+  # Below the kernel's ephemeral range, where other tests' ports come from.
+  base=$((20000 + RANDOM % 8000))
+  pg_port=$(ap_free_port "$base")
+  kernel_port=$(ap_free_port $((pg_port + 1)))
+  port=$(ap_free_port $((kernel_port + 1)))
   db_url=$(scripts/pg.sh start "$work/pg" "$pg_port")
   ARTIFACT_PUBLISHER_DB_URL=$db_url "$bin/artifact-publisher" migrate >/dev/null
   "$bin/kernel-mock" --port "$kernel_port" 2>"$work/kernel.log" &

@@ -39,6 +39,12 @@ struct supervised : test::actor_fixture {
     run();
   }
 
+  // Stop the actors while the registry they count into still exists.
+  ~supervised() {
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    run();
+  }
+
   std::uint64_t restarts() {
     return registry.get_counter("ap_actor_restarts_total", "", {{"actor", "database"}}).value();
   }

@@ -37,9 +37,9 @@ echo_actor::behavior_type silent(echo_actor::pointer self) {
 }
 
 struct edge {
+  metrics::registry registry;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  metrics::registry registry;
   http::router routes;
   std::unique_ptr<http::server> server;
   std::uint16_t port = 0;

@@ -132,10 +132,12 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_by_the_server_while_idle_is_replaced) {
 }
 
 BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
+  // The registry outlives the actor system: the system's destructor waits
+  // for the kernel client, which counts into it until it is gone.
+  metrics::registry reg;
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
   caf::actor_system sys{cfg};
-  metrics::registry reg;
   auto k = sys.spawn(kernel_client, kernel::endpoint{"127.0.0.1", port, ""}, &reg);
   caf::scoped_actor self{sys};
   auto submit = [&](const std::string& type) -> caf::expected<kernel::audit_ack> {
