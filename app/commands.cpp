@@ -1,6 +1,7 @@
 #include "app/commands.hpp"
 
 #include <iostream>
+#include <thread>
 
 #include <caf/all.hpp>
 
@@ -31,6 +32,30 @@ std::optional<service_config> load_or_report() {
   log::parse_level(loaded.config->log_level, lvl);
   log::set_level(lvl);
   return loaded.config;
+}
+
+/// How long shutdown waits for the outbox to reach the Kernel.
+constexpr auto shutdown_flush_limit = std::chrono::seconds{3};
+
+// SPEC §8: on SIGTERM, flush what the outbox can. The forwarder is woken and
+// shutdown waits (bounded) until nothing is pending; what remains stays in
+// the outbox for the next start or another instance.
+void flush_outbox(caf::actor_system& system, actor_directory& directory) {
+  caf::scoped_actor self{system};
+  if (auto forwarder = directory.forwarder())
+    self->send(forwarder, atoms::wake_atom::value);
+  auto deadline = std::chrono::steady_clock::now() + shutdown_flush_limit;
+  std::int64_t pending = -1;
+  while (std::chrono::steady_clock::now() < deadline) {
+    self->request(directory.database(), std::chrono::seconds{1}, atoms::stats_atom::value)
+      .receive([&](kernel::outbox_stats& s) { pending = s.pending; },
+               [&](caf::error&) { pending = -1; });
+    if (pending == 0)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  log::warn("stopping with audit events still in the outbox; they are forwarded after the next start",
+            {{"pending", std::to_string(pending)}});
 }
 
 } // namespace
@@ -138,6 +163,7 @@ int serve() {
   }
   // Returns after SIGTERM/SIGINT once in-flight requests have been answered.
   server.run(cfg->io_threads, true);
+  flush_outbox(system, directory);
   caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   log::info("stopped");

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <ctime>
 #include <mutex>
+#include <signal.h>
 #include <thread>
 
 #include "persistence/connection.hpp"
@@ -148,6 +149,27 @@ BOOST_AUTO_TEST_CASE(a_ten_second_kernel_outage_under_steady_checkouts) {
   auto metrics = http_call(svc.port(), "GET", "/metrics").body;
   BOOST_TEST(metrics.find("ap_audit_freshness_breaches_total 0\n") == std::string::npos, metrics);
   BOOST_TEST(metrics.find("ap_audit_lag_seconds_count") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(shutdown_flush)
+
+BOOST_AUTO_TEST_CASE(sigterm_flushes_the_outbox_before_exiting) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_flush"), {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  // A slow Kernel keeps the event in flight when SIGTERM arrives.
+  BOOST_REQUIRE(http_call(kernel.port(), "POST", "/mock/faults", {{"Content-Type", "application/json"}},
+                          R"({"latencyMs":1000})").status == 200);
+  auto r = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                     R"({"customerId":"flush","email":"f@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}]})");
+  BOOST_REQUIRE(r.status == 201);
+  auto order_id = std::string{parse_json(r.body)["orderId"].GetString()};
+  svc.proc().signal(SIGTERM);
+  BOOST_TEST(svc.proc().wait(10s) == 0);
+  persistence::connection db{svc.db_url()};
+  BOOST_TEST(db.exec("SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL").value(0, 0) == "0");
+  BOOST_TEST(kernel_search(kernel.port(), order_id).body.find("order.completed") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
