@@ -97,13 +97,9 @@ std::int64_t parse_rfc3339_ms(const std::string& text) {
 }
 
 std::string proposal_body(const domain::upgrade_record& r) {
-  std::string out = "{\"approvers\":[";
-  for (std::size_t i = 0; i < r.proposal.approvers.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    json::append_quoted(out, r.proposal.approvers[i]);
-  }
-  out += "],\"binaryHash\":";
+  std::string out = "{\"approvers\":";
+  json::append_string_array(out, r.proposal.approvers);
+  out += ",\"binaryHash\":";
   json::append_quoted(out, r.proposal.binary_hash);
   out += ",\"kind\":";
   json::append_quoted(out, r.proposal.kind);

@@ -135,6 +135,16 @@ void append_quoted(std::string& out, std::string_view text) {
   out += '"';
 }
 
+void append_string_array(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_quoted(out, items[i]);
+  }
+  out += ']';
+}
+
 std::string error_body(std::string_view code, std::string_view message, std::string_view field) {
   std::string out;
   out.reserve(48 + code.size() + message.size() + field.size());

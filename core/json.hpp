@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -21,6 +22,9 @@ std::optional<std::string> parse_strict(std::string_view text, rapidjson::Docume
 /// escapes `\b \f \n \r \t`, other control characters as `\u00xx`, and every
 /// other byte as is (the minimal escaping of RFC 8785).
 void append_quoted(std::string& out, std::string_view text);
+
+/// Appends `["a","b",…]`.
+void append_string_array(std::string& out, const std::vector<std::string>& items);
 
 /// Returns the SPEC §4 error body `{"error":…,"message":…[,"field":…]}`.
 std::string error_body(std::string_view code, std::string_view message,

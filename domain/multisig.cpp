@@ -122,13 +122,9 @@ std::optional<int> compare_semver(const std::string& a, const std::string& b) {
 }
 
 std::string upgrade_payload_hash(const upgrade_proposal& p) {
-  std::string out = "{\"approvers\":[";
-  for (std::size_t i = 0; i < p.approvers.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    json::append_quoted(out, p.approvers[i]);
-  }
-  out += "],\"binaryHash\":";
+  std::string out = "{\"approvers\":";
+  json::append_string_array(out, p.approvers);
+  out += ",\"binaryHash\":";
   json::append_quoted(out, p.binary_hash);
   out += ",\"kind\":";
   json::append_quoted(out, p.kind.empty() ? "upgrade" : p.kind);
@@ -354,13 +350,9 @@ std::string upgrade_json(const upgrade_record& r) {
     out += ",\"appliedAt\":";
     json::append_quoted(out, rfc3339_ms(r.applied_at_ms));
   }
-  out += ",\"approvers\":[";
-  for (std::size_t i = 0; i < r.proposal.approvers.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    json::append_quoted(out, r.proposal.approvers[i]);
-  }
-  out += "],\"binaryHash\":";
+  out += ",\"approvers\":";
+  json::append_string_array(out, r.proposal.approvers);
+  out += ",\"binaryHash\":";
   json::append_quoted(out, r.proposal.binary_hash);
   out += ",\"createdAt\":";
   json::append_quoted(out, rfc3339_ms(r.created_at_ms));

@@ -30,7 +30,9 @@ std::string rfc3339_after_days(int days) {
   return buf;
 }
 
-rapidjson::Value items_value(const quote& q, alloc_t& a) {
+} // namespace
+
+rapidjson::Value priced_items_json(const quote& q, alloc_t& a) {
   rapidjson::Value items{rapidjson::kArrayType};
   for (const auto& it : q.items) {
     rapidjson::Value v{rapidjson::kObjectType};
@@ -42,6 +44,8 @@ rapidjson::Value items_value(const quote& q, alloc_t& a) {
   }
   return items;
 }
+
+namespace {
 
 rapidjson::Value payment_value(const charge_result& p, alloc_t& a) {
   rapidjson::Value v{rapidjson::kObjectType};
@@ -81,7 +85,7 @@ rapidjson::Document proof_payload(const std::string& order_id, const checkout_re
   d.AddMember("currency", str(q.currency, a), a);
   d.AddMember("customerId", str(req.customer_id, a), a);
   d.AddMember("financeEntry", str(entry.entry_id, a), a);
-  d.AddMember("items", items_value(q, a), a);
+  d.AddMember("items", priced_items_json(q, a), a);
   d.AddMember("orderId", str(order_id, a), a);
   d.AddMember("paymentId", str(payment.payment_id, a), a);
   d.AddMember("total", q.total, a);

@@ -79,6 +79,9 @@ struct order_ids {
 /// Draws random ids (`order_` + 24 hex and so on) and the current time.
 order_ids new_order_ids();
 
+/// The priced lines as `[{amount, quantity, sku, unitAmount}]`, in `alloc`.
+rapidjson::Value priced_items_json(const quote& q, rapidjson::Document::AllocatorType& alloc);
+
 /// The signed payload of SPEC §5 for an order.
 rapidjson::Document proof_payload(const std::string& order_id, const checkout_request& req,
                                   const quote& q, const charge_result& payment,

@@ -76,16 +76,7 @@ rapidjson::Value run_checkout(const rapidjson::Value& payload, const std::string
                           timestamp_at(seed, index));
   rapidjson::Value v{rapidjson::kObjectType};
   v.AddMember("currency", str(q.currency, a), a);
-  rapidjson::Value lines{rapidjson::kArrayType};
-  for (const auto& it : q.items) {
-    rapidjson::Value line{rapidjson::kObjectType};
-    line.AddMember("amount", it.amount, a);
-    line.AddMember("quantity", it.quantity, a);
-    line.AddMember("sku", str(it.sku, a), a);
-    line.AddMember("unitAmount", it.unit_amount, a);
-    lines.PushBack(line, a);
-  }
-  v.AddMember("items", lines, a);
+  v.AddMember("items", priced_items_json(q, a), a);
   v.AddMember("orderId", str(order_id, a), a);
   v.AddMember("proofFingerprint", str(proof.payload_hash, a), a);
   v.AddMember("proofId", str(proof.proof_id, a), a);

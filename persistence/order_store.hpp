@@ -11,6 +11,7 @@
 
 #include "domain/checkout.hpp"
 #include "domain/order.hpp"
+#include "kernel/messages.hpp"
 
 namespace ap::persistence {
 
@@ -69,8 +70,6 @@ enum class order_part { result, proof, license, delivery };
 std::string load_order_part(connection& db, const std::string& order_id, order_part part);
 
 } // namespace ap::persistence
-
-#include "kernel/messages.hpp"
 
 namespace ap::persistence {
 
