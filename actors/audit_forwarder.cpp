@@ -52,7 +52,7 @@ void run_cycle(const context& ctx);
 
 void finish_cycle(const context& ctx, bool more) {
   auto& st = ctx.self->state;
-  st.busy = false;
+  --st.in_flight;
   if (more || st.wake_pending) {
     st.wake_pending = false;
     run_cycle(ctx);
@@ -113,11 +113,11 @@ void forward(const context& ctx, std::vector<kernel::outbox_row> rows) {
 
 void run_cycle(const context& ctx) {
   auto& st = ctx.self->state;
-  if (st.busy) {
+  if (st.in_flight >= ctx.cfg->max_cycles) {
     st.wake_pending = true;
     return;
   }
-  st.busy = true;
+  ++st.in_flight;
   ctx.self
     ->request(ctx.cfg->outbox(), outbox_timeout, atoms::lease_atom::value, ctx.cfg->instance_id,
               ctx.cfg->batch_size, ctx.cfg->lease_ms)
@@ -125,12 +125,16 @@ void run_cycle(const context& ctx) {
       [ctx](std::vector<kernel::outbox_row>& rows) {
         if (rows.empty())
           return finish_cycle(ctx, false);
+        bool full = static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
         forward(ctx, std::move(rows));
+        // More are waiting: lease the next batch while this one travels.
+        if (full)
+          run_cycle(ctx);
       },
       [ctx](caf::error& e) {
         log::debug("leasing outbox rows failed",
                    {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
-        ctx.self->state.busy = false;
+        --ctx.self->state.in_flight;
       });
 }
 

@@ -18,6 +18,9 @@ struct audit_forwarder_config {
   /// Names this instance in outbox leases.
   std::string instance_id = "local";
   std::int32_t batch_size = 100;
+  /// Lease-send-settle cycles in flight at once; a full batch starts the
+  /// next cycle while its events are still on their way.
+  int max_cycles = 4;
   /// How long a leased row stays reserved for this instance. Short, so that
   /// the rows of an instance that died are taken over within the budget; a
   /// row sent twice (a Kernel slower than the lease) is stored once by the
@@ -42,7 +45,7 @@ struct audit_forwarder_config {
 /// State of the audit forwarder.
 struct audit_forwarder_state {
   static constexpr const char* name = "audit-forwarder";
-  bool busy = false;
+  int in_flight = 0;
   bool wake_pending = false;
   std::chrono::steady_clock::time_point last_stats{};
 };

@@ -24,14 +24,14 @@ struct endpoint {
 std::optional<endpoint> parse_http_url(const std::string& url);
 
 /// An asynchronous HTTP/1.1 client of one server on Boost.Beast, with its
-/// own io thread: keeps up to `max_connections` keep-alive connections and
+/// own io thread: keeps up to `max_connections` (16) keep-alive connections and
 /// queues requests beyond them. Every request ends, within its timeout, in
 /// exactly one callback (on the client's io thread; the callback must not
 /// block). A request that fails on a reused connection before any answer
 /// (the server closed it while idle) is retried once on a fresh one.
 class http_client {
 public:
-  http_client(endpoint where, std::size_t max_connections = 8);
+  http_client(endpoint where, std::size_t max_connections = 16);
   ~http_client();
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;

@@ -33,6 +33,22 @@ long result::affected() const {
   return n && *n ? std::stol(n) : 0;
 }
 
+std::string to_pg_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 connection::connection(std::string url) : url_(std::move(url)) {
 }
 

@@ -52,6 +52,9 @@ private:
 /// Parameters of a statement; nullopt is SQL NULL.
 using params = std::vector<std::optional<std::string>>;
 
+/// A PostgreSQL array literal (`{"a","b"}`) of text values, for `$n::text[]`.
+std::string to_pg_array(const std::vector<std::string>& items);
+
 /// One libpq connection. Blocking: use only on a database worker thread,
 /// never on a CAF scheduler thread or a Beast io thread. A lost connection
 /// is re-established on the next call, so a PostgreSQL restart heals without

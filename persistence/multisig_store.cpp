@@ -11,22 +11,6 @@ namespace {
 // pg_advisory_xact_lock key of the multisig steps.
 constexpr const char* multisig_lock = "7262706173617032";
 
-std::string pg_array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\')
-        out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 std::vector<std::string> parse_pg_array(const std::string& text) {
   // Approver ids come back from array_to_json as a JSON array.
   std::vector<std::string> out;
@@ -145,7 +129,7 @@ multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
               " payload_hash, threshold, status, created_at_ms, expires_at_ms)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)",
               {r.upgrade_id, r.proposal.kind, r.proposal.version, r.proposal.binary_hash,
-               r.proposal.notes, pg_array(r.proposal.approvers), r.payload_hash,
+               r.proposal.notes, to_pg_array(r.proposal.approvers), r.payload_hash,
                std::to_string(r.threshold), std::to_string(r.created_at_ms),
                std::to_string(r.expires_at_ms)});
       add_event(db, "upgrade.proposed", event_payload(r));

@@ -151,20 +151,32 @@ std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& 
 
 void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& outcomes,
                    int max_backoff_ms) {
-  db.transaction([&] {
-    for (const auto& o : outcomes) {
-      if (o.delivered) {
-        db.exec("UPDATE audit_outbox SET delivered_at = now(), kernel_audit_id = $2,"
-                " claimed_until = NULL WHERE event_id = $1 AND delivered_at IS NULL",
-                {o.event_id, o.kernel_id});
-      } else {
-        auto backoff = std::min<long long>(max_backoff_ms, 100LL << std::min(o.attempts, 20));
-        db.exec("UPDATE audit_outbox SET claimed_until = NULL,"
-                " next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
-                " WHERE event_id = $1 AND delivered_at IS NULL",
-                {o.event_id, std::to_string(backoff)});
-      }
+  // Two statements for the whole batch, not one per row.
+  std::vector<std::string> delivered;
+  std::vector<std::string> kernel_ids;
+  std::vector<std::string> failed;
+  for (const auto& o : outcomes) {
+    if (o.delivered) {
+      delivered.push_back(o.event_id);
+      kernel_ids.push_back(o.kernel_id);
+    } else {
+      failed.push_back(o.event_id);
     }
+  }
+  db.transaction([&] {
+    if (!delivered.empty())
+      db.exec("UPDATE audit_outbox o SET delivered_at = now(), kernel_audit_id = d.kernel_id,"
+              " claimed_until = NULL"
+              " FROM unnest($1::text[], $2::text[]) AS d(event_id, kernel_id)"
+              " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
+              {to_pg_array(delivered), to_pg_array(kernel_ids)});
+    // Backoff grows with the attempts: 100 ms doubling, at most max_backoff_ms.
+    if (!failed.empty())
+      db.exec("UPDATE audit_outbox SET claimed_until = NULL, next_attempt_at = now()"
+              " + make_interval(secs => least($2::double precision,"
+              "                              100 * power(2, least(attempts, 20))) / 1000)"
+              " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
+              {to_pg_array(failed), std::to_string(max_backoff_ms)});
   });
 }
 
