@@ -4,6 +4,7 @@
 
 #include "actors/metering.hpp"
 
+#include "core/ids.hpp"
 #include "core/log.hpp"
 
 namespace ap {
@@ -155,11 +156,7 @@ audit_forwarder_actor::behavior_type
 audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> self,
                 audit_forwarder_config cfg, metrics::registry* registry) {
   if (!cfg.now_ms)
-    cfg.now_ms = [] {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-    };
+    cfg.now_ms = [] { return unix_ms_now(); };
   context ctx{self, std::make_shared<audit_forwarder_config>(std::move(cfg)),
               std::make_shared<instruments>(*registry)};
   self->send(self, atoms::tick_atom::value);

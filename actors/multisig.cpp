@@ -9,6 +9,7 @@
 #include "actors/errors.hpp"
 #include "core/crypto.hpp"
 #include "core/json.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
 
 namespace ap {
@@ -243,11 +244,7 @@ void oneshot_approvals(const context& ctx, std::shared_ptr<std::vector<domain::a
 multisig_actor::behavior_type multisig(multisig_actor::stateful_pointer<multisig_state> self,
                                        multisig_config cfg, actor_directory* directory) {
   if (!cfg.now_ms)
-    cfg.now_ms = [] {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-    };
+    cfg.now_ms = [] { return unix_ms_now(); };
   context ctx{self, std::make_shared<multisig_config>(std::move(cfg)), directory};
   auto* registry = ctx.cfg->registry ? ctx.cfg->registry : &unobserved_registry();
   auto meter_ = actor_meter::make(*registry, "multisig");

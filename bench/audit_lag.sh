@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+source bench/lib.sh
 AP_PACKAGES+=(curl)
 ap_install_missing
 ap_build Release >/dev/null
@@ -58,20 +59,9 @@ for w in $(seq 1 "$workers"); do
 done
 wait "${loaders[@]}"
 
-psql=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -t -A "$ARTIFACT_PUBLISHER_DB_URL")
-for _ in $(seq 1 100); do
-  [ "$("${psql[@]}" -c "SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL")" = 0 ] && break
-  sleep 0.1
-done
+bench_wait_outbox_drained "$ARTIFACT_PUBLISHER_DB_URL"
 total=$(cat "$work"/codes.* | wc -l)
 ok=$(cat "$work"/codes.* | grep -c '^201$' || true)
 echo "checkouts: $total sent, $ok answered 201, over ${seconds}s with $workers workers ($((ok / seconds))/s)"
-"${psql[@]}" -F ' ' -c "
-  SELECT 'audit lag (delivered_at - created_at, ms): events=' || count(*)
-      || ' p50=' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
-      || ' p99=' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
-      || ' max=' || round((max(lag) * 1000)::numeric, 1)
-      || ' pending=' || (SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL)
-  FROM (SELECT extract(epoch FROM delivered_at - created_at) AS lag
-        FROM audit_outbox WHERE delivered_at IS NOT NULL) l"
+bench_audit_lag "$ARTIFACT_PUBLISHER_DB_URL" "audit lag (delivered_at - created_at, ms)"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_(freshness_breaches_total|lag_seconds_(count|sum))'

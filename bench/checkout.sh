@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+source bench/lib.sh
 AP_PACKAGES+=(wrk curl)
 ap_install_missing
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
@@ -43,7 +44,6 @@ build-release/bin/artifact-publisher serve 2>"$work/service.log" &
 service=$!
 pids+=($service)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-psql=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -t -A "$db_url")
 rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$service/status"; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); steps of ${duration}s"
@@ -56,19 +56,9 @@ for c in 1 16 64; do
   rps[$c]=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$line")
   echo "checkout  connections=$c ${line#RESULT }"
 done
-for _ in $(seq 1 100); do
-  [ "$("${psql[@]}" -c "SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL")" = 0 ] && break
-  sleep 0.1
-done
+bench_wait_outbox_drained "$db_url"
 echo "service peak RSS: start $((rss_start / 1024)) MiB, end $(( $(rss_kb) / 1024 )) MiB"
-"${psql[@]}" -F ' ' -c "
-  SELECT 'audit lag ms (delivered_at - created_at): events=' || count(*)
-      || ' p50=' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
-      || ' p99=' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
-      || ' max=' || round((max(lag) * 1000)::numeric, 1)
-      || ' pending=' || (SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL)
-  FROM (SELECT extract(epoch FROM delivered_at - created_at) AS lag
-        FROM audit_outbox WHERE delivered_at IS NOT NULL) l"
+bench_audit_lag "$db_url" "audit lag ms (delivered_at - created_at)"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total'
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/crypto.hpp"
+#include "core/ids.hpp"
 #include "core/json.hpp"
 
 namespace ap::domain {
@@ -71,16 +72,6 @@ std::optional<semver> parse_semver(const std::string& v) {
   return out;
 }
 
-std::string rfc3339_ms(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 } // namespace
 
@@ -340,7 +331,7 @@ std::string upgrade_json(const upgrade_record& r) {
     if (i > 0)
       out += ',';
     out += "{\"approvedAt\":";
-    json::append_quoted(out, rfc3339_ms(r.approvals[i].approved_at_ms));
+    json::append_quoted(out, format_rfc3339(r.approvals[i].approved_at_ms));
     out += ",\"approver\":";
     json::append_quoted(out, r.approvals[i].approver);
     out += '}';
@@ -348,16 +339,16 @@ std::string upgrade_json(const upgrade_record& r) {
   out += ']';
   if (r.status == "applied") {
     out += ",\"appliedAt\":";
-    json::append_quoted(out, rfc3339_ms(r.applied_at_ms));
+    json::append_quoted(out, format_rfc3339(r.applied_at_ms));
   }
   out += ",\"approvers\":";
   json::append_string_array(out, r.proposal.approvers);
   out += ",\"binaryHash\":";
   json::append_quoted(out, r.proposal.binary_hash);
   out += ",\"createdAt\":";
-  json::append_quoted(out, rfc3339_ms(r.created_at_ms));
+  json::append_quoted(out, format_rfc3339(r.created_at_ms));
   out += ",\"expiresAt\":";
-  json::append_quoted(out, rfc3339_ms(r.expires_at_ms));
+  json::append_quoted(out, format_rfc3339(r.expires_at_ms));
   out += ",\"kind\":";
   json::append_quoted(out, r.proposal.kind);
   out += ",\"notes\":";

@@ -20,15 +20,6 @@ rapidjson::Value str(const std::string& s, alloc_t& a) {
   return json::string_value(s, a);
 }
 
-std::string rfc3339_after_days(int days) {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()
-                                                + std::chrono::hours(24 * days));
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 } // namespace
 
@@ -73,7 +64,8 @@ order_ids new_order_ids() {
   ids.completed_event_id = "evt_" + random_hex(12);
   ids.delivery_event_id = "evt_" + random_hex(12);
   ids.created_at = now_rfc3339();
-  ids.license_expires_at = rfc3339_after_days(license_days);
+  ids.license_expires_at =
+    format_rfc3339(unix_ms_now() + std::int64_t{license_days} * 86'400'000, false);
   return ids;
 }
 

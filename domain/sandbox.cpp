@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/crypto.hpp"
+#include "core/ids.hpp"
 #include "core/json.hpp"
 #include "domain/order.hpp"
 #include "domain/proof.hpp"
@@ -31,12 +32,8 @@ std::string derived(const std::string& seed, const std::string& purpose, std::si
 // plus one second per instruction.
 std::string timestamp_at(const std::string& seed, std::size_t index, long extra_days = 0) {
   auto offset = std::stoul(derived(seed, "epoch", 0).substr(0, 8), nullptr, 16) % (365UL * 86400);
-  std::time_t t = 946684800 + static_cast<std::time_t>(offset + index) + extra_days * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  std::int64_t seconds = 946684800 + static_cast<std::int64_t>(offset + index) + extra_days * 86400;
+  return format_rfc3339(seconds * 1000, false);
 }
 
 proof_key sandbox_key(const std::string& seed) {

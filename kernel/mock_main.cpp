@@ -261,11 +261,7 @@ void add_routes(http::router& r, kernel_mock& k) {
         }));
 
   // Upgrades (SPEC §6, §7): the Kernel enforces the multisig rules itself.
-  auto now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-  };
+  auto now_ms = [] { return unix_ms_now(); };
   auto refusal = [](const domain::multisig_refusal& m) {
     return http::error_response(m.status, m.code, m.message, m.field);
   };
