@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -91,9 +92,17 @@ using audit_forwarder_actor = caf::typed_actor<
   // The poll timer (the forwarder sends it to itself).
   caf::reacts_to<atoms::tick_atom>>;
 
-/// One database worker: a detached actor that owns one connection. Same
-/// interface as the facade, which delegates to it.
-using database_worker_actor = database_actor;
+/// One database worker: a detached actor that owns one connection. The
+/// facade's interface, to which the facade delegates, plus the batches into
+/// which the facade gathers concurrent claims and stores.
+using database_worker_actor = database_actor::extend<
+  // Claims several keys with one statement; one result per claim, in order.
+  caf::replies_to<atoms::claim_atom, std::vector<persistence::idempotency_claim>>::with<
+    std::vector<persistence::claim_result>>,
+  // Stores several orders in one transaction (group commit); one outcome per
+  // order, in order (no error: stored).
+  caf::replies_to<atoms::store_atom, std::vector<domain::order_record>>::with<
+    std::vector<caf::error>>>;
 
 /// The payment processor (Stripe-like). Today the embedded mock.
 using payment_actor = caf::typed_actor<

@@ -12,6 +12,101 @@
 
 namespace ap {
 
+namespace {
+
+using facade_ptr = database_actor::stateful_pointer<database_state>;
+
+/// How the facade batches, and what it reports about it.
+struct batching_config {
+  std::size_t max_batch;
+  std::size_t in_flight;
+  metrics::counter* claim_batches;
+  metrics::counter* claims;
+  metrics::counter* store_batches;
+  metrics::counter* stores;
+};
+
+/// A batch outlives no request: this bounds it well past the callers' own
+/// timeouts.
+constexpr auto batch_timeout = std::chrono::seconds{10};
+
+database_worker_actor& next_worker(facade_ptr self) {
+  auto& st = self->state;
+  return st.workers[st.next++ % st.workers.size()];
+}
+
+// The answer of one request of a batch.
+void answer(caf::typed_response_promise<persistence::claim_result>& p,
+            const persistence::idempotency_claim&, persistence::claim_result& r) {
+  p.deliver(std::move(r));
+}
+
+void answer(caf::typed_response_promise<std::string>& p, const domain::order_record& order,
+            caf::error& e) {
+  if (e)
+    p.deliver(std::move(e));
+  else
+    p.deliver(order.order_id);
+}
+
+template <class Item, class Reply>
+void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg);
+
+// Sends what is waiting, in batches, while fewer than `in_flight` batches
+// are at the workers. A request that arrives while the workers are busy
+// waits for the next batch, so batches grow with the load and a lone
+// request goes out at once.
+template <class Item, class Reply>
+void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg) {
+  constexpr bool is_claim = std::is_same<Item, persistence::idempotency_claim>::value;
+  using atom = std::conditional_t<is_claim, atoms::claim_atom, atoms::store_atom>;
+  using replies_t = std::conditional_t<is_claim, std::vector<persistence::claim_result>,
+                                       std::vector<caf::error>>;
+  while (q.in_flight < cfg.in_flight && !q.items.empty()) {
+    auto n = std::min(q.items.size(), cfg.max_batch);
+    auto items = std::make_shared<std::vector<Item>>(std::make_move_iterator(q.items.begin()),
+                                                     std::make_move_iterator(q.items.begin() + n));
+    auto promises = std::make_shared<std::vector<caf::typed_response_promise<Reply>>>(
+      std::make_move_iterator(q.promises.begin()), std::make_move_iterator(q.promises.begin() + n));
+    q.items.erase(q.items.begin(), q.items.begin() + n);
+    q.promises.erase(q.promises.begin(), q.promises.begin() + n);
+    ++q.in_flight;
+    (is_claim ? cfg.claim_batches : cfg.store_batches)->inc();
+    (is_claim ? cfg.claims : cfg.stores)->inc(n);
+    // The worker gets a copy: the items are needed again to answer.
+    self->request(next_worker(self), batch_timeout, atom::value, *items)
+      .then(
+        [self, &q, cfg, items, promises](replies_t& replies) {
+          for (std::size_t i = 0; i < promises->size(); ++i) {
+            if (i < replies.size())
+              answer((*promises)[i], (*items)[i], replies[i]);
+            else
+              (*promises)[i].deliver(make_error(error_code::internal, "database error"));
+          }
+          --q.in_flight;
+          dispatch(self, q, cfg);
+        },
+        [self, &q, cfg, promises](caf::error& e) {
+          for (auto& p : *promises)
+            p.deliver(e);
+          --q.in_flight;
+          dispatch(self, q, cfg);
+        });
+  }
+}
+
+template <class Item, class Reply>
+caf::result<Reply> enqueue(facade_ptr self, batch_queue<Item, Reply>& q, Item item,
+                           const batching_config& cfg) {
+  auto promise = self->make_response_promise<Reply>();
+  q.items.push_back(std::move(item));
+  q.promises.push_back(promise);
+  dispatch(self, q, cfg);
+  return promise;
+}
+
+} // namespace
+
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg) {
   if (cfg.registry)
@@ -22,11 +117,17 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
       self->spawn<caf::detached + caf::linked>(database_worker, cfg));
   // Each request goes to the next worker; its reply goes straight back to
   // the requester.
-  auto next = [self]() -> database_worker_actor& {
-    auto& st = self->state;
-    return st.workers[st.next++ % st.workers.size()];
-  };
+  auto next = [self]() -> database_worker_actor& { return next_worker(self); };
   auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
+  auto batch_counter = [registry](const char* name, const char* help, const char* kind) {
+    return &registry->get_counter(name, help, {{"kind", kind}});
+  };
+  batching_config batching{
+    std::max<std::size_t>(cfg.max_batch, 1), std::max<std::size_t>(cfg.batches_in_flight, 1),
+    batch_counter("ap_db_batches_total", "Batches sent to the database workers", "claim"),
+    batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "claim"),
+    batch_counter("ap_db_batches_total", "Batches sent to the database workers", "store"),
+    batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "store")};
   auto meter_ = actor_meter::make(*registry, "database");
   return {
     metered(self, meter_, [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
@@ -35,15 +136,15 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     metered(self, meter_, [=](atoms::catalog_atom x) -> caf::result<std::vector<domain::catalog_item>> {
       return self->delegate(next(), x);
     }),
-    metered(self, meter_, [=](atoms::claim_atom x,
+    metered(self, meter_, [=](atoms::claim_atom,
         persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
-      return self->delegate(next(), x, std::move(c));
+      return enqueue(self, self->state.claims, std::move(c), batching);
     }),
     metered(self, meter_, [=](atoms::release_atom x, std::string& customer, std::string& key) -> caf::result<bool> {
       return self->delegate(next(), x, std::move(customer), std::move(key));
     }),
-    metered(self, meter_, [=](atoms::store_atom x, domain::order_record& order) -> caf::result<std::string> {
-      return self->delegate(next(), x, std::move(order));
+    metered(self, meter_, [=](atoms::store_atom, domain::order_record& order) -> caf::result<std::string> {
+      return enqueue(self, self->state.stores, std::move(order), batching);
     }),
     metered(self, meter_, [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
       return self->delegate(next(), x, std::move(id), std::move(part));
@@ -68,6 +169,19 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
 
 namespace {
 
+// Logs a failed request and turns it into an error the HTTP edge maps to a
+// status.
+caf::error failure(const char* what, const persistence::db_error& e) {
+  log::error("database request failed",
+             {{"actor", "database-worker"}, {"request", what}, {"error", e.what()},
+              {"sqlstate", e.sqlstate()}});
+  if (e.connection_lost())
+    return make_error(error_code::database_unavailable, "the database is unavailable");
+  if (e.sqlstate() == "40001")
+    return make_error(error_code::conflict, "a concurrent request changed the same record");
+  return make_error(error_code::internal, "database error");
+}
+
 // Runs `work` on the worker's connection, retrying once when the connection
 // turns out to be lost (a restarted server), and turns failures into errors
 // the HTTP edge maps to statuses. Exceptions never leave a handler: they
@@ -87,14 +201,7 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
     } catch (const persistence::db_error& e) {
       if (e.connection_lost() && attempt == 0)
         continue;
-      log::error("database request failed",
-                 {{"actor", "database-worker"}, {"request", what}, {"error", e.what()},
-                  {"sqlstate", e.sqlstate()}});
-      if (e.connection_lost())
-        return make_error(error_code::database_unavailable, "the database is unavailable");
-      if (e.sqlstate() == "40001")
-        return make_error(error_code::conflict, "a concurrent request changed the same record");
-      return make_error(error_code::internal, "database error");
+      return failure(what, e);
     } catch (const std::exception& e) {
       log::error("database request failed",
                  {{"actor", "database-worker"}, {"request", what}, {"error", e.what()}});
@@ -156,6 +263,40 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         const persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
       return to_result(with_connection(self, "claim", [&](persistence::connection& db) {
         return persistence::claim_idempotency_key(db, c);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::claim_atom,
+        const std::vector<persistence::idempotency_claim>& claims)
+        -> caf::result<std::vector<persistence::claim_result>> {
+      return to_result(with_connection(self, "claim", [&](persistence::connection& db) {
+        return persistence::claim_idempotency_keys(db, claims);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::store_atom, const std::vector<domain::order_record>& orders)
+        -> caf::result<std::vector<caf::error>> {
+      return to_result(with_connection(self, "store", [&](persistence::connection& db) {
+        try {
+          persistence::store_orders(db, orders);
+          return std::vector<caf::error>(orders.size());
+        } catch (const persistence::db_error& e) {
+          if (e.connection_lost())
+            throw;
+        }
+        // One order of the batch could not be written (its key was taken
+        // over, say): each is tried on its own, so only that one fails.
+        std::vector<caf::error> outcomes;
+        outcomes.reserve(orders.size());
+        for (const auto& order : orders) {
+          try {
+            persistence::store_order(db, order);
+            outcomes.emplace_back();
+          } catch (const persistence::db_error& e) {
+            if (e.connection_lost())
+              throw;
+            outcomes.push_back(failure("store", e));
+          }
+        }
+        return outcomes;
       }));
     }),
     metered(self, meter_, [=](atoms::release_atom, const std::string& customer,

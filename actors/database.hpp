@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/typed_response_promise.hpp>
+
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 
@@ -24,8 +26,21 @@ struct database_config {
   /// multisig rules.
   std::map<std::string, std::string> approvers;
   int multisig_threshold = 2;
+  /// Concurrent claims and stores are gathered into batches of at most this
+  /// many, with at most `batches_in_flight` of each kind at the workers at
+  /// once: one transaction commits many orders (group commit).
+  std::size_t max_batch = 64;
+  std::size_t batches_in_flight = 2;
   /// Where the actors' own metrics go (none when null).
   metrics::registry* registry = nullptr;
+};
+
+/// Requests of one kind waiting to go to a worker as a batch.
+template <class Item, class Reply>
+struct batch_queue {
+  std::vector<Item> items;
+  std::vector<caf::typed_response_promise<Reply>> promises;
+  std::size_t in_flight = 0;
 };
 
 /// State of the database facade.
@@ -33,11 +48,14 @@ struct database_state {
   static constexpr const char* name = "database";
   std::vector<database_worker_actor> workers;
   std::size_t next = 0;
+  batch_queue<persistence::idempotency_claim, persistence::claim_result> claims;
+  batch_queue<domain::order_record, std::string> stores;
 };
 
 /// The database facade: spawns `workers` detached workers linked to itself
 /// (a dying worker takes the facade down and the supervisor restarts both)
-/// and delegates each request to the next worker in turn.
+/// and delegates each request to the next worker in turn, except claims and
+/// stores, which it sends in batches.
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg);
 

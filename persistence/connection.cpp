@@ -33,18 +33,39 @@ long result::affected() const {
   return n && *n ? std::stol(n) : 0;
 }
 
+namespace {
+
+void append_array_element(std::string& out, const std::string& item) {
+  out += '"';
+  for (char c : item) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+} // namespace
+
 std::string to_pg_array(const std::vector<std::string>& items) {
   std::string out = "{";
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i > 0)
       out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\')
-        out += '\\';
-      out += c;
-    }
-    out += '"';
+    append_array_element(out, items[i]);
+  }
+  return out + "}";
+}
+
+std::string to_pg_array(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    if (items[i])
+      append_array_element(out, *items[i]);
+    else
+      out += "NULL";
   }
   return out + "}";
 }

@@ -52,8 +52,11 @@ private:
 /// Parameters of a statement; nullopt is SQL NULL.
 using params = std::vector<std::optional<std::string>>;
 
-/// A PostgreSQL array literal (`{"a","b"}`) of text values, for `$n::text[]`.
+/// A PostgreSQL array literal (`{"a","b"}`) of text values, for `$n::text[]`
+/// (or any element type PostgreSQL parses from text, such as `$n::bigint[]`).
 std::string to_pg_array(const std::vector<std::string>& items);
+/// The same with SQL NULL for nullopt elements.
+std::string to_pg_array(const std::vector<std::optional<std::string>>& items);
 
 /// One libpq connection. Blocking: use only on a database worker thread,
 /// never on a CAF scheduler thread or a Beast io thread. A lost connection

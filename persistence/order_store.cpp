@@ -1,6 +1,8 @@
 #include "persistence/order_store.hpp"
 
 #include <algorithm>
+#include <set>
+#include <utility>
 #include <stdexcept>
 
 #include "persistence/connection.hpp"
@@ -52,6 +54,37 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
   return {"in_flight", 0, {}};
 }
 
+std::vector<claim_result> claim_idempotency_keys(connection& db,
+                                                 const std::vector<idempotency_claim>& claims) {
+  std::vector<std::string> customers, keys, fingerprints;
+  customers.reserve(claims.size());
+  keys.reserve(claims.size());
+  fingerprints.reserve(claims.size());
+  for (const auto& c : claims) {
+    customers.push_back(c.customer_id);
+    keys.push_back(c.key);
+    fingerprints.push_back(c.fingerprint);
+  }
+  auto inserted = db.exec(
+    "INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state)"
+    " SELECT c, k, f, 'in_flight' FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, k, f)"
+    " ON CONFLICT (customer_id, idem_key) DO NOTHING RETURNING customer_id, idem_key",
+    {to_pg_array(customers), to_pg_array(keys), to_pg_array(fingerprints)});
+  std::set<std::pair<std::string, std::string>> fresh;
+  for (int i = 0; i < inserted.rows(); ++i)
+    fresh.emplace(inserted.value(i, 0), inserted.value(i, 1));
+  std::vector<claim_result> out;
+  out.reserve(claims.size());
+  for (const auto& c : claims) {
+    // The first of duplicates takes the fresh row; the others find it.
+    if (fresh.erase({c.customer_id, c.key}) == 1)
+      out.push_back({"claimed", 0, {}});
+    else
+      out.push_back(claim_idempotency_key(db, c));
+  }
+  return out;
+}
+
 void release_idempotency_key(connection& db, const std::string& customer_id,
                              const std::string& key) {
   db.exec("DELETE FROM idempotency_keys"
@@ -98,6 +131,95 @@ void store_order(connection& db, const domain::order_record& o) {
   });
 }
 
+void store_orders(connection& db, const std::vector<domain::order_record>& orders) {
+  if (orders.empty())
+    return;
+  auto optional = [](const std::string& s) -> std::optional<std::string> {
+    if (s.empty())
+      return std::nullopt;
+    return s;
+  };
+  std::vector<std::string> order_id, customer, email, status, currency, total, payment, result,
+    created;
+  std::vector<std::optional<std::string>> entry, proof, license, delivery;
+  std::vector<std::string> item_order, sku, quantity, unit, amount;
+  std::vector<std::string> event_id, event_type, event_order, payload;
+  std::vector<std::string> key_customer, key, http_status, body, key_order;
+  for (const auto& o : orders) {
+    order_id.push_back(o.order_id);
+    customer.push_back(o.customer_id);
+    email.push_back(o.email);
+    status.push_back(o.status);
+    currency.push_back(o.currency);
+    total.push_back(std::to_string(o.total));
+    payment.push_back(o.payment_id);
+    entry.push_back(optional(o.finance_entry_id));
+    result.push_back(o.result);
+    proof.push_back(optional(o.proof));
+    license.push_back(optional(o.license));
+    delivery.push_back(optional(o.delivery));
+    created.push_back(o.created_at);
+    for (const auto& item : o.items) {
+      item_order.push_back(o.order_id);
+      sku.push_back(item.sku);
+      quantity.push_back(std::to_string(item.quantity));
+      unit.push_back(std::to_string(item.unit_amount));
+      amount.push_back(std::to_string(item.amount));
+    }
+    for (const auto& e : o.events) {
+      event_id.push_back(e.event_id);
+      event_type.push_back(e.event_type);
+      event_order.push_back(o.order_id);
+      payload.push_back(e.payload);
+    }
+    if (!o.idempotency_key.empty()) {
+      key_customer.push_back(o.customer_id);
+      key.push_back(o.idempotency_key);
+      http_status.push_back(std::to_string(o.http_status));
+      body.push_back(o.response_body);
+      key_order.push_back(o.order_id);
+    }
+  }
+  db.transaction([&] {
+    db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total,"
+            " payment_id, finance_entry_id, result, proof, license, delivery, created_at)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+            " $12::text[], $13::timestamptz[])",
+            {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
+             to_pg_array(status), to_pg_array(currency), to_pg_array(total),
+             to_pg_array(payment), to_pg_array(entry), to_pg_array(result), to_pg_array(proof),
+             to_pg_array(license), to_pg_array(delivery), to_pg_array(created)});
+    if (!item_order.empty())
+      db.exec("INSERT INTO order_items (order_id, sku, quantity, unit_amount, amount)"
+              " SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[],"
+              " $5::bigint[])",
+              {to_pg_array(item_order), to_pg_array(sku), to_pg_array(quantity),
+               to_pg_array(unit), to_pg_array(amount)});
+    if (!event_id.empty())
+      db.exec("INSERT INTO audit_outbox (event_id, event_type, order_id, payload)"
+              " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+              {to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
+               to_pg_array(payload)});
+    if (!key.empty()) {
+      auto done = db.exec(
+        "UPDATE idempotency_keys k SET state = 'completed', http_status = d.status,"
+        " response_body = d.body, order_id = d.order_id, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[])"
+        "   AS d(customer_id, idem_key, status, body, order_id)"
+        " WHERE k.customer_id = d.customer_id AND k.idem_key = d.idem_key"
+        " AND k.state = 'in_flight'",
+        {to_pg_array(key_customer), to_pg_array(key), to_pg_array(http_status),
+         to_pg_array(body), to_pg_array(key_order)});
+      // As in store_order: an order whose key someone else completed or
+      // released must not be written.
+      if (done.affected() != static_cast<long>(key.size()))
+        throw db_error("an idempotency key is no longer held by its checkout", "40001", false);
+    }
+    db.exec("NOTIFY audit_outbox");
+  });
+}
+
 std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
   const char* column = "result";
   switch (part) {
@@ -127,18 +249,26 @@ namespace ap::persistence {
 
 std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& instance,
                                              int limit, int lease_ms) {
-  auto rows = db.exec(
-    "UPDATE audit_outbox o SET claimed_by = $1,"
-    " claimed_until = now() + make_interval(secs => $3::double precision / 1000),"
-    " attempts = o.attempts + 1"
-    " FROM (SELECT event_id FROM audit_outbox"
-    "       WHERE delivered_at IS NULL AND next_attempt_at <= now()"
-    "         AND (claimed_until IS NULL OR claimed_until < now())"
-    "       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
-    " WHERE o.event_id = due.event_id"
-    " RETURNING o.event_id, o.event_type, o.payload,"
-    "   (extract(epoch FROM o.created_at) * 1000)::bigint, o.attempts",
-    {instance, std::to_string(limit), std::to_string(lease_ms)});
+  // Delivered rows leave dead entries in the index of undelivered rows
+  // until a vacuum. An index scan marks each one it meets as dead, so the
+  // next lease skips it for free; a bitmap scan (which the planner prefers
+  // here) cannot, and would revisit every delivered row since the last
+  // vacuum on each lease.
+  auto rows = db.transaction([&] {
+    db.exec("SET LOCAL enable_bitmapscan = off");
+    return db.exec(
+      "UPDATE audit_outbox o SET claimed_by = $1,"
+      " claimed_until = now() + make_interval(secs => $3::double precision / 1000),"
+      " attempts = o.attempts + 1"
+      " FROM (SELECT event_id FROM audit_outbox"
+      "       WHERE delivered_at IS NULL AND next_attempt_at <= now()"
+      "         AND (claimed_until IS NULL OR claimed_until < now())"
+      "       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+      " WHERE o.event_id = due.event_id"
+      " RETURNING o.event_id, o.event_type, o.payload,"
+      "   (extract(epoch FROM o.created_at) * 1000)::bigint, o.attempts",
+      {instance, std::to_string(limit), std::to_string(lease_ms)});
+  });
   std::vector<kernel::outbox_row> out;
   out.reserve(static_cast<std::size_t>(rows.rows()));
   for (int i = 0; i < rows.rows(); ++i)

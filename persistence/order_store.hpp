@@ -53,6 +53,12 @@ std::vector<domain::catalog_item> load_catalog(connection& db);
 /// Claims `claim.key` for `claim.customer_id` (see claim_result).
 claim_result claim_idempotency_key(connection& db, const idempotency_claim& claim);
 
+/// Claims many keys with one statement; answers one result per claim, in
+/// order. Keys already present (or twice in `claims`) take the path of
+/// claim_idempotency_key one by one.
+std::vector<claim_result> claim_idempotency_keys(connection& db,
+                                                 const std::vector<idempotency_claim>& claims);
+
 /// Forgets an in-flight claim whose checkout failed before anything was stored.
 void release_idempotency_key(connection& db, const std::string& customer_id,
                              const std::string& key);
@@ -61,6 +67,11 @@ void release_idempotency_key(connection& db, const std::string& customer_id,
 /// completed idempotency record in one transaction. Throws db_error; then
 /// nothing was written.
 void store_order(connection& db, const domain::order_record& order);
+
+/// Writes several orders as store_order does, all in one transaction with
+/// one statement per table (group commit). Throws db_error when any of
+/// them cannot be written; then none was.
+void store_orders(connection& db, const std::vector<domain::order_record>& orders);
 
 /// Which document of an order to read.
 enum class order_part { result, proof, license, delivery };

@@ -6,6 +6,7 @@
 #include "actors/node.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/order_store.hpp"
 #include "test/support/pg_cluster.hpp"
 
 using namespace ap;
@@ -93,6 +94,81 @@ BOOST_AUTO_TEST_CASE(connections_heal_after_a_server_restart) {
   // The same connection object and the same actor recover on their own.
   BOOST_TEST(c.exec("SELECT 1").value(0, 0) == "1");
   BOOST_TEST(live.ping(db).ready());
+  caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
+  auto url = test::fresh_database("ap_database_batches");
+  persistence::connection c{url};
+  persistence::migrate(c);
+  live_system live;
+  metrics::registry registry;
+  auto cfg = db_config(url, 2);
+  cfg.registry = &registry;
+  cfg.max_batch = 8;
+  cfg.batches_in_flight = 1;
+  auto db = live.sys->spawn(database, cfg);
+  constexpr int n = 40;
+  auto order = [](int i) {
+    domain::order_record o;
+    auto digits = std::to_string(i);
+    o.order_id = "order_" + std::string(24 - digits.size(), '0') + digits;
+    o.customer_id = "cust-" + digits;
+    o.email = "a@example.com";
+    o.status = "completed";
+    o.currency = "usd";
+    o.total = 1200;
+    o.payment_id = "pay_" + digits;
+    o.finance_entry_id = "fin_" + digits;
+    o.items = {{"creator-basic", 1, 1200, 1200}};
+    o.created_at = "2026-01-01T00:00:00Z";
+    o.result = o.response_body = "{}";
+    o.proof = o.license = o.delivery = "{}";
+    o.events = {{"evt_" + digits, "order.completed", "{}"}};
+    o.http_status = 201;
+    o.idempotency_key = "key-" + digits;
+    return o;
+  };
+  caf::scoped_actor self{*live.sys};
+  // Every request is sent before any reply is read, so they queue up
+  // behind the one batch in flight.
+  for (int i = 0; i < n; ++i)
+    self->send(db, atoms::claim_atom::value,
+               persistence::idempotency_claim{"cust-" + std::to_string(i),
+                                              "key-" + std::to_string(i), "fp"});
+  int claimed = 0;
+  for (int i = 0; i < n; ++i)
+    self->receive([&](persistence::claim_result& r) { claimed += r.state == "claimed"; },
+                  caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
+  BOOST_TEST(claimed == n);
+  for (int i = 0; i < n; ++i) {
+    auto o = order(i);
+    if (i == 17)
+      o.idempotency_key = "never-claimed";  // cannot be completed: only this one fails
+    self->send(db, atoms::store_atom::value, std::move(o));
+  }
+  int stored = 0;
+  int failed = 0;
+  for (int i = 0; i < n; ++i)
+    self->receive([&](std::string&) { ++stored; }, [&](caf::error&) { ++failed; },
+                  caf::after(10s) >> [] { BOOST_FAIL("no store reply"); });
+  BOOST_TEST(stored == n - 1);
+  BOOST_TEST(failed == 1);
+  BOOST_TEST(c.exec("SELECT count(*) FROM orders").value(0, 0) == std::to_string(n - 1));
+  BOOST_TEST(c.exec("SELECT count(*) FROM orders WHERE order_id = $1", {order(17).order_id})
+               .value(0, 0) == "0");
+  auto batches = [&](const char* kind) {
+    return registry.get_counter("ap_db_batches_total", "", {{"kind", kind}}).value();
+  };
+  auto batched = [&](const char* kind) {
+    return registry.get_counter("ap_db_batched_requests_total", "", {{"kind", kind}}).value();
+  };
+  BOOST_TEST(batched("claim") == static_cast<std::uint64_t>(n));
+  BOOST_TEST(batched("store") == static_cast<std::uint64_t>(n));
+  // At most 8 per batch, and fewer batches than requests.
+  BOOST_TEST(batches("claim") >= static_cast<std::uint64_t>(n / 8));
+  BOOST_TEST(batches("claim") < static_cast<std::uint64_t>(n));
+  BOOST_TEST(batches("store") < static_cast<std::uint64_t>(n));
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 

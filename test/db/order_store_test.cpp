@@ -103,6 +103,64 @@ BOOST_AUTO_TEST_CASE(storing_without_holding_the_key_fails_whole) {
   BOOST_TEST(count("audit_outbox") == "0");
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_stores_every_order_whole) {
+  std::vector<domain::order_record> batch;
+  for (int i = 10; i < 15; ++i) {
+    auto key = "batch-" + std::to_string(i);
+    BOOST_REQUIRE(claim_idempotency_key(db, {"cust-store", key, "fp"}).state == "claimed");
+    batch.push_back(order(std::to_string(i), key));
+  }
+  // A declined order has no ledger entry and no documents: NULLs in the arrays.
+  batch[2].status = "payment_failed";
+  batch[2].finance_entry_id.clear();
+  batch[2].proof.clear();
+  batch[2].license.clear();
+  batch[2].delivery.clear();
+  batch[3].result = R"({"quote":"\"","braces":"{a,b}","null":"NULL"})";
+  store_orders(db, batch);
+  BOOST_TEST(count("orders") == "5");
+  BOOST_TEST(count("order_items") == "5");
+  BOOST_TEST(count("audit_outbox") == "10");
+  BOOST_TEST(db.exec("SELECT count(*) FROM idempotency_keys WHERE state = 'completed'"
+                     " AND order_id IS NOT NULL").value(0, 0) == "5");
+  BOOST_TEST(load_order_part(db, batch[3].order_id, order_part::result) == batch[3].result);
+  BOOST_TEST(load_order_part(db, batch[2].order_id, order_part::proof).empty());
+  BOOST_TEST(db.exec("SELECT finance_entry_id IS NULL FROM orders WHERE order_id = $1",
+                     {batch[2].order_id}).value(0, 0) == "t");
+  // Replays of the batch's keys answer the stored responses.
+  auto replay = claim_idempotency_key(db, {"cust-store", "batch-13", "fp"});
+  BOOST_TEST(replay.state == "replay");
+  BOOST_TEST(replay.body == batch[3].response_body);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_with_one_unheld_key_writes_nothing) {
+  BOOST_REQUIRE(claim_idempotency_key(db, {"cust-store", "held", "fp"}).state == "claimed");
+  std::vector<domain::order_record> batch{order("20", "held"), order("21", "never-claimed")};
+  BOOST_CHECK_THROW(store_orders(db, batch), db_error);
+  BOOST_TEST(count("orders") == "0");
+  BOOST_TEST(count("audit_outbox") == "0");
+  BOOST_TEST(db.exec("SELECT state FROM idempotency_keys WHERE idem_key = 'held'").value(0, 0)
+             == "in_flight");
+}
+
+BOOST_AUTO_TEST_CASE(batched_claims_answer_each_claim_in_order) {
+  BOOST_REQUIRE(claim_idempotency_key(db, {"cust-store", "old", "fp-old"}).state == "claimed");
+  std::vector<idempotency_claim> claims{{"cust-store", "new-1", "fp"},
+                                        {"cust-store", "old", "fp-old"},
+                                        {"cust-store", "old", "fp-changed"},
+                                        {"cust-store", "new-2", "fp"},
+                                        {"cust-store", "new-1", "fp"}};
+  auto results = claim_idempotency_keys(db, claims);
+  BOOST_REQUIRE(results.size() == claims.size());
+  BOOST_TEST(results[0].state == "claimed");
+  BOOST_TEST(results[1].state == "in_flight");
+  BOOST_TEST(results[2].state == "mismatch");
+  BOOST_TEST(results[3].state == "claimed");
+  // The same key twice in one batch: only the first holds it.
+  BOOST_TEST(results[4].state == "in_flight");
+  BOOST_TEST(count("idempotency_keys") == "3");
+}
+
 BOOST_AUTO_TEST_CASE(catalog_loads_sorted) {
   auto items = load_catalog(db);
   BOOST_REQUIRE(items.size() == 4u);
