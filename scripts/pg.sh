@@ -5,6 +5,7 @@
 #   scripts/pg.sh start DIR PORT   initialise DIR if needed, start, create the
 #                                  artifact_publisher role and database; prints
 #                                  the database URL
+#                                  (AP_PG_OPTIONS: extra server options)
 #   scripts/pg.sh stop DIR         stop the cluster (fast shutdown)
 #   scripts/pg.sh url PORT [DB]    print the URL for PORT (database DB)
 #   scripts/pg.sh createdb PORT DB create database DB owned by artifact_publisher
@@ -38,7 +39,7 @@ case "${1:-}" in
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
       as_owner "$bindir/pg_ctl" -D "$dir" -w -t 60 -l "$dir/server.log" \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 ${AP_PG_OPTIONS:-}" start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; exit 1; }
     fi
     psql_admin "$port" <<'SQL'
