@@ -8,8 +8,10 @@
 
 namespace ap {
 
-void configure_actor_system(caf::actor_system_config& cfg) {
+void configure_actor_system(caf::actor_system_config& cfg, std::size_t threads) {
   register_error_category(cfg);
+  if (threads > 0)
+    cfg.set("scheduler.max-threads", threads);
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
 }

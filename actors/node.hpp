@@ -31,8 +31,9 @@ struct node_options {
 };
 
 /// Prepares an actor system configuration for the service: the `ap` error
-/// category, CAF's own logger silenced (the service logs JSON lines itself).
-void configure_actor_system(caf::actor_system_config& cfg);
+/// category, CAF's own logger silenced (the service logs JSON lines itself),
+/// and `threads` scheduler threads (0: CAF's default, one per core).
+void configure_actor_system(caf::actor_system_config& cfg, std::size_t threads = 0);
 
 /// Builds the actor graph: the supervisor with every domain actor as its
 /// child, each published in `dir`. Stop it with an exit message

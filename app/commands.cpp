@@ -94,7 +94,7 @@ int serve() {
   metrics::registry registry;
   actor_directory directory;
   caf::actor_system_config actor_cfg;
-  configure_actor_system(actor_cfg);
+  configure_actor_system(actor_cfg, cfg->actor_threads);
   caf::actor_system system{actor_cfg};
 
   std::shared_ptr<domain::proof_keyring> keys;

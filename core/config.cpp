@@ -224,6 +224,7 @@ config_result load_config(const env_lookup& env) {
   cfg.db_pool_size = static_cast<std::size_t>(get_count("DB_POOL_SIZE", 1, 64, 4));
   cfg.max_connections = static_cast<std::size_t>(get_count("MAX_CONNECTIONS", 1, 100000, 1024));
   cfg.io_threads = static_cast<std::size_t>(get_count("IO_THREADS", 1, 64, 1));
+  cfg.actor_threads = static_cast<std::size_t>(get_count("ACTOR_THREADS", 1, 64, 1));
   cfg.request_timeout =
     std::chrono::milliseconds{get_count("REQUEST_TIMEOUT_MS", 10, 60000, 5000)};
   cfg.log_level = get("LOG_LEVEL", "info");
@@ -268,7 +269,8 @@ std::string service_config::redacted_summary() const {
       << " delivery_key=" << secret(delivery_key) << " api_token=" << secret(api_token)
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
       << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size
-      << " max_connections=" << max_connections;
+      << " max_connections=" << max_connections << " io_threads=" << io_threads
+      << " actor_threads=" << actor_threads;
   return out.str();
 }
 

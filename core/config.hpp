@@ -48,6 +48,10 @@ struct service_config {
   std::size_t db_pool_size = 4;
   std::size_t max_connections = 1024;
   std::size_t io_threads = 1;
+  /// Threads of the actor scheduler. One is the fastest on a small machine
+  /// the service shares with PostgreSQL: each more one mostly adds idle
+  /// polling and context switches (docs/performance.md).
+  std::size_t actor_threads = 1;
   std::chrono::milliseconds request_timeout{5000};
   std::string log_level = "info";
 

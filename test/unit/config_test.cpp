@@ -74,6 +74,18 @@ BOOST_AUTO_TEST_CASE(invalid_numbers_are_named) {
   BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DB_POOL_SIZE"));
 }
 
+BOOST_AUTO_TEST_CASE(actor_threads_default_to_one_and_are_bounded) {
+  auto r = load_config(env_of({}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->actor_threads == 1u);
+  r = load_config(env_of({{"ARTIFACT_PUBLISHER_ACTOR_THREADS", "3"}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->actor_threads == 3u);
+  r = load_config(env_of({{"ARTIFACT_PUBLISHER_ACTOR_THREADS", "0"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_ACTOR_THREADS"));
+}
+
 BOOST_AUTO_TEST_CASE(kernel_url_must_be_http) {
   auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_URL", "ftp://x"}}));
   BOOST_TEST(!r.config);
