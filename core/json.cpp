@@ -48,26 +48,50 @@ bool nesting_within_limit(std::string_view text) {
   return true;
 }
 
-// Returns the first duplicated key as a JSON-pointer-like path, if any.
-std::optional<std::string> find_duplicate_key(const rapidjson::Value& value,
-                                              const std::string& path) {
-  if (value.IsObject()) {
+// Why a decoded string or key is refused, or null. Raw input is checked as
+// UTF-8 by the parser, but `\u` escapes are not: `\u0000` would cut names
+// short wherever they meet C strings, and a lone surrogate (RapidJSON only
+// checks that a high one is followed by a low one) decodes to bytes that are
+// not UTF-8, so the canonical form of the document would not parse.
+const char* bad_string(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0)
+      return "contains \\u0000";
+    // ED A0..BF starts the three-byte form of U+D800..U+DFFF.
+    if (c == 0xED && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xA0)
+      return "contains an unpaired surrogate escape";
+  }
+  return nullptr;
+}
+
+// Returns the first problem past parsing: a duplicated key, or a string or
+// key that bad_string refuses, with its JSON-pointer-like path.
+std::optional<std::string> find_problem(const rapidjson::Value& value, const std::string& path) {
+  auto at = [&path](std::string_view name) {
+    return path.empty() ? std::string{name} : path + "." + std::string{name};
+  };
+  if (value.IsString()) {
+    if (const char* why = bad_string({value.GetString(), value.GetStringLength()}))
+      return "the string at '" + (path.empty() ? std::string{"$"} : path) + "' " + why;
+  } else if (value.IsObject()) {
     std::vector<std::string_view> names;
     names.reserve(value.MemberCount());
-    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it)
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
       names.emplace_back(it->name.GetString(), it->name.GetStringLength());
+      if (const char* why = bad_string(names.back()))
+        return "an object key in '" + (path.empty() ? std::string{"$"} : path) + "' " + why;
+    }
     std::sort(names.begin(), names.end());
     auto dup = std::adjacent_find(names.begin(), names.end());
     if (dup != names.end())
-      return path.empty() ? std::string{*dup} : path + "." + std::string{*dup};
-    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
-      std::string name{it->name.GetString(), it->name.GetStringLength()};
-      if (auto found = find_duplicate_key(it->value, path.empty() ? name : path + "." + name))
+      return "duplicate object key '" + at(*dup) + "'";
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it)
+      if (auto found = find_problem(it->value, at({it->name.GetString(), it->name.GetStringLength()})))
         return found;
-    }
   } else if (value.IsArray()) {
     for (rapidjson::SizeType i = 0; i < value.Size(); ++i)
-      if (auto found = find_duplicate_key(value[i], path + "[" + std::to_string(i) + "]"))
+      if (auto found = find_problem(value[i], path + "[" + std::to_string(i) + "]"))
         return found;
   }
   return std::nullopt;
@@ -90,8 +114,8 @@ std::optional<std::string> parse_strict(std::string_view text, rapidjson::Docume
   if (out.HasParseError())
     return std::string{"malformed JSON at byte "} + std::to_string(out.GetErrorOffset()) + ": "
            + rapidjson::GetParseError_En(out.GetParseError());
-  if (auto dup = find_duplicate_key(out, ""))
-    return "duplicate object key '" + *dup + "'";
+  if (auto problem = find_problem(out, ""))
+    return problem;
   return std::nullopt;
 }
 

@@ -65,6 +65,23 @@ BOOST_AUTO_TEST_CASE(refuses_invalid_utf8_nul_and_control_characters) {
   BOOST_TEST(parse("{\"a\":\"line\nbreak\"}").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(refuses_escaped_nul_and_lone_surrogates) {
+  // Found by fuzzing the canonical form: a lone low surrogate escape decoded
+  // to bytes that are not UTF-8, and the canonical text did not parse again.
+  auto lone_low = parse(R"("\udCC1")");
+  BOOST_REQUIRE(lone_low);
+  BOOST_TEST(lone_low->find("surrogate") != std::string::npos, *lone_low);
+  BOOST_TEST(parse(R"({"notes":"x\uDC00y"})").has_value());
+  BOOST_TEST(parse(R"({"a":"\uD800"})").has_value());
+  // \u0000 would cut names short: "alice\u0000x" read as "alice".
+  auto nul = parse(R"({"approvers":["alice\u0000x"]})");
+  BOOST_REQUIRE(nul);
+  BOOST_TEST(nul->find("approvers[0]") != std::string::npos, *nul);
+  BOOST_TEST(parse(R"({"notes\u0000x":1})").has_value());
+  // A proper pair, and characters outside ASCII, are fine.
+  BOOST_TEST(!parse(R"({"a":"\uD83D\uDE00 caf\u00e9 â¬"})").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(refuses_malformed_text) {
   for (auto text : {"", "{", "{\"a\":}", "[1,]", "{'a':1}", "nul", "01", "1e99999", "{\"a\" 1}"})
     BOOST_TEST(parse(text).has_value(), "should refuse: " << text);
@@ -118,8 +135,9 @@ BOOST_AUTO_TEST_CASE(whitespace_is_removed_and_arrays_keep_order) {
 BOOST_AUTO_TEST_CASE(strings_are_minimally_escaped) {
   // Escaped input that needs no escaping comes out as the plain character;
   // control characters use the short forms or \u00xx in lower case.
-  BOOST_TEST(canon(R"(["\u0041\/\u00e9\u20ac", "\u0000\u001f\b\f\n\r\t\"\\"])")
-             == "[\"A/\xC3\xA9\xE2\x82\xAC\",\"\\u0000\\u001f\\b\\f\\n\\r\\t\\\"\\\\\"]");
+  // (U+0000 itself is refused by the strict parser.)
+  BOOST_TEST(canon(R"(["\u0041\/\u00e9\u20ac", "\u0001\u001f\b\f\n\r\t\"\\"])")
+             == "[\"A/\xC3\xA9\xE2\x82\xAC\",\"\\u0001\\u001f\\b\\f\\n\\r\\t\\\"\\\\\"]");
   // A surrogate pair becomes the 4-byte UTF-8 character.
   BOOST_TEST(canon(R"(["\ud83d\ude00"])") == "[\"\xF0\x9F\x98\x80\"]");
   // U+007F and U+2028 are not escaped (RFC 8785).
@@ -134,6 +152,12 @@ BOOST_AUTO_TEST_CASE(integers_print_plainly_and_fractions_are_refused) {
   BOOST_CHECK_THROW(json::canonical(doc), std::invalid_argument);
   BOOST_REQUIRE(!json::parse_strict("[1e2]", doc));
   BOOST_CHECK_THROW(json::canonical(doc), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(the_canonical_form_of_a_surrogate_pair_parses_again) {
+  auto once = canon(R"({"a":"\uD83D\uDE00"})");
+  BOOST_TEST(once == "{\"a\":\"\xF0\x9F\x98\x80\"}");
+  BOOST_TEST(canon(once) == once);
 }
 
 BOOST_AUTO_TEST_CASE(same_content_same_bytes) {
