@@ -42,6 +42,9 @@ struct response {
   std::string body;
   /// Extra headers, e.g. `Allow` on a 405.
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Instead of answering, reset the connection (a fault peers are tested
+  /// against; the kernel mock injects it).
+  bool reset = false;
 };
 
 /// Returns a JSON response with the SPEC §4 error body.

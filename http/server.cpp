@@ -221,6 +221,14 @@ private:
 
   void write(response res) {
     deadline_.cancel();
+    if (res.reset) {
+      // Linger 0: close() sends a TCP reset, not an orderly FIN.
+      beast::error_code ec;
+      stream_.socket().set_option(net::socket_base::linger(true, 0), ec);
+      state_ = state::closing;
+      stream_.close();
+      return;
+    }
     state_ = state::writing;
     auto msg = std::make_shared<bhttp::response<bhttp::string_body>>();
     msg->version(version_);

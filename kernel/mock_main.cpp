@@ -47,18 +47,22 @@ constexpr const char* usage =
   "  --help, --version\n"
   "\n"
   "At run time: GET /mock/faults shows the faults, POST /mock/faults\n"
-  "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"outage\"} changes any of them.\n";
+  "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"resetRate\",\"outage\"} changes any of\n"
+  "them; resetRate is the fraction of /kernel/* requests that are carried out\n"
+  "and then answered with a connection reset instead of a response.\n";
 
 struct faults {
   std::atomic<long> latency_ms{0};
   std::atomic<long> jitter_ms{0};
   std::atomic<double> error_rate{0};
+  std::atomic<double> reset_rate{0};
   std::atomic<bool> outage{false};
 
   std::string to_json() const {
     return "{\"errorRate\":" + std::to_string(error_rate.load()) + ",\"jitterMs\":"
            + std::to_string(jitter_ms.load()) + ",\"latencyMs\":" + std::to_string(latency_ms.load())
-           + ",\"outage\":" + (outage.load() ? "true" : "false") + "}";
+           + ",\"outage\":" + (outage.load() ? "true" : "false")
+           + ",\"resetRate\":" + std::to_string(reset_rate.load()) + "}";
   }
 };
 
@@ -120,6 +124,8 @@ struct kernel_mock {
   faults f;
   delay_queue delays;
   std::mt19937_64 rng{std::random_device{}()};
+  /// Guards `rng` alone: routes answer while holding `mutex`.
+  std::mutex rng_mutex;
 
   kernel_mock(const std::string& seed, std::map<std::string, std::string> registry, int threshold)
     : log(seed, "kernel-mock"), upgrades(std::move(registry), threshold) {}
@@ -128,7 +134,7 @@ struct kernel_mock {
   void answer(http::reply_fn reply, http::response res) {
     long delay = f.latency_ms.load();
     if (long jitter = f.jitter_ms.load(); jitter > 0) {
-      std::lock_guard<std::mutex> guard{mutex};
+      std::lock_guard<std::mutex> guard{rng_mutex};
       delay += static_cast<long>(rng() % static_cast<unsigned long>(jitter + 1));
     }
     if (delay <= 0)
@@ -137,11 +143,14 @@ struct kernel_mock {
                  [reply, res = std::move(res)]() mutable { reply(std::move(res)); });
   }
 
-  bool injected_error() {
-    double rate = f.error_rate.load();
+  bool injected_error() { return draw(f.error_rate.load()); }
+  bool injected_reset() { return draw(f.reset_rate.load()); }
+
+  // True with probability `rate`.
+  bool draw(double rate) {
     if (rate <= 0)
       return false;
-    std::lock_guard<std::mutex> guard{mutex};
+    std::lock_guard<std::mutex> guard{rng_mutex};
     return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
   }
 };
@@ -153,7 +162,12 @@ http::handler faulty(kernel_mock& k, http::handler inner) {
       return reply(http::error_response(503, "outage", "the Kernel is unavailable (injected)"));
     if (k.injected_error())
       return k.answer(reply, http::error_response(500, "injected", "injected failure"));
-    inner(req, [&k, reply](http::response res) { k.answer(reply, std::move(res)); });
+    inner(req, [&k, reply](http::response res) {
+      // The request took effect; the client never learns it did.
+      if (k.injected_reset())
+        res.reset = true;
+      k.answer(reply, std::move(res));
+    });
   };
 }
 
@@ -354,6 +368,11 @@ void add_routes(http::router& r, kernel_mock& k) {
             if (!b["errorRate"].IsNumber() || b["errorRate"].GetDouble() < 0 || b["errorRate"].GetDouble() > 1)
               return reply(http::error_response(400, "invalid_input", "errorRate in 0..1", "errorRate"));
             k.f.error_rate = b["errorRate"].GetDouble();
+          }
+          if (b.HasMember("resetRate")) {
+            if (!b["resetRate"].IsNumber() || b["resetRate"].GetDouble() < 0 || b["resetRate"].GetDouble() > 1)
+              return reply(http::error_response(400, "invalid_input", "resetRate in 0..1", "resetRate"));
+            k.f.reset_rate = b["resetRate"].GetDouble();
           }
           if (b.HasMember("outage")) {
             if (!b["outage"].IsBool())

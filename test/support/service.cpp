@@ -89,6 +89,11 @@ void service_process::start() {
     throw std::runtime_error("service did not become ready:\n" + read_file(log_));
 }
 
+void service_process::kill() {
+  proc_->signal(SIGKILL);
+  proc_->wait(std::chrono::seconds(15));
+}
+
 void service_process::restart() {
   proc_->signal(SIGTERM);
   if (proc_->wait(std::chrono::seconds(15)) != 0)

@@ -27,10 +27,13 @@ public:
   const std::string& log() const { return log_; }
   /// Stops (SIGTERM) and starts the process again on the same port.
   void restart();
+  /// Kills the process (SIGKILL): a crash. `start` brings it back.
+  void kill();
+  /// Starts the process (after `kill`) on the same port and waits until ready.
+  void start();
   process& proc() { return *proc_; }
 
 private:
-  void start();
   std::string db_url_;
   std::map<std::string, std::string> env_;
   std::uint16_t port_;

@@ -1,0 +1,298 @@
+// Faults under steady checkouts, with the real processes: the service
+// killed with SIGKILL and restarted, PostgreSQL restarted, and a Kernel that
+// answers slowly or resets connections. After each, the same invariants are
+// checked: every acknowledged (201) order is in PostgreSQL with its outbox
+// events; every event reached the Kernel exactly once; no order exists
+// without its payment and its ledger entry.
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "persistence/connection.hpp"
+#include "test/support/pg_cluster.hpp"
+#include "test/support/service.hpp"
+
+using namespace ap;
+using namespace ap::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// One answered checkout.
+struct outcome {
+  int status = 0;
+  std::string order_id;
+  std::string error;
+  std::chrono::milliseconds latency{0};
+  std::chrono::steady_clock::time_point at;
+};
+
+/// Client threads placing checkouts back to back (each a new customer and
+/// Idempotency-Key) against a port until stopped, recording every answer.
+class steady_load {
+public:
+  steady_load(std::uint16_t port, std::string tag, int clients = 4) {
+    for (int c = 0; c < clients; ++c)
+      threads_.emplace_back([this, port, tag, c] {
+        for (int i = 0; running_; ++i) {
+          auto customer = tag + "-" + std::to_string(c) + "-" + std::to_string(i);
+          auto started = std::chrono::steady_clock::now();
+          auto r = http_call(port, "POST", "/api/checkout",
+                             {{"Content-Type", "application/json"}, {"Idempotency-Key", customer}},
+                             R"({"customerId":")" + customer
+                               + R"(","email":"f@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1},{"sku":"artifact-license","quantity":2}]})");
+          outcome o;
+          o.status = r.complete ? r.status : 0;
+          o.at = std::chrono::steady_clock::now();
+          o.latency = std::chrono::duration_cast<std::chrono::milliseconds>(o.at - started);
+          if (o.status == 201) {
+            o.order_id = parse_json(r.body)["orderId"].GetString();
+          } else if (o.status != 0) {
+            auto doc = parse_json(r.body);  // every error is JSON
+            o.error = doc.HasMember("error") && doc["error"].IsString() ? doc["error"].GetString() : "?";
+          }
+          {
+            std::lock_guard<std::mutex> guard{mutex_};
+            outcomes_.push_back(o);
+          }
+          if (o.status == 0)
+            std::this_thread::sleep_for(20ms);  // refused while down: do not spin
+        }
+      });
+  }
+  ~steady_load() { stop(); }
+
+  void stop() {
+    running_ = false;
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+
+  std::vector<outcome> outcomes() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return outcomes_;
+  }
+
+  std::size_t acknowledged() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return static_cast<std::size_t>(
+      std::count_if(outcomes_.begin(), outcomes_.end(), [](const auto& o) { return o.status == 201; }));
+  }
+
+  /// Waits until `n` more checkouts than now are acknowledged (or `limit`).
+  bool wait_for_more(std::size_t n, std::chrono::seconds limit) {
+    auto target = acknowledged() + n;
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (acknowledged() < target) {
+      if (std::chrono::steady_clock::now() > until)
+        return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+
+private:
+  std::atomic<bool> running_{true};
+  std::mutex mutex_;
+  std::vector<outcome> outcomes_;
+  std::vector<std::thread> threads_;
+};
+
+std::string count(persistence::connection& db, const std::string& sql) {
+  return db.exec(sql).value(0, 0);
+}
+
+// The invariants every fault must leave intact.
+void check_invariants(const std::string& db_url, std::uint16_t kernel_port,
+                      const std::vector<outcome>& outcomes) {
+  persistence::connection db{db_url};
+
+  // Every 201 is an order in PostgreSQL, completed, with both its events.
+  std::set<std::string> acknowledged;
+  for (const auto& o : outcomes)
+    if (o.status == 201)
+      acknowledged.insert(o.order_id);
+  BOOST_REQUIRE(!acknowledged.empty());
+  std::map<std::string, int> events_per_order;
+  {
+    auto rows = db.exec("SELECT o.order_id, o.status, count(e.event_id) FROM orders o"
+                        " LEFT JOIN audit_outbox e ON e.order_id = o.order_id GROUP BY 1, 2");
+    for (int i = 0; i < rows.rows(); ++i) {
+      events_per_order[rows.value(i, 0)] = std::stoi(rows.value(i, 2));
+      // Orders whose answer was lost (the process died first) exist too:
+      // each is still whole.
+      BOOST_TEST(rows.value(i, 1) == "completed", rows.value(i, 0));
+    }
+  }
+  std::size_t missing = 0;
+  for (const auto& id : acknowledged) {
+    auto it = events_per_order.find(id);
+    if (it == events_per_order.end()) {
+      ++missing;
+      BOOST_ERROR("acknowledged order " << id << " is not in PostgreSQL");
+    } else {
+      BOOST_TEST(it->second == 2, id << " has " << it->second << " outbox events");
+    }
+  }
+  BOOST_TEST(missing == 0u);
+  BOOST_TEST(count(db, "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM"
+                       " audit_outbox e WHERE e.order_id = o.order_id)") == "0");
+
+  // No order without its payment and its ledger entry: the columns are set
+  // and agree with the stored result document.
+  {
+    auto rows = db.exec("SELECT order_id, payment_id, finance_entry_id, result FROM orders");
+    for (int i = 0; i < rows.rows(); ++i) {
+      BOOST_TEST(!rows.is_null(i, 2), rows.value(i, 0) << " has no ledger entry");
+      auto result = parse_json(rows.value(i, 3));
+      BOOST_TEST(std::string{result["payment"]["paymentId"].GetString()} == rows.value(i, 1));
+      BOOST_TEST(std::string{result["payment"]["status"].GetString()} == "captured");
+      BOOST_TEST(std::string{result["finance"]["entryId"].GetString()} == rows.value(i, 2));
+      BOOST_TEST(result["finance"]["credit"].GetInt64() == result["total"].GetInt64());
+    }
+  }
+
+  // The outbox drains, and the Kernel holds every event exactly once.
+  std::string pending = "?";
+  for (int i = 0; i < 300 && pending != "0"; ++i) {
+    pending = count(db, "SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL");
+    if (pending != "0")
+      std::this_thread::sleep_for(100ms);
+  }
+  BOOST_REQUIRE_MESSAGE(pending == "0", pending << " events never reached the Kernel");
+  auto verify = parse_json(http_call(kernel_port, "GET", "/kernel/audit/verify").body);
+  BOOST_TEST(verify["valid"].GetBool());
+  auto events = std::stoull(count(db, "SELECT count(*) FROM audit_outbox"));
+  BOOST_TEST(verify["length"].GetUint64() == events, "the Kernel log holds "
+               << verify["length"].GetUint64() << " events, the outbox " << events);
+  auto rows = db.exec("SELECT order_id FROM orders");
+  for (int i = 0; i < rows.rows(); ++i) {
+    auto found = parse_json(http_call(kernel_port, "POST", "/kernel/audit/search",
+                                      {{"Content-Type", "application/json"}},
+                                      R"({"criteria":{"orderId":")" + rows.value(i, 0)
+                                        + R"("},"limit":10})")
+                              .body);
+    std::map<std::string, int> types;
+    for (const auto& e : found["results"].GetArray())
+      ++types[e["eventType"].GetString()];
+    BOOST_TEST(types["order.completed"] == 1, rows.value(i, 0));
+    BOOST_TEST(types["delivery.generated"] == 1, rows.value(i, 0));
+  }
+  BOOST_TEST_MESSAGE(acknowledged.size() << " acknowledged, " << rows.rows() << " stored, "
+                                         << events << " events delivered once");
+}
+
+std::vector<std::chrono::milliseconds> latencies_of_201(const std::vector<outcome>& outcomes) {
+  std::vector<std::chrono::milliseconds> out;
+  for (const auto& o : outcomes)
+    if (o.status == 201)
+      out.push_back(o.latency);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(faults)
+
+BOOST_AUTO_TEST_CASE(the_service_killed_mid_checkouts_loses_nothing_acknowledged) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_fault_kill"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  steady_load load{svc.port(), "kill"};
+  BOOST_REQUIRE(load.wait_for_more(40, 30s));
+  svc.kill();  // SIGKILL: requests in flight die with it
+  std::this_thread::sleep_for(500ms);
+  svc.start();
+  BOOST_REQUIRE(load.wait_for_more(40, 30s));
+  load.stop();
+  auto outcomes = load.outcomes();
+  // Only connection failures while it was down; nothing else went wrong.
+  for (const auto& o : outcomes)
+    BOOST_TEST((o.status == 201 || o.status == 0), o.status << " " << o.error);
+  check_invariants(svc.db_url(), kernel.port(), outcomes);
+}
+
+BOOST_AUTO_TEST_CASE(postgresql_restarted_under_load_503_then_recovery) {
+  pg_cluster cluster;
+  kernel_process kernel;
+  service_process svc{cluster.url(), {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  steady_load load{svc.port(), "pg"};
+  BOOST_REQUIRE(load.wait_for_more(40, 30s));
+  auto down_at = std::chrono::steady_clock::now();
+  cluster.stop();
+  std::this_thread::sleep_for(2s);
+  auto up_at = std::chrono::steady_clock::now();
+  cluster.start();
+  // The same service process recovers on its own.
+  BOOST_REQUIRE_MESSAGE(load.wait_for_more(40, 30s), "no checkout succeeded after the restart");
+  load.stop();
+  auto outcomes = load.outcomes();
+  std::size_t unavailable = 0;
+  for (const auto& o : outcomes) {
+    if (o.status == 201)
+      continue;
+    // While the database was away: 503 with a JSON error, never a 500.
+    BOOST_TEST(o.status == 503, o.status << " " << o.error);
+    BOOST_TEST((o.error == "database_unavailable" || o.error == "upstream_unavailable"), o.error);
+    if (o.at > down_at && o.at < up_at + 1s)
+      ++unavailable;
+  }
+  BOOST_TEST(unavailable > 0u, "no checkout was answered 503 while PostgreSQL was down");
+  auto readiness = http_call(svc.port(), "GET", "/readyz");
+  BOOST_TEST(readiness.status == 200);
+  check_invariants(svc.db_url(), kernel.port(), outcomes);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_or_resetting_kernel_delays_events_not_checkouts) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_fault_kernel"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  auto set_faults = [&](const std::string& json) {
+    BOOST_REQUIRE(http_call(kernel.port(), "POST", "/mock/faults",
+                            {{"Content-Type", "application/json"}}, json)
+                    .status == 200);
+  };
+  steady_load load{svc.port(), "kernel", 2};
+  // Every Kernel answer takes 2 s.
+  set_faults(R"({"latencyMs":2000})");
+  BOOST_REQUIRE(load.wait_for_more(60, 30s));
+  auto slow = latencies_of_201(load.outcomes());
+  // Then half of the Kernel's answers are connection resets, after the
+  // event was appended: the forwarder must resend, the Kernel keep one.
+  set_faults(R"({"latencyMs":0,"resetRate":0.5})");
+  // Long enough for the sends still waiting on slow answers to finish and
+  // for new ones to meet the resets.
+  auto resets_from = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(load.wait_for_more(60, 30s));
+  std::this_thread::sleep_until(resets_from + 4s);
+  set_faults(R"({"resetRate":0})");
+  load.stop();
+  // The resets happened, and each was a failed delivery to be retried.
+  auto metrics = http_call(svc.port(), "GET", "/metrics").body;
+  auto at = metrics.find("\nap_audit_forward_failures_total ");
+  BOOST_REQUIRE(at != std::string::npos);
+  auto failures = std::stod(metrics.substr(at + std::string{"\nap_audit_forward_failures_total "}.size()));
+  BOOST_TEST(failures > 0, "no delivery failed while the Kernel reset connections");
+  BOOST_TEST_MESSAGE(failures << " deliveries failed and were retried");
+  auto outcomes = load.outcomes();
+  for (const auto& o : outcomes)
+    BOOST_TEST(o.status == 201, o.status << " " << o.error);
+  // Checkouts never wait on the Kernel: far below its 2 s per answer.
+  auto all = latencies_of_201(outcomes);
+  BOOST_REQUIRE(!slow.empty());
+  auto p99 = [](const std::vector<std::chrono::milliseconds>& v) { return v[v.size() * 99 / 100]; };
+  BOOST_TEST(p99(slow).count() < 1000, "p99 with a 2 s Kernel: " << p99(slow).count() << " ms");
+  BOOST_TEST(p99(all).count() < 1000, "p99 overall: " << p99(all).count() << " ms");
+  BOOST_TEST_MESSAGE("checkout p99 with a 2 s Kernel " << p99(slow).count() << " ms, overall "
+                                                      << p99(all).count() << " ms");
+  check_invariants(svc.db_url(), kernel.port(), outcomes);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
