@@ -29,6 +29,14 @@ response json_response(int status, std::string body) {
   return res;
 }
 
+std::vector<router::entry> router::table() const {
+  std::vector<entry> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_)
+    out.push_back({r.method, r.pattern, r.who, r.body});
+  return out;
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   // Walk the longer input fully so the time reveals only the lengths.
   std::size_t n = std::max(a.size(), b.size());

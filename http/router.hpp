@@ -42,6 +42,15 @@ public:
   /// "unmatched".
   std::string_view dispatch(request& req, const reply_fn& reply) const;
 
+  /// One row of the table, for tests that must cover every route.
+  struct entry {
+    std::string method;
+    std::string pattern;
+    access who;
+    body_kind body;
+  };
+  std::vector<entry> table() const;
+
 private:
   struct route {
     std::string method;
