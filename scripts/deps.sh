@@ -28,10 +28,10 @@ ap_install_missing() {
 }
 
 # Configures and builds into build/ (two jobs: one CAF+Beast unit needs ~800 MB).
-ap_build() {
-  local type=${1:-RelWithDebInfo}
-  cmake -S . -B build -DCMAKE_BUILD_TYPE="$type" >/dev/null
-  cmake --build build -j"${AP_BUILD_JOBS:-2}"
+ap_build() {  # [TYPE [DIR [CMAKE_ARGS...]]]
+  local type=${1:-RelWithDebInfo} dir=${2:-build}
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" "${@:3}" >/dev/null
+  cmake --build "$dir" -j"${AP_BUILD_JOBS:-2}"
 }
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on, from $1 upwards.

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-bin=build/bin
+bin=${AP_BIN_DIR:-build/bin}
 [ -x "$bin/artifact-publisher" ] || { echo "smoke: build first (build/bin/artifact-publisher)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "smoke: curl is needed (apt-get install curl)" >&2; exit 2; }
 
