@@ -3,67 +3,145 @@
 # kernel mock and a Release build of the service, runs POST /api/checkout
 # with wrk at 1, 16 and 64 connections (each request a new customer and
 # Idempotency-Key) after a warm-up, and prints requests/s, latency
-# percentiles, errors, the service's peak RSS and the audit lag. In the same
-# run pgbench replays the SQL a checkout commits at the same client counts,
-# and the checkout rate is printed as a fraction of that database-only rate.
+# percentiles, errors, the CPU each process used at 64 connections, the audit
+# lag, and the service's resident memory before and after 100,000 further
+# checkouts. In the same run pgbench replays the SQL a checkout commits at
+# the same client counts, and the checkout rate is printed as a fraction of
+# that database-only rate.
 #
-#   bench/checkout.sh               30 s per step
-#   DURATION=10 bench/checkout.sh   shorter steps
+#   bench/checkout.sh                  30 s per step
+#   DURATION=10 bench/checkout.sh      shorter steps
+#   BASELINE=<rev> bench/checkout.sh   first the same steps with a Release
+#                                      build of <rev>, for a side-by-side
+#                                      comparison on the same machine
+#   RSS_CHECKOUTS=0 bench/checkout.sh  skip the memory step
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 source bench/lib.sh
-AP_PACKAGES+=(wrk curl)
+AP_PACKAGES+=(wrk curl sysstat)
 ap_install_missing
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build build-release -j2 --target artifact-publisher kernel-mock >/dev/null
 
 duration=${DURATION:-30}
+rss_checkouts=${RSS_CHECKOUTS:-100000}
 work=$(mktemp -d /tmp/artifact-publisher-bench.XXXXXX)
 chmod 755 "$work"
-base=$((20000 + RANDOM % 8000))
-pg_port=$(ap_free_port "$base")
-kernel_port=$(ap_free_port $((pg_port + 1)))
-port=$(ap_free_port $((kernel_port + 1)))
 pids=()
+clusters=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  scripts/pg.sh stop "$work/pg" || true
+  for dir in "${clusters[@]}"; do scripts/pg.sh stop "$dir" || true; done
+  [ -n "${baseline_dir:-}" ] && { git worktree remove --force "$baseline_dir" 2>/dev/null || rm -rf "$baseline_dir"; }
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-db_url=$(scripts/pg.sh start "$work/pg" "$pg_port")
-export ARTIFACT_PUBLISHER_DB_URL=$db_url ARTIFACT_PUBLISHER_PORT=$port
-export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
-build-release/bin/artifact-publisher migrate >/dev/null
-build-release/bin/kernel-mock --port "$kernel_port" 2>"$work/kernel.log" &
-pids+=($!)
-build-release/bin/artifact-publisher serve 2>"$work/service.log" &
-service=$!
-pids+=($service)
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$service/status"; }
+build_release() {  # SOURCE_DIR BUILD_DIR
+  cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+  cmake --build "$2" -j2 --target artifact-publisher kernel-mock >/dev/null
+}
+
+checkouts_total() {  # PORT: checkouts answered so far, any outcome
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
+}
+
+declare -A rps
+# Runs every step against the binaries in BIN_DIR, labelled LABEL; leaves
+# the database URL of that run in $db_url.
+measure() {  # LABEL BIN_DIR
+  local label=$1 bin=$2
+  local pg_port kernel_port port service
+  pg_port=$(ap_free_port $((20000 + RANDOM % 8000)))
+  kernel_port=$(ap_free_port $((pg_port + 1)))
+  port=$(ap_free_port $((kernel_port + 1)))
+  clusters+=("$work/pg-$label")
+  db_url=$(scripts/pg.sh start "$work/pg-$label" "$pg_port")
+  export ARTIFACT_PUBLISHER_DB_URL=$db_url ARTIFACT_PUBLISHER_PORT=$port
+  export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
+  "$bin/artifact-publisher" migrate >/dev/null
+  "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel-$label.log" &
+  local kernel=$!
+  pids+=($kernel)
+  "$bin/artifact-publisher" serve >/dev/null 2>"$work/service-$label.log" &
+  service=$!
+  pids+=($service)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+
+  wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
+  for c in 1 16 64; do
+    local threads=$(( c < 2 ? 1 : 2 )) line
+    if [ "$c" = 64 ]; then
+      # CPU per process over the middle of the step: where the cores go.
+      (sleep $((duration / 3)); pidstat -u -p ALL $((duration / 3)) 1 2>/dev/null \
+         | awk -v l="$label" '/^Average/ && $8 + 0 >= 1 {cpu[$NF] += $8}
+             END {printf "%-9s cpu%% at 64 connections:", l; for (p in cpu) printf " %s=%.0f", p, cpu[p]; print ""}' \
+         >"$work/cpu-$label") &
+    fi
+    line=$(wrk -t"$threads" -c"$c" -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
+    rps[$label-$c]=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$line")
+    printf '%-9s checkout connections=%s %s\n' "$label" "$c" "${line#RESULT }"
+  done
+  wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"
+  bench_wait_outbox_drained "$db_url"
+  bench_audit_lag "$db_url" "$(printf '%-9s audit lag ms (delivered_at - created_at)' "$label")"
+  printf '%-9s %s\n' "$label" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total')"
+  curl -s "http://127.0.0.1:$port/metrics" | awk -v l="$label" '/^ap_db_batch/ {v[$1] = $2}
+    END {printf "%-9s mean batch: claims %.1f, stores %.1f\n", l,
+         v["ap_db_batched_requests_total{kind=\"claim\"}"] / (v["ap_db_batches_total{kind=\"claim\"}"] + 1e-9),
+         v["ap_db_batched_requests_total{kind=\"store\"}"] / (v["ap_db_batches_total{kind=\"store\"}"] + 1e-9)}'
+
+  if [ "$rss_checkouts" -gt 0 ] && [ "$label" = current ]; then
+    # Resident memory after everything above, then after RSS_CHECKOUTS more
+    # checkouts at 64 connections.
+    local rss_before start
+    rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$service/status")
+    start=$(checkouts_total "$port")
+    while [ $(( $(checkouts_total "$port") - start )) -lt "$rss_checkouts" ]; do
+      wrk -t2 -c64 -d10s --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null
+    done
+    local rss_after peak done_n
+    rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$service/status")
+    peak=$(awk '/VmHWM/ {print $2}' "/proc/$service/status")
+    done_n=$(( $(checkouts_total "$port") - start ))
+    printf '%-9s service RSS: %d MiB before, %d MiB after %d more checkouts (growth %d MiB; peak %d MiB)\n' \
+      "$label" $((rss_before / 1024)) $((rss_after / 1024)) "$done_n" \
+      $(((rss_after - rss_before) / 1024)) $((peak / 1024))
+  fi
+  kill "$service" "$kernel" 2>/dev/null || true
+  wait "$service" "$kernel" 2>/dev/null || true
+}
+
+wait_for_file() {  # FILE: up to 10 s
+  for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); steps of ${duration}s"
-rss_start=$(rss_kb)
-wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
-declare -A rps
-for c in 1 16 64; do
-  threads=$(( c < 2 ? 1 : 2 ))
-  line=$(wrk -t"$threads" -c"$c" -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
-  rps[$c]=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$line")
-  echo "checkout  connections=$c ${line#RESULT }"
-done
-bench_wait_outbox_drained "$db_url"
-echo "service peak RSS: start $((rss_start / 1024)) MiB, end $(( $(rss_kb) / 1024 )) MiB"
-bench_audit_lag "$db_url" "audit lag ms (delivered_at - created_at)"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total'
+labels=()
+if [ -n "${BASELINE:-}" ]; then
+  # A fixed path per revision, so that a second run finds its objects in
+  # the compiler cache.
+  baseline_dir=${TMPDIR:-/tmp}/artifact-publisher-baseline-$(git rev-parse --short "$BASELINE")
+  git worktree remove --force "$baseline_dir" 2>/dev/null || rm -rf "$baseline_dir"
+  git worktree add --detach "$baseline_dir" "$BASELINE" >/dev/null 2>&1
+  echo "baseline: $(git -C "$baseline_dir" log -1 --format='%h %s' | cut -c1-100)"
+  build_release "$baseline_dir" "$baseline_dir/build-release"
+  measure baseline "$baseline_dir/build-release/bin"
+  labels+=(baseline)
+fi
+echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
+build_release . build-release
+measure current build-release/bin
+labels+=(current)
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 for c in 1 16 64; do
   tps=$(PGOPTIONS="-c client_min_messages=warning" "$bindir/pgbench" -n -c "$c" -j "$(( c < 2 ? 1 : 2 ))" \
           -T "$duration" -f bench/checkout.sql "$db_url" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3; exit}')
-  echo "pgbench   clients=$c tps=$tps  checkout/pgbench=$(awk -v a="${rps[$c]}" -v b="$tps" 'BEGIN {printf "%.0f%%", (b > 0 ? 100 * a / b : 0)}')"
+  line="pgbench   clients=$c tps=$tps "
+  for label in "${labels[@]}"; do
+    line+=" $label/pgbench=$(awk -v a="${rps[$label-$c]}" -v b="$tps" 'BEGIN {printf "%.0f%%", (b > 0 ? 100 * a / b : 0)}')"
+  done
+  echo "$line"
 done
