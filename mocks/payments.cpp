@@ -30,8 +30,8 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
     metered(self, meter_, [self, salt, &captured, &declined](atoms::charge_atom,
                                        const domain::charge_request& req) -> domain::charge_result {
       auto& st = self->state;
-      if (auto it = st.charges.find(req.order_id); it != st.charges.end())
-        return it->second;
+      if (const auto* earlier = st.charges.find(req.order_id))
+        return *earlier;
       domain::charge_result res;
       res.payment_id = derived_id("pay_", salt, "payment", req.order_id);
       res.amount = req.amount;
@@ -45,11 +45,11 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
         res.status = "captured";
         captured.inc();
       }
-      st.charges.emplace(req.order_id, res);
+      st.charges.remember(req.order_id, res);
       return res;
     }),
     metered(self, meter_, [self](atoms::void_atom, const std::string& payment_id) {
-      self->state.voided.insert(payment_id);
+      self->state.voided.remember(payment_id, true);
       return true;
     }),
   };
@@ -65,20 +65,20 @@ ledger_actor::behavior_type ledger_mock(ledger_actor::stateful_pointer<ledger_mo
     metered(self, meter_, [self, salt, ledger_id, &posted](atoms::post_atom,
                                      const domain::journal_request& req) -> domain::journal_entry {
       auto& st = self->state;
-      if (auto it = st.entries.find(req.order_id); it != st.entries.end())
-        return it->second;
+      if (const auto* earlier = st.entries.find(req.order_id))
+        return *earlier;
       domain::journal_entry e;
       e.entry_id = derived_id("fin_", salt, "ledger", req.order_id);
       e.ledger_id = ledger_id;
       e.credit = req.amount;
       e.debit = req.amount;
       e.currency = req.currency;
-      st.entries.emplace(req.order_id, e);
+      st.entries.remember(req.order_id, e);
       posted.inc();
       return e;
     }),
     metered(self, meter_, [self](atoms::reverse_atom, const std::string& entry_id) {
-      self->state.reversed.insert(entry_id);
+      self->state.reversed.remember(entry_id, true);
       return true;
     }),
   };

@@ -4,8 +4,9 @@
 // Identifiers derive from the order id and DETERMINISTIC_SALT, so the same
 // order always maps to the same payment and entry.
 
-#include <map>
-#include <set>
+#include <cstddef>
+#include <deque>
+#include <unordered_map>
 #include <string>
 
 #include "actors/actors.hpp"
@@ -13,25 +14,62 @@
 
 namespace ap::mocks {
 
-/// State of the payment mock: charges by order id, voided payments.
+/// The last `capacity` values by key; the oldest is forgotten first. The
+/// mocks remember recent charges and entries in one of these, as a
+/// processor's idempotency window does, so that their memory stays flat
+/// however many sales go through.
+template <class T>
+class recent {
+public:
+  explicit recent(std::size_t capacity) : capacity_(capacity) {}
+
+  const T* find(const std::string& key) const {
+    auto it = values_.find(key);
+    return it == values_.end() ? nullptr : &it->second;
+  }
+
+  void remember(const std::string& key, T value) {
+    if (!values_.emplace(key, std::move(value)).second)
+      return;
+    order_.push_back(key);
+    if (order_.size() > capacity_) {
+      values_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+  std::size_t size() const { return values_.size(); }
+
+private:
+  std::size_t capacity_;
+  std::unordered_map<std::string, T> values_;
+  std::deque<std::string> order_;
+};
+
+/// How many charges and entries the mocks remember.
+constexpr std::size_t mock_memory = 10000;
+
+/// State of the payment mock: recent charges by order id, recently voided
+/// payments.
 struct payment_mock_state {
   static constexpr const char* name = "payment-mock";
-  std::map<std::string, domain::charge_result> charges;
-  std::set<std::string> voided;
+  recent<domain::charge_result> charges{mock_memory};
+  recent<bool> voided{mock_memory};
 };
 
 /// A Stripe-like processor: `pm_card_visa` is captured,
 /// `pm_card_chargeDeclined` declined with `card_declined`. Charging the same
-/// order again answers the first charge. Counts
+/// order again answers the first charge (within the last mock_memory). Counts
 /// `ap_payment_charges_total{outcome}`.
 payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<payment_mock_state> self,
                                           std::string salt, metrics::registry* registry);
 
-/// State of the ledger mock: entries by order id.
+/// State of the ledger mock: recent entries by order id, recently reversed
+/// entries.
 struct ledger_mock_state {
   static constexpr const char* name = "ledger-mock";
-  std::map<std::string, domain::journal_entry> entries;
-  std::set<std::string> reversed;
+  recent<domain::journal_entry> entries{mock_memory};
+  recent<bool> reversed{mock_memory};
 };
 
 /// A ledger that books every sale as one balanced entry (credit = debit =

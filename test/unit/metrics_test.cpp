@@ -53,3 +53,27 @@ BOOST_AUTO_TEST_CASE(one_name_cannot_have_two_types) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+#include "mocks/payments.hpp"
+
+BOOST_AUTO_TEST_SUITE(mock_memory)
+
+// The payment and ledger mocks keep a bounded window of recent results, so
+// the service's memory stays flat over any number of checkouts.
+BOOST_AUTO_TEST_CASE(recent_results_forget_the_oldest_beyond_capacity) {
+  ap::mocks::recent<int> r{3};
+  for (int i = 0; i < 5; ++i)
+    r.remember("k" + std::to_string(i), i);
+  BOOST_TEST(r.size() == 3u);
+  BOOST_TEST(!r.find("k0"));
+  BOOST_TEST(!r.find("k1"));
+  BOOST_REQUIRE(r.find("k4"));
+  BOOST_TEST(*r.find("k4") == 4);
+  // Remembering a key again keeps the first value and takes no new room.
+  r.remember("k4", 40);
+  BOOST_TEST(*r.find("k4") == 4);
+  BOOST_TEST(r.size() == 3u);
+  BOOST_TEST(r.find("k2"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
