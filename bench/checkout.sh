@@ -138,7 +138,8 @@ labels+=(current)
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 for c in 1 16 64; do
   tps=$(PGOPTIONS="-c client_min_messages=warning" "$bindir/pgbench" -n -c "$c" -j "$(( c < 2 ? 1 : 2 ))" \
-          -T "$duration" -f bench/checkout.sql "$db_url" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3; exit}')
+          -T "$duration" -f bench/checkout.sql "$db_url" 2>"$work/pgbench.err" | awk '/^tps/ {printf "%.0f", $3; exit}') \
+    || { echo "pgbench clients=$c failed:"; tail -n 3 "$work/pgbench.err"; continue; }
   line="pgbench   clients=$c tps=$tps "
   for label in "${labels[@]}"; do
     line+=" $label/pgbench=$(awk -v a="${rps[$label-$c]}" -v b="$tps" 'BEGIN {printf "%.0f%%", (b > 0 ? 100 * a / b : 0)}')"

@@ -1,7 +1,7 @@
 -- What one checkout commits, for pgbench: the order, its items, its two
 -- outbox events and the idempotency record, in one transaction (the claim
 -- happens before, in its own statement, as in the service).
-\set n random(1, 1000000000)
+\set n random(1, 1000000000000000)
 INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state)
   VALUES ('pgb-' || :client_id || '-' || :n, 'k', 'f', 'in_flight') ON CONFLICT DO NOTHING;
 BEGIN;
