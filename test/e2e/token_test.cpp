@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "http/routes.hpp"
@@ -19,6 +18,22 @@ namespace {
 
 const std::string api_token = "api-token-for-every-route-0123456789";
 const std::string admin_token = "admin-token-for-every-route-0123456789";
+
+// A concrete path for a pattern: every `{name}` segment becomes "x".
+std::string with_placeholders(const std::string& pattern) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '{') {
+      out += 'x';
+      i = pattern.find('}', i);
+      if (i == std::string::npos)
+        break;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
 
 // The service's routing table, built as the service builds it.
 std::vector<http::router::entry> service_routes() {
@@ -43,7 +58,7 @@ BOOST_AUTO_TEST_CASE(every_guarded_route_refuses_missing_and_wrong_tokens) {
   int api_routes = 0;
   int admin_routes = 0;
   for (const auto& route : routes) {
-    auto target = std::regex_replace(route.pattern, std::regex{"\\{[a-z]+\\}"}, "x");
+    auto target = with_placeholders(route.pattern);
     std::string body = route.body == http::body_kind::json ? "{}" : "";
     auto call = [&](const std::string& authorization) {
       std::vector<std::pair<std::string, std::string>> h;
