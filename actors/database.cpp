@@ -35,18 +35,28 @@ database_worker_actor& next_worker(facade_ptr self) {
   return st.workers[st.next++ % st.workers.size()];
 }
 
+// What answering one request of a batch needs of its item: a stored
+// order's id; nothing of a claim.
+std::string answer_key(const persistence::idempotency_claim&) {
+  return {};
+}
+
+std::string answer_key(const domain::order_record& order) {
+  return order.order_id;
+}
+
 // The answer of one request of a batch.
-void answer(caf::typed_response_promise<persistence::claim_result>& p,
-            const persistence::idempotency_claim&, persistence::claim_result& r) {
+void answer(caf::typed_response_promise<persistence::claim_result>& p, const std::string&,
+            persistence::claim_result& r) {
   p.deliver(std::move(r));
 }
 
-void answer(caf::typed_response_promise<std::string>& p, const domain::order_record& order,
+void answer(caf::typed_response_promise<std::string>& p, const std::string& order_id,
             caf::error& e) {
   if (e)
     p.deliver(std::move(e));
   else
-    p.deliver(order.order_id);
+    p.deliver(order_id);
 }
 
 template <class Item, class Reply>
@@ -64,8 +74,12 @@ void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_confi
                                        std::vector<caf::error>>;
   while (q.in_flight < cfg.in_flight && !q.items.empty()) {
     auto n = std::min(q.items.size(), cfg.max_batch);
-    auto items = std::make_shared<std::vector<Item>>(std::make_move_iterator(q.items.begin()),
-                                                     std::make_move_iterator(q.items.begin() + n));
+    std::vector<Item> items(std::make_move_iterator(q.items.begin()),
+                            std::make_move_iterator(q.items.begin() + n));
+    auto keys = std::make_shared<std::vector<std::string>>();
+    keys->reserve(n);
+    for (const auto& item : items)
+      keys->push_back(answer_key(item));
     auto promises = std::make_shared<std::vector<caf::typed_response_promise<Reply>>>(
       std::make_move_iterator(q.promises.begin()), std::make_move_iterator(q.promises.begin() + n));
     q.items.erase(q.items.begin(), q.items.begin() + n);
@@ -73,13 +87,12 @@ void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_confi
     ++q.in_flight;
     (is_claim ? cfg.claim_batches : cfg.store_batches)->inc();
     (is_claim ? cfg.claims : cfg.stores)->inc(n);
-    // The worker gets a copy: the items are needed again to answer.
-    self->request(next_worker(self), batch_timeout, atom::value, *items)
+    self->request(next_worker(self), batch_timeout, atom::value, std::move(items))
       .then(
-        [self, &q, cfg, items, promises](replies_t& replies) {
+        [self, &q, cfg, keys, promises](replies_t& replies) {
           for (std::size_t i = 0; i < promises->size(); ++i) {
             if (i < replies.size())
-              answer((*promises)[i], (*items)[i], replies[i]);
+              answer((*promises)[i], (*keys)[i], replies[i]);
             else
               (*promises)[i].deliver(make_error(error_code::internal, "database error"));
           }

@@ -10,14 +10,11 @@
 #include <string_view>
 
 #include "core/json.hpp"
+#include "fuzz/property.hpp"
 
 namespace {
 
-[[noreturn]] void violated(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "property violated: %s: %s\n", what, detail.c_str());
-  std::fflush(stderr);
-  __builtin_trap();
-}
+using ap::fuzz::violated;
 
 } // namespace
 

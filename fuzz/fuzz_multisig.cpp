@@ -20,17 +20,14 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include "core/crypto.hpp"
+#include "fuzz/property.hpp"
 #include "domain/multisig.hpp"
 
 namespace {
 
 using namespace ap;
 
-[[noreturn]] void violated(const char* what) {
-  std::fprintf(stderr, "property violated: %s\n", what);
-  std::fflush(stderr);
-  __builtin_trap();
-}
+using ap::fuzz::violated;
 
 constexpr int threshold = 2;
 constexpr std::int64_t start_ms = 1'700'000'000'000;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "fuzz/property.hpp"
 #include "core/json.hpp"
 #include "domain/proof.hpp"
 
@@ -25,11 +26,7 @@ namespace {
 
 using namespace ap;
 
-[[noreturn]] void violated(const char* what) {
-  std::fprintf(stderr, "property violated: %s\n", what);
-  std::fflush(stderr);
-  __builtin_trap();
-}
+using ap::fuzz::violated;
 
 // The unit tests' secret and rotation layout: v1 signed the pinned vector,
 // v2 is active.

@@ -13,18 +13,13 @@
 #include <vector>
 
 #include "core/json.hpp"
+#include "fuzz/property.hpp"
 #include "domain/checkout.hpp"
 #include "domain/multisig.hpp"
 
 namespace {
 
-void require(bool property, const char* what) {
-  if (!property) {
-    std::fprintf(stderr, "property violated: %s\n", what);
-    std::fflush(stderr);
-    __builtin_trap();
-  }
-}
+using ap::fuzz::require;
 
 // The catalog migration 0001 seeds.
 const ap::domain::catalog& seeded_catalog() {
