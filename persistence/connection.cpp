@@ -120,8 +120,15 @@ result connection::check(pg_result* res, const std::string& sql) {
   if (res) {
     if (const char* s = PQresultErrorField(res, PG_DIAG_SQLSTATE))
       state = s;
-    if (const char* m = PQresultErrorMessage(res); m && *m)
+    // The server's own words, without the severity prefix and the
+    // CONTEXT lines a function adds.
+    if (const char* m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY); m && *m) {
       message = m;
+      if (const char* d = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL); d && *d)
+        message += std::string{" ("} + d + ")";
+    } else if (const char* m = PQresultErrorMessage(res); m && *m) {
+      message = m;
+    }
     PQclear(res);
   }
   while (!message.empty() && (message.back() == '\n' || message.back() == ' '))

@@ -7,6 +7,8 @@
 
 #include "persistence/connection.hpp"
 
+#include "core/json.hpp"
+
 namespace ap::persistence {
 
 std::vector<domain::catalog_item> load_catalog(connection& db) {
@@ -31,9 +33,11 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
     if (inserted.affected() == 1)
       return {"claimed", 0, {}};
     auto row = db.exec(
-      "SELECT fingerprint, state, http_status, response_body,"
-      " updated_at < now() - make_interval(secs => $3) AS stale"
-      " FROM idempotency_keys WHERE customer_id = $1 AND idem_key = $2",
+      // A completed key without a body of its own answers its order's result.
+      "SELECT k.fingerprint, k.state, k.http_status, coalesce(k.response_body, o.result),"
+      " k.updated_at < now() - make_interval(secs => $3) AS stale"
+      " FROM idempotency_keys k LEFT JOIN orders o ON o.order_id = k.order_id"
+      " WHERE k.customer_id = $1 AND k.idem_key = $2",
       {claim.customer_id, claim.key, std::to_string(stale_claim_seconds)});
     if (row.rows() == 0)
       continue;
@@ -92,47 +96,13 @@ void release_idempotency_key(connection& db, const std::string& customer_id,
           {customer_id, key});
 }
 
-void store_order(connection& db, const domain::order_record& o) {
-  auto optional = [](const std::string& s) -> std::optional<std::string> {
-    if (s.empty())
-      return std::nullopt;
-    return s;
-  };
-  db.transaction([&] {
-    db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total,"
-            " payment_id, finance_entry_id, result, proof, license, delivery, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            {o.order_id, o.customer_id, o.email, o.status, o.currency, std::to_string(o.total),
-             o.payment_id, optional(o.finance_entry_id), o.result, optional(o.proof),
-             optional(o.license), optional(o.delivery), o.created_at});
-    for (const auto& item : o.items)
-      db.exec("INSERT INTO order_items (order_id, sku, quantity, unit_amount, amount)"
-              " VALUES ($1, $2, $3, $4, $5)",
-              {o.order_id, item.sku, std::to_string(item.quantity),
-               std::to_string(item.unit_amount), std::to_string(item.amount)});
-    for (const auto& e : o.events)
-      db.exec("INSERT INTO audit_outbox (event_id, event_type, order_id, payload)"
-              " VALUES ($1, $2, $3, $4)",
-              {e.event_id, e.event_type, o.order_id, e.payload});
-    if (!o.idempotency_key.empty()) {
-      auto done = db.exec(
-        "UPDATE idempotency_keys SET state = 'completed', http_status = $3,"
-        " response_body = $4, order_id = $5, updated_at = now()"
-        " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'",
-        {o.customer_id, o.idempotency_key, std::to_string(o.http_status), o.response_body,
-         o.order_id});
-      // Someone else completed or released the key meanwhile: this order
-      // must not exist beside theirs.
-      if (done.affected() != 1)
-        throw db_error("idempotency key no longer held by this checkout", "40001", false);
-    }
-    // Wakes audit forwarders listening on this channel.
-    db.exec("NOTIFY audit_outbox");
-  });
-}
+namespace {
 
-void store_orders(connection& db, const std::vector<domain::order_record>& orders) {
-  if (orders.empty())
+/// The orders given by `at(i)`, i < count, as the columns of one call of
+/// store_orders() (migration 0006): one round trip and one commit.
+template <class At>
+void store_all(connection& db, std::size_t count, At at) {
+  if (count == 0)
     return;
   auto optional = [](const std::string& s) -> std::optional<std::string> {
     if (s.empty())
@@ -141,11 +111,13 @@ void store_orders(connection& db, const std::vector<domain::order_record>& order
   };
   std::vector<std::string> order_id, customer, email, status, currency, total, payment, result,
     created;
-  std::vector<std::optional<std::string>> entry, proof, license, delivery;
+  std::vector<std::optional<std::string>> entry;
   std::vector<std::string> item_order, sku, quantity, unit, amount;
   std::vector<std::string> event_id, event_type, event_order, payload;
-  std::vector<std::string> key_customer, key, http_status, body, key_order;
-  for (const auto& o : orders) {
+  std::vector<std::string> key_customer, key, http_status, key_order;
+  std::vector<std::optional<std::string>> body;
+  for (std::size_t n = 0; n < count; ++n) {
+    const domain::order_record& o = at(n);
     order_id.push_back(o.order_id);
     customer.push_back(o.customer_id);
     email.push_back(o.email);
@@ -155,9 +127,6 @@ void store_orders(connection& db, const std::vector<domain::order_record>& order
     payment.push_back(o.payment_id);
     entry.push_back(optional(o.finance_entry_id));
     result.push_back(o.result);
-    proof.push_back(optional(o.proof));
-    license.push_back(optional(o.license));
-    delivery.push_back(optional(o.delivery));
     created.push_back(o.created_at);
     for (const auto& item : o.items) {
       item_order.push_back(o.order_id);
@@ -176,71 +145,70 @@ void store_orders(connection& db, const std::vector<domain::order_record>& order
       key_customer.push_back(o.customer_id);
       key.push_back(o.idempotency_key);
       http_status.push_back(std::to_string(o.http_status));
-      body.push_back(o.response_body);
+      // A 201 answers the order's result, which is stored once, with the order.
+      if (o.response_body == o.result)
+        body.push_back(std::nullopt);
+      else
+        body.push_back(o.response_body);
       key_order.push_back(o.order_id);
     }
   }
-  db.transaction([&] {
-    db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total,"
-            " payment_id, finance_entry_id, result, proof, license, delivery, created_at)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-            " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
-            " $12::text[], $13::timestamptz[])",
-            {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
-             to_pg_array(status), to_pg_array(currency), to_pg_array(total),
-             to_pg_array(payment), to_pg_array(entry), to_pg_array(result), to_pg_array(proof),
-             to_pg_array(license), to_pg_array(delivery), to_pg_array(created)});
-    if (!item_order.empty())
-      db.exec("INSERT INTO order_items (order_id, sku, quantity, unit_amount, amount)"
-              " SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[],"
-              " $5::bigint[])",
-              {to_pg_array(item_order), to_pg_array(sku), to_pg_array(quantity),
-               to_pg_array(unit), to_pg_array(amount)});
-    if (!event_id.empty())
-      db.exec("INSERT INTO audit_outbox (event_id, event_type, order_id, payload)"
-              " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
-              {to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
-               to_pg_array(payload)});
-    if (!key.empty()) {
-      auto done = db.exec(
-        "UPDATE idempotency_keys k SET state = 'completed', http_status = d.status,"
-        " response_body = d.body, order_id = d.order_id, updated_at = now()"
-        " FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[])"
-        "   AS d(customer_id, idem_key, status, body, order_id)"
-        " WHERE k.customer_id = d.customer_id AND k.idem_key = d.idem_key"
-        " AND k.state = 'in_flight'",
-        {to_pg_array(key_customer), to_pg_array(key), to_pg_array(http_status),
-         to_pg_array(body), to_pg_array(key_order)});
-      // As in store_order: an order whose key someone else completed or
-      // released must not be written.
-      if (done.affected() != static_cast<long>(key.size()))
-        throw db_error("an idempotency key is no longer held by its checkout", "40001", false);
-    }
-    db.exec("NOTIFY audit_outbox");
-  });
+  db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+          " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],"
+          " $11::text[], $12::text[], $13::integer[], $14::bigint[], $15::bigint[],"
+          " $16::text[], $17::text[], $18::text[], $19::text[],"
+          " $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[])",
+          {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
+           to_pg_array(status), to_pg_array(currency), to_pg_array(total), to_pg_array(payment),
+           to_pg_array(entry), to_pg_array(result), to_pg_array(created),
+           to_pg_array(item_order), to_pg_array(sku), to_pg_array(quantity), to_pg_array(unit),
+           to_pg_array(amount),
+           to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
+           to_pg_array(payload),
+           to_pg_array(key_customer), to_pg_array(key), to_pg_array(http_status),
+           to_pg_array(body), to_pg_array(key_order)});
+}
+
+} // namespace
+
+void store_order(connection& db, const domain::order_record& o) {
+  store_all(db, 1, [&](std::size_t) -> const domain::order_record& { return o; });
+}
+
+void store_orders(connection& db, const std::vector<domain::order_record>& orders) {
+  store_all(db, orders.size(),
+            [&](std::size_t n) -> const domain::order_record& { return orders[n]; });
 }
 
 std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
-  const char* column = "result";
+  auto rows = db.exec("SELECT result FROM orders WHERE order_id = $1", {order_id});
+  if (rows.rows() == 0)
+    return {};
+  auto result = rows.value(0, 0);
+  const char* member = nullptr;
   switch (part) {
     case order_part::result:
-      column = "result";
-      break;
+      return result;
     case order_part::proof:
-      column = "proof";
+      member = "proof";
       break;
     case order_part::license:
-      column = "license";
+      member = "license";
       break;
     case order_part::delivery:
-      column = "delivery";
+      member = "delivery";
       break;
   }
-  auto rows = db.exec(std::string{"SELECT "} + column + " FROM orders WHERE order_id = $1",
-                      {order_id});
-  if (rows.rows() == 0 || rows.is_null(0, 0))
+  // The result is canonical JSON, so its member written canonically again
+  // is byte for byte the document the checkout produced.
+  rapidjson::Document doc;
+  if (json::parse_strict(result, doc) || !doc.IsObject())
+    throw db_error("order " + order_id + " has a result that is not a JSON object", "XX000",
+                   false);
+  auto found = doc.FindMember(member);
+  if (found == doc.MemberEnd() || !found->value.IsObject())
     return {};
-  return rows.value(0, 0);
+  return json::canonical(found->value);
 }
 
 } // namespace ap::persistence
@@ -249,26 +217,10 @@ namespace ap::persistence {
 
 std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& instance,
                                              int limit, int lease_ms) {
-  // Delivered rows leave dead entries in the index of undelivered rows
-  // until a vacuum. An index scan marks each one it meets as dead, so the
-  // next lease skips it for free; a bitmap scan (which the planner prefers
-  // here) cannot, and would revisit every delivered row since the last
-  // vacuum on each lease.
-  auto rows = db.transaction([&] {
-    db.exec("SET LOCAL enable_bitmapscan = off");
-    return db.exec(
-      "UPDATE audit_outbox o SET claimed_by = $1,"
-      " claimed_until = now() + make_interval(secs => $3::double precision / 1000),"
-      " attempts = o.attempts + 1"
-      " FROM (SELECT event_id FROM audit_outbox"
-      "       WHERE delivered_at IS NULL AND next_attempt_at <= now()"
-      "         AND (claimed_until IS NULL OR claimed_until < now())"
-      "       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
-      " WHERE o.event_id = due.event_id"
-      " RETURNING o.event_id, o.event_type, o.payload,"
-      "   (extract(epoch FROM o.created_at) * 1000)::bigint, o.attempts",
-      {instance, std::to_string(limit), std::to_string(lease_ms)});
-  });
+  // One statement (migration 0006), which walks the index of undelivered
+  // rows in order with bitmap scans off.
+  auto rows = db.exec("SELECT * FROM lease_outbox($1, $2::integer, $3::integer)",
+                      {instance, std::to_string(limit), std::to_string(lease_ms)});
   std::vector<kernel::outbox_row> out;
   out.reserve(static_cast<std::size_t>(rows.rows()));
   for (int i = 0; i < rows.rows(); ++i)
@@ -281,7 +233,10 @@ std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& 
 
 void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& outcomes,
                    int max_backoff_ms) {
-  // Two statements for the whole batch, not one per row.
+  // One statement for the delivered rows of the batch and one for the
+  // failed ones, not one per row. Each row's outcome stands on its own, so
+  // they need no transaction: should the second fail, those leases run out
+  // and the rows are sent again.
   std::vector<std::string> delivered;
   std::vector<std::string> kernel_ids;
   std::vector<std::string> failed;
@@ -293,21 +248,19 @@ void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& 
       failed.push_back(o.event_id);
     }
   }
-  db.transaction([&] {
-    if (!delivered.empty())
-      db.exec("UPDATE audit_outbox o SET delivered_at = now(), kernel_audit_id = d.kernel_id,"
-              " claimed_until = NULL"
-              " FROM unnest($1::text[], $2::text[]) AS d(event_id, kernel_id)"
-              " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
-              {to_pg_array(delivered), to_pg_array(kernel_ids)});
-    // Backoff grows with the attempts: 100 ms doubling, at most max_backoff_ms.
-    if (!failed.empty())
-      db.exec("UPDATE audit_outbox SET claimed_until = NULL, next_attempt_at = now()"
-              " + make_interval(secs => least($2::double precision,"
-              "                              100 * power(2, least(attempts, 20))) / 1000)"
-              " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
-              {to_pg_array(failed), std::to_string(max_backoff_ms)});
-  });
+  if (!delivered.empty())
+    db.exec("UPDATE audit_outbox o SET delivered_at = now(), kernel_audit_id = d.kernel_id,"
+            " claimed_until = NULL"
+            " FROM unnest($1::text[], $2::text[]) AS d(event_id, kernel_id)"
+            " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
+            {to_pg_array(delivered), to_pg_array(kernel_ids)});
+  // Backoff grows with the attempts: 100 ms doubling, at most max_backoff_ms.
+  if (!failed.empty())
+    db.exec("UPDATE audit_outbox SET claimed_until = NULL, next_attempt_at = now()"
+            " + make_interval(secs => least($2::double precision,"
+            "                              100 * power(2, least(attempts, 20))) / 1000)"
+            " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
+            {to_pg_array(failed), std::to_string(max_backoff_ms)});
 }
 
 kernel::outbox_stats outbox_statistics(connection& db, int budget_ms) {

@@ -64,20 +64,21 @@ void release_idempotency_key(connection& db, const std::string& customer_id,
                              const std::string& key);
 
 /// Writes the order, its items, its outbox events and (with a key) the
-/// completed idempotency record in one transaction. Throws db_error; then
-/// nothing was written.
+/// completed idempotency record in one statement, so in one transaction.
+/// A 201 body is not stored beside the key: its replay reads the order's
+/// result. Throws db_error; then nothing was written.
 void store_order(connection& db, const domain::order_record& order);
 
-/// Writes several orders as store_order does, all in one transaction with
-/// one statement per table (group commit). Throws db_error when any of
-/// them cannot be written; then none was.
+/// Writes several orders as store_order does, all in one statement (group
+/// commit: one round trip, one commit). Throws db_error when any of them
+/// cannot be written; then none was.
 void store_orders(connection& db, const std::vector<domain::order_record>& orders);
 
 /// Which document of an order to read.
 enum class order_part { result, proof, license, delivery };
 
-/// The stored document, or nullopt-like empty string when the order (or
-/// that part of it) does not exist.
+/// The stored document, or an empty string when the order (or that part of
+/// it) does not exist. The parts are members of the stored result.
 std::string load_order_part(connection& db, const std::string& order_id, order_part part);
 
 } // namespace ap::persistence

@@ -123,7 +123,6 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
     o.items = {{"creator-basic", 1, 1200, 1200}};
     o.created_at = "2026-01-01T00:00:00Z";
     o.result = o.response_body = "{}";
-    o.proof = o.license = o.delivery = "{}";
     o.events = {{"evt_" + digits, "order.completed", "{}"}};
     o.http_status = 201;
     o.idempotency_key = "key-" + digits;

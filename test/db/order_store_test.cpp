@@ -31,10 +31,12 @@ struct store_fixture {
     o.finance_entry_id = "fin_" + n;
     o.items = {{"creator-basic", 1, 1200, 1200}};
     o.created_at = "2026-01-01T00:00:00Z";
-    o.result = "{\"orderId\":\"" + o.order_id + "\"}";
-    o.proof = "{}";
-    o.license = "{}";
-    o.delivery = "{}";
+    // As the checkout builds them: canonical JSON, the parts members of the result.
+    o.proof = R"({"kid":"v1","payload":{"items":[1,2],"total":1200}})";
+    o.license = R"({"licenseId":"lic_)" + n + R"("})";
+    o.delivery = R"({"cipherText":"AAEC+/8=","nonce":"bm9uY2U="})";
+    o.result = R"({"delivery":)" + o.delivery + R"(,"license":)" + o.license
+               + R"(,"orderId":")" + o.order_id + R"(","proof":)" + o.proof + "}";
     o.events = {{"evt_a" + n, "order.completed", "{}"}, {"evt_b" + n, "delivery.generated", "{}"}};
     o.http_status = 201;
     o.response_body = o.result;
@@ -55,6 +57,38 @@ BOOST_AUTO_TEST_CASE(an_order_is_stored_whole) {
   BOOST_TEST(load_order_part(db, order("1").order_id, order_part::result)
              == order("1").result);
   BOOST_TEST(load_order_part(db, "order_nope", order_part::result).empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_parts_are_read_out_of_the_result) {
+  auto o = order("6");
+  store_order(db, o);
+  BOOST_TEST(load_order_part(db, o.order_id, order_part::proof) == o.proof);
+  BOOST_TEST(load_order_part(db, o.order_id, order_part::license) == o.license);
+  BOOST_TEST(load_order_part(db, o.order_id, order_part::delivery) == o.delivery);
+  BOOST_TEST(load_order_part(db, "order_nope", order_part::proof).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_201_body_is_stored_once_and_replayed_exactly) {
+  BOOST_REQUIRE(claim_idempotency_key(db, {"cust-store", "once", "fp"}).state == "claimed");
+  BOOST_REQUIRE(claim_idempotency_key(db, {"cust-store", "own", "fp"}).state == "claimed");
+  auto created = order("7", "once");
+  auto declined = order("8", "own");
+  declined.http_status = 402;
+  declined.response_body = R"({"error":"payment_declined","orderId":")" + declined.order_id
+                           + R"("})";
+  store_orders(db, {created, declined});
+  // The 201 body is the order's result: not written a second time.
+  BOOST_TEST(db.exec("SELECT response_body IS NULL FROM idempotency_keys WHERE idem_key = 'once'")
+               .value(0, 0) == "t");
+  BOOST_TEST(db.exec("SELECT response_body FROM idempotency_keys WHERE idem_key = 'own'")
+               .value(0, 0) == declined.response_body);
+  auto replay = claim_idempotency_key(db, {"cust-store", "once", "fp"});
+  BOOST_TEST(replay.state == "replay");
+  BOOST_TEST(replay.status == 201);
+  BOOST_TEST(replay.body == created.result);
+  replay = claim_idempotency_key(db, {"cust-store", "own", "fp"});
+  BOOST_TEST(replay.status == 402);
+  BOOST_TEST(replay.body == declined.response_body);
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_part_way_leaves_nothing) {
@@ -98,7 +132,13 @@ BOOST_AUTO_TEST_CASE(released_and_stale_claims_can_be_taken) {
 
 BOOST_AUTO_TEST_CASE(storing_without_holding_the_key_fails_whole) {
   // The key was never claimed (or someone else completed it): no order.
-  BOOST_CHECK_THROW(store_order(db, order("5", "never-claimed")), db_error);
+  try {
+    store_order(db, order("5", "never-claimed"));
+    BOOST_FAIL("stored an order without its key");
+  } catch (const db_error& e) {
+    BOOST_TEST(e.sqlstate() == "40001");
+    BOOST_TEST(std::string{e.what()} == "an idempotency key is no longer held by its checkout");
+  }
   BOOST_TEST(count("orders") == "0");
   BOOST_TEST(count("audit_outbox") == "0");
 }
@@ -116,6 +156,7 @@ BOOST_AUTO_TEST_CASE(a_batch_stores_every_order_whole) {
   batch[2].proof.clear();
   batch[2].license.clear();
   batch[2].delivery.clear();
+  batch[2].result = R"({"orderId":")" + batch[2].order_id + R"(","status":"payment_failed"})";
   batch[3].result = R"({"quote":"\"","braces":"{a,b}","null":"NULL"})";
   store_orders(db, batch);
   BOOST_TEST(count("orders") == "5");
