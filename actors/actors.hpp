@@ -87,10 +87,11 @@ using kernel_actor = caf::typed_actor<
 /// The timed audit forwarder: moves outbox rows into the Kernel's audit log
 /// within the freshness budget, never dropping one.
 using audit_forwarder_actor = caf::typed_actor<
-  // New rows were committed: forward now.
+  // New rows were committed: forward them (after the gather window).
   caf::reacts_to<atoms::wake_atom>,
-  // The poll timer (the forwarder sends it to itself).
-  caf::reacts_to<atoms::tick_atom>>;
+  // The poll timer and the end of a gather window (the forwarder sends
+  // both to itself).
+  caf::reacts_to<atoms::tick_atom>, caf::reacts_to<atoms::gather_atom>>;
 
 /// One database worker: a detached actor that owns one connection. The
 /// facade's interface, to which the facade delegates, plus the batches into

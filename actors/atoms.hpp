@@ -51,8 +51,10 @@ using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using oneshot_atom = caf::atom_constant<caf::atom("oneshot")>;
 using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
 
-/// Audit forwarder: new outbox rows were committed / the poll timer fired.
+/// Audit forwarder: new outbox rows were committed / the poll timer fired /
+/// a gather window ended.
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using gather_atom = caf::atom_constant<caf::atom("gather")>;
 
 } // namespace ap::atoms

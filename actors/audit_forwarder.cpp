@@ -162,7 +162,19 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
   self->send(self, atoms::tick_atom::value);
   auto meter_ = actor_meter::make(*registry, "audit-forwarder");
   return {
-    metered(self, meter_, [ctx](atoms::wake_atom) { run_cycle(ctx); }),
+    metered(self, meter_, [ctx](atoms::wake_atom) {
+      auto& st = ctx.self->state;
+      if (ctx.cfg->gather.count() == 0)
+        return run_cycle(ctx);
+      if (st.gathering)
+        return;
+      st.gathering = true;
+      ctx.self->delayed_send(ctx.self, ctx.cfg->gather, atoms::gather_atom::value);
+    }),
+    metered(self, meter_, [ctx](atoms::gather_atom) {
+      ctx.self->state.gathering = false;
+      run_cycle(ctx);
+    }),
     metered(self, meter_, [ctx](atoms::tick_atom) {
       auto self = ctx.self;
       run_cycle(ctx);

@@ -26,6 +26,10 @@ struct audit_forwarder_config {
   /// row sent twice (a Kernel slower than the lease) is stored once by the
   /// Kernel.
   std::int32_t lease_ms = 2000;
+  /// A wake-up leases after this long, so that the events of the checkouts
+  /// committed meanwhile travel in the same lease and settle (one lease per
+  /// gather window instead of one per checkout); zero leases at once.
+  std::chrono::milliseconds gather{10};
   /// Polls this often even without a wake-up (another instance's rows, retries).
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds stats_interval{1000};
@@ -47,6 +51,8 @@ struct audit_forwarder_state {
   static constexpr const char* name = "audit-forwarder";
   int in_flight = 0;
   bool wake_pending = false;
+  /// A wake-up is waiting for its gather window to end.
+  bool gathering = false;
   std::chrono::steady_clock::time_point last_stats{};
 };
 

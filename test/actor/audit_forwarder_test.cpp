@@ -29,9 +29,12 @@ struct fake_outbox_state {
 
 outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outbox_state>,
                                         std::shared_ptr<std::vector<fake_row>> rows,
-                                        std::function<std::int64_t()> now) {
+                                        std::function<std::int64_t()> now,
+                                        std::shared_ptr<int> leases) {
   return {
-    [rows, now](atoms::lease_atom, const std::string&, std::int32_t limit, std::int32_t) {
+    [rows, now, leases](atoms::lease_atom, const std::string&, std::int32_t limit,
+                        std::int32_t) {
+      ++*leases;
       std::vector<kernel::outbox_row> out;
       for (auto& r : *rows) {
         if (static_cast<std::int32_t>(out.size()) >= limit)
@@ -75,6 +78,7 @@ struct forwarding : test::actor_fixture {
   std::shared_ptr<kernel::audit_log> log =
     std::make_shared<kernel::audit_log>(std::string(32, '\x05'), "test-kernel");
   std::shared_ptr<kernel_faults> faults = std::make_shared<kernel_faults>();
+  std::shared_ptr<int> leases = std::make_shared<int>(0);
   outbox_actor outbox;
   kernel_actor kernel;
   audit_forwarder_actor forwarder;
@@ -87,14 +91,21 @@ struct forwarding : test::actor_fixture {
 
   forwarding() {
     auto clock = [this] { return now_ms(); };
-    outbox = sys.spawn(fake_outbox, rows, clock);
+    outbox = sys.spawn(fake_outbox, rows, clock, leases);
     kernel = sys.spawn(kernel_mock_actor, log, faults);
+    // These tests time the Kernel's answers to the millisecond: a wake-up
+    // leases at once.
+    forwarder = sys.spawn(audit_forwarder, config(0ms), &registry);
+    run();
+  }
+
+  audit_forwarder_config config(std::chrono::milliseconds gather) {
     audit_forwarder_config cfg;
-    cfg.now_ms = clock;
+    cfg.now_ms = [this] { return now_ms(); };
     cfg.outbox = [this] { return outbox; };
     cfg.kernel = [this] { return kernel; };
-    forwarder = sys.spawn(audit_forwarder, cfg, &registry);
-    run();
+    cfg.gather = gather;
+    return cfg;
   }
 
   ~forwarding() {
@@ -187,6 +198,29 @@ BOOST_AUTO_TEST_CASE(a_kernel_slower_than_the_call_timeout_gets_the_event_once) 
   BOOST_TEST(delivered_rows() == 1u);
   BOOST_TEST(log->size() == 1u);  // the retry was deduplicated by event id
   BOOST_TEST(count("ap_audit_freshness_breaches_total") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(wake_ups_within_the_gather_window_share_one_lease) {
+  auto gathering = sys.spawn(audit_forwarder, config(10ms), &registry);
+  run();  // its first poll
+  auto before = *leases;
+  for (int i = 0; i < 5; ++i) {
+    fake_row r;
+    r.row = {"evt_w" + std::to_string(i), "order.completed", R"({"orderId":"o"})", now_ms(), 0};
+    rows->push_back(r);
+    caf::anon_send(gathering, atoms::wake_atom::value);
+    run();
+    advance(1ms);
+  }
+  BOOST_TEST(*leases == before);
+  BOOST_TEST(delivered_rows() == 0u);
+  advance(5ms);  // 10 ms after the first wake-up
+  BOOST_TEST(*leases == before + 1);
+  BOOST_TEST(delivered_rows() == 5u);
+  BOOST_TEST(lag().sum() == 5 * 0.010 - (0.004 + 0.003 + 0.002 + 0.001),
+             boost::test_tools::tolerance(1e-9));
+  caf::anon_send_exit(gathering, caf::exit_reason::user_shutdown);
+  run();
 }
 
 BOOST_AUTO_TEST_CASE(polling_finds_rows_committed_without_a_wake_up) {
