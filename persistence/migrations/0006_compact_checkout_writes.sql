@@ -23,6 +23,9 @@ ALTER TABLE orders SET (toast_tuple_target = 8160);
 -- their items, outbox events and completed idempotency keys, as one atomic
 -- statement. A key no longer held by its checkout fails the whole call
 -- with SQLSTATE 40001, so that order is not written beside the other one.
+-- Each call plans its statements for the arrays it is given: a plan cached
+-- while the tables were small would go on scanning idempotency_keys whole
+-- as it grows.
 CREATE FUNCTION store_orders(
     o_id text[], o_customer text[], o_email text[], o_status text[], o_currency text[],
     o_total bigint[], o_payment text[], o_entry text[], o_result text[],
@@ -30,7 +33,7 @@ CREATE FUNCTION store_orders(
     i_order text[], i_sku text[], i_quantity integer[], i_unit bigint[], i_amount bigint[],
     e_id text[], e_type text[], e_order text[], e_payload text[],
     k_customer text[], k_key text[], k_status integer[], k_body text[], k_order text[])
-  RETURNS void LANGUAGE plpgsql AS $$
+  RETURNS void LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   held bigint;
 BEGIN

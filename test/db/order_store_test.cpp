@@ -91,6 +91,14 @@ BOOST_AUTO_TEST_CASE(a_201_body_is_stored_once_and_replayed_exactly) {
   BOOST_TEST(replay.body == declined.response_body);
 }
 
+BOOST_AUTO_TEST_CASE(the_store_function_plans_for_each_call) {
+  // A generic plan made while idempotency_keys was small scans it whole for
+  // every batch once it is large.
+  BOOST_TEST(db.exec("SELECT array_to_string(proconfig, ',') FROM pg_proc"
+                     " WHERE proname = 'store_orders'").value(0, 0)
+             == "plan_cache_mode=force_custom_plan");
+}
+
 BOOST_AUTO_TEST_CASE(a_failure_part_way_leaves_nothing) {
   auto o = order("2");
   o.events[1].event_id = o.events[0].event_id;  // the second insert fails
