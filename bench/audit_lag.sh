@@ -12,13 +12,14 @@ source scripts/deps.sh
 source bench/lib.sh
 AP_PACKAGES+=(curl)
 ap_install_missing
-ap_build Release >/dev/null
+# Its own Release tree: build/ is the test build of run-tests.sh.
+ap_build Release build-release -DBUILD_TESTING=OFF >/dev/null
 
 seconds=${1:-30}
 workers=${2:-4}
 work=$(mktemp -d /tmp/artifact-publisher-bench.XXXXXX)
 chmod 755 "$work"
-pg_port=$(ap_free_port 56432)
+pg_port=$(ap_free_port 26432)  # below the ephemeral ports of client sockets
 kernel_port=$(ap_free_port 16060)
 port=$(ap_free_port 16160)
 pids=()
@@ -33,10 +34,10 @@ trap cleanup EXIT
 export ARTIFACT_PUBLISHER_DB_URL=$(scripts/pg.sh start "$work/pg" "$pg_port")
 export ARTIFACT_PUBLISHER_PORT=$port
 export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port
-build/bin/artifact-publisher migrate >/dev/null
-build/bin/kernel-mock --port "$kernel_port" 2>"$work/kernel.log" &
+build-release/bin/artifact-publisher migrate >/dev/null
+build-release/bin/kernel-mock --port "$kernel_port" 2>"$work/kernel.log" &
 pids+=($!)
-build/bin/artifact-publisher serve 2>"$work/service.log" &
+build-release/bin/artifact-publisher serve 2>"$work/service.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
