@@ -155,7 +155,6 @@ multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
         add_event(db, "proof_key.activated", event_payload(r, extra));
       }
     }
-    db.exec("NOTIFY audit_outbox");
     return out;
   });
 }

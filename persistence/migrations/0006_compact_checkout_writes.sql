@@ -1,5 +1,9 @@
 -- What a checkout writes, written once and in one round trip.
 --
+-- Instances of the previous release cannot run on this schema (they write
+-- and read the dropped columns): stop every instance before it is applied
+-- (docs/runbooks/deployment.md).
+--
 -- An order's proof, license and delivery are members of its result
 -- document, and the body a 201 replays is that same document: storing them
 -- again tripled the bytes of every checkout. The parts are now read out of
@@ -21,7 +25,9 @@ ALTER TABLE orders SET (toast_tuple_target = 8160);
 
 -- Orders, given column by column (item i of each array is one row), with
 -- their items, outbox events and completed idempotency keys, as one atomic
--- statement. A key no longer held by its checkout fails the whole call
+-- statement (no NOTIFY: the forwarders are woken by the service itself and
+-- poll, and a NOTIFY would hold a database-wide lock through each commit's
+-- WAL flush). A key no longer held by its checkout fails the whole call
 -- with SQLSTATE 40001, so that order is not written beside the other one.
 -- Each call plans its statements for the arrays it is given: a plan cached
 -- while the tables were small would go on scanning idempotency_keys whole
@@ -56,8 +62,6 @@ BEGIN
     RAISE EXCEPTION 'an idempotency key is no longer held by its checkout'
       USING ERRCODE = '40001';
   END IF;
-  -- Wakes audit forwarders listening on this channel.
-  PERFORM pg_notify('audit_outbox', '');
 END
 $$;
 
