@@ -334,9 +334,11 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       else if (part == "delivery")
         which = persistence::order_part::delivery;
       auto doc = with_connection(self, "get", [&](persistence::connection& db) {
-        auto text = persistence::load_order_part(db, id, which);
-        if (text.empty() && which != persistence::order_part::result
-            && !persistence::load_order_part(db, id, persistence::order_part::result).empty())
+        auto result = persistence::load_order_part(db, id, persistence::order_part::result);
+        if (result.empty())
+          return result;
+        auto text = persistence::order_part_of(result, which);
+        if (text.empty())
           return std::string{"-"};  // the order exists without this part
         return text;
       });

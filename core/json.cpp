@@ -256,4 +256,13 @@ std::string to_string(const rapidjson::Value& value) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+std::string string_member(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject())
+    return {};
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString())
+    return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
 } // namespace ap::json

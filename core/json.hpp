@@ -46,6 +46,10 @@ inline rapidjson::Value string_value(const std::string& s,
   return rapidjson::Value{s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc};
 }
 
+/// The string member `name` of `obj`; empty when `obj` is not an object or
+/// the member is missing or not a string.
+std::string string_member(const rapidjson::Value& obj, const char* name);
+
 /// Serialises a RapidJSON value compactly.
 std::string to_string(const rapidjson::Value& value);
 

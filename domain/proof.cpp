@@ -77,15 +77,6 @@ signed_proof sign_proof(const proof_key& key, const rapidjson::Value& payload,
 
 namespace {
 
-std::string string_member(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject())
-    return {};
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString())
-    return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
 verification fail(std::string reason) {
   return {false, std::move(reason)};
 }
@@ -97,7 +88,7 @@ verification check_payload(const rapidjson::Value& proof, const rapidjson::Value
     return fail("proof_malformed");
   if (!payload.IsObject())
     return fail("payload_malformed");
-  if (string_member(proof, "algorithm") != "hmac-sha256")
+  if (json::string_member(proof, "algorithm") != "hmac-sha256")
     return fail("unsupported_algorithm");
   std::string canonical_payload;
   try {
@@ -115,20 +106,20 @@ verification check_payload(const rapidjson::Value& proof, const rapidjson::Value
   }
   digest = crypto::sha256(canonical_payload);
   auto hash = crypto::hex_encode(digest);
-  if (!crypto::constant_time_equal(string_member(proof, "payloadHash"), hash))
+  if (!crypto::constant_time_equal(json::string_member(proof, "payloadHash"), hash))
     return fail("payload_hash_mismatch");
-  if (string_member(proof, "proofId") != "proof_" + hash.substr(0, 24))
+  if (json::string_member(proof, "proofId") != "proof_" + hash.substr(0, 24))
     return fail("proof_id_mismatch");
   return {true, {}};
 }
 
 verification check_ed25519(const rapidjson::Value& proof, const std::string& digest,
                            const std::string& public_key) {
-  auto kid = string_member(proof, "kid");
+  auto kid = json::string_member(proof, "kid");
   auto ed = proof.FindMember("ed25519");
-  if (ed == proof.MemberEnd() || !ed->value.IsObject() || string_member(ed->value, "kid") != kid)
+  if (ed == proof.MemberEnd() || !ed->value.IsObject() || json::string_member(ed->value, "kid") != kid)
     return fail("bad_ed25519_signature");
-  auto sig = crypto::base64_decode(string_member(ed->value, "signature"));
+  auto sig = crypto::base64_decode(json::string_member(ed->value, "signature"));
   if (!sig || !crypto::ed25519_verify(public_key, digest, *sig))
     return fail("bad_ed25519_signature");
   return {true, {}};
@@ -149,13 +140,13 @@ verification verify_proof(const proof_keyring& keys, const rapidjson::Value& pro
   std::string digest;
   if (auto v = check_payload(proof, payload, digest); !v.valid)
     return v;
-  auto kid = string_member(proof, "kid");
+  auto kid = json::string_member(proof, "kid");
   const auto* key = keys.find(kid);
   if (!key)
     return fail("unknown_kid");
   auto hash = crypto::hex_encode(digest);
   auto expected = crypto::hmac_sha256_hex(key->secret, hash);
-  if (!crypto::constant_time_equal(string_member(proof, "signature"), expected))
+  if (!crypto::constant_time_equal(json::string_member(proof, "signature"), expected))
     return fail("bad_signature");
   return check_ed25519(proof, digest, key->public_key);
 }

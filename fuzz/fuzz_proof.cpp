@@ -39,15 +39,6 @@ constexpr std::string_view fixed_payload =
   R"({"amount":2400,"quantity":2,"sku":"creator-basic","unitAmount":1200}],)"
   R"("orderId":"order_000000000000000000000001","paymentId":"pay_000000000000000000000001","total":2850})";
 
-std::string member_string(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject())
-    return {};
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString())
-    return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
 struct fixture {
   domain::proof_keyring keys{"v2", {{"v1", vector_secret}, {"v2", vector_secret + "-rotated"}}};
   rapidjson::Document payload;
@@ -63,7 +54,7 @@ struct fixture {
     auto signed_proof = domain::sign_proof(*keys.find("v1"), payload, "2026-01-01T00:00:00.000Z");
     if (json::parse_strict(signed_proof.record, proof))
       violated("a signed proof record does not parse");
-    auto decoded = crypto::base64_decode(member_string(proof["ed25519"], "signature"));
+    auto decoded = crypto::base64_decode(ap::json::string_member(proof["ed25519"], "signature"));
     if (!decoded || decoded->size() != 64)
       violated("a signed proof carries no 64-byte Ed25519 signature");
     signature = *decoded;
@@ -102,10 +93,10 @@ void check_genuine(const domain::proof_key& key, const rapidjson::Value& proof,
                    const rapidjson::Value& payload) {
   auto digest = crypto::sha256(json::canonical(payload));
   auto expected = crypto::ed25519_sign(key.ed25519_seed, digest);
-  auto carried = crypto::base64_decode(member_string(proof["ed25519"], "signature"));
+  auto carried = crypto::base64_decode(ap::json::string_member(proof["ed25519"], "signature"));
   if (!carried || *carried != expected)
     violated("a proof verified with a signature its key did not make");
-  if (member_string(proof, "signature")
+  if (ap::json::string_member(proof, "signature")
       != crypto::hmac_sha256_hex(key.secret, crypto::hex_encode(digest)))
     violated("a proof verified with an HMAC its secret did not make");
 }
@@ -136,15 +127,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto online = domain::verify_proof(f.keys, proof, *payload);
   if (online.valid)
-    check_genuine(*f.keys.find(member_string(proof, "kid")), proof, *payload);
+    check_genuine(*f.keys.find(ap::json::string_member(proof, "kid")), proof, *payload);
 
   // Offline, a verifier picks the public key by the kid the proof names.
-  const auto* named = f.keys.find(member_string(proof, "kid"));
+  const auto* named = f.keys.find(ap::json::string_member(proof, "kid"));
   const auto& key = named ? *named : f.keys.active();
   auto offline = domain::verify_proof_offline(proof, *payload, key.public_key);
   if (offline.valid) {
     auto digest = crypto::sha256(json::canonical(*payload));
-    auto carried = crypto::base64_decode(member_string(proof["ed25519"], "signature"));
+    auto carried = crypto::base64_decode(ap::json::string_member(proof["ed25519"], "signature"));
     if (!carried || *carried != crypto::ed25519_sign(key.ed25519_seed, digest))
       violated("a proof verified offline with a signature its key did not make");
   }

@@ -180,11 +180,7 @@ void store_orders(connection& db, const std::vector<domain::order_record>& order
             [&](std::size_t n) -> const domain::order_record& { return orders[n]; });
 }
 
-std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
-  auto rows = db.exec("SELECT result FROM orders WHERE order_id = $1", {order_id});
-  if (rows.rows() == 0)
-    return {};
-  auto result = rows.value(0, 0);
+std::string order_part_of(const std::string& result, order_part part) {
   const char* member = nullptr;
   switch (part) {
     case order_part::result:
@@ -203,12 +199,18 @@ std::string load_order_part(connection& db, const std::string& order_id, order_p
   // is byte for byte the document the checkout produced.
   rapidjson::Document doc;
   if (json::parse_strict(result, doc) || !doc.IsObject())
-    throw db_error("order " + order_id + " has a result that is not a JSON object", "XX000",
-                   false);
+    throw db_error("an order's stored result is not a JSON object", "XX000", false);
   auto found = doc.FindMember(member);
   if (found == doc.MemberEnd() || !found->value.IsObject())
     return {};
   return json::canonical(found->value);
+}
+
+std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
+  auto rows = db.exec("SELECT result FROM orders WHERE order_id = $1", {order_id});
+  if (rows.rows() == 0)
+    return {};
+  return order_part_of(rows.value(0, 0), part);
 }
 
 } // namespace ap::persistence

@@ -81,6 +81,10 @@ enum class order_part { result, proof, license, delivery };
 /// it) does not exist. The parts are members of the stored result.
 std::string load_order_part(connection& db, const std::string& order_id, order_part part);
 
+/// That part of an order's stored result (the result itself for
+/// order_part::result); empty when the order has no such part.
+std::string order_part_of(const std::string& result, order_part part);
+
 } // namespace ap::persistence
 
 namespace ap::persistence {
