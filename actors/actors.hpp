@@ -123,7 +123,9 @@ using ledger_actor = caf::typed_actor<
 /// license, delivery, and the one transaction that stores it all.
 using checkout_actor = caf::typed_actor<
   // A validated request and its Idempotency-Key ("" for none).
-  caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string>::with<http_answer>>;
+  caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string>::with<http_answer>,
+  // Internal: answers the checkouts past their deadline (it sends this to itself).
+  caf::reacts_to<atoms::tick_atom>>;
 
 /// Multisig upgrades (SPEC §7): every step checked by the service's rules,
 /// then by the Kernel's, then recorded with its audit event.

@@ -12,19 +12,23 @@ namespace ap {
 
 namespace {
 
-/// Each step of a checkout has its own bound, all within the HTTP request
-/// timeout of the edge.
-constexpr auto catalog_timeout = std::chrono::seconds{2};
-constexpr auto claim_timeout = std::chrono::seconds{2};
-constexpr auto payment_timeout = std::chrono::seconds{2};
-constexpr auto ledger_timeout = std::chrono::seconds{2};
-constexpr auto store_timeout = std::chrono::seconds{3};
+// Undoing a failed checkout's charge, entry and claim: rare, so each has a
+// timer of its own.
 constexpr auto compensation_timeout = std::chrono::seconds{5};
+// Loading the catalog, once per start.
+constexpr auto catalog_timeout = std::chrono::seconds{2};
+// How often overdue checkouts are looked for: a checkout is answered at most
+// this long after its deadline.
+constexpr auto sweep_interval = std::chrono::milliseconds{100};
 
 using self_ptr = checkout_actor::stateful_pointer<checkout_state>;
 
+} // namespace
+
 // One checkout in progress, shared by the continuations of its steps.
-struct job {
+struct checkout_job {
+  std::uint64_t number = 0;
+  caf::actor_clock::time_point deadline;
   domain::checkout_request req;
   std::string key;
   domain::quote quote;
@@ -34,9 +38,15 @@ struct job {
   bool claimed = false;
   bool charged = false;
   bool posted = false;
+  /// The client has its answer: an outcome, or the timeout at the deadline.
+  /// A step that completes after that only undoes what it did.
+  bool answered = false;
   caf::typed_response_promise<http_answer> promise;
 };
-using job_ptr = std::shared_ptr<job>;
+
+namespace {
+
+using job_ptr = std::shared_ptr<checkout_job>;
 
 struct context {
   self_ptr self;
@@ -50,11 +60,45 @@ struct context {
   }
 };
 
-void fail(const context& ctx, const job_ptr& j, caf::error err);
-void charge(const context& ctx, const job_ptr& j);
+// Answers the client once; later answers (a step completing after the
+// deadline) are dropped.
+template <class Answer>
+void answer(const context& ctx, const job_ptr& j, Answer x) {
+  if (j->answered)
+    return;
+  j->answered = true;
+  ctx.self->state.unanswered.erase(j->number);
+  j->promise.deliver(std::move(x));
+}
 
-// Undoes what the failed checkout did outside PostgreSQL, then answers.
-void fail(const context& ctx, const job_ptr& j, caf::error err) {
+void arm_sweep(const context& ctx) {
+  auto& st = ctx.self->state;
+  if (st.sweeping || st.unanswered.empty())
+    return;
+  st.sweeping = true;
+  ctx.self->delayed_send(ctx.self, sweep_interval, atoms::tick_atom::value);
+}
+
+// Answers every checkout past its deadline with a timeout (504). Jobs are
+// numbered on arrival and share one deadline length, so the overdue ones
+// are the first ones.
+void sweep(const context& ctx) {
+  auto& st = ctx.self->state;
+  st.sweeping = false;
+  auto now = ctx.self->clock().now();
+  while (!st.unanswered.empty() && st.unanswered.begin()->second->deadline <= now) {
+    auto j = st.unanswered.begin()->second;
+    log::warn("a checkout missed its deadline",
+              {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
+    ctx.outcome("timed_out").inc();
+    answer(ctx, j, caf::make_error(caf::sec::request_timeout));
+  }
+  arm_sweep(ctx);
+}
+
+// Undoes what a checkout that will not be stored did: voids its charge,
+// reverses its ledger entry, releases its Idempotency-Key.
+void undo(const context& ctx, const job_ptr& j) {
   auto self = ctx.self;
   if (j->charged && j->payment.status == "captured")
     self->request(ctx.directory->payment(), compensation_timeout, atoms::void_atom::value,
@@ -80,24 +124,39 @@ void fail(const context& ctx, const job_ptr& j, caf::error err) {
       .then([](bool) {}, [](caf::error&) {
         // The claim then goes stale and is taken over by the next retry.
       });
+}
+
+// Undoes the checkout, then answers with `err` unless its deadline already
+// answered.
+void fail(const context& ctx, const job_ptr& j, caf::error err) {
+  undo(ctx, j);
+  if (j->answered)
+    return;
   ctx.outcome("failed").inc();
-  j->promise.deliver(std::move(err));
+  answer(ctx, j, std::move(err));
 }
 
 void store(const context& ctx, const job_ptr& j, domain::order_record rec) {
   rec.idempotency_key = j->key;
-  auto answer = http_answer{rec.http_status, rec.response_body};
+  auto stored = http_answer{rec.http_status, rec.response_body};
   auto outcome = rec.status;
-  ctx.self->request(ctx.directory->database(), store_timeout, atoms::store_atom::value,
+  ctx.self->request(ctx.directory->database(), caf::infinite, atoms::store_atom::value,
                     std::move(rec))
     .then(
-      [ctx, j, answer, outcome](std::string&) {
-        ctx.outcome(outcome).inc();
+      [ctx, j, stored = std::move(stored), outcome](std::string&) {
         // The events are committed: the forwarder sends them now rather
         // than at its next poll.
         if (auto forwarder = ctx.directory->forwarder())
           caf::anon_send(forwarder, atoms::wake_atom::value);
-        j->promise.deliver(answer);
+        if (j->answered) {
+          // Answered with a timeout; the order stands, and a retry with its
+          // Idempotency-Key replays it.
+          log::warn("a checkout was stored after its deadline",
+                    {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
+          return;
+        }
+        ctx.outcome(outcome).inc();
+        answer(ctx, j, stored);
       },
       [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });
 }
@@ -117,11 +176,13 @@ void complete(const context& ctx, const job_ptr& j) {
 void post_ledger(const context& ctx, const job_ptr& j) {
   domain::journal_request entry{j->ids.order_id, j->payment.payment_id, j->quote.total,
                                 j->quote.currency};
-  ctx.self->request(ctx.directory->ledger(), ledger_timeout, atoms::post_atom::value, entry)
+  ctx.self->request(ctx.directory->ledger(), caf::infinite, atoms::post_atom::value, entry)
     .then(
       [ctx, j](domain::journal_entry& e) {
         j->entry = std::move(e);
         j->posted = true;
+        if (j->answered)
+          return undo(ctx, j);
         if (j->entry.credit != j->entry.debit || j->entry.credit != j->quote.total) {
           fail(ctx, j, make_error(error_code::upstream_unavailable,
                                   "the finance ledger booked an unbalanced entry"));
@@ -139,11 +200,13 @@ void post_ledger(const context& ctx, const job_ptr& j) {
 void charge(const context& ctx, const job_ptr& j) {
   domain::charge_request req{j->ids.order_id, j->req.customer_id, j->quote.total,
                              j->quote.currency, j->req.payment_method};
-  ctx.self->request(ctx.directory->payment(), payment_timeout, atoms::charge_atom::value, req)
+  ctx.self->request(ctx.directory->payment(), caf::infinite, atoms::charge_atom::value, req)
     .then(
       [ctx, j](domain::charge_result& res) {
         j->payment = std::move(res);
         j->charged = true;
+        if (j->answered)
+          return undo(ctx, j);
         if (j->payment.status == "captured")
           return post_ledger(ctx, j);
         // A decline is kept as an order (payment_failed) with its audit event.
@@ -160,42 +223,50 @@ void claim_and_charge(const context& ctx, const job_ptr& j) {
   if (j->key.empty())
     return charge(ctx, j);
   persistence::idempotency_claim c{j->req.customer_id, j->key, j->req.fingerprint};
-  ctx.self->request(ctx.directory->database(), claim_timeout, atoms::claim_atom::value, c)
+  ctx.self->request(ctx.directory->database(), caf::infinite, atoms::claim_atom::value, c)
     .then(
       [ctx, j](persistence::claim_result& r) {
         if (r.state == "claimed") {
           j->claimed = true;
+          if (j->answered)
+            return undo(ctx, j);
           return charge(ctx, j);
         }
+        if (j->answered)
+          return;
         if (r.state == "replay") {
           ctx.outcome("replayed").inc();
-          j->promise.deliver(http_answer{r.status, std::move(r.body)});
+          answer(ctx, j, http_answer{r.status, std::move(r.body)});
           return;
         }
         ctx.outcome("rejected").inc();
         if (r.state == "mismatch") {
-          j->promise.deliver(make_error(error_code::idempotency_mismatch,
+          answer(ctx, j, make_error(error_code::idempotency_mismatch,
                                         "this Idempotency-Key was used with a different request "
                                         "body",
                                         "Idempotency-Key"));
           return;
         }
-        j->promise.deliver(make_error(error_code::conflict,
+        answer(ctx, j, make_error(error_code::conflict,
                                       "a request with this Idempotency-Key is still in progress",
                                       "Idempotency-Key"));
       },
       [ctx, j](caf::error& e) {
+        if (j->answered)
+          return;
         ctx.outcome("failed").inc();
-        j->promise.deliver(std::move(e));
+        answer(ctx, j, std::move(e));
       });
 }
 
 void with_catalog(const context& ctx, const job_ptr& j) {
   auto proceed = [ctx, j] {
+    if (j->answered)
+      return;
     auto priced = domain::price(j->req, *ctx.self->state.catalog);
     if (auto* err = std::get_if<domain::input_error>(&priced)) {
       ctx.outcome("rejected").inc();
-      j->promise.deliver(make_error(error_code::invalid_input, err->message, err->field));
+      answer(ctx, j, make_error(error_code::invalid_input, err->message, err->field));
       return;
     }
     j->quote = std::get<domain::quote>(std::move(priced));
@@ -213,8 +284,10 @@ void with_catalog(const context& ctx, const job_ptr& j) {
         proceed();
       },
       [ctx, j](caf::error& e) {
+        if (j->answered)
+          return;
         ctx.outcome("failed").inc();
-        j->promise.deliver(std::move(e));
+        answer(ctx, j, std::move(e));
       });
 }
 
@@ -228,14 +301,20 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
   return {
     metered(ctx.self, meter_, [ctx](atoms::checkout_atom, domain::checkout_request& req,
           std::string& key) -> caf::result<http_answer> {
-      auto j = std::make_shared<job>();
+      auto j = std::make_shared<checkout_job>();
+      auto& st = ctx.self->state;
+      j->number = st.next_job++;
+      j->deadline = ctx.self->clock().now() + ctx.cfg.deadline;
       j->req = std::move(req);
       j->key = std::move(key);
       j->ids = domain::new_order_ids();
       j->promise = ctx.self->make_response_promise<http_answer>();
+      st.unanswered.emplace(j->number, j);
+      arm_sweep(ctx);
       with_catalog(ctx, j);
       return j->promise;
     }),
+    [ctx](atoms::tick_atom) { sweep(ctx); },
   };
 }
 

@@ -130,6 +130,7 @@ int serve() {
   opts.multisig.keys = keys;
   opts.checkout.keys = keys;
   opts.checkout.delivery_key = cfg->delivery_key;
+  opts.checkout.deadline = cfg->request_timeout;
   opts.deterministic_salt = cfg->deterministic_salt;
   opts.ledger_id = cfg->ledger_id;
   auto kernel_endpoint = kernel::parse_http_url(cfg->kernel_url);

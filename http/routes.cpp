@@ -156,8 +156,8 @@ void add_service_routes(router& r, route_context ctx) {
                            "Idempotency-Key"));
       return;
     }
-    ask<http_answer>(
-      *ctx.system, ctx.directory->checkout(), ctx.config->request_timeout,
+    ask_within_callee_deadline<http_answer>(
+      *ctx.system, ctx.directory->checkout(),
       [reply](caf::expected<http_answer> answer) {
         reply(answer ? json_response(answer->status, std::move(answer->body))
                      : response_for(answer.error()));

@@ -36,6 +36,12 @@ echo_actor::behavior_type silent(echo_actor::pointer self) {
   };
 }
 
+echo_actor::behavior_type prompt(echo_actor::pointer) {
+  return {
+    [](atoms::ping_atom) { return persistence::db_status{}; },
+  };
+}
+
 struct edge {
   metrics::registry registry;
   caf::actor_system_config cfg;
@@ -83,6 +89,31 @@ struct edge {
                    *sys, target, 1s,
                    [reply](caf::expected<persistence::db_status> st) {
                      reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
+                   },
+                   atoms::ping_atom::value);
+               });
+    // Without a timer of its own, the ask learns of its destination's death.
+    routes.add("GET", "/actor/dies-holding", http::access::open, http::body_kind::none,
+               [this](http::request&, http::reply_fn reply) {
+                 auto target = sys->spawn(silent);
+                 http::ask_within_callee_deadline<persistence::db_status>(
+                   *sys, target,
+                   [reply](caf::expected<persistence::db_status> st) {
+                     reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
+                   },
+                   atoms::ping_atom::value);
+                 std::thread([target] {
+                   std::this_thread::sleep_for(50ms);
+                   caf::anon_send_exit(target, caf::exit_reason::kill);
+                 }).detach();
+               });
+    routes.add("GET", "/actor/prompt", http::access::open, http::body_kind::none,
+               [this](http::request&, http::reply_fn reply) {
+                 http::ask_within_callee_deadline<persistence::db_status>(
+                   *sys, sys->spawn(prompt),
+                   [reply](caf::expected<persistence::db_status> st) {
+                     reply(st ? http::json_response(200, "{\"answered\":true}")
+                              : http::response_for(st.error()));
                    },
                    atoms::ping_atom::value);
                });
@@ -252,6 +283,19 @@ BOOST_AUTO_TEST_CASE(actor_that_does_not_answer_in_time_is_504) {
 
 BOOST_AUTO_TEST_CASE(actor_that_is_down_is_503) {
   auto r = http_call(port, "GET", "/actor/dead");
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(is_error_body(r, "unavailable"));
+}
+
+BOOST_AUTO_TEST_CASE(an_untimed_ask_gets_its_answer) {
+  auto r = http_call(port, "GET", "/actor/prompt");
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == R"({"answered":true})");
+}
+
+BOOST_AUTO_TEST_CASE(an_untimed_ask_whose_destination_dies_holding_it_is_503) {
+  // Before the server's own deadline (400 ms here) would answer 504.
+  auto r = http_call(port, "GET", "/actor/dies-holding");
   BOOST_TEST(r.status == 503);
   BOOST_TEST(is_error_body(r, "unavailable"));
 }
