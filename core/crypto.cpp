@@ -357,33 +357,45 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 // -- Ed25519 -----------------------------------------------------------------------
 
-std::string ed25519_public_key(std::string_view seed) {
+struct ed25519_signer::key {
+  explicit key(const byte* seed) : signer(seed) {}
+  CryptoPP::ed25519Signer signer;
+};
+
+ed25519_signer::ed25519_signer(std::string_view seed) {
   if (seed.size() != ed25519_key_size)
     throw crypto_error("Ed25519: private seed must be 32 bytes");
   try {
-    CryptoPP::ed25519Signer signer(bytes_of(seed));
     // The signer derives the public key from the seed when constructed.
-    const auto& key =
-        static_cast<const CryptoPP::ed25519PrivateKey&>(signer.GetPrivateKey());
-    return std::string(reinterpret_cast<const char*>(key.GetPublicKeyBytePtr()),
+    auto k = std::make_shared<const key>(bytes_of(seed));
+    const auto& pk =
+        static_cast<const CryptoPP::ed25519PrivateKey&>(k->signer.GetPrivateKey());
+    public_key_.assign(reinterpret_cast<const char*>(pk.GetPublicKeyBytePtr()),
                        ed25519_key_size);
+    key_ = std::move(k);
   } catch (const CryptoPP::Exception& e) {
-    fail("Ed25519 public key", e);
+    fail("Ed25519 key", e);
   }
 }
 
-std::string ed25519_sign(std::string_view seed, std::string_view message) {
-  if (seed.size() != ed25519_key_size)
-    throw crypto_error("Ed25519: private seed must be 32 bytes");
+std::string ed25519_signer::sign(std::string_view message) const {
   try {
-    CryptoPP::ed25519Signer signer(bytes_of(seed));
     std::string signature(ed25519_signature_size, '\0');
     // Ed25519 signing is deterministic, so no entropy is needed.
-    signer.SignMessage(CryptoPP::NullRNG(), bytes_of(message), message.size(), bytes_of(signature));
+    key_->signer.SignMessage(CryptoPP::NullRNG(), bytes_of(message), message.size(),
+                             bytes_of(signature));
     return signature;
   } catch (const CryptoPP::Exception& e) {
     fail("Ed25519 sign", e);
   }
+}
+
+std::string ed25519_public_key(std::string_view seed) {
+  return ed25519_signer(seed).public_key();
+}
+
+std::string ed25519_sign(std::string_view seed, std::string_view message) {
+  return ed25519_signer(seed).sign(message);
 }
 
 bool ed25519_verify(std::string_view public_key, std::string_view message,

@@ -8,13 +8,10 @@
 namespace ap::domain {
 
 proof_key derive_proof_key(const std::string& kid, const std::string& secret) {
-  proof_key key;
-  key.kid = kid;
-  key.secret = secret;
-  key.ed25519_seed =
-    crypto::hkdf_sha256(secret, "", "artifact-publisher proof ed25519 " + kid, 32);
-  key.public_key = crypto::ed25519_public_key(key.ed25519_seed);
-  return key;
+  auto seed = crypto::hkdf_sha256(secret, "", "artifact-publisher proof ed25519 " + kid, 32);
+  crypto::ed25519_signer signer{seed};
+  auto public_key = signer.public_key();
+  return proof_key{kid, secret, std::move(seed), std::move(public_key), std::move(signer)};
 }
 
 proof_keyring::proof_keyring(std::string active_kid,
@@ -57,7 +54,7 @@ signed_proof sign_proof(const proof_key& key, const rapidjson::Value& payload,
   out.payload_hash = crypto::hex_encode(digest);
   out.proof_id = "proof_" + out.payload_hash.substr(0, 24);
   auto hmac = crypto::hmac_sha256_hex(key.secret, out.payload_hash);
-  auto ed = crypto::base64_encode(crypto::ed25519_sign(key.ed25519_seed, digest));
+  auto ed = crypto::base64_encode(key.signer.sign(digest));
   // Keys in byte order, so the record is canonical as written.
   std::string& r = out.record;
   r = "{\"algorithm\":\"hmac-sha256\",\"ed25519\":{\"kid\":";

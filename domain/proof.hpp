@@ -10,6 +10,8 @@
 
 #include <rapidjson/document.h>
 
+#include "core/crypto.hpp"
+
 namespace ap::domain {
 
 /// One proof secret and the Ed25519 key derived from it.
@@ -20,6 +22,8 @@ struct proof_key {
   std::string ed25519_seed;
   /// The raw 32-byte public key.
   std::string public_key;
+  /// Signs with the key of `ed25519_seed`.
+  crypto::ed25519_signer signer;
 };
 
 /// Derives the key pair of `kid` from `secret`.

@@ -38,9 +38,7 @@ std::string to_json(const audit_event& e) {
 }
 
 audit_log::audit_log(std::string signing_seed, std::string signer_id)
-  : seed_(std::move(signing_seed)),
-    public_key_(crypto::ed25519_public_key(seed_)),
-    signer_id_(std::move(signer_id)) {
+  : signer_(signing_seed), signer_id_(std::move(signer_id)) {
 }
 
 audit_log::append_result audit_log::append(const std::string& event_type,
@@ -58,7 +56,7 @@ audit_log::append_result audit_log::append(const std::string& event_type,
   e.source = source;
   e.prev_hash = events_.empty() ? "" : events_.back().hash;
   e.hash = chain_hash(e.payload, e.prev_hash);
-  e.signature = crypto::base64_encode(crypto::ed25519_sign(seed_, *crypto::hex_decode(e.hash)));
+  e.signature = crypto::base64_encode(signer_.sign(*crypto::hex_decode(e.hash)));
   e.signer_id = signer_id_;
   e.ts = ts;
   e.id = "kae_" + e.hash.substr(0, 24);
@@ -110,7 +108,7 @@ audit_log::verification audit_log::verify() const {
     auto raw = crypto::hex_decode(e.hash);
     auto sig = crypto::base64_decode(e.signature);
     if (e.prev_hash != prev || chain_hash(e.payload, e.prev_hash) != e.hash || !raw || !sig
-        || !crypto::ed25519_verify(public_key_, *raw, *sig))
+        || !crypto::ed25519_verify(signer_.public_key(), *raw, *sig))
       return {false, events_.size(), events_.empty() ? "" : events_.back().hash};
     prev = e.hash;
   }

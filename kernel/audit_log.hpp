@@ -12,6 +12,8 @@
 
 #include <rapidjson/document.h>
 
+#include "core/crypto.hpp"
+
 namespace ap::kernel {
 
 /// One appended event.
@@ -77,7 +79,7 @@ public:
   std::size_t size() const { return events_.size(); }
   const std::vector<audit_event>& events() const { return events_; }
   /// Raw 32-byte public key of the signer.
-  const std::string& public_key() const { return public_key_; }
+  const std::string& public_key() const { return signer_.public_key(); }
   const std::string& signer_id() const { return signer_id_; }
 
   /// One line of the state file for `e` (JSON, no newline).
@@ -87,8 +89,7 @@ public:
   bool restore_line(const std::string& line);
 
 private:
-  std::string seed_;
-  std::string public_key_;
+  crypto::ed25519_signer signer_;
   std::string signer_id_;
   std::vector<audit_event> events_;
   std::map<std::string, std::size_t> by_id_;

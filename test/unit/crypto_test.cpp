@@ -229,6 +229,22 @@ BOOST_AUTO_TEST_CASE(ed25519_rfc8032_public_keys_and_signatures) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(ed25519_signer_keeps_its_key_across_signatures) {
+  for (const auto& v : rfc8032_vectors()) {
+    BOOST_TEST_CONTEXT("RFC 8032 7.1 " << v.name) {
+      ed25519_signer signer{unhex(v.secret_hex)};
+      BOOST_TEST(hex_encode(signer.public_key()) == v.public_hex);
+      auto message = unhex(v.message_hex);
+      // Twice, and from a copy: the key it holds is not used up or changed.
+      BOOST_TEST(hex_encode(signer.sign(message)) == v.signature_hex);
+      auto copy = signer;
+      BOOST_TEST(hex_encode(copy.sign(message)) == v.signature_hex);
+      BOOST_TEST(hex_encode(signer.sign(message)) == v.signature_hex);
+    }
+  }
+  BOOST_CHECK_THROW(ed25519_signer{std::string(31, 'x')}, crypto_error);
+}
+
 BOOST_AUTO_TEST_CASE(ed25519_verify_rejects_tampering) {
   for (const auto& v : rfc8032_vectors()) {
     BOOST_TEST_CONTEXT("RFC 8032 7.1 " << v.name) {
