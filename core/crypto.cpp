@@ -1,6 +1,10 @@
 #include "core/crypto.hpp"
 
+#include <cerrno>
 #include <cstdint>
+#include <system_error>
+
+#include <sys/random.h>
 
 #include <cryptopp/aes.h>
 #include <cryptopp/cryptlib.h>
@@ -524,14 +528,20 @@ unsigned rsa_public_key_bits(std::string_view public_key_pem) {
 
 std::string random_bytes(std::size_t n) {
   std::string out(n, '\0');
-  if (n == 0)
-    return out;
-  try {
-    // Non-blocking: /dev/urandom (getrandom) is the right source on Linux
-    // once the pool is initialised, which it is long before we run.
-    CryptoPP::OS_GenerateRandomBlock(false, bytes_of(out), out.size());
-  } catch (const CryptoPP::Exception& e) {
-    fail("random_bytes", e);
+  // getrandom(2) reads the kernel's generator without a file descriptor:
+  // one system call, where opening /dev/urandom for each call took three.
+  // Without flags it blocks only until the pool is first initialised, which
+  // it is long before we run.
+  std::size_t filled = 0;
+  while (filled < n) {
+    auto got = ::getrandom(out.data() + filled, n - filled, 0);
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      throw crypto_error(std::string("random_bytes: ")
+                         + std::system_category().message(errno));
+    }
+    filled += static_cast<std::size_t>(got);
   }
   return out;
 }

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <random>
 
-#include <cryptopp/osrng.h>
+#include "core/crypto.hpp"
 
 namespace ap {
 
@@ -26,9 +26,7 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
 } // namespace
 
 std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  CryptoPP::OS_GenerateRandomBlock(false, reinterpret_cast<CryptoPP::byte*>(raw.data()),
-                                   raw.size());
+  auto raw = crypto::random_bytes(bytes);
   return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
 
