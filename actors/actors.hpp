@@ -87,8 +87,11 @@ using kernel_actor = caf::typed_actor<
 /// The timed audit forwarder: moves outbox rows into the Kernel's audit log
 /// within the freshness budget, never dropping one.
 using audit_forwarder_actor = caf::typed_actor<
-  // New rows were committed: forward them (after the gather window).
+  // New rows were committed: lease and forward them (after the gather window).
   caf::reacts_to<atoms::wake_atom>,
+  // Rows committed already leased to this instance: forward them (after the
+  // gather window) without leasing them.
+  caf::reacts_to<atoms::handover_atom, std::vector<kernel::outbox_row>>,
   // The poll timer and the end of a gather window (the forwarder sends
   // both to itself).
   caf::reacts_to<atoms::tick_atom>, caf::reacts_to<atoms::gather_atom>>;

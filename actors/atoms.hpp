@@ -51,9 +51,10 @@ using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using oneshot_atom = caf::atom_constant<caf::atom("oneshot")>;
 using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
 
-/// Audit forwarder: new outbox rows were committed / the poll timer fired /
-/// a gather window ended.
+/// Audit forwarder: new outbox rows were committed / rows leased to this
+/// instance are handed over / the poll timer fired / a gather window ended.
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;
 

@@ -51,9 +51,12 @@ struct context {
 
 void run_cycle(const context& ctx);
 
+void send_handed(const context& ctx);
+
 void finish_cycle(const context& ctx, bool more) {
   auto& st = ctx.self->state;
   --st.in_flight;
+  send_handed(ctx);
   if (more || st.wake_pending) {
     st.wake_pending = false;
     run_cycle(ctx);
@@ -73,10 +76,13 @@ void settle(const context& ctx, std::shared_ptr<std::vector<kernel::delivery_out
           });
 }
 
-void forward(const context& ctx, std::vector<kernel::outbox_row> rows) {
+// Sends leased rows and settles their outcomes; `lease_more` when they came
+// from a lease, which is repeated after a full batch.
+void forward(const context& ctx, std::vector<kernel::outbox_row> rows, bool lease_more) {
   auto outcomes = std::make_shared<std::vector<kernel::delivery_outcome>>(rows.size());
   auto remaining = std::make_shared<std::size_t>(rows.size());
-  bool full_batch = static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
+  bool full_batch =
+    lease_more && static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     auto row = rows[i];
     (*outcomes)[i] = {row.event_id, false, {}, row.attempts};
@@ -127,7 +133,7 @@ void run_cycle(const context& ctx) {
         if (rows.empty())
           return finish_cycle(ctx, false);
         bool full = static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
-        forward(ctx, std::move(rows));
+        forward(ctx, std::move(rows), true);
         // More are waiting: lease the next batch while this one travels.
         if (full)
           run_cycle(ctx);
@@ -137,6 +143,40 @@ void run_cycle(const context& ctx) {
                    {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
         --ctx.self->state.in_flight;
       });
+}
+
+// Sends the handed-over rows, a batch per free cycle.
+void send_handed(const context& ctx) {
+  auto& st = ctx.self->state;
+  while (!st.handed.empty() && st.in_flight < ctx.cfg->max_cycles) {
+    ++st.in_flight;
+    auto n = std::min(st.handed.size(), static_cast<std::size_t>(ctx.cfg->batch_size));
+    std::vector<kernel::outbox_row> rows(std::make_move_iterator(st.handed.begin()),
+                                         std::make_move_iterator(st.handed.begin() + n));
+    st.handed.erase(st.handed.begin(), st.handed.begin() + n);
+    forward(ctx, std::move(rows), false);
+  }
+}
+
+// The end of a gather window: what it collected goes out together.
+void flush(const context& ctx) {
+  auto& st = ctx.self->state;
+  send_handed(ctx);
+  if (st.lease_wanted) {
+    st.lease_wanted = false;
+    run_cycle(ctx);
+  }
+}
+
+// Opens a gather window unless one is open (or there is none to wait for).
+void gather(const context& ctx) {
+  auto& st = ctx.self->state;
+  if (ctx.cfg->gather.count() == 0)
+    return flush(ctx);
+  if (st.gathering)
+    return;
+  st.gathering = true;
+  ctx.self->delayed_send(ctx.self, ctx.cfg->gather, atoms::gather_atom::value);
 }
 
 void refresh_stats(const context& ctx) {
@@ -163,17 +203,24 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
   auto meter_ = actor_meter::make(*registry, "audit-forwarder");
   return {
     metered(self, meter_, [ctx](atoms::wake_atom) {
-      auto& st = ctx.self->state;
-      if (ctx.cfg->gather.count() == 0)
-        return run_cycle(ctx);
-      if (st.gathering)
+      ctx.self->state.lease_wanted = true;
+      gather(ctx);
+    }),
+    metered(self, meter_, [ctx](atoms::handover_atom, std::vector<kernel::outbox_row>& rows) {
+      auto& handed = ctx.self->state.handed;
+      if (handed.size() + rows.size() > ctx.cfg->max_handed) {
+        // Their lease runs out and a poll takes them.
+        log::debug("handed-over audit events left to the poll",
+                   {{"actor", "audit-forwarder"}, {"events", std::to_string(rows.size())}});
         return;
-      st.gathering = true;
-      ctx.self->delayed_send(ctx.self, ctx.cfg->gather, atoms::gather_atom::value);
+      }
+      handed.insert(handed.end(), std::make_move_iterator(rows.begin()),
+                    std::make_move_iterator(rows.end()));
+      gather(ctx);
     }),
     metered(self, meter_, [ctx](atoms::gather_atom) {
       ctx.self->state.gathering = false;
-      run_cycle(ctx);
+      flush(ctx);
     }),
     metered(self, meter_, [ctx](atoms::tick_atom) {
       auto self = ctx.self;

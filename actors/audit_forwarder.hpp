@@ -30,6 +30,10 @@ struct audit_forwarder_config {
   /// committed meanwhile travel in the same lease and settle (one lease per
   /// gather window instead of one per checkout); zero leases at once.
   std::chrono::milliseconds gather{10};
+  /// Handed-over rows held at most while every cycle is busy (a Kernel that
+  /// does not keep up); further ones wait for their lease to run out and are
+  /// then leased by a poll, so the memory stays bounded and no row is lost.
+  std::size_t max_handed = 1000;
   /// Polls this often even without a wake-up (another instance's rows, retries).
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds stats_interval{1000};
@@ -51,15 +55,21 @@ struct audit_forwarder_state {
   static constexpr const char* name = "audit-forwarder";
   int in_flight = 0;
   bool wake_pending = false;
-  /// A wake-up is waiting for its gather window to end.
+  /// A gather window is open: what arrives is sent when it ends.
   bool gathering = false;
+  /// A wake-up asked for a lease at the end of the window.
+  bool lease_wanted = false;
+  /// Rows handed over, already leased to this instance, not yet sent.
+  std::vector<kernel::outbox_row> handed;
   std::chrono::steady_clock::time_point last_stats{};
 };
 
-/// The timed audit forwarder: leases due outbox rows (FOR UPDATE SKIP
-/// LOCKED), submits them to the Kernel concurrently, records each outcome
-/// (delivered with the Kernel's id, or released for a retry with backoff),
-/// and repeats while rows remain. Woken by each checkout, and polls. Measures
+/// The timed audit forwarder: submits outbox rows to the Kernel
+/// concurrently, records each outcome (delivered with the Kernel's id, or
+/// released for a retry with backoff). The rows of this instance's
+/// checkouts are handed over by the checkout, written already leased; it
+/// polls for the others (another instance's, retries, expired leases),
+/// leasing them (FOR UPDATE SKIP LOCKED) and repeating while rows remain. Measures
 /// the lag from commit to Kernel ack (`ap_audit_lag_seconds`), counts events
 /// past the budget (`ap_audit_freshness_breaches_total`, logged once each),
 /// and exports the outbox figures as gauges.

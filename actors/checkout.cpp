@@ -5,6 +5,7 @@
 #include "actors/metering.hpp"
 
 #include "actors/errors.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
 
@@ -140,14 +141,22 @@ void store(const context& ctx, const job_ptr& j, domain::order_record rec) {
   rec.idempotency_key = j->key;
   auto stored = http_answer{rec.http_status, rec.response_body};
   auto outcome = rec.status;
+  // The outbox rows are written leased to this instance; once they are
+  // committed the forwarder gets them from here, with no lease statement.
+  auto events = std::make_shared<std::vector<kernel::outbox_row>>();
+  events->reserve(rec.events.size());
+  for (const auto& e : rec.events)
+    events->push_back({e.event_id, e.event_type, e.payload, 0, 1});
   ctx.self->request(ctx.directory->database(), caf::infinite, atoms::store_atom::value,
                     std::move(rec))
     .then(
-      [ctx, j, stored = std::move(stored), outcome](std::string&) {
-        // The events are committed: the forwarder sends them now rather
-        // than at its next poll.
-        if (auto forwarder = ctx.directory->forwarder())
-          caf::anon_send(forwarder, atoms::wake_atom::value);
+      [ctx, j, stored = std::move(stored), outcome, events](std::string&) {
+        if (auto forwarder = ctx.directory->forwarder()) {
+          auto committed = unix_ms_now();
+          for (auto& e : *events)
+            e.committed_at_ms = committed;
+          caf::anon_send(forwarder, atoms::handover_atom::value, std::move(*events));
+        }
         if (j->answered) {
           // Answered with a timeout; the order stands, and a retry with its
           // Idempotency-Key replays it.

@@ -289,7 +289,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         -> caf::result<std::vector<caf::error>> {
       return to_result(with_connection(self, "store", [&](persistence::connection& db) {
         try {
-          persistence::store_orders(db, orders);
+          persistence::store_orders(db, orders, cfg.outbox_lease);
           return std::vector<caf::error>(orders.size());
         } catch (const persistence::db_error& e) {
           if (e.connection_lost())
@@ -301,7 +301,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         outcomes.reserve(orders.size());
         for (const auto& order : orders) {
           try {
-            persistence::store_order(db, order);
+            persistence::store_order(db, order, cfg.outbox_lease);
             outcomes.emplace_back();
           } catch (const persistence::db_error& e) {
             if (e.connection_lost())
@@ -321,7 +321,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
     }),
     metered(self, meter_, [=](atoms::store_atom, const domain::order_record& order) -> caf::result<std::string> {
       return to_result(with_connection(self, "store", [&](persistence::connection& db) {
-        persistence::store_order(db, order);
+        persistence::store_order(db, order, cfg.outbox_lease);
         return order.order_id;
       }));
     }),

@@ -31,6 +31,9 @@ struct database_config {
   /// once: one transaction commits many orders (group commit).
   std::size_t max_batch = 64;
   std::size_t batches_in_flight = 2;
+  /// Stored orders' outbox events are written leased to this instance's
+  /// forwarder, to which the checkout hands them (no owner: not leased).
+  persistence::outbox_lease outbox_lease;
   /// Where the actors' own metrics go (none when null).
   metrics::registry* registry = nullptr;
 };

@@ -20,6 +20,9 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                             metrics::registry& registry) {
   auto* reg = &registry;
   opts.database.registry = reg;
+  // The checkout hands the events it stored to the forwarder, which sends
+  // them under the lease they were written with.
+  opts.database.outbox_lease = {opts.forwarder.instance_id, opts.forwarder.lease_ms};
   opts.multisig.registry = reg;
   std::vector<child_spec> children;
   children.push_back({"database", [&dir, cfg = opts.database](caf::actor_system& s) {

@@ -99,9 +99,9 @@ void release_idempotency_key(connection& db, const std::string& customer_id,
 namespace {
 
 /// The orders given by `at(i)`, i < count, as the columns of one call of
-/// store_orders() (migration 0006): one round trip and one commit.
+/// store_orders() (migrations 0006, 0007): one round trip and one commit.
 template <class At>
-void store_all(connection& db, std::size_t count, At at) {
+void store_all(connection& db, const outbox_lease& lease, std::size_t count, At at) {
   if (count == 0)
     return;
   auto optional = [](const std::string& s) -> std::optional<std::string> {
@@ -157,7 +157,8 @@ void store_all(connection& db, std::size_t count, At at) {
           " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],"
           " $11::text[], $12::text[], $13::integer[], $14::bigint[], $15::bigint[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
-          " $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[])",
+          " $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[],"
+          " $25::text, $26::integer)",
           {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
            to_pg_array(status), to_pg_array(currency), to_pg_array(total), to_pg_array(payment),
            to_pg_array(entry), to_pg_array(result), to_pg_array(created),
@@ -166,17 +167,19 @@ void store_all(connection& db, std::size_t count, At at) {
            to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
            to_pg_array(payload),
            to_pg_array(key_customer), to_pg_array(key), to_pg_array(http_status),
-           to_pg_array(body), to_pg_array(key_order)});
+           to_pg_array(body), to_pg_array(key_order), optional(lease.owner),
+           std::to_string(lease.lease_ms)});
 }
 
 } // namespace
 
-void store_order(connection& db, const domain::order_record& o) {
-  store_all(db, 1, [&](std::size_t) -> const domain::order_record& { return o; });
+void store_order(connection& db, const domain::order_record& o, const outbox_lease& lease) {
+  store_all(db, lease, 1, [&](std::size_t) -> const domain::order_record& { return o; });
 }
 
-void store_orders(connection& db, const std::vector<domain::order_record>& orders) {
-  store_all(db, orders.size(),
+void store_orders(connection& db, const std::vector<domain::order_record>& orders,
+                  const outbox_lease& lease) {
+  store_all(db, lease, orders.size(),
             [&](std::size_t n) -> const domain::order_record& { return orders[n]; });
 }
 

@@ -63,16 +63,26 @@ std::vector<claim_result> claim_idempotency_keys(connection& db,
 void release_idempotency_key(connection& db, const std::string& customer_id,
                              const std::string& key);
 
-/// Writes the order, its items, its outbox events and (with a key) the
-/// completed idempotency record in one statement, so in one transaction.
-/// A 201 body is not stored beside the key: its replay reads the order's
-/// result. Throws db_error; then nothing was written.
-void store_order(connection& db, const domain::order_record& order);
+/// The lease under which stored outbox events are written: to `owner`, for
+/// `lease_ms`, so that instance's forwarder sends them without leasing them
+/// first (migration 0007). No owner: written free, for any lease.
+struct outbox_lease {
+  std::string owner;
+  std::int32_t lease_ms = 0;
+};
+
+/// Writes the order, its items, its outbox events (under `lease`) and (with
+/// a key) the completed idempotency record in one statement, so in one
+/// transaction. A 201 body is not stored beside the key: its replay reads
+/// the order's result. Throws db_error; then nothing was written.
+void store_order(connection& db, const domain::order_record& order,
+                 const outbox_lease& lease = {});
 
 /// Writes several orders as store_order does, all in one statement (group
 /// commit: one round trip, one commit). Throws db_error when any of them
 /// cannot be written; then none was.
-void store_orders(connection& db, const std::vector<domain::order_record>& orders);
+void store_orders(connection& db, const std::vector<domain::order_record>& orders,
+                  const outbox_lease& lease = {});
 
 /// Which document of an order to read.
 enum class order_part { result, proof, license, delivery };

@@ -19,6 +19,7 @@ struct fake_row {
   kernel::outbox_row row;
   bool delivered = false;
   bool leased = false;
+  std::int64_t lease_until_ms = 0;
   std::int64_t due_ms = 0;
   std::string kernel_id;
 };
@@ -33,14 +34,15 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
                                         std::shared_ptr<int> leases) {
   return {
     [rows, now, leases](atoms::lease_atom, const std::string&, std::int32_t limit,
-                        std::int32_t) {
+                        std::int32_t lease_ms) {
       ++*leases;
       std::vector<kernel::outbox_row> out;
       for (auto& r : *rows) {
         if (static_cast<std::int32_t>(out.size()) >= limit)
           break;
-        if (!r.delivered && !r.leased && r.due_ms <= now()) {
+        if (!r.delivered && (!r.leased || r.lease_until_ms <= now()) && r.due_ms <= now()) {
           r.leased = true;
+          r.lease_until_ms = now() + lease_ms;
           ++r.row.attempts;
           out.push_back(r.row);
         }
@@ -130,6 +132,22 @@ struct forwarding : test::actor_fixture {
   metrics::histogram& lag() {
     return registry.get_histogram("ap_audit_lag_seconds", "");
   }
+  // A checkout commits events leased to this instance and hands them over.
+  void commit_leased(caf::actor to, const std::vector<std::string>& event_ids) {
+    std::vector<kernel::outbox_row> handed;
+    for (const auto& id : event_ids) {
+      fake_row r;
+      r.row = {id, "order.completed", R"({"orderId":")" + id + R"("})", now_ms(), 1};
+      r.leased = true;
+      r.lease_until_ms = now_ms() + 2000;
+      rows->push_back(r);
+      handed.push_back(r.row);
+    }
+    caf::anon_send(caf::actor_cast<audit_forwarder_actor>(to), atoms::handover_atom::value,
+                   std::move(handed));
+    run();
+  }
+
   std::size_t delivered_rows() {
     std::size_t n = 0;
     for (const auto& r : *rows)
@@ -220,6 +238,45 @@ BOOST_AUTO_TEST_CASE(wake_ups_within_the_gather_window_share_one_lease) {
   BOOST_TEST(lag().sum() == 5 * 0.010 - (0.004 + 0.003 + 0.002 + 0.001),
              boost::test_tools::tolerance(1e-9));
   caf::anon_send_exit(gathering, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(handed_over_rows_are_sent_without_a_lease_in_one_settle) {
+  auto gathering = sys.spawn(audit_forwarder, config(10ms), &registry);
+  run();  // its first poll
+  auto before = *leases;
+  commit_leased(caf::actor_cast<caf::actor>(gathering), {"evt_h1", "evt_h2"});
+  advance(4ms);
+  commit_leased(caf::actor_cast<caf::actor>(gathering), {"evt_h3", "evt_h4"});
+  BOOST_TEST(delivered_rows() == 0u);
+  advance(6ms);  // the end of the gather window
+  BOOST_TEST(delivered_rows() == 4u);
+  BOOST_TEST(log->size() == 4u);
+  BOOST_TEST(*leases == before);
+  BOOST_TEST(count("ap_audit_events_forwarded_total") == 4u);
+  caf::anon_send_exit(gathering, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(rows_handed_over_beyond_the_bound_wait_for_their_lease_to_end) {
+  auto cfg = config(0ms);
+  cfg.max_handed = 2;
+  cfg.max_cycles = 1;
+  auto bounded = sys.spawn(audit_forwarder, cfg, &registry);
+  run();
+  faults->latency = 1000ms;  // the one cycle stays busy for a second
+  commit_leased(caf::actor_cast<caf::actor>(bounded), {"evt_b1"});
+  commit_leased(caf::actor_cast<caf::actor>(bounded), {"evt_b2", "evt_b3"});
+  commit_leased(caf::actor_cast<caf::actor>(bounded), {"evt_b4"});  // beyond the bound
+  faults->latency = 0ms;
+  advance(1000ms);
+  BOOST_TEST(delivered_rows() == 3u);  // evt_b1, then the two held ones
+  // evt_b4 stays leased to this instance until its lease runs out; then a poll takes it.
+  advance(900ms);
+  BOOST_TEST(delivered_rows() == 3u);
+  advance(400ms);
+  BOOST_TEST(delivered_rows() == 4u);
+  caf::anon_send_exit(bounded, caf::exit_reason::user_shutdown);
   run();
 }
 

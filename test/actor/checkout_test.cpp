@@ -3,6 +3,7 @@
 // processor and the ledger.
 #include <boost/test/unit_test.hpp>
 
+#include "actors/audit_forwarder.hpp"
 #include "actors/checkout.hpp"
 #include "actors/errors.hpp"
 #include "test/support/actor_fixture.hpp"
@@ -22,6 +23,7 @@ struct world {
   std::vector<domain::charge_request> charge_requests;
   std::vector<caf::typed_response_promise<std::string>> stores;
   std::vector<std::string> stored, voided, reversed, released;
+  std::vector<kernel::outbox_row> handed;
   int posted = 0;
 };
 using world_ptr = std::shared_ptr<world>;
@@ -128,6 +130,18 @@ ledger_actor::behavior_type fake_ledger(ledger_actor::stateful_pointer<fake_stat
   };
 }
 
+audit_forwarder_actor::behavior_type
+fake_forwarder(audit_forwarder_actor::stateful_pointer<fake_state>, world_ptr w) {
+  return {
+    [](atoms::wake_atom) {},
+    [w](atoms::handover_atom, const std::vector<kernel::outbox_row>& rows) {
+      w->handed.insert(w->handed.end(), rows.begin(), rows.end());
+    },
+    [](atoms::tick_atom) {},
+    [](atoms::gather_atom) {},
+  };
+}
+
 struct checkout_fixture : test::actor_fixture {
   checkout_fixture() {
     database = sys.spawn(fake_database, w);
@@ -135,6 +149,7 @@ struct checkout_fixture : test::actor_fixture {
     directory.set_database(database);
     directory.set_payment(payment);
     directory.set_ledger(sys.spawn(fake_ledger, w));
+    directory.set_forwarder(sys.spawn(fake_forwarder, w));
     checkout_config cfg;
     cfg.keys = std::make_shared<domain::proof_keyring>(
       "k1", std::map<std::string, std::string>{{"k1", std::string(32, 's')}});
@@ -153,7 +168,8 @@ struct checkout_fixture : test::actor_fixture {
     for (const auto& a : {caf::actor_cast<caf::actor>(actor),
                           caf::actor_cast<caf::actor>(directory.database()),
                           caf::actor_cast<caf::actor>(directory.payment()),
-                          caf::actor_cast<caf::actor>(directory.ledger())})
+                          caf::actor_cast<caf::actor>(directory.ledger()),
+                          caf::actor_cast<caf::actor>(directory.forwarder())})
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     run();
   }
@@ -211,6 +227,21 @@ BOOST_AUTO_TEST_CASE(a_checkout_within_its_deadline_completes_and_undoes_nothing
   BOOST_TEST(outcomes("completed") == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_stored_checkout_hands_its_events_to_the_forwarder) {
+  auto answer = start("k-events");
+  BOOST_REQUIRE(answer->has_value() && answer->value());
+  // order.completed and delivery.generated, written leased to this instance.
+  BOOST_REQUIRE_EQUAL(w->handed.size(), 2u);
+  for (const auto& row : w->handed) {
+    BOOST_TEST(row.event_id.rfind("evt_", 0) == 0u);
+    BOOST_TEST(row.payload.find(w->stored[0]) != std::string::npos);
+    BOOST_TEST(row.attempts == 1);
+    BOOST_TEST(row.committed_at_ms > 0);
+  }
+  BOOST_TEST(w->handed[0].event_type == "order.completed");
+  BOOST_TEST(w->handed[1].event_type == "delivery.generated");
+}
+
 BOOST_AUTO_TEST_CASE(a_charge_that_never_answers_is_a_timeout_at_the_deadline) {
   w->hold_charges = true;
   auto answer = start("k-hang");
@@ -254,6 +285,8 @@ BOOST_AUTO_TEST_CASE(an_order_stored_after_the_deadline_stands) {
   BOOST_TEST(w->released.empty());
   BOOST_TEST(outcomes("completed") == 0u);
   BOOST_TEST(outcomes("timed_out") == 1u);
+  // Its events are committed and go to the Kernel all the same.
+  BOOST_TEST(w->handed.size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_store_failing_after_the_deadline_undoes_the_checkout) {
