@@ -1,7 +1,8 @@
 -- What one checkout commits, for pgbench: the idempotency claim in its own
--- statement, then one call of store_orders (migration 0006) with the order,
--- its two items, its two outbox events and the completed idempotency key,
--- as the service makes it (which passes several checkouts per call). The
+-- statement, then one call of store_orders (migrations 0006, 0007) with the
+-- order, its two items, its two outbox events (leased to the instance, as
+-- the service writes them) and the completed idempotency key, as the
+-- service makes it (which passes several checkouts per call). The
 -- result is as large as a real one (about 2.5 KB); the 201 body is not
 -- stored beside the key.
 \set n random(1, 1000000000000000)
@@ -22,4 +23,5 @@ SELECT store_orders(
         'order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
   ARRAY[repeat('e', 300), repeat('e', 200)],
   ARRAY['pgb-' || :client_id || '-' || :n], ARRAY['k'], ARRAY[201], ARRAY[NULL::text],
-  ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')]);
+  ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
+  'pgbench', 2000);
