@@ -33,7 +33,7 @@ struct audit_forwarder_config {
   /// Handed-over rows held at most while every cycle is busy (a Kernel that
   /// does not keep up); further ones wait for their lease to run out and are
   /// then leased by a poll, so the memory stays bounded and no row is lost.
-  std::size_t max_handed = 1000;
+  std::size_t max_handed = 20000;
   /// Polls this often even without a wake-up (another instance's rows, retries).
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds stats_interval{1000};

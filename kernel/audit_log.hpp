@@ -5,6 +5,7 @@
 // and the in-process kernel actor share it.
 
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -77,7 +78,7 @@ public:
   verification verify() const;
 
   std::size_t size() const { return events_.size(); }
-  const std::vector<audit_event>& events() const { return events_; }
+  const std::deque<audit_event>& events() const { return events_; }
   /// Raw 32-byte public key of the signer.
   const std::string& public_key() const { return signer_.public_key(); }
   const std::string& signer_id() const { return signer_id_; }
@@ -91,7 +92,10 @@ public:
 private:
   crypto::ed25519_signer signer_;
   std::string signer_id_;
-  std::vector<audit_event> events_;
+  // A deque: appending never moves the events already stored, where a
+  // vector, as the log grows to hundreds of MB, would stop every append for
+  // as long as it takes to move them all to a larger block.
+  std::deque<audit_event> events_;
   std::map<std::string, std::size_t> by_id_;
   std::map<std::string, std::size_t> by_event_id_;
 };
