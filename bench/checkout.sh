@@ -110,6 +110,9 @@ measure() {  # LABEL BIN_DIR
   fi
   kill "$service" "$kernel" 2>/dev/null || true
   wait "$service" "$kernel" 2>/dev/null || true
+  # A baseline's PostgreSQL would otherwise go on vacuuming and
+  # checkpointing what it just wrote during the next build's steps.
+  [ "$label" = current ] || scripts/pg.sh stop "$work/pg-$label" >/dev/null 2>&1 || true
 }
 
 wait_for_file() {  # FILE: up to 10 s
