@@ -251,14 +251,13 @@ void claim_and_charge(const context& ctx, const job_ptr& j) {
         ctx.outcome("rejected").inc();
         if (r.state == "mismatch") {
           answer(ctx, j, make_error(error_code::idempotency_mismatch,
-                                        "this Idempotency-Key was used with a different request "
-                                        "body",
-                                        "Idempotency-Key"));
+                                    "this Idempotency-Key was used with a different request body",
+                                    "Idempotency-Key"));
           return;
         }
         answer(ctx, j, make_error(error_code::conflict,
-                                      "a request with this Idempotency-Key is still in progress",
-                                      "Idempotency-Key"));
+                                  "a request with this Idempotency-Key is still in progress",
+                                  "Idempotency-Key"));
       },
       [ctx, j](caf::error& e) {
         if (j->answered)

@@ -49,7 +49,8 @@ void ask_within_callee_deadline(caf::actor_system& sys, const Handle& dest,
     // Without a timer nothing but the destination's promise refers to this
     // actor, and a destination that dies drops it unanswered: the actor
     // keeps itself until the answer or the down message.
-    auto keep = std::make_shared<caf::strong_actor_ptr>(caf::actor_cast<caf::strong_actor_ptr>(self));
+    auto keep =
+      std::make_shared<caf::strong_actor_ptr>(caf::actor_cast<caf::strong_actor_ptr>(self));
     self->monitor(dest);
     self->set_down_handler([self, done, keep](caf::down_msg&) {
       done(caf::make_error(caf::sec::request_receiver_down));

@@ -194,7 +194,8 @@ struct checkout_fixture : test::actor_fixture {
   }
 
   std::uint64_t outcomes(const std::string& outcome) {
-    return registry.get_counter("ap_checkouts_total", "Checkouts by outcome", {{"outcome", outcome}})
+    return registry
+      .get_counter("ap_checkouts_total", "Checkouts by outcome", {{"outcome", outcome}})
       .value();
   }
 
