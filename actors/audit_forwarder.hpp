@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 
@@ -60,7 +61,7 @@ struct audit_forwarder_state {
   /// A wake-up asked for a lease at the end of the window.
   bool lease_wanted = false;
   /// Rows handed over, already leased to this instance, not yet sent.
-  std::vector<kernel::outbox_row> handed;
+  std::deque<kernel::outbox_row> handed;
   std::chrono::steady_clock::time_point last_stats{};
 };
 

@@ -259,12 +259,7 @@ void claim_and_charge(const context& ctx, const job_ptr& j) {
                                   "a request with this Idempotency-Key is still in progress",
                                   "Idempotency-Key"));
       },
-      [ctx, j](caf::error& e) {
-        if (j->answered)
-          return;
-        ctx.outcome("failed").inc();
-        answer(ctx, j, std::move(e));
-      });
+      [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });
 }
 
 void with_catalog(const context& ctx, const job_ptr& j) {
@@ -291,12 +286,7 @@ void with_catalog(const context& ctx, const job_ptr& j) {
         ctx.self->state.catalog = std::move(cat);
         proceed();
       },
-      [ctx, j](caf::error& e) {
-        if (j->answered)
-          return;
-        ctx.outcome("failed").inc();
-        answer(ctx, j, std::move(e));
-      });
+      [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });
 }
 
 } // namespace
