@@ -44,13 +44,24 @@ using database_actor = caf::typed_actor<
   caf::replies_to<atoms::ping_atom>::with<persistence::db_status>,
   // The catalog, sorted by SKU.
   caf::replies_to<atoms::catalog_atom>::with<std::vector<domain::catalog_item>>,
-  // Binds an Idempotency-Key to a request fingerprint (or finds it bound).
-  caf::replies_to<atoms::claim_atom, persistence::idempotency_claim>::with<persistence::claim_result>,
-  // Forgets an in-flight claim (customer id, key) whose checkout failed.
-  caf::replies_to<atoms::release_atom, std::string, std::string>::with<bool>,
+  // Records a checkout before its first external call, claiming its
+  // Idempotency-Key if it has one (or finding the key bound already).
+  caf::replies_to<atoms::begin_atom, persistence::checkout_begin>::with<persistence::claim_result>,
   // Stores an order with its items, outbox events and idempotency record,
-  // in one transaction; answers the order id.
-  caf::replies_to<atoms::store_atom, domain::order_record>::with<std::string>,
+  // and ends its unfinished checkout, in one transaction; idempotent:
+  // answers true if this stored it, false if it was stored before.
+  caf::replies_to<atoms::store_atom, domain::order_record>::with<bool>,
+  // Ends an unfinished checkout without an order (order id, status, body
+  // its key answers from now on); false if it was not unfinished.
+  caf::replies_to<atoms::abandon_atom, std::string, std::int32_t, std::string>::with<bool>,
+  // Decides to undo a captured checkout (order id, reason): "undo", "stored", "gone".
+  caf::replies_to<atoms::undo_atom, std::string, std::string>::with<std::string>,
+  // Leases overdue unfinished checkouts (instance id, older than ms, at most
+  // n, lease in ms).
+  caf::replies_to<atoms::overdue_atom, std::string, std::int32_t, std::int32_t,
+                  std::int32_t>::with<std::vector<persistence::unfinished_checkout>>,
+  // Unfinished checkouts: count and oldest age, for metrics.
+  caf::replies_to<atoms::unfinished_atom>::with<persistence::unfinished_stats>,
   // Reads one document of an order (order id, "result"|"proof"|"license"|"delivery").
   caf::replies_to<atoms::get_atom, std::string, std::string>::with<std::string>,
   // Leases due outbox rows (instance id, at most n rows, lease in ms).
@@ -96,38 +107,92 @@ using audit_forwarder_actor = caf::typed_actor<
   // both to itself).
   caf::reacts_to<atoms::tick_atom>, caf::reacts_to<atoms::gather_atom>>;
 
+/// What storing a batch of orders came to: one outcome per order, in order
+/// (no error: stored, now or before), and the ids of those stored before.
+struct store_batch_outcome {
+  std::vector<caf::error> errors;
+  std::vector<std::string> stored_before;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, store_batch_outcome& x) {
+  return f(caf::meta::type_name("store_batch_outcome"), x.errors, x.stored_before);
+}
+
 /// One database worker: a detached actor that owns one connection. The
 /// facade's interface, to which the facade delegates, plus the batches into
-/// which the facade gathers concurrent claims and stores.
+/// which the facade gathers concurrent checkouts' records and stores.
 using database_worker_actor = database_actor::extend<
-  // Claims several keys with one statement; one result per claim, in order.
-  caf::replies_to<atoms::claim_atom, std::vector<persistence::idempotency_claim>>::with<
+  // Records several checkouts with one statement; one result each, in order.
+  caf::replies_to<atoms::begin_atom, std::vector<persistence::checkout_begin>>::with<
     std::vector<persistence::claim_result>>,
-  // Stores several orders in one transaction (group commit); one outcome per
-  // order, in order (no error: stored).
+  // Stores several orders in one transaction (group commit).
   caf::replies_to<atoms::store_atom, std::vector<domain::order_record>>::with<
-    std::vector<caf::error>>>;
+    store_batch_outcome>>;
 
-/// The payment processor (Stripe-like). Today the embedded mock.
+/// The payment processor (Stripe-like). Today the embedded mock. Errors
+/// are `upstream_refused` when it definitely did nothing, and otherwise
+/// leave the outcome in doubt (SPEC §9).
 using payment_actor = caf::typed_actor<
-  // Charges an order; a decline is an answer (status "declined"), not an error.
+  // Charges an order under its idempotency key; a decline is an answer
+  // (status "declined"), not an error.
   caf::replies_to<atoms::charge_atom, domain::charge_request>::with<domain::charge_result>,
-  // Voids a captured charge whose order could not be stored.
+  // Refunds a captured charge whose sale was refused (payment id).
   caf::replies_to<atoms::void_atom, std::string>::with<bool>>;
 
-/// The finance ledger. Today the embedded mock.
+/// The finance ledger. Today the embedded mock. Idempotent by order id;
+/// `upstream_refused` is a definite refusal.
 using ledger_actor = caf::typed_actor<
   // Posts a balanced journal entry for a captured payment.
   caf::replies_to<atoms::post_atom, domain::journal_request>::with<domain::journal_entry>,
-  // Reverses an entry whose order could not be stored.
+  // Reverses an entry whose sale was refused.
   caf::replies_to<atoms::reverse_atom, std::string>::with<bool>>;
 
-/// The checkout pipeline: price, idempotency, payment, ledger, proof,
-/// license, delivery, and the one transaction that stores it all.
+/// How a checkout ended, for the client: the HTTP edge picks the status.
+enum class checkout_outcome_kind : std::uint8_t {
+  /// Completed now (201).
+  completed,
+  /// The payment was declined; the order is kept as payment_failed (402).
+  payment_failed,
+  /// Refused after the capture: refunded, kept as settlement_failed (502).
+  settlement_failed,
+  /// A definite refusal before any charge: no order (502).
+  refused,
+  /// The stored answer of an earlier request with the same Idempotency-Key.
+  replayed,
+};
+
+/// A checkout's answer: its kind, its order, and the exact body (a replay
+/// carries the status it was first answered with).
+struct checkout_outcome {
+  checkout_outcome_kind kind = checkout_outcome_kind::completed;
+  std::string order_id;
+  std::int32_t replay_status = 0;
+  std::string body;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkout_outcome& x) {
+  return f(caf::meta::type_name("checkout_outcome"), x.kind, x.order_id, x.replay_status,
+           x.body);
+}
+
+/// The checkout pipeline (SPEC §4, §9): price, record, payment, ledger,
+/// proof, license, delivery, and the one transaction that stores it all.
 using checkout_actor = caf::typed_actor<
-  // A validated request and its Idempotency-Key ("" for none).
-  caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string>::with<http_answer>,
+  // A validated request, its Idempotency-Key ("" for none) and the ids its
+  // order gets (drawn by the caller, so even a lost answer can name it).
+  caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string,
+                  domain::order_ids>::with<checkout_outcome>,
+  // Finishes a recorded checkout left unfinished (the reconciler's call).
+  caf::replies_to<atoms::resume_atom, persistence::unfinished_checkout>::with<checkout_outcome>,
   // Internal: answers the checkouts past their deadline (it sends this to itself).
+  caf::reacts_to<atoms::tick_atom>>;
+
+/// The reconciler (SPEC §9): a timed actor that leases checkouts left
+/// unfinished for RECONCILE_AFTER_MS on any instance and has each finished.
+using reconciler_actor = caf::typed_actor<
+  // The poll timer (it sends this to itself).
   caf::reacts_to<atoms::tick_atom>>;
 
 /// Multisig upgrades (SPEC §7): every step checked by the service's rules,

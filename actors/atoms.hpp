@@ -23,12 +23,22 @@ using void_atom = caf::atom_constant<caf::atom("void")>;
 using post_atom = caf::atom_constant<caf::atom("post")>;
 using reverse_atom = caf::atom_constant<caf::atom("reverse")>;
 
-/// Database requests: the catalog, idempotency claims, storing and reading orders.
+/// Database requests: the catalog, recording a checkout (and claiming its
+/// key), storing and reading orders.
 using catalog_atom = caf::atom_constant<caf::atom("catalog")>;
-using claim_atom = caf::atom_constant<caf::atom("claim")>;
-using release_atom = caf::atom_constant<caf::atom("release")>;
+using begin_atom = caf::atom_constant<caf::atom("begin")>;
 using store_atom = caf::atom_constant<caf::atom("store")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
+
+/// Unfinished checkouts (SPEC §9): end one without an order, decide to undo
+/// one, lease the overdue ones, count them.
+using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
+using undo_atom = caf::atom_constant<caf::atom("undo")>;
+using overdue_atom = caf::atom_constant<caf::atom("overdue")>;
+using unfinished_atom = caf::atom_constant<caf::atom("unfinished")>;
+
+/// Finishes a recorded checkout (the reconciler asks the checkout actor).
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
 
 /// Outbox requests: lease due rows, settle their outcomes, statistics.
 using lease_atom = caf::atom_constant<caf::atom("lease")>;

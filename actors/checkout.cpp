@@ -6,6 +6,7 @@
 
 #include "actors/errors.hpp"
 #include "core/ids.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
 
@@ -13,9 +14,6 @@ namespace ap {
 
 namespace {
 
-// Undoing a failed checkout's charge, entry and claim: rare, so each has a
-// timer of its own.
-constexpr auto compensation_timeout = std::chrono::seconds{5};
 // Loading the catalog, once per start.
 constexpr auto catalog_timeout = std::chrono::seconds{2};
 // How often overdue checkouts are looked for: a checkout is answered at most
@@ -30,19 +28,21 @@ using self_ptr = checkout_actor::stateful_pointer<checkout_state>;
 struct checkout_job {
   std::uint64_t number = 0;
   caf::actor_clock::time_point deadline;
+  checkout_phase phase = checkout_phase::pricing;
+  /// Taken over by the reconciler: recorded before, by whoever started it.
+  bool resumed = false;
   domain::checkout_request req;
   std::string key;
   domain::quote quote;
   domain::order_ids ids;
   domain::charge_result payment;
   domain::journal_entry entry;
-  bool claimed = false;
-  bool charged = false;
   bool posted = false;
-  /// The client has its answer: an outcome, or the timeout at the deadline.
-  /// A step that completes after that only undoes what it did.
+  /// Set once undoing the sale is decided (and recorded).
+  std::string undo_reason;
+  /// The caller has its answer: an outcome, or an error naming the order.
   bool answered = false;
-  caf::typed_response_promise<http_answer> promise;
+  caf::typed_response_promise<checkout_outcome> promise;
 };
 
 namespace {
@@ -61,7 +61,7 @@ struct context {
   }
 };
 
-// Answers the client once; later answers (a step completing after the
+// Answers the caller once; later answers (a step completing after the
 // deadline) are dropped.
 template <class Answer>
 void answer(const context& ctx, const job_ptr& j, Answer x) {
@@ -72,6 +72,14 @@ void answer(const context& ctx, const job_ptr& j, Answer x) {
   j->promise.deliver(std::move(x));
 }
 
+void finish(const context& ctx, const job_ptr& j, checkout_outcome_kind kind, std::string body,
+            const char* counted_as) {
+  j->phase = checkout_phase::done;
+  if (!j->answered)
+    ctx.outcome(counted_as).inc();
+  answer(ctx, j, checkout_outcome{kind, j->ids.order_id, 0, std::move(body)});
+}
+
 void arm_sweep(const context& ctx) {
   auto& st = ctx.self->state;
   if (st.sweeping || st.unanswered.empty())
@@ -80,67 +88,54 @@ void arm_sweep(const context& ctx) {
   ctx.self->delayed_send(ctx.self, sweep_interval, atoms::tick_atom::value);
 }
 
-// Answers every checkout past its deadline with a timeout (504). Jobs are
-// numbered on arrival and share one deadline length, so the overdue ones
-// are the first ones.
+// Answers every checkout past its deadline with a timeout (504) naming its
+// order; the checkout itself goes on. Jobs are numbered on arrival and
+// share one deadline length, so the overdue ones are the first ones.
 void sweep(const context& ctx) {
   auto& st = ctx.self->state;
   st.sweeping = false;
   auto now = ctx.self->clock().now();
   while (!st.unanswered.empty() && st.unanswered.begin()->second->deadline <= now) {
     auto j = st.unanswered.begin()->second;
-    log::warn("a checkout missed its deadline",
+    log::warn("a checkout missed its deadline; it goes on",
               {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
     ctx.outcome("timed_out").inc();
-    answer(ctx, j, caf::make_error(caf::sec::request_timeout));
+    answer(ctx, j,
+           make_order_error(error_code::timeout,
+                            "the checkout did not finish in time; it goes on: follow order "
+                              + j->ids.order_id,
+                            j->ids.order_id));
   }
   arm_sweep(ctx);
 }
 
-// Undoes what a checkout that will not be stored did: voids its charge,
-// reverses its ledger entry, releases its Idempotency-Key.
-void undo(const context& ctx, const job_ptr& j) {
-  auto self = ctx.self;
-  if (j->charged && j->payment.status == "captured")
-    self->request(ctx.directory->payment(), compensation_timeout, atoms::void_atom::value,
-                  j->payment.payment_id)
-      .then([](bool) {},
-            [j](caf::error& e) {
-              log::error("could not void a charge of a failed checkout",
-                         {{"actor", "checkout"}, {"paymentId", j->payment.payment_id},
-                          {"error", caf::to_string(e)}});
-            });
-  if (j->posted)
-    self->request(ctx.directory->ledger(), compensation_timeout, atoms::reverse_atom::value,
-                  j->entry.entry_id)
-      .then([](bool) {},
-            [j](caf::error& e) {
-              log::error("could not reverse a ledger entry of a failed checkout",
-                         {{"actor", "checkout"}, {"entryId", j->entry.entry_id},
-                          {"error", caf::to_string(e)}});
-            });
-  if (j->claimed)
-    self->request(ctx.directory->database(), compensation_timeout, atoms::release_atom::value,
-                  j->req.customer_id, j->key)
-      .then([](bool) {}, [](caf::error&) {
-        // The claim then goes stale and is taken over by the next retry.
-      });
-}
-
-// Undoes the checkout, then answers with `err` unless its deadline already
-// answered.
-void fail(const context& ctx, const job_ptr& j, caf::error err) {
-  undo(ctx, j);
+// A step's outcome is not known: nothing is undone (SPEC §9). The caller
+// learns the order id, and the recorded checkout is finished by the
+// reconciler with the same ids.
+void in_doubt(const context& ctx, const job_ptr& j, const char* step, const caf::error& err) {
+  log::warn("a checkout is in doubt; the reconciler will finish it",
+            {{"actor", "checkout"}, {"orderId", j->ids.order_id}, {"step", step},
+             {"error", caf::to_string(err)}});
+  j->phase = checkout_phase::done;
   if (j->answered)
     return;
-  ctx.outcome("failed").inc();
-  answer(ctx, j, std::move(err));
+  ctx.outcome("in_doubt").inc();
+  auto message = std::string{"the checkout could not be finished now ("} + step
+                 + "); it is recorded and will be finished: follow order " + j->ids.order_id;
+  auto code = error_code::upstream_unavailable;
+  if (err.category() == error_category()
+      && static_cast<error_code>(err.code()) == error_code::database_unavailable)
+    code = error_code::database_unavailable;
+  else if (err == caf::sec::request_receiver_down)
+    code = error_code::database_unavailable;
+  answer(ctx, j, make_order_error(code, std::move(message), j->ids.order_id));
 }
 
-void store(const context& ctx, const job_ptr& j, domain::order_record rec) {
+void store(const context& ctx, const job_ptr& j, domain::order_record rec,
+           checkout_outcome_kind kind, const char* counted_as) {
+  j->phase = checkout_phase::storing;
   rec.idempotency_key = j->key;
-  auto stored = http_answer{rec.http_status, rec.response_body};
-  auto outcome = rec.status;
+  auto body = rec.response_body;
   // The outbox rows are written leased to this instance; once they are
   // committed the forwarder gets them from here, with no lease statement.
   auto events = std::make_shared<std::vector<kernel::outbox_row>>();
@@ -150,39 +145,90 @@ void store(const context& ctx, const job_ptr& j, domain::order_record rec) {
   ctx.self->request(ctx.directory->database(), caf::infinite, atoms::store_atom::value,
                     std::move(rec))
     .then(
-      [ctx, j, stored = std::move(stored), outcome, events](std::string&) {
-        if (auto forwarder = ctx.directory->forwarder()) {
-          auto committed = unix_ms_now();
-          for (auto& e : *events)
-            e.committed_at_ms = committed;
-          caf::anon_send(forwarder, atoms::handover_atom::value, std::move(*events));
-        }
-        if (j->answered) {
-          // Answered with a timeout; the order stands, and a retry with its
-          // Idempotency-Key replays it.
-          log::warn("a checkout was stored after its deadline",
+      [ctx, j, kind, counted_as, body = std::move(body), events](bool stored_now) mutable {
+        // Stored before (by a retry, or by the reconciler): those events
+        // are the earlier store's, and are forwarded from there.
+        if (stored_now)
+          if (auto forwarder = ctx.directory->forwarder()) {
+            auto committed = unix_ms_now();
+            for (auto& e : *events)
+              e.committed_at_ms = committed;
+            caf::anon_send(forwarder, atoms::handover_atom::value, std::move(*events));
+          }
+        if (j->answered && !j->resumed)
+          log::info("a checkout was finished after its deadline",
                     {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
-          return;
-        }
-        ctx.outcome(outcome).inc();
-        answer(ctx, j, stored);
+        finish(ctx, j, kind, std::move(body), counted_as);
       },
-      [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });
+      [ctx, j](caf::error& e) { in_doubt(ctx, j, "store", e); });
+}
+
+// The sale was definitely refused after its capture. The decision is
+// recorded first, so that whoever finishes the checkout (this actor, or
+// the reconciler after a crash) only undoes it from then on; then the
+// charge is refunded, the entry reversed, and a settlement_failed order
+// stored with its order.settlement_failed event.
+void undo(const context& ctx, const job_ptr& j, std::string reason) {
+  j->phase = checkout_phase::undoing;
+  log::warn("a captured checkout was refused; undoing it",
+            {{"actor", "checkout"}, {"orderId", j->ids.order_id}, {"reason", reason}});
+  auto self = ctx.self;
+  auto refund_and_store = [ctx, j] {
+    ctx.self->request(ctx.directory->payment(), caf::infinite, atoms::void_atom::value,
+                      j->payment.payment_id)
+      .then(
+        [ctx, j](bool) {
+          if (j->posted)
+            // Reversing is idempotent by entry; a reversal that fails is
+            // logged for finance and does not hold the refunded order back.
+            ctx.self->request(ctx.directory->ledger(), caf::infinite, atoms::reverse_atom::value,
+                              j->entry.entry_id)
+              .then([](bool) {},
+                    [j](caf::error& e) {
+                      log::error("could not reverse the ledger entry of a refunded sale",
+                                 {{"actor", "checkout"}, {"entryId", j->entry.entry_id},
+                                  {"error", caf::to_string(e)}});
+                    });
+          store(ctx, j,
+                domain::assemble_settlement_failed(j->ids, j->req, j->quote, j->payment,
+                                                   j->undo_reason),
+                checkout_outcome_kind::settlement_failed, "settlement_failed");
+        },
+        [ctx, j](caf::error& e) { in_doubt(ctx, j, "refund", e); });
+  };
+  if (!j->undo_reason.empty())
+    return refund_and_store();  // decided and recorded before
+  self->request(ctx.directory->database(), caf::infinite, atoms::undo_atom::value,
+                j->ids.order_id, reason)
+    .then(
+      [ctx, j, reason, refund_and_store](std::string& decision) {
+        if (decision == "undo") {
+          j->undo_reason = reason;
+          return refund_and_store();
+        }
+        // "stored": its order was stored meanwhile (by the reconciler) and
+        // stands. "gone": not recorded. Either way nothing is undone here.
+        in_doubt(ctx, j, "undo", make_error(error_code::conflict, decision));
+      },
+      [ctx, j](caf::error& e) { in_doubt(ctx, j, "undo", e); });
 }
 
 void complete(const context& ctx, const job_ptr& j) {
+  domain::order_record rec;
   try {
-    auto rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry,
-                                          ctx.cfg.keys->active(), ctx.cfg.delivery_key,
-                                          *ctx.self->state.catalog);
-    store(ctx, j, std::move(rec));
+    rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry,
+                                     ctx.cfg.keys->active(), ctx.cfg.delivery_key,
+                                     *ctx.self->state.catalog);
   } catch (const std::exception& e) {
+    // It would fail again on every retry: a definite failure.
     log::error("assembling an order failed", {{"actor", "checkout"}, {"error", e.what()}});
-    fail(ctx, j, make_error(error_code::internal, "internal error"));
+    return undo(ctx, j, "the order could not be assembled");
   }
+  store(ctx, j, std::move(rec), checkout_outcome_kind::completed, "completed");
 }
 
 void post_ledger(const context& ctx, const job_ptr& j) {
+  j->phase = checkout_phase::posting;
   domain::journal_request entry{j->ids.order_id, j->payment.payment_id, j->quote.total,
                                 j->quote.currency};
   ctx.self->request(ctx.directory->ledger(), caf::infinite, atoms::post_atom::value, entry)
@@ -190,62 +236,76 @@ void post_ledger(const context& ctx, const job_ptr& j) {
       [ctx, j](domain::journal_entry& e) {
         j->entry = std::move(e);
         j->posted = true;
-        if (j->answered)
-          return undo(ctx, j);
-        if (j->entry.credit != j->entry.debit || j->entry.credit != j->quote.total) {
-          fail(ctx, j, make_error(error_code::upstream_unavailable,
-                                  "the finance ledger booked an unbalanced entry"));
-          return;
-        }
+        if (j->entry.credit != j->entry.debit || j->entry.credit != j->quote.total)
+          return undo(ctx, j, "the finance ledger booked an unbalanced entry");
         complete(ctx, j);
       },
       [ctx, j](caf::error& e) {
-        log::warn("ledger failed", {{"actor", "checkout"}, {"error", caf::to_string(e)}});
-        fail(ctx, j, make_error(error_code::upstream_unavailable,
-                                "the finance ledger is unavailable"));
+        if (is_definite_refusal(e))
+          return undo(ctx, j, "the finance ledger refused the entry: " + error_message(e));
+        in_doubt(ctx, j, "ledger", e);
       });
 }
 
+// A definite refusal before any charge: the checkout ends without an order,
+// and its key answers the same refusal from now on.
+void refuse(const context& ctx, const job_ptr& j, const caf::error& e) {
+  auto body = std::string{"{\"error\":\"payment_refused\",\"message\":"};
+  json::append_quoted(body, "the payment processor refused the charge: " + error_message(e));
+  body += ",\"orderId\":";
+  json::append_quoted(body, j->ids.order_id);
+  body += '}';
+  ctx.self->request(ctx.directory->database(), caf::infinite, atoms::abandon_atom::value,
+                    j->ids.order_id, std::int32_t{502}, body)
+    .then([ctx, j, body](bool) { finish(ctx, j, checkout_outcome_kind::refused, body, "refused"); },
+          [ctx, j](caf::error& err) { in_doubt(ctx, j, "abandon", err); });
+}
+
 void charge(const context& ctx, const job_ptr& j) {
-  domain::charge_request req{j->ids.order_id, j->req.customer_id, j->quote.total,
-                             j->quote.currency, j->req.payment_method};
+  j->phase = checkout_phase::charging;
+  domain::charge_request req{j->ids.order_id,      j->req.customer_id,    j->quote.total,
+                             j->quote.currency,    j->req.payment_method, j->ids.payment_key};
   ctx.self->request(ctx.directory->payment(), caf::infinite, atoms::charge_atom::value, req)
     .then(
       [ctx, j](domain::charge_result& res) {
         j->payment = std::move(res);
-        j->charged = true;
-        if (j->answered)
-          return undo(ctx, j);
-        if (j->payment.status == "captured")
+        if (j->payment.status == "captured") {
+          if (!j->undo_reason.empty())
+            return undo(ctx, j, j->undo_reason);
           return post_ledger(ctx, j);
+        }
         // A decline is kept as an order (payment_failed) with its audit event.
-        store(ctx, j, domain::assemble_payment_failed(j->ids, j->req, j->quote, j->payment));
+        store(ctx, j, domain::assemble_payment_failed(j->ids, j->req, j->quote, j->payment),
+              checkout_outcome_kind::payment_failed, "payment_failed");
       },
       [ctx, j](caf::error& e) {
-        log::warn("payment failed", {{"actor", "checkout"}, {"error", caf::to_string(e)}});
-        fail(ctx, j, make_error(error_code::upstream_unavailable,
-                                "the payment processor is unavailable"));
+        if (is_definite_refusal(e))
+          return refuse(ctx, j, e);
+        in_doubt(ctx, j, "payment", e);
       });
 }
 
-void claim_and_charge(const context& ctx, const job_ptr& j) {
-  if (j->key.empty())
-    return charge(ctx, j);
-  persistence::idempotency_claim c{j->req.customer_id, j->key, j->req.fingerprint};
-  ctx.self->request(ctx.directory->database(), caf::infinite, atoms::claim_atom::value, c)
+void record_and_charge(const context& ctx, const job_ptr& j) {
+  if (j->resumed)
+    return charge(ctx, j);  // recorded by whoever started it
+  j->phase = checkout_phase::recording;
+  persistence::checkout_begin rec{j->ids.order_id,  j->req.customer_id, j->key,
+                                  j->req.fingerprint, j->ids.payment_key,
+                                  domain::encode_intent(j->req, j->ids)};
+  ctx.self->request(ctx.directory->database(), caf::infinite, atoms::begin_atom::value,
+                    std::move(rec))
     .then(
       [ctx, j](persistence::claim_result& r) {
-        if (r.state == "claimed") {
-          j->claimed = true;
-          if (j->answered)
-            return undo(ctx, j);
+        if (r.state == "claimed")
           return charge(ctx, j);
-        }
+        j->phase = checkout_phase::done;
         if (j->answered)
           return;
         if (r.state == "replay") {
           ctx.outcome("replayed").inc();
-          answer(ctx, j, http_answer{r.status, std::move(r.body)});
+          answer(ctx, j,
+                 checkout_outcome{checkout_outcome_kind::replayed, {}, r.status,
+                                  std::move(r.body)});
           return;
         }
         ctx.outcome("rejected").inc();
@@ -259,21 +319,31 @@ void claim_and_charge(const context& ctx, const job_ptr& j) {
                                   "a request with this Idempotency-Key is still in progress",
                                   "Idempotency-Key"));
       },
-      [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });
+      // Recorded or not, nothing external has happened; if the record
+      // lands after all, the reconciler finishes the checkout.
+      [ctx, j](caf::error& e) { in_doubt(ctx, j, "record", e); });
 }
 
 void with_catalog(const context& ctx, const job_ptr& j) {
   auto proceed = [ctx, j] {
-    if (j->answered)
+    if (j->answered && !j->resumed)
       return;
     auto priced = domain::price(j->req, *ctx.self->state.catalog);
     if (auto* err = std::get_if<domain::input_error>(&priced)) {
+      j->phase = checkout_phase::done;
+      if (j->resumed) {
+        // Priced once when it was recorded: the catalog changed since.
+        log::error("a recorded checkout no longer prices",
+                   {{"actor", "checkout"}, {"orderId", j->ids.order_id}, {"error", err->message}});
+        answer(ctx, j, make_order_error(error_code::internal, err->message, j->ids.order_id));
+        return;
+      }
       ctx.outcome("rejected").inc();
       answer(ctx, j, make_error(error_code::invalid_input, err->message, err->field));
       return;
     }
     j->quote = std::get<domain::quote>(std::move(priced));
-    claim_and_charge(ctx, j);
+    record_and_charge(ctx, j);
   };
   if (ctx.self->state.catalog)
     return proceed();
@@ -286,7 +356,25 @@ void with_catalog(const context& ctx, const job_ptr& j) {
         ctx.self->state.catalog = std::move(cat);
         proceed();
       },
-      [ctx, j](caf::error& e) { fail(ctx, j, std::move(e)); });
+      [ctx, j](caf::error& e) {
+        // Nothing is recorded yet (or, resumed, it stays recorded).
+        j->phase = checkout_phase::done;
+        answer(ctx, j, make_order_error(error_code::database_unavailable,
+                                        "the catalog could not be read", j->ids.order_id));
+        log::warn("the catalog could not be read",
+                  {{"actor", "checkout"}, {"error", caf::to_string(e)}});
+      });
+}
+
+job_ptr new_job(const context& ctx) {
+  auto j = std::make_shared<checkout_job>();
+  auto& st = ctx.self->state;
+  j->number = st.next_job++;
+  j->deadline = ctx.self->clock().now() + ctx.cfg.deadline;
+  j->promise = ctx.self->make_response_promise<checkout_outcome>();
+  st.unanswered.emplace(j->number, j);
+  arm_sweep(ctx);
+  return j;
 }
 
 } // namespace
@@ -298,17 +386,28 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
   auto meter_ = actor_meter::make(*registry, "checkout");
   return {
     metered(ctx.self, meter_, [ctx](atoms::checkout_atom, domain::checkout_request& req,
-          std::string& key) -> caf::result<http_answer> {
-      auto j = std::make_shared<checkout_job>();
-      auto& st = ctx.self->state;
-      j->number = st.next_job++;
-      j->deadline = ctx.self->clock().now() + ctx.cfg.deadline;
+          std::string& key, domain::order_ids& ids) -> caf::result<checkout_outcome> {
+      auto j = new_job(ctx);
       j->req = std::move(req);
       j->key = std::move(key);
-      j->ids = domain::new_order_ids();
-      j->promise = ctx.self->make_response_promise<http_answer>();
-      st.unanswered.emplace(j->number, j);
-      arm_sweep(ctx);
+      j->ids = std::move(ids);
+      if (!j->key.empty())
+        j->ids.payment_key = domain::payment_key_for(j->req.customer_id, j->key);
+      with_catalog(ctx, j);
+      return j->promise;
+    }),
+    metered(ctx.self, meter_, [ctx](atoms::resume_atom,
+          persistence::unfinished_checkout& rec) -> caf::result<checkout_outcome> {
+      auto j = new_job(ctx);
+      j->resumed = true;
+      j->key = std::move(rec.key);
+      j->undo_reason = std::move(rec.undo_reason);
+      if (!domain::decode_intent(rec.intent, j->req, j->ids)) {
+        j->phase = checkout_phase::done;
+        answer(ctx, j, make_order_error(error_code::internal, "unreadable checkout record",
+                                        rec.order_id));
+        return j->promise;
+      }
       with_catalog(ctx, j);
       return j->promise;
     }),

@@ -27,6 +27,24 @@ struct checkout_config {
 
 struct checkout_job;
 
+/// Where a checkout is: each phase waits for one step's answer.
+enum class checkout_phase {
+  /// Validating against the catalog.
+  pricing,
+  /// Recording the checkout (and claiming its key) before any external call.
+  recording,
+  /// Waiting for the processor's charge.
+  charging,
+  /// Waiting for the ledger's entry.
+  posting,
+  /// Waiting for the order's transaction.
+  storing,
+  /// Undoing a sale refused after its capture: decide, refund, reverse, store.
+  undoing,
+  /// Ended: answered with its outcome, or left in doubt to the reconciler.
+  done,
+};
+
 /// State of the checkout actor.
 struct checkout_state {
   static constexpr const char* name = "checkout";
@@ -39,18 +57,25 @@ struct checkout_state {
   bool sweeping = false;
 };
 
-/// The checkout pipeline (SPEC §4): prices the request, claims its
-/// Idempotency-Key, charges the payment, posts the ledger entry, signs the
-/// proof, issues the license, seals the delivery, and stores it all with its
-/// outbox events in one transaction. A failure after the charge voids it
-/// (and reverses the entry), so a failed checkout leaves nothing behind.
+/// The checkout pipeline (SPEC §4, §9): prices the request, records the
+/// checkout (claiming its Idempotency-Key) before anything external
+/// happens, charges the payment under an idempotency key derived from that
+/// record, posts the ledger entry, signs the proof, issues the license,
+/// seals the delivery, and stores it all with its outbox events in one
+/// transaction that also ends the record.
+///
+/// In doubt, roll forward: a step whose outcome is not known (a timeout, a
+/// lost reply, a dropped connection) undoes nothing. The client is answered
+/// with the order id, and the checkout stays recorded until the reconciler
+/// finishes it with the same ids. Only a definite refusal after the capture
+/// undoes the sale, and only once that decision is recorded: refund,
+/// reverse, and a settlement_failed order with its audit event.
 ///
 /// Each checkout has one deadline (`checkout_config::deadline`), not one
 /// timer per step: a sweep a few times a second answers the overdue ones
-/// with a timeout. A step that answers after that is still followed
-/// through: a late charge or ledger entry is undone, a late store stands
-/// (the order is committed; a retry with the same Idempotency-Key replays
-/// it).
+/// with a timeout naming the order. The steps go on after that: a late
+/// charge is followed by its entry and its order, which the client then
+/// finds by its id or its Idempotency-Key.
 checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout_state> self,
                                        checkout_config cfg, actor_directory* directory,
                                        metrics::registry* registry);

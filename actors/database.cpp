@@ -35,67 +35,72 @@ database_worker_actor& next_worker(facade_ptr self) {
   return st.workers[st.next++ % st.workers.size()];
 }
 
-// What answering one request of a batch needs of its item: a stored
-// order's id; nothing of a claim.
-std::string answer_key(const persistence::idempotency_claim&) {
-  return {};
+// Delivers one answer per request of a batch, in order.
+void deliver(std::vector<caf::typed_response_promise<persistence::claim_result>>& promises,
+             const std::vector<std::string>&, std::vector<persistence::claim_result>& replies) {
+  for (std::size_t i = 0; i < promises.size(); ++i) {
+    if (i < replies.size())
+      promises[i].deliver(std::move(replies[i]));
+    else
+      promises[i].deliver(make_error(error_code::internal, "database error"));
+  }
 }
 
-std::string answer_key(const domain::order_record& order) {
-  return order.order_id;
+void deliver(std::vector<caf::typed_response_promise<bool>>& promises,
+             const std::vector<std::string>& order_ids, store_batch_outcome& outcome) {
+  for (std::size_t i = 0; i < promises.size(); ++i) {
+    if (i >= outcome.errors.size())
+      promises[i].deliver(make_error(error_code::internal, "database error"));
+    else if (outcome.errors[i])
+      promises[i].deliver(std::move(outcome.errors[i]));
+    else
+      promises[i].deliver(std::find(outcome.stored_before.begin(), outcome.stored_before.end(),
+                                    order_ids[i])
+                          == outcome.stored_before.end());
+  }
 }
 
-// The answer of one request of a batch.
-void answer(caf::typed_response_promise<persistence::claim_result>& p, const std::string&,
-            persistence::claim_result& r) {
-  p.deliver(std::move(r));
+const std::string& order_id_of(const persistence::checkout_begin& c) {
+  return c.order_id;
 }
 
-void answer(caf::typed_response_promise<std::string>& p, const std::string& order_id,
-            caf::error& e) {
-  if (e)
-    p.deliver(std::move(e));
-  else
-    p.deliver(order_id);
+const std::string& order_id_of(const domain::order_record& o) {
+  return o.order_id;
 }
-
-template <class Item, class Reply>
-void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg);
 
 // Sends what is waiting, in batches, while fewer than `in_flight` batches
 // are at the workers. A request that arrives while the workers are busy
 // waits for the next batch, so batches grow with the load and a lone
 // request goes out at once.
+//
+// A batch that outlives `batch_timeout` is answered with an error while its
+// transaction may still commit: the callers take that as an outcome in
+// doubt (SPEC §9), never as a refusal.
 template <class Item, class Reply>
 void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg) {
-  constexpr bool is_claim = std::is_same<Item, persistence::idempotency_claim>::value;
-  using atom = std::conditional_t<is_claim, atoms::claim_atom, atoms::store_atom>;
-  using replies_t = std::conditional_t<is_claim, std::vector<persistence::claim_result>,
-                                       std::vector<caf::error>>;
+  constexpr bool is_begin = std::is_same<Item, persistence::checkout_begin>::value;
+  using atom = std::conditional_t<is_begin, atoms::begin_atom, atoms::store_atom>;
+  using replies_t = std::conditional_t<is_begin, std::vector<persistence::claim_result>,
+                                       store_batch_outcome>;
   while (q.in_flight < cfg.in_flight && !q.items.empty()) {
     auto n = std::min(q.items.size(), cfg.max_batch);
     std::vector<Item> items(std::make_move_iterator(q.items.begin()),
                             std::make_move_iterator(q.items.begin() + n));
-    auto keys = std::make_shared<std::vector<std::string>>();
-    keys->reserve(n);
+    auto ids = std::make_shared<std::vector<std::string>>();
+    ids->reserve(n);
     for (const auto& item : items)
-      keys->push_back(answer_key(item));
+      ids->push_back(order_id_of(item));
     auto promises = std::make_shared<std::vector<caf::typed_response_promise<Reply>>>(
       std::make_move_iterator(q.promises.begin()), std::make_move_iterator(q.promises.begin() + n));
     q.items.erase(q.items.begin(), q.items.begin() + n);
     q.promises.erase(q.promises.begin(), q.promises.begin() + n);
     ++q.in_flight;
-    (is_claim ? cfg.claim_batches : cfg.store_batches)->inc();
-    (is_claim ? cfg.claims : cfg.stores)->inc(n);
+    (is_begin ? cfg.claim_batches : cfg.store_batches)->inc();
+    (is_begin ? cfg.claims : cfg.stores)->inc(n);
     self->request(next_worker(self), batch_timeout, atom::value, std::move(items))
       .then(
-        [self, &q, cfg, keys, promises](replies_t& replies) {
-          for (std::size_t i = 0; i < promises->size(); ++i) {
-            if (i < replies.size())
-              answer((*promises)[i], (*keys)[i], replies[i]);
-            else
-              (*promises)[i].deliver(make_error(error_code::internal, "database error"));
-          }
+        [self, &q, cfg, ids, promises](replies_t& replies) {
+          deliver(*promises, *ids, replies);
           --q.in_flight;
           dispatch(self, q, cfg);
         },
@@ -137,8 +142,8 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
   };
   batching_config batching{
     std::max<std::size_t>(cfg.max_batch, 1), std::max<std::size_t>(cfg.batches_in_flight, 1),
-    batch_counter("ap_db_batches_total", "Batches sent to the database workers", "claim"),
-    batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "claim"),
+    batch_counter("ap_db_batches_total", "Batches sent to the database workers", "begin"),
+    batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "begin"),
     batch_counter("ap_db_batches_total", "Batches sent to the database workers", "store"),
     batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "store")};
   auto meter_ = actor_meter::make(*registry, "database");
@@ -149,15 +154,28 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     metered(self, meter_, [=](atoms::catalog_atom x) -> caf::result<std::vector<domain::catalog_item>> {
       return self->delegate(next(), x);
     }),
-    metered(self, meter_, [=](atoms::claim_atom,
-        persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
-      return enqueue(self, self->state.claims, std::move(c), batching);
+    metered(self, meter_, [=](atoms::begin_atom,
+        persistence::checkout_begin& c) -> caf::result<persistence::claim_result> {
+      return enqueue(self, self->state.begins, std::move(c), batching);
     }),
-    metered(self, meter_, [=](atoms::release_atom x, std::string& customer, std::string& key) -> caf::result<bool> {
-      return self->delegate(next(), x, std::move(customer), std::move(key));
-    }),
-    metered(self, meter_, [=](atoms::store_atom, domain::order_record& order) -> caf::result<std::string> {
+    metered(self, meter_, [=](atoms::store_atom, domain::order_record& order) -> caf::result<bool> {
       return enqueue(self, self->state.stores, std::move(order), batching);
+    }),
+    metered(self, meter_, [=](atoms::abandon_atom x, std::string& id, std::int32_t status,
+        std::string& body) -> caf::result<bool> {
+      return self->delegate(next(), x, std::move(id), status, std::move(body));
+    }),
+    metered(self, meter_, [=](atoms::undo_atom x, std::string& id,
+        std::string& reason) -> caf::result<std::string> {
+      return self->delegate(next(), x, std::move(id), std::move(reason));
+    }),
+    metered(self, meter_, [=](atoms::overdue_atom x, std::string& owner, std::int32_t older_ms,
+        std::int32_t limit, std::int32_t lease_ms)
+        -> caf::result<std::vector<persistence::unfinished_checkout>> {
+      return self->delegate(next(), x, std::move(owner), older_ms, limit, lease_ms);
+    }),
+    metered(self, meter_, [=](atoms::unfinished_atom x) -> caf::result<persistence::unfinished_stats> {
+      return self->delegate(next(), x);
     }),
     metered(self, meter_, [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
       return self->delegate(next(), x, std::move(id), std::move(part));
@@ -272,57 +290,77 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       return to_result(with_connection(
         self, "catalog", [](persistence::connection& db) { return persistence::load_catalog(db); }));
     }),
-    metered(self, meter_, [=](atoms::claim_atom,
-        const persistence::idempotency_claim& c) -> caf::result<persistence::claim_result> {
-      return to_result(with_connection(self, "claim", [&](persistence::connection& db) {
-        return persistence::claim_idempotency_key(db, c);
-      }));
-    }),
-    metered(self, meter_, [=](atoms::claim_atom,
-        const std::vector<persistence::idempotency_claim>& claims)
+    metered(self, meter_, [=](atoms::begin_atom,
+        const std::vector<persistence::checkout_begin>& all)
         -> caf::result<std::vector<persistence::claim_result>> {
-      return to_result(with_connection(self, "claim", [&](persistence::connection& db) {
-        return persistence::claim_idempotency_keys(db, claims);
+      return to_result(with_connection(self, "begin", [&](persistence::connection& db) {
+        return persistence::begin_checkouts(db, all);
       }));
     }),
     metered(self, meter_, [=](atoms::store_atom, const std::vector<domain::order_record>& orders)
-        -> caf::result<std::vector<caf::error>> {
+        -> caf::result<store_batch_outcome> {
+      // Storing is idempotent, so a retry after a lost connection whose
+      // commit did land finds the orders stored, and answers them stored.
       return to_result(with_connection(self, "store", [&](persistence::connection& db) {
+        store_batch_outcome out;
         try {
-          persistence::store_orders(db, orders, cfg.outbox_lease);
-          return std::vector<caf::error>(orders.size());
+          out.stored_before = persistence::store_orders(db, orders, cfg.outbox_lease);
+          out.errors.resize(orders.size());
+          return out;
         } catch (const persistence::db_error& e) {
           if (e.connection_lost())
             throw;
         }
         // One order of the batch could not be written (its key was taken
         // over, say): each is tried on its own, so only that one fails.
-        std::vector<caf::error> outcomes;
-        outcomes.reserve(orders.size());
+        out.errors.reserve(orders.size());
         for (const auto& order : orders) {
           try {
-            persistence::store_order(db, order, cfg.outbox_lease);
-            outcomes.emplace_back();
+            if (!persistence::store_order(db, order, cfg.outbox_lease))
+              out.stored_before.push_back(order.order_id);
+            out.errors.emplace_back();
           } catch (const persistence::db_error& e) {
             if (e.connection_lost())
               throw;
-            outcomes.push_back(failure("store", e));
+            out.errors.push_back(failure("store", e));
           }
         }
-        return outcomes;
+        return out;
       }));
     }),
-    metered(self, meter_, [=](atoms::release_atom, const std::string& customer,
-        const std::string& key) -> caf::result<bool> {
-      return to_result(with_connection(self, "release", [&](persistence::connection& db) {
-        persistence::release_idempotency_key(db, customer, key);
-        return true;
+    metered(self, meter_, [=](atoms::begin_atom,
+        const persistence::checkout_begin& c) -> caf::result<persistence::claim_result> {
+      return to_result(with_connection(self, "begin", [&](persistence::connection& db) {
+        return persistence::begin_checkouts(db, {c}).front();
       }));
     }),
-    metered(self, meter_, [=](atoms::store_atom, const domain::order_record& order) -> caf::result<std::string> {
+    metered(self, meter_, [=](atoms::store_atom, const domain::order_record& order) -> caf::result<bool> {
       return to_result(with_connection(self, "store", [&](persistence::connection& db) {
-        persistence::store_order(db, order, cfg.outbox_lease);
-        return order.order_id;
+        return persistence::store_order(db, order, cfg.outbox_lease);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::abandon_atom, const std::string& id, std::int32_t status,
+        const std::string& body) -> caf::result<bool> {
+      return to_result(with_connection(self, "abandon", [&](persistence::connection& db) {
+        return persistence::abandon_checkout(db, id, status, body);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::undo_atom, const std::string& id,
+        const std::string& reason) -> caf::result<std::string> {
+      return to_result(with_connection(self, "undo", [&](persistence::connection& db) {
+        return persistence::decide_undo(db, id, reason);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::overdue_atom, const std::string& owner, std::int32_t older_ms,
+        std::int32_t limit, std::int32_t lease_ms)
+        -> caf::result<std::vector<persistence::unfinished_checkout>> {
+      return to_result(with_connection(self, "overdue", [&](persistence::connection& db) {
+        return persistence::lease_unfinished(db, owner, older_ms, limit, lease_ms);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::unfinished_atom) -> caf::result<persistence::unfinished_stats> {
+      return to_result(with_connection(self, "unfinished", [&](persistence::connection& db) {
+        return persistence::unfinished_statistics(db);
       }));
     }),
     metered(self, meter_, [=](atoms::get_atom, const std::string& id, const std::string& part) -> caf::result<std::string> {
@@ -336,7 +374,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       auto doc = with_connection(self, "get", [&](persistence::connection& db) {
         auto result = persistence::load_order_part(db, id, persistence::order_part::result);
         if (result.empty())
-          return result;
+          return persistence::is_unfinished(db, id) ? std::string{"+"} : result;
         auto text = persistence::order_part_of(result, which);
         if (text.empty())
           return std::string{"-"};  // the order exists without this part
@@ -346,6 +384,8 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         return std::move(doc.error());
       if (doc->empty())
         return make_error(error_code::not_found, "no order " + id);
+      if (*doc == "+")  // recorded, not finished yet (SPEC §9)
+        return make_order_error(error_code::processing, "order " + id + " is processing", id);
       if (*doc == "-")
         return make_error(error_code::not_found,
                           "order " + id + " has no " + part + ": its payment did not complete");

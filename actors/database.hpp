@@ -26,7 +26,7 @@ struct database_config {
   /// multisig rules.
   std::map<std::string, std::string> approvers;
   int multisig_threshold = 2;
-  /// Concurrent claims and stores are gathered into batches of at most this
+  /// Concurrent checkout records and stores are gathered into batches of at most this
   /// many, with at most `batches_in_flight` of each kind at the workers at
   /// once: one transaction commits many orders (group commit).
   std::size_t max_batch = 64;
@@ -51,14 +51,14 @@ struct database_state {
   static constexpr const char* name = "database";
   std::vector<database_worker_actor> workers;
   std::size_t next = 0;
-  batch_queue<persistence::idempotency_claim, persistence::claim_result> claims;
-  batch_queue<domain::order_record, std::string> stores;
+  batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
+  batch_queue<domain::order_record, bool> stores;
 };
 
 /// The database facade: spawns `workers` detached workers linked to itself
 /// (a dying worker takes the facade down and the supervisor restarts both)
-/// and delegates each request to the next worker in turn, except claims and
-/// stores, which it sends in batches.
+/// and delegates each request to the next worker in turn, except checkout
+/// records and stores, which it sends in batches.
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg);
 

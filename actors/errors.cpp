@@ -24,6 +24,12 @@ std::string to_string(error_code code) {
       return "database_unavailable";
     case error_code::upstream_unavailable:
       return "upstream_unavailable";
+    case error_code::upstream_refused:
+      return "upstream_refused";
+    case error_code::timeout:
+      return "timeout";
+    case error_code::processing:
+      return "processing";
     case error_code::internal:
       return "internal";
   }
@@ -33,6 +39,18 @@ std::string to_string(error_code code) {
 caf::error make_error(error_code code, std::string message, std::string field) {
   return caf::error{static_cast<std::uint8_t>(code), error_category(),
                     caf::make_message(std::move(message), std::move(field))};
+}
+
+caf::error make_order_error(error_code code, std::string message, std::string order_id) {
+  return caf::error{static_cast<std::uint8_t>(code), error_category(),
+                    caf::make_message(std::move(message), std::string{}, std::move(order_id))};
+}
+
+bool is_definite_refusal(const caf::error& err) {
+  if (err.category() != error_category())
+    return false;
+  auto code = static_cast<error_code>(err.code());
+  return code == error_code::upstream_refused || code == error_code::invalid_input;
 }
 
 namespace {
@@ -54,6 +72,10 @@ std::string error_message(const caf::error& err) {
 
 std::string error_field(const caf::error& err) {
   return context_string(err, 1);
+}
+
+std::string error_order_id(const caf::error& err) {
+  return context_string(err, 2);
 }
 
 void register_error_category(caf::actor_system_config& cfg) {

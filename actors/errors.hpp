@@ -21,8 +21,15 @@ enum class error_code : std::uint8_t {
   idempotency_mismatch,
   /// PostgreSQL is unreachable or failed.
   database_unavailable,
-  /// An upstream service (the Kernel) failed.
+  /// An upstream service (the Kernel, the processor, the ledger) failed or
+  /// did not answer: what it did is not known (SPEC §9: in doubt).
   upstream_unavailable,
+  /// An upstream service definitely refused the request: it did nothing.
+  upstream_refused,
+  /// A checkout was not finished within its deadline; it goes on (504).
+  timeout,
+  /// The order is recorded and not finished yet (202 processing).
+  processing,
   /// A defect: something that should not happen did.
   internal,
 };
@@ -36,6 +43,17 @@ std::string to_string(error_code code);
 /// Builds an error whose context carries a message safe to show a client
 /// and, for input errors, the JSON path of the field at fault.
 caf::error make_error(error_code code, std::string message, std::string field = {});
+
+/// The same for a checkout whose order id is assigned: the answer names it
+/// (SPEC §9), so the client can follow the order it may have paid for.
+caf::error make_order_error(error_code code, std::string message, std::string order_id);
+
+/// The order id an `ap` error names, or empty.
+std::string error_order_id(const caf::error& err);
+
+/// Whether `err` says that the callee definitely did nothing (a refusal
+/// or invalid input), as opposed to an outcome that is not known.
+bool is_definite_refusal(const caf::error& err);
 
 /// The client-safe message of an `ap` error, or empty.
 std::string error_message(const caf::error& err);

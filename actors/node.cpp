@@ -64,6 +64,9 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                         dir.set_checkout(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
+  children.push_back({"reconciler", [&dir, cfg = opts.reconciler, reg](caf::actor_system& s) {
+                        return caf::actor_cast<caf::actor>(s.spawn(reconciler, cfg, &dir, reg));
+                      }});
   return sys.spawn(supervisor, std::move(children), opts.supervision, &registry);
 }
 

@@ -7,6 +7,7 @@
 #include "actors/checkout.hpp"
 #include "actors/database.hpp"
 #include "actors/multisig.hpp"
+#include "actors/reconciler.hpp"
 #include "actors/directory.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
@@ -28,6 +29,8 @@ struct node_options {
   /// How the audit forwarder runs (its outbox and kernel lookups are filled
   /// in by start_node).
   audit_forwarder_config forwarder;
+  /// How unfinished checkouts are taken over (SPEC §9).
+  reconciler_config reconciler;
 };
 
 /// Prepares an actor system configuration for the service: the `ap` error

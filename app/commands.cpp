@@ -140,6 +140,9 @@ int serve() {
   }
   opts.kernel = *kernel_endpoint;
   opts.forwarder.instance_id = random_hex(6);
+  opts.reconciler.instance_id = opts.forwarder.instance_id;
+  opts.reconciler.after = cfg->reconcile_after;
+  opts.reconciler.resume_timeout = std::max(cfg->request_timeout * 2, std::chrono::milliseconds{5000});
   auto root = start_node(system, opts, directory, registry);
 
   http::router routes;

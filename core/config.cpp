@@ -227,6 +227,11 @@ config_result load_config(const env_lookup& env) {
   cfg.actor_threads = static_cast<std::size_t>(get_count("ACTOR_THREADS", 1, 64, 1));
   cfg.request_timeout =
     std::chrono::milliseconds{get_count("REQUEST_TIMEOUT_MS", 10, 60000, 5000)};
+  cfg.reconcile_after =
+    std::chrono::milliseconds{get_count("RECONCILE_AFTER_MS", 100, 86400000, 30000)};
+  if (cfg.reconcile_after <= cfg.request_timeout)
+    problems.push_back("ARTIFACT_PUBLISHER_RECONCILE_AFTER_MS: must be longer than "
+                       "ARTIFACT_PUBLISHER_REQUEST_TIMEOUT_MS, or running checkouts are taken over");
   cfg.log_level = get("LOG_LEVEL", "info");
   if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn"
       && cfg.log_level != "error")

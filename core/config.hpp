@@ -53,6 +53,8 @@ struct service_config {
   /// polling and context switches (docs/performance.md).
   std::size_t actor_threads = 1;
   std::chrono::milliseconds request_timeout{5000};
+  /// SPEC §9: a checkout unfinished this long is taken over by a reconciler.
+  std::chrono::milliseconds reconcile_after{30000};
   std::string log_level = "info";
 
   /// A one-line description with every secret replaced by its length, for

@@ -59,6 +59,7 @@ rapidjson::Value parsed(const std::string& canonical_text, alloc_t& a) {
 order_ids new_order_ids() {
   order_ids ids;
   ids.order_id = "order_" + random_hex(12);
+  ids.payment_key = ids.order_id;
   ids.license_id = "lic_" + random_hex(12);
   ids.delivery_id = "dlv_" + random_hex(12);
   ids.completed_event_id = "evt_" + random_hex(12);
@@ -246,6 +247,135 @@ order_record assemble_payment_failed(const order_ids& ids, const checkout_reques
   failed.AddMember("total", q.total, fa);
   rec.events.push_back({ids.completed_event_id, "order.payment_failed", json::canonical(failed)});
   return rec;
+}
+
+std::string payment_key_for(const std::string& customer_id, const std::string& idempotency_key) {
+  // The customer id cannot hold a newline, so the pair maps to one string.
+  return "ck_" + crypto::sha256_hex(customer_id + "\n" + idempotency_key).substr(0, 40);
+}
+
+order_record assemble_settlement_failed(const order_ids& ids, const checkout_request& req,
+                                        const quote& q, const charge_result& payment,
+                                        const std::string& reason) {
+  order_record rec;
+  rec.order_id = ids.order_id;
+  rec.customer_id = req.customer_id;
+  rec.email = req.email;
+  rec.status = "settlement_failed";
+  rec.currency = q.currency;
+  rec.total = q.total;
+  rec.payment_id = payment.payment_id;
+  rec.items = q.items;
+  rec.created_at = ids.created_at;
+
+  auto refunded = payment;
+  refunded.status = "refunded";
+  rapidjson::Document view{rapidjson::kObjectType};
+  auto& va = view.GetAllocator();
+  rapidjson::Value audit{rapidjson::kObjectType};
+  audit.AddMember("eventId", str(ids.completed_event_id, va), va);
+  audit.AddMember("status", "pending", va);
+  view.AddMember("audit", audit, va);
+  view.AddMember("createdAt", str(ids.created_at, va), va);
+  view.AddMember("currency", str(q.currency, va), va);
+  view.AddMember("failure", str(reason, va), va);
+  view.AddMember("orderId", str(ids.order_id, va), va);
+  view.AddMember("payment", payment_value(refunded, va), va);
+  view.AddMember("status", "settlement_failed", va);
+  view.AddMember("total", q.total, va);
+  rec.result = json::canonical(view);
+
+  rec.http_status = 502;
+  rec.response_body = "{\"error\":\"settlement_failed\",\"message\":";
+  json::append_quoted(rec.response_body, "the sale could not be settled (" + reason
+                                           + "); the payment of order " + ids.order_id
+                                           + " was refunded");
+  rec.response_body += ",\"orderId\":";
+  json::append_quoted(rec.response_body, ids.order_id);
+  rec.response_body += '}';
+
+  rapidjson::Document failed{rapidjson::kObjectType};
+  auto& fa = failed.GetAllocator();
+  failed.AddMember("currency", str(q.currency, fa), fa);
+  failed.AddMember("customerId", str(req.customer_id, fa), fa);
+  failed.AddMember("orderId", str(ids.order_id, fa), fa);
+  failed.AddMember("paymentId", str(payment.payment_id, fa), fa);
+  failed.AddMember("reason", str(reason, fa), fa);
+  failed.AddMember("refunded", true, fa);
+  failed.AddMember("total", q.total, fa);
+  rec.events.push_back(
+    {ids.completed_event_id, "order.settlement_failed", json::canonical(failed)});
+  return rec;
+}
+
+std::string encode_intent(const checkout_request& req, const order_ids& ids) {
+  rapidjson::Document d{rapidjson::kObjectType};
+  auto& a = d.GetAllocator();
+  rapidjson::Value r{rapidjson::kObjectType};
+  r.AddMember("buyerPublicKey", str(req.buyer_public_key, a), a);
+  r.AddMember("currency", str(req.currency, a), a);
+  r.AddMember("customerId", str(req.customer_id, a), a);
+  r.AddMember("email", str(req.email, a), a);
+  r.AddMember("fingerprint", str(req.fingerprint, a), a);
+  rapidjson::Value items{rapidjson::kArrayType};
+  for (const auto& it : req.items) {
+    rapidjson::Value v{rapidjson::kObjectType};
+    v.AddMember("quantity", it.quantity, a);
+    v.AddMember("sku", str(it.sku, a), a);
+    items.PushBack(v, a);
+  }
+  r.AddMember("items", items, a);
+  r.AddMember("paymentMethod", str(req.payment_method, a), a);
+  d.AddMember("request", r, a);
+  rapidjson::Value i{rapidjson::kObjectType};
+  i.AddMember("completedEventId", str(ids.completed_event_id, a), a);
+  i.AddMember("createdAt", str(ids.created_at, a), a);
+  i.AddMember("deliveryEventId", str(ids.delivery_event_id, a), a);
+  i.AddMember("deliveryId", str(ids.delivery_id, a), a);
+  i.AddMember("licenseExpiresAt", str(ids.license_expires_at, a), a);
+  i.AddMember("licenseId", str(ids.license_id, a), a);
+  i.AddMember("orderId", str(ids.order_id, a), a);
+  i.AddMember("paymentKey", str(ids.payment_key, a), a);
+  d.AddMember("ids", i, a);
+  return json::canonical(d);
+}
+
+bool decode_intent(const std::string& text, checkout_request& req, order_ids& ids) {
+  rapidjson::Document d;
+  if (json::parse_strict(text, d) || !d.IsObject())
+    return false;
+  auto r = d.FindMember("request");
+  auto i = d.FindMember("ids");
+  if (r == d.MemberEnd() || i == d.MemberEnd() || !r->value.IsObject() || !i->value.IsObject())
+    return false;
+  const auto& rv = r->value;
+  req.buyer_public_key = json::string_member(rv, "buyerPublicKey");
+  req.currency = json::string_member(rv, "currency");
+  req.customer_id = json::string_member(rv, "customerId");
+  req.email = json::string_member(rv, "email");
+  req.fingerprint = json::string_member(rv, "fingerprint");
+  req.payment_method = json::string_member(rv, "paymentMethod");
+  req.items.clear();
+  auto items = rv.FindMember("items");
+  if (items == rv.MemberEnd() || !items->value.IsArray())
+    return false;
+  for (const auto& it : items->value.GetArray()) {
+    auto q = it.IsObject() ? it.FindMember("quantity") : it.MemberEnd();
+    if (!it.IsObject() || q == it.MemberEnd() || !q->value.IsInt64())
+      return false;
+    req.items.push_back({json::string_member(it, "sku"), q->value.GetInt64()});
+  }
+  const auto& iv = i->value;
+  ids.completed_event_id = json::string_member(iv, "completedEventId");
+  ids.created_at = json::string_member(iv, "createdAt");
+  ids.delivery_event_id = json::string_member(iv, "deliveryEventId");
+  ids.delivery_id = json::string_member(iv, "deliveryId");
+  ids.license_expires_at = json::string_member(iv, "licenseExpiresAt");
+  ids.license_id = json::string_member(iv, "licenseId");
+  ids.order_id = json::string_member(iv, "orderId");
+  ids.payment_key = json::string_member(iv, "paymentKey");
+  return !ids.order_id.empty() && !ids.payment_key.empty() && !req.customer_id.empty()
+         && !req.items.empty();
 }
 
 } // namespace ap::domain

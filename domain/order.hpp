@@ -33,7 +33,7 @@ struct order_record {
   std::string order_id;
   std::string customer_id;
   std::string email;
-  /// "completed" or "payment_failed".
+  /// "completed", "payment_failed" or "settlement_failed".
   std::string status;
   std::string currency;
   std::int64_t total = 0;
@@ -68,6 +68,10 @@ typename Inspector::result_type inspect(Inspector& f, order_record& x) {
 /// assembling stays deterministic and testable.
 struct order_ids {
   std::string order_id;
+  /// The processor's Idempotency-Key for this order's charge (SPEC §9):
+  /// derived from (customerId, Idempotency-Key) for a keyed checkout, so a
+  /// retry finds the same charge; the order id otherwise.
+  std::string payment_key;
   std::string license_id;
   std::string delivery_id;
   std::string completed_event_id;
@@ -77,7 +81,18 @@ struct order_ids {
 };
 
 /// Draws random ids (`order_` + 24 hex and so on) and the current time.
+/// The payment key is the order id.
 order_ids new_order_ids();
+
+/// The processor's Idempotency-Key of a checkout with a client key.
+std::string payment_key_for(const std::string& customer_id, const std::string& idempotency_key);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_ids& x) {
+  return f(caf::meta::type_name("order_ids"), x.order_id, x.payment_key, x.license_id,
+           x.delivery_id, x.completed_event_id, x.delivery_event_id, x.created_at,
+           x.license_expires_at);
+}
 
 /// The priced lines as `[{amount, quantity, sku, unitAmount}]`, in `alloc`.
 rapidjson::Value priced_items_json(const quote& q, rapidjson::Document::AllocatorType& alloc);
@@ -98,5 +113,22 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
 /// view and the `order.payment_failed` event.
 order_record assemble_payment_failed(const order_ids& ids, const checkout_request& req,
                                      const quote& q, const charge_result& payment);
+
+/// Builds an order whose settlement was refused after its payment was
+/// captured (SPEC §9): the charge is refunded, the order records why, the
+/// POST answers 502 naming the order, and `order.settlement_failed` goes to
+/// the Kernel.
+order_record assemble_settlement_failed(const order_ids& ids, const checkout_request& req,
+                                        const quote& q, const charge_result& payment,
+                                        const std::string& reason);
+
+/// What a checkout records before its first external call (SPEC §9): the
+/// request and every id the order will carry, so that whoever finishes it
+/// (the checkout, or the reconciler after a crash) makes the same order.
+/// Canonical JSON.
+std::string encode_intent(const checkout_request& req, const order_ids& ids);
+
+/// Reads what encode_intent wrote; false when `text` is not such a record.
+bool decode_intent(const std::string& text, checkout_request& req, order_ids& ids);
 
 } // namespace ap::domain

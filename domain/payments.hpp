@@ -18,12 +18,15 @@ struct charge_request {
   std::int64_t amount = 0;
   std::string currency;
   std::string payment_method;
+  /// The processor's Idempotency-Key (SPEC §9): charging again with it
+  /// answers the first charge instead of charging twice.
+  std::string idempotency_key;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, charge_request& x) {
   return f(caf::meta::type_name("charge_request"), x.order_id, x.customer_id, x.amount,
-           x.currency, x.payment_method);
+           x.currency, x.payment_method, x.idempotency_key);
 }
 
 /// The processor's answer: `captured` or `declined`.

@@ -7,6 +7,7 @@
 #include "http/ask.hpp"
 #include "domain/checkout.hpp"
 #include "domain/multisig.hpp"
+#include "domain/order.hpp"
 #include "domain/sandbox.hpp"
 #include "persistence/migrations.hpp"
 
@@ -69,7 +70,10 @@ std::string database_state_name(const caf::expected<persistence::db_status>& st)
 
 } // namespace
 
-response response_for(const caf::error& err) {
+namespace {
+
+// The answer without the order id an error may name.
+response plain_response_for(const caf::error& err) {
   if (err.category() == error_category()) {
     auto message = error_message(err);
     switch (static_cast<error_code>(err.code())) {
@@ -82,9 +86,21 @@ response response_for(const caf::error& err) {
       case error_code::idempotency_mismatch:
         return error_response(422, "idempotency_key_reused", message, error_field(err));
       case error_code::database_unavailable:
-        return error_response(503, "database_unavailable", "the database is unavailable");
+        return error_response(503, "database_unavailable",
+                              message.empty() ? "the database is unavailable" : message);
       case error_code::upstream_unavailable:
         return error_response(502, "upstream_unavailable", message);
+      case error_code::upstream_refused:
+        return error_response(502, "upstream_refused", message);
+      case error_code::timeout:
+        return error_response(504, "timeout", message);
+      case error_code::processing: {
+        // Not a failure: the order is recorded and being finished.
+        std::string body = "{\"orderId\":";
+        json::append_quoted(body, error_order_id(err));
+        body += ",\"status\":\"processing\"}";
+        return json_response(202, std::move(body));
+      }
       case error_code::internal:
         break;
     }
@@ -95,6 +111,37 @@ response response_for(const caf::error& err) {
   }
   log::error("unexpected error from an actor", {{"error", caf::to_string(err)}});
   return error_response(500, "internal", "internal error");
+}
+
+} // namespace
+
+int checkout_status(const checkout_outcome& outcome) {
+  switch (outcome.kind) {
+    case checkout_outcome_kind::completed:
+      return 201;
+    case checkout_outcome_kind::payment_failed:
+      return 402;
+    case checkout_outcome_kind::settlement_failed:
+    case checkout_outcome_kind::refused:
+      return 502;
+    case checkout_outcome_kind::replayed:
+      return outcome.replay_status;
+  }
+  return 500;
+}
+
+response response_for(const caf::error& err) {
+  auto res = plain_response_for(err);
+  auto order_id = error_order_id(err);
+  // SPEC §9: an answer about a checkout whose order id is assigned names it.
+  if (!order_id.empty() && res.status >= 400 && res.body.size() > 1 && res.body.back() == '}'
+      && res.body.find("\"orderId\"") == std::string::npos) {
+    res.body.pop_back();
+    res.body += ",\"orderId\":";
+    json::append_quoted(res.body, order_id);
+    res.body += '}';
+  }
+  return res;
 }
 
 void add_service_routes(router& r, route_context ctx) {
@@ -156,13 +203,27 @@ void add_service_routes(router& r, route_context ctx) {
                            "Idempotency-Key"));
       return;
     }
-    ask_within_callee_deadline<http_answer>(
+    // The ids are drawn here, so that even an answer lost with a crashed
+    // checkout actor names the order the client may have paid for.
+    auto ids = domain::new_order_ids();
+    auto order_id = ids.order_id;
+    ask_within_callee_deadline<checkout_outcome>(
       *ctx.system, ctx.directory->checkout(),
-      [reply](caf::expected<http_answer> answer) {
-        reply(answer ? json_response(answer->status, std::move(answer->body))
-                     : response_for(answer.error()));
+      [reply, order_id](caf::expected<checkout_outcome> outcome) {
+        if (!outcome) {
+          auto& err = outcome.error();
+          if (err == caf::sec::request_receiver_down)
+            err = make_order_error(error_code::database_unavailable,
+                                   "the checkout was interrupted; if it was recorded it will "
+                                   "be finished: follow order " + order_id,
+                                   order_id);
+          reply(response_for(err));
+          return;
+        }
+        reply(json_response(checkout_status(*outcome), std::move(outcome->body)));
       },
-      atoms::checkout_atom::value, std::get<domain::checkout_request>(std::move(parsed)), key);
+      atoms::checkout_atom::value, std::get<domain::checkout_request>(std::move(parsed)), key,
+      std::move(ids));
   });
   add_order_read(r, ctx, "", "result");
   add_order_read(r, ctx, "/license", "license");

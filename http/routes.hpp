@@ -31,4 +31,7 @@ void add_service_routes(router& r, route_context ctx);
 /// unavailable actor to 503, anything else to a 500 without internal text.
 response response_for(const caf::error& err);
 
+/// The HTTP status of a checkout's outcome (SPEC §4, §9).
+int checkout_status(const checkout_outcome& outcome);
+
 } // namespace ap::http

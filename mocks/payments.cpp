@@ -30,7 +30,9 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
     metered(self, meter_, [self, salt, &captured, &declined](atoms::charge_atom,
                                        const domain::charge_request& req) -> domain::charge_result {
       auto& st = self->state;
-      if (const auto* earlier = st.charges.find(req.order_id))
+      // Stripe's idempotency: the same key answers the first charge.
+      const auto& key = req.idempotency_key.empty() ? req.order_id : req.idempotency_key;
+      if (const auto* earlier = st.charges.find(key))
         return *earlier;
       domain::charge_result res;
       res.payment_id = derived_id("pay_", salt, "payment", req.order_id);
@@ -45,7 +47,7 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
         res.status = "captured";
         captured.inc();
       }
-      st.charges.remember(req.order_id, res);
+      st.charges.remember(key, res);
       return res;
     }),
     metered(self, meter_, [self](atoms::void_atom, const std::string& payment_id) {

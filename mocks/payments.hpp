@@ -49,8 +49,8 @@ private:
 /// How many charges and entries the mocks remember.
 constexpr std::size_t mock_memory = 10000;
 
-/// State of the payment mock: recent charges by order id, recently voided
-/// payments.
+/// State of the payment mock: recent charges by idempotency key, recently
+/// refunded payments.
 struct payment_mock_state {
   static constexpr const char* name = "payment-mock";
   recent<domain::charge_result> charges{mock_memory};
@@ -58,8 +58,8 @@ struct payment_mock_state {
 };
 
 /// A Stripe-like processor: `pm_card_visa` is captured,
-/// `pm_card_chargeDeclined` declined with `card_declined`. Charging the same
-/// order again answers the first charge (within the last mock_memory). Counts
+/// `pm_card_chargeDeclined` declined with `card_declined`. Charging with the
+/// same idempotency key again answers the first charge (within the last mock_memory). Counts
 /// `ap_payment_charges_total{outcome}`.
 payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<payment_mock_state> self,
                                           std::string salt, metrics::registry* registry);

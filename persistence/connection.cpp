@@ -70,6 +70,32 @@ std::string to_pg_array(const std::vector<std::optional<std::string>>& items) {
   return out + "}";
 }
 
+std::vector<std::string> from_pg_array(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}')
+    return out;
+  std::size_t i = 1, end = text.size() - 1;
+  while (i < end) {
+    std::string item;
+    bool quoted = text[i] == '"';
+    if (quoted) {
+      for (++i; i < end && text[i] != '"'; ++i) {
+        if (text[i] == '\\' && i + 1 < end)
+          ++i;
+        item += text[i];
+      }
+      ++i;  // the closing quote
+    } else {
+      for (; i < end && text[i] != ','; ++i)
+        item += text[i];
+    }
+    if (quoted || item != "NULL")
+      out.push_back(std::move(item));
+    ++i;  // the comma
+  }
+  return out;
+}
+
 connection::connection(std::string url) : url_(std::move(url)) {
 }
 

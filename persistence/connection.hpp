@@ -57,6 +57,9 @@ using params = std::vector<std::optional<std::string>>;
 std::string to_pg_array(const std::vector<std::string>& items);
 /// The same with SQL NULL for nullopt elements.
 std::string to_pg_array(const std::vector<std::optional<std::string>>& items);
+/// The elements of a one-dimensional text array as PostgreSQL prints it
+/// (`{a,"b c"}`); NULL elements are left out.
+std::vector<std::string> from_pg_array(const std::string& text);
 
 /// One libpq connection. Blocking: use only on a database worker thread,
 /// never on a CAF scheduler thread or a Beast io thread. A lost connection

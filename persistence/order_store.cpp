@@ -46,12 +46,17 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
     if (row.value(0, 1) == "completed")
       return {"replay", std::stoi(row.value(0, 2)), row.value(0, 3)};
     if (row.value(0, 4) == "t") {
-      auto taken = db.exec("UPDATE idempotency_keys SET updated_at = now()"
-                           " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'"
-                           " AND updated_at < now() - make_interval(secs => $3)",
-                           {claim.customer_id, claim.key, std::to_string(stale_claim_seconds)});
-      if (taken.affected() == 1)
-        return {"claimed", 0, {}};
+      // Left by a release that recorded no unfinished checkout, and that
+      // stopped: nothing will finish it, so it is released.
+      auto released = db.exec(
+        "DELETE FROM idempotency_keys k"
+        " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'"
+        " AND updated_at < now() - make_interval(secs => $3)"
+        " AND NOT EXISTS (SELECT 1 FROM unfinished_checkouts u"
+        "                  WHERE u.customer_id = k.customer_id AND u.idem_key = k.idem_key)",
+        {claim.customer_id, claim.key, std::to_string(stale_claim_seconds)});
+      if (released.affected() == 1)
+        return {"released", 0, {}};
     }
     return {"in_flight", 0, {}};
   }
@@ -96,14 +101,101 @@ void release_idempotency_key(connection& db, const std::string& customer_id,
           {customer_id, key});
 }
 
+std::vector<claim_result> begin_checkouts(connection& db,
+                                          const std::vector<checkout_begin>& all) {
+  std::vector<claim_result> out(all.size());
+  // Each (customer, key) goes into the statement once; a second checkout
+  // with the same key finds the first one's claim afterwards.
+  std::set<std::pair<std::string, std::string>> keys;
+  std::vector<std::size_t> sent;
+  std::vector<std::string> order, customer, fingerprint, payment_key, intent;
+  std::vector<std::optional<std::string>> key;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& c = all[i];
+    if (!c.key.empty() && !keys.emplace(c.customer_id, c.key).second)
+      continue;
+    sent.push_back(i);
+    order.push_back(c.order_id);
+    customer.push_back(c.customer_id);
+    key.push_back(c.key.empty() ? std::nullopt : std::optional<std::string>{c.key});
+    fingerprint.push_back(c.fingerprint);
+    payment_key.push_back(c.payment_key);
+    intent.push_back(c.intent);
+  }
+  std::set<std::string> begun;
+  if (!sent.empty()) {
+    auto rows = db.exec("SELECT * FROM begin_checkouts($1::text[], $2::text[], $3::text[],"
+                        " $4::text[], $5::text[], $6::text[])",
+                        {to_pg_array(order), to_pg_array(customer), to_pg_array(key),
+                         to_pg_array(fingerprint), to_pg_array(payment_key),
+                         to_pg_array(intent)});
+    for (int r = 0; r < rows.rows(); ++r)
+      begun.insert(rows.value(r, 0));
+  }
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& c = all[i];
+    if (begun.count(c.order_id) == 1) {
+      out[i] = {"claimed", 0, {}};
+      continue;
+    }
+    auto found = claim_idempotency_key(db, {c.customer_id, c.key, c.fingerprint});
+    if (found.state == "claimed" || found.state == "released") {
+      // The key was free again (released meanwhile): record it alone.
+      auto again = begin_checkouts(db, {c});
+      out[i] = again.front().state == "released" ? claim_result{"in_flight", 0, {}}
+                                                 : std::move(again.front());
+      continue;
+    }
+    out[i] = std::move(found);
+  }
+  return out;
+}
+
+bool abandon_checkout(connection& db, const std::string& order_id, std::int32_t status,
+                      const std::string& body) {
+  auto rows = db.exec("SELECT abandon_checkout($1, $2::integer, $3)",
+                      {order_id, std::to_string(status), body});
+  return rows.value(0, 0) == "t";
+}
+
+std::string decide_undo(connection& db, const std::string& order_id, const std::string& reason) {
+  return db.exec("SELECT decide_undo($1, $2)", {order_id, reason}).value(0, 0);
+}
+
+std::vector<unfinished_checkout> lease_unfinished(connection& db, const std::string& owner,
+                                                  int older_ms, int limit, int lease_ms) {
+  auto rows = db.exec("SELECT * FROM lease_unfinished_checkouts($1, $2::integer, $3::integer,"
+                      " $4::integer)",
+                      {owner, std::to_string(older_ms), std::to_string(limit),
+                       std::to_string(lease_ms)});
+  std::vector<unfinished_checkout> out;
+  out.reserve(static_cast<std::size_t>(rows.rows()));
+  for (int i = 0; i < rows.rows(); ++i)
+    out.push_back({rows.value(i, 0), rows.value(i, 1), rows.value(i, 2), rows.value(i, 3),
+                   std::stoi(rows.value(i, 4)), std::stoll(rows.value(i, 5))});
+  return out;
+}
+
+unfinished_stats unfinished_statistics(connection& db) {
+  auto rows = db.exec("SELECT count(*),"
+                      " coalesce((extract(epoch FROM now() - min(created_at)) * 1000)::bigint, 0)"
+                      " FROM unfinished_checkouts");
+  return {std::stoll(rows.value(0, 0)), std::stoll(rows.value(0, 1))};
+}
+
+bool is_unfinished(connection& db, const std::string& order_id) {
+  return db.exec("SELECT 1 FROM unfinished_checkouts WHERE order_id = $1", {order_id}).rows() == 1;
+}
+
 namespace {
 
 /// The orders given by `at(i)`, i < count, as the columns of one call of
 /// store_orders() (migrations 0006, 0007): one round trip and one commit.
 template <class At>
-void store_all(connection& db, const outbox_lease& lease, std::size_t count, At at) {
+std::vector<std::string> store_all(connection& db, const outbox_lease& lease, std::size_t count,
+                                   At at) {
   if (count == 0)
-    return;
+    return {};
   auto optional = [](const std::string& s) -> std::optional<std::string> {
     if (s.empty())
       return std::nullopt;
@@ -153,7 +245,7 @@ void store_all(connection& db, const outbox_lease& lease, std::size_t count, At 
       key_order.push_back(o.order_id);
     }
   }
-  db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+  auto rows = db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
           " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],"
           " $11::text[], $12::text[], $13::integer[], $14::bigint[], $15::bigint[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
@@ -169,17 +261,20 @@ void store_all(connection& db, const outbox_lease& lease, std::size_t count, At 
            to_pg_array(key_customer), to_pg_array(key), to_pg_array(http_status),
            to_pg_array(body), to_pg_array(key_order), optional(lease.owner),
            std::to_string(lease.lease_ms)});
+  return from_pg_array(rows.value(0, 0));
 }
 
 } // namespace
 
-void store_order(connection& db, const domain::order_record& o, const outbox_lease& lease) {
-  store_all(db, lease, 1, [&](std::size_t) -> const domain::order_record& { return o; });
+bool store_order(connection& db, const domain::order_record& o, const outbox_lease& lease) {
+  return store_all(db, lease, 1, [&](std::size_t) -> const domain::order_record& { return o; })
+    .empty();
 }
 
-void store_orders(connection& db, const std::vector<domain::order_record>& orders,
-                  const outbox_lease& lease) {
-  store_all(db, lease, orders.size(),
+std::vector<std::string> store_orders(connection& db,
+                                      const std::vector<domain::order_record>& orders,
+                                      const outbox_lease& lease) {
+  return store_all(db, lease, orders.size(),
             [&](std::size_t n) -> const domain::order_record& { return orders[n]; });
 }
 

@@ -44,8 +44,82 @@ typename Inspector::result_type inspect(Inspector& f, claim_result& x) {
   return f(caf::meta::type_name("claim_result"), x.state, x.status, x.body);
 }
 
-/// A claim left in flight longer than this (its process died) may be taken over.
+/// A claim left in flight longer than this by a release that recorded no
+/// unfinished checkout for it is released. A claim whose checkout is
+/// recorded stays until the checkout is finished (SPEC §9: 409 meanwhile).
 constexpr int stale_claim_seconds = 60;
+
+/// A checkout to record before its first external call (SPEC §9).
+struct checkout_begin {
+  std::string order_id;
+  std::string customer_id;
+  /// The client's Idempotency-Key; empty for none.
+  std::string key;
+  std::string fingerprint;
+  /// The processor's Idempotency-Key of its charge.
+  std::string payment_key;
+  /// domain::encode_intent of its request and ids.
+  std::string intent;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkout_begin& x) {
+  return f(caf::meta::type_name("checkout_begin"), x.order_id, x.customer_id, x.key,
+           x.fingerprint, x.payment_key, x.intent);
+}
+
+/// A checkout left unfinished, leased to a reconciler.
+struct unfinished_checkout {
+  std::string order_id;
+  std::string key;
+  std::string intent;
+  /// Why its sale is being undone; empty unless that was decided.
+  std::string undo_reason;
+  std::int32_t attempts = 0;
+  std::int64_t age_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unfinished_checkout& x) {
+  return f(caf::meta::type_name("unfinished_checkout"), x.order_id, x.key, x.intent,
+           x.undo_reason, x.attempts, x.age_ms);
+}
+
+/// How many checkouts are unfinished and how old the oldest is.
+struct unfinished_stats {
+  std::int64_t count = 0;
+  std::int64_t oldest_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unfinished_stats& x) {
+  return f(caf::meta::type_name("unfinished_stats"), x.count, x.oldest_ms);
+}
+
+/// Records checkouts, with one statement for all (migration 0008); a keyed
+/// one only when its key is claimed. One result per checkout, in order:
+/// "claimed" (recorded: go ahead) or what claim_idempotency_key found.
+std::vector<claim_result> begin_checkouts(connection& db, const std::vector<checkout_begin>& all);
+
+/// Ends an unfinished checkout that will have no order (a definite refusal
+/// before any charge); its key answers `status`/`body` from then on. False
+/// when it was not unfinished.
+bool abandon_checkout(connection& db, const std::string& order_id, std::int32_t status,
+                      const std::string& body);
+
+/// Decides to undo a captured checkout (see migration 0008): "undo",
+/// "stored" (its order stands) or "gone".
+std::string decide_undo(connection& db, const std::string& order_id, const std::string& reason);
+
+/// Leases checkouts unfinished for longer than `older_ms` (see migration 0008).
+std::vector<unfinished_checkout> lease_unfinished(connection& db, const std::string& owner,
+                                                  int older_ms, int limit, int lease_ms);
+
+/// Count and oldest age of the unfinished checkouts.
+unfinished_stats unfinished_statistics(connection& db);
+
+/// Whether `order_id` is a checkout recorded and not finished.
+bool is_unfinished(connection& db, const std::string& order_id);
 
 /// The catalog, sorted by SKU.
 std::vector<domain::catalog_item> load_catalog(connection& db);
@@ -73,16 +147,20 @@ struct outbox_lease {
 
 /// Writes the order, its items, its outbox events (under `lease`) and (with
 /// a key) the completed idempotency record in one statement, so in one
-/// transaction. A 201 body is not stored beside the key: its replay reads
-/// the order's result. Throws db_error; then nothing was written.
-void store_order(connection& db, const domain::order_record& order,
+/// transaction, and ends its unfinished checkout. A 201 body is not stored
+/// beside the key: its replay reads the order's result. Idempotent: an order
+/// stored already is left as it is, and then this answers false. Throws
+/// db_error; then nothing was written.
+bool store_order(connection& db, const domain::order_record& order,
                  const outbox_lease& lease = {});
 
 /// Writes several orders as store_order does, all in one statement (group
-/// commit: one round trip, one commit). Throws db_error when any of them
-/// cannot be written; then none was.
-void store_orders(connection& db, const std::vector<domain::order_record>& orders,
-                  const outbox_lease& lease = {});
+/// commit: one round trip, one commit); answers the ids of those that were
+/// stored already. Throws db_error when any of them cannot be written; then
+/// none was.
+std::vector<std::string> store_orders(connection& db,
+                                      const std::vector<domain::order_record>& orders,
+                                      const outbox_lease& lease = {});
 
 /// Which document of an order to read.
 enum class order_part { result, proof, license, delivery };

@@ -132,14 +132,17 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   // Every request is sent before any reply is read, so they queue up
   // behind the one batch in flight.
   for (int i = 0; i < n; ++i)
-    self->send(db, atoms::claim_atom::value,
-               persistence::idempotency_claim{"cust-" + std::to_string(i),
-                                              "key-" + std::to_string(i), "fp"});
+    self->send(db, atoms::begin_atom::value,
+               persistence::checkout_begin{order(i).order_id, "cust-" + std::to_string(i),
+                                           "key-" + std::to_string(i), "fp",
+                                           order(i).order_id, "{}"});
   int claimed = 0;
   for (int i = 0; i < n; ++i)
     self->receive([&](persistence::claim_result& r) { claimed += r.state == "claimed"; },
                   caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
   BOOST_TEST(claimed == n);
+  // Each is recorded as unfinished until its order is stored.
+  BOOST_TEST(c.exec("SELECT count(*) FROM unfinished_checkouts").value(0, 0) == std::to_string(n));
   for (int i = 0; i < n; ++i) {
     auto o = order(i);
     if (i == 17)
@@ -149,24 +152,26 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   int stored = 0;
   int failed = 0;
   for (int i = 0; i < n; ++i)
-    self->receive([&](std::string&) { ++stored; }, [&](caf::error&) { ++failed; },
+    self->receive([&](bool fresh) { stored += fresh; }, [&](caf::error&) { ++failed; },
                   caf::after(10s) >> [] { BOOST_FAIL("no store reply"); });
   BOOST_TEST(stored == n - 1);
   BOOST_TEST(failed == 1);
   BOOST_TEST(c.exec("SELECT count(*) FROM orders").value(0, 0) == std::to_string(n - 1));
   BOOST_TEST(c.exec("SELECT count(*) FROM orders WHERE order_id = $1", {order(17).order_id})
                .value(0, 0) == "0");
+  // Only the one not stored stays unfinished.
+  BOOST_TEST(c.exec("SELECT order_id FROM unfinished_checkouts").value(0, 0) == order(17).order_id);
   auto batches = [&](const char* kind) {
     return registry.get_counter("ap_db_batches_total", "", {{"kind", kind}}).value();
   };
   auto batched = [&](const char* kind) {
     return registry.get_counter("ap_db_batched_requests_total", "", {{"kind", kind}}).value();
   };
-  BOOST_TEST(batched("claim") == static_cast<std::uint64_t>(n));
+  BOOST_TEST(batched("begin") == static_cast<std::uint64_t>(n));
   BOOST_TEST(batched("store") == static_cast<std::uint64_t>(n));
   // At most 8 per batch, and fewer batches than requests.
-  BOOST_TEST(batches("claim") >= static_cast<std::uint64_t>(n / 8));
-  BOOST_TEST(batches("claim") < static_cast<std::uint64_t>(n));
+  BOOST_TEST(batches("begin") >= static_cast<std::uint64_t>(n / 8));
+  BOOST_TEST(batches("begin") < static_cast<std::uint64_t>(n));
   BOOST_TEST(batches("store") < static_cast<std::uint64_t>(n));
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }

@@ -164,15 +164,127 @@ BOOST_AUTO_TEST_CASE(claims_follow_stripe_semantics) {
   BOOST_TEST(replay.body == order("4").response_body);
 }
 
-BOOST_AUTO_TEST_CASE(released_and_stale_claims_can_be_taken) {
+BOOST_AUTO_TEST_CASE(released_and_stale_unrecorded_claims_can_be_taken) {
   idempotency_claim c{"cust-store", "key-2", "fp-2"};
   BOOST_TEST(claim_idempotency_key(db, c).state == "claimed");
   release_idempotency_key(db, c.customer_id, c.key);
   BOOST_TEST(claim_idempotency_key(db, c).state == "claimed");
-  // A claim whose process died goes stale and is taken over.
+  // A claim with no recorded checkout (an earlier release's) whose process
+  // died goes stale and is released; then it can be claimed again.
   db.exec("UPDATE idempotency_keys SET updated_at = now() - interval '2 minutes'");
+  BOOST_TEST(claim_idempotency_key(db, c).state == "released");
   BOOST_TEST(claim_idempotency_key(db, c).state == "claimed");
   BOOST_TEST(claim_idempotency_key(db, c).state == "in_flight");
+}
+
+// SPEC §9: a key whose checkout is recorded stays held until that checkout
+// is finished, however old: a retry gets 409, never a second charge.
+BOOST_AUTO_TEST_CASE(a_recorded_checkout_keeps_its_key_until_it_is_finished) {
+  auto o = order("21", "key-21");
+  checkout_begin b{o.order_id, o.customer_id, "key-21", "fp", "ck_21", "{}"};
+  BOOST_TEST(begin_checkouts(db, {b}).front().state == "claimed");
+  db.exec("UPDATE idempotency_keys SET updated_at = now() - interval '1 day'");
+  db.exec("UPDATE unfinished_checkouts SET created_at = now() - interval '1 day'");
+  checkout_begin retry{"order_000000000000000000000099", o.customer_id, "key-21", "fp", "ck_21",
+                       "{}"};
+  BOOST_TEST(begin_checkouts(db, {retry}).front().state == "in_flight");
+  BOOST_TEST(count("unfinished_checkouts") == "1");
+  // Another body under the same key is still a mismatch.
+  retry.fingerprint = "other";
+  BOOST_TEST(begin_checkouts(db, {retry}).front().state == "mismatch");
+  BOOST_TEST(store_order(db, o));
+  BOOST_TEST(count("unfinished_checkouts") == "0");
+  auto replay = begin_checkouts(db, {b}).front();
+  BOOST_TEST(replay.state == "replay");
+  BOOST_TEST(replay.body == o.response_body);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_records_each_checkout_and_each_key_once) {
+  std::vector<checkout_begin> batch{
+    {"order_000000000000000000000031", "cust-a", "", "fp", "order_000000000000000000000031", "{}"},
+    {"order_000000000000000000000032", "cust-a", "k", "fp", "ck_a", "{}"},
+    {"order_000000000000000000000033", "cust-a", "k", "fp", "ck_a", "{}"},
+    {"order_000000000000000000000034", "cust-b", "k", "fp", "ck_b", "{}"}};
+  auto results = begin_checkouts(db, batch);
+  BOOST_REQUIRE_EQUAL(results.size(), 4u);
+  BOOST_TEST(results[0].state == "claimed");
+  BOOST_TEST(results[1].state == "claimed");
+  // The same key twice in one batch: the second finds the first in flight.
+  BOOST_TEST(results[2].state == "in_flight");
+  BOOST_TEST(results[3].state == "claimed");
+  BOOST_TEST(count("unfinished_checkouts") == "3");
+}
+
+// The second defect of the issue: a retry after a lost connection whose
+// commit did land met the order's own duplicate key, was answered as an
+// error and undone. Storing again now finds it stored and changes nothing.
+BOOST_AUTO_TEST_CASE(storing_an_order_again_is_idempotent) {
+  auto o = order("22", "key-22");
+  BOOST_REQUIRE(begin_checkouts(db, {{o.order_id, o.customer_id, "key-22", "fp", "ck", "{}"}})
+                  .front()
+                  .state
+                == "claimed");
+  BOOST_TEST(store_order(db, o));
+  BOOST_TEST(!store_order(db, o));
+  auto other = order("23");
+  BOOST_TEST(store_orders(db, {o, other}) == std::vector<std::string>{o.order_id},
+             boost::test_tools::per_element());
+  BOOST_TEST(count("orders") == "2");
+  BOOST_TEST(count("order_items") == "2");
+  BOOST_TEST(count("audit_outbox") == "4");
+  BOOST_TEST(db.exec("SELECT state FROM idempotency_keys WHERE idem_key = 'key-22'").value(0, 0)
+             == "completed");
+}
+
+BOOST_AUTO_TEST_CASE(an_undo_decision_and_a_completed_store_exclude_each_other) {
+  auto o = order("24");
+  begin_checkouts(db, {{o.order_id, o.customer_id, "", "fp", o.order_id, "{}"}});
+  BOOST_TEST(decide_undo(db, o.order_id, "the ledger refused") == "undo");
+  // Decided: it can no longer complete...
+  BOOST_CHECK_THROW(store_order(db, o), db_error);
+  BOOST_TEST(count("orders") == "0");
+  // ...only end as settlement_failed, which keeps the first reason.
+  BOOST_TEST(decide_undo(db, o.order_id, "another reason") == "undo");
+  BOOST_TEST(db.exec("SELECT undo_reason FROM unfinished_checkouts").value(0, 0)
+             == "the ledger refused");
+  auto failed = o;
+  failed.status = "settlement_failed";
+  failed.finance_entry_id.clear();
+  BOOST_TEST(store_order(db, failed));
+  BOOST_TEST(count("unfinished_checkouts") == "0");
+  // A stored order is never undone.
+  auto done = order("25");
+  begin_checkouts(db, {{done.order_id, done.customer_id, "", "fp", done.order_id, "{}"}});
+  store_order(db, done);
+  BOOST_TEST(decide_undo(db, done.order_id, "late") == "stored");
+  BOOST_TEST(decide_undo(db, "order_000000000000000000000999", "never") == "gone");
+}
+
+BOOST_AUTO_TEST_CASE(unfinished_checkouts_are_leased_once_they_are_overdue) {
+  for (const char* n : {"41", "42"}) {
+    auto o = order(n);
+    begin_checkouts(db, {{o.order_id, o.customer_id, "", "fp", o.order_id, "{\"x\":1}"}});
+  }
+  BOOST_TEST(lease_unfinished(db, "a", 60000, 10, 60000).empty());
+  db.exec("UPDATE unfinished_checkouts SET created_at = now() - interval '2 minutes'");
+  auto leased = lease_unfinished(db, "a", 60000, 1, 60000);
+  BOOST_REQUIRE_EQUAL(leased.size(), 1u);
+  BOOST_TEST(leased[0].order_id == order("41").order_id);
+  BOOST_TEST(leased[0].intent == "{\"x\":1}");
+  BOOST_TEST(leased[0].attempts == 1);
+  BOOST_TEST(leased[0].age_ms >= 120000);
+  // Held by "a": another instance gets only the other one.
+  auto other = lease_unfinished(db, "b", 60000, 10, 60000);
+  BOOST_REQUIRE_EQUAL(other.size(), 1u);
+  BOOST_TEST(other[0].order_id == order("42").order_id);
+  auto st = unfinished_statistics(db);
+  BOOST_TEST(st.count == 2);
+  BOOST_TEST(st.oldest_ms >= 120000);
+  BOOST_TEST(is_unfinished(db, order("41").order_id));
+  // Abandoned: gone, and no longer unfinished.
+  BOOST_TEST(abandon_checkout(db, order("41").order_id, 502, "{}"));
+  BOOST_TEST(!abandon_checkout(db, order("41").order_id, 502, "{}"));
+  BOOST_TEST(!is_unfinished(db, order("41").order_id));
 }
 
 BOOST_AUTO_TEST_CASE(storing_without_holding_the_key_fails_whole) {
