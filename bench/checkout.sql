@@ -1,13 +1,16 @@
--- What one checkout commits, for pgbench: the idempotency claim in its own
--- statement, then one call of store_orders (migrations 0006, 0007) with the
+-- What one checkout commits, for pgbench: its record (SPEC §9, migration
+-- 0008) with its idempotency claim in one statement, then one call of
+-- store_orders (migrations 0006, 0007) with the
 -- order, its two items, its two outbox events (leased to the instance, as
 -- the service writes them) and the completed idempotency key, as the
 -- service makes it (which passes several checkouts per call). The
 -- result is as large as a real one (about 2.5 KB); the 201 body is not
 -- stored beside the key.
 \set n random(1, 1000000000000000)
-INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state)
-  VALUES ('pgb-' || :client_id || '-' || :n, 'k', 'f', 'in_flight') ON CONFLICT DO NOTHING;
+SELECT * FROM begin_checkouts(
+  ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
+  ARRAY['pgb-' || :client_id || '-' || :n], ARRAY['k'], ARRAY['f'],
+  ARRAY['ck_' || :client_id || '_' || :n], ARRAY[repeat('i', 700)]);
 SELECT store_orders(
   ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
   ARRAY['pgb-' || :client_id || '-' || :n], ARRAY['b@example.com'], ARRAY['completed'],

@@ -50,7 +50,9 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
       st.charges.remember(key, res);
       return res;
     }),
-    metered(self, meter_, [self](atoms::void_atom, const std::string& payment_id) {
+    metered(self, meter_, [self, registry](atoms::void_atom, const std::string& payment_id) {
+      if (!self->state.voided.find(payment_id))
+        registry->get_counter("ap_payment_refunds_total", "Captured charges refunded").inc();
       self->state.voided.remember(payment_id, true);
       return true;
     }),
