@@ -49,6 +49,26 @@ namespace {
 
 using job_ptr = std::shared_ptr<checkout_job>;
 
+const char* phase_name(checkout_phase phase) {
+  switch (phase) {
+    case checkout_phase::pricing:
+      return "pricing";
+    case checkout_phase::recording:
+      return "recording";
+    case checkout_phase::charging:
+      return "charging";
+    case checkout_phase::posting:
+      return "posting";
+    case checkout_phase::storing:
+      return "storing";
+    case checkout_phase::undoing:
+      return "undoing";
+    case checkout_phase::done:
+      return "done";
+  }
+  return "unknown";
+}
+
 struct context {
   self_ptr self;
   checkout_config cfg;
@@ -98,7 +118,7 @@ void sweep(const context& ctx) {
   while (!st.unanswered.empty() && st.unanswered.begin()->second->deadline <= now) {
     auto j = st.unanswered.begin()->second;
     log::warn("a checkout missed its deadline; it goes on",
-              {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
+              {{"actor", "checkout"}, {"orderId", j->ids.order_id}, {"phase", phase_name(j->phase)}});
     ctx.outcome("timed_out").inc();
     answer(ctx, j,
            make_order_error(error_code::timeout,

@@ -87,9 +87,9 @@ measure() {  # LABEL BIN_DIR
   bench_audit_lag "$db_url" "$(printf '%-9s audit lag ms (delivered_at - created_at)' "$label")"
   printf '%-9s %s\n' "$label" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total')"
   curl -s "http://127.0.0.1:$port/metrics" | awk -v l="$label" '/^ap_db_batch/ {v[$1] = $2}
-    END {printf "%-9s mean batch: claims/records %.1f, stores %.1f\n", l,
-         (v["ap_db_batched_requests_total{kind=\"claim\"}"] + v["ap_db_batched_requests_total{kind=\"begin\"}"]) /
-           (v["ap_db_batches_total{kind=\"claim\"}"] + v["ap_db_batches_total{kind=\"begin\"}"] + 1e-9),
+    END {claims = v["ap_db_batched_requests_total{kind=\"claim\"}"] + v["ap_db_batched_requests_total{kind=\"begin\"}"];
+         claim_batches = v["ap_db_batches_total{kind=\"claim\"}"] + v["ap_db_batches_total{kind=\"begin\"}"];
+         printf "%-9s mean batch: claims/records %.1f, stores %.1f\n", l, claims / (claim_batches + 1e-9),
          v["ap_db_batched_requests_total{kind=\"store\"}"] / (v["ap_db_batches_total{kind=\"store\"}"] + 1e-9)}'
 
   if [ "$rss_checkouts" -gt 0 ] && [ "$label" = current ]; then
