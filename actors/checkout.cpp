@@ -6,7 +6,6 @@
 
 #include "actors/errors.hpp"
 #include "core/ids.hpp"
-#include "core/json.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
 
@@ -140,15 +139,17 @@ void in_doubt(const context& ctx, const job_ptr& j, const char* step, const caf:
   if (j->answered)
     return;
   ctx.outcome("in_doubt").inc();
-  auto message = std::string{"the checkout could not be finished now ("} + step
-                 + "); it is recorded and will be finished: follow order " + j->ids.order_id;
-  auto code = error_code::upstream_unavailable;
-  if (err.category() == error_category()
-      && static_cast<error_code>(err.code()) == error_code::database_unavailable)
-    code = error_code::database_unavailable;
-  else if (err == caf::sec::request_receiver_down)
-    code = error_code::database_unavailable;
-  answer(ctx, j, make_order_error(code, std::move(message), j->ids.order_id));
+  // The step says which side is in doubt: the database (503) or an
+  // upstream, the processor or the ledger (502).
+  std::string_view s{step};
+  bool database = s == "record" || s == "store" || s == "undo" || s == "abandon";
+  auto message = std::string{"the checkout could not be finished now ("} + step + "); "
+                 + (s == "record" ? "if it was recorded it" : "it is recorded and")
+                 + " will be finished: follow order " + j->ids.order_id;
+  answer(ctx, j,
+         make_order_error(database ? error_code::database_unavailable
+                                   : error_code::upstream_unavailable,
+                          std::move(message), j->ids.order_id));
 }
 
 void store(const context& ctx, const job_ptr& j, domain::order_record rec,
@@ -192,7 +193,6 @@ void undo(const context& ctx, const job_ptr& j, std::string reason) {
   j->phase = checkout_phase::undoing;
   log::warn("a captured checkout was refused; undoing it",
             {{"actor", "checkout"}, {"orderId", j->ids.order_id}, {"reason", reason}});
-  auto self = ctx.self;
   auto refund_and_store = [ctx, j] {
     ctx.self->request(ctx.directory->payment(), caf::infinite, atoms::void_atom::value,
                       j->payment.payment_id)
@@ -218,8 +218,8 @@ void undo(const context& ctx, const job_ptr& j, std::string reason) {
   };
   if (!j->undo_reason.empty())
     return refund_and_store();  // decided and recorded before
-  self->request(ctx.directory->database(), caf::infinite, atoms::undo_atom::value,
-                j->ids.order_id, reason)
+  ctx.self->request(ctx.directory->database(), caf::infinite, atoms::undo_atom::value,
+                    j->ids.order_id, reason)
     .then(
       [ctx, j, reason, refund_and_store](std::string& decision) {
         if (decision == "undo") {
@@ -270,11 +270,9 @@ void post_ledger(const context& ctx, const job_ptr& j) {
 // A definite refusal before any charge: the checkout ends without an order,
 // and its key answers the same refusal from now on.
 void refuse(const context& ctx, const job_ptr& j, const caf::error& e) {
-  auto body = std::string{"{\"error\":\"payment_refused\",\"message\":"};
-  json::append_quoted(body, "the payment processor refused the charge: " + error_message(e));
-  body += ",\"orderId\":";
-  json::append_quoted(body, j->ids.order_id);
-  body += '}';
+  auto body = domain::order_error_body(
+    "payment_refused", "the payment processor refused the charge: " + error_message(e),
+    j->ids.order_id);
   ctx.self->request(ctx.directory->database(), caf::infinite, atoms::abandon_atom::value,
                     j->ids.order_id, std::int32_t{502}, body)
     .then([ctx, j, body](bool) { finish(ctx, j, checkout_outcome_kind::refused, body, "refused"); },

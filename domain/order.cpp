@@ -200,13 +200,19 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   return rec;
 }
 
-order_record assemble_payment_failed(const order_ids& ids, const checkout_request& req,
-                                     const quote& q, const charge_result& payment) {
+namespace {
+
+// The record of an order that did not complete (payment_failed,
+// settlement_failed): its columns, and the view GET answers,
+// `{audit, createdAt, currency[, failure], orderId, payment, status, total}`.
+order_record unfinished_sale(const order_ids& ids, const checkout_request& req, const quote& q,
+                             const charge_result& payment, const char* status,
+                             const std::string& failure) {
   order_record rec;
   rec.order_id = ids.order_id;
   rec.customer_id = req.customer_id;
   rec.email = req.email;
-  rec.status = "payment_failed";
+  rec.status = status;
   rec.currency = q.currency;
   rec.total = q.total;
   rec.payment_id = payment.payment_id;
@@ -221,21 +227,40 @@ order_record assemble_payment_failed(const order_ids& ids, const checkout_reques
   view.AddMember("audit", audit, va);
   view.AddMember("createdAt", str(ids.created_at, va), va);
   view.AddMember("currency", str(q.currency, va), va);
+  if (!failure.empty())
+    view.AddMember("failure", str(failure, va), va);
   view.AddMember("orderId", str(ids.order_id, va), va);
   view.AddMember("payment", payment_value(payment, va), va);
-  view.AddMember("status", "payment_failed", va);
+  view.AddMember("status", rapidjson::StringRef(status), va);
   view.AddMember("total", q.total, va);
   rec.result = json::canonical(view);
+  return rec;
+}
 
+} // namespace
+
+std::string order_error_body(std::string_view code, const std::string& message,
+                             const std::string& order_id) {
+  auto body = std::string{"{\"error\":"};
+  json::append_quoted(body, code);
+  body += ",\"message\":";
+  json::append_quoted(body, message);
+  body += ",\"orderId\":";
+  json::append_quoted(body, order_id);
+  body += '}';
+  return body;
+}
+
+order_record assemble_payment_failed(const order_ids& ids, const checkout_request& req,
+                                     const quote& q, const charge_result& payment) {
+  auto rec = unfinished_sale(ids, req, q, payment, "payment_failed", {});
   rec.http_status = 402;
-  rec.response_body = "{\"error\":\"payment_declined\",\"message\":";
-  json::append_quoted(rec.response_body, "the card was declined ("
-                                           + (payment.decline_code.empty() ? std::string{"declined"}
-                                                                           : payment.decline_code)
-                                           + "); order " + ids.order_id + " was not completed");
-  rec.response_body += ",\"orderId\":";
-  json::append_quoted(rec.response_body, ids.order_id);
-  rec.response_body += '}';
+  rec.response_body = order_error_body(
+    "payment_declined",
+    "the card was declined ("
+      + (payment.decline_code.empty() ? std::string{"declined"} : payment.decline_code)
+      + "); order " + ids.order_id + " was not completed",
+    ids.order_id);
 
   rapidjson::Document failed{rapidjson::kObjectType};
   auto& fa = failed.GetAllocator();
@@ -257,42 +282,15 @@ std::string payment_key_for(const std::string& customer_id, const std::string& i
 order_record assemble_settlement_failed(const order_ids& ids, const checkout_request& req,
                                         const quote& q, const charge_result& payment,
                                         const std::string& reason) {
-  order_record rec;
-  rec.order_id = ids.order_id;
-  rec.customer_id = req.customer_id;
-  rec.email = req.email;
-  rec.status = "settlement_failed";
-  rec.currency = q.currency;
-  rec.total = q.total;
-  rec.payment_id = payment.payment_id;
-  rec.items = q.items;
-  rec.created_at = ids.created_at;
-
   auto refunded = payment;
   refunded.status = "refunded";
-  rapidjson::Document view{rapidjson::kObjectType};
-  auto& va = view.GetAllocator();
-  rapidjson::Value audit{rapidjson::kObjectType};
-  audit.AddMember("eventId", str(ids.completed_event_id, va), va);
-  audit.AddMember("status", "pending", va);
-  view.AddMember("audit", audit, va);
-  view.AddMember("createdAt", str(ids.created_at, va), va);
-  view.AddMember("currency", str(q.currency, va), va);
-  view.AddMember("failure", str(reason, va), va);
-  view.AddMember("orderId", str(ids.order_id, va), va);
-  view.AddMember("payment", payment_value(refunded, va), va);
-  view.AddMember("status", "settlement_failed", va);
-  view.AddMember("total", q.total, va);
-  rec.result = json::canonical(view);
-
+  auto rec = unfinished_sale(ids, req, q, refunded, "settlement_failed", reason);
   rec.http_status = 502;
-  rec.response_body = "{\"error\":\"settlement_failed\",\"message\":";
-  json::append_quoted(rec.response_body, "the sale could not be settled (" + reason
-                                           + "); the payment of order " + ids.order_id
-                                           + " was refunded");
-  rec.response_body += ",\"orderId\":";
-  json::append_quoted(rec.response_body, ids.order_id);
-  rec.response_body += '}';
+  rec.response_body = order_error_body("settlement_failed",
+                                       "the sale could not be settled (" + reason
+                                         + "); the payment of order " + ids.order_id
+                                         + " was refunded",
+                                       ids.order_id);
 
   rapidjson::Document failed{rapidjson::kObjectType};
   auto& fa = failed.GetAllocator();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
@@ -121,6 +122,11 @@ order_record assemble_payment_failed(const order_ids& ids, const checkout_reques
 order_record assemble_settlement_failed(const order_ids& ids, const checkout_request& req,
                                         const quote& q, const charge_result& payment,
                                         const std::string& reason);
+
+/// An error body that names the order: `{"error","message","orderId"}`
+/// (SPEC §4, §9).
+std::string order_error_body(std::string_view code, const std::string& message,
+                             const std::string& order_id);
 
 /// What a checkout records before its first external call (SPEC §9): the
 /// request and every id the order will carry, so that whoever finishes it
