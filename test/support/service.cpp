@@ -53,6 +53,116 @@ void kernel_process::start() {
   }
 }
 
+payments_process::payments_process(std::vector<std::string> extra_args)
+  : port_(free_port()), extra_(std::move(extra_args)) {
+  static int counter = 0;
+  auto stem = "/tmp/ap-payments-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  state_ = stem + ".state";
+  log_ = stem + ".log";
+  std::remove(state_.c_str());
+  start();
+}
+
+payments_process::~payments_process() {
+  stop();
+  std::remove(state_.c_str());
+  std::remove(log_.c_str());
+}
+
+std::string payments_process::log() const {
+  return read_file(log_);
+}
+
+void payments_process::stop() {
+  if (proc_) {
+    proc_->signal(SIGKILL);
+    proc_->wait(std::chrono::seconds(10));
+    proc_.reset();
+  }
+}
+
+void payments_process::start() {
+  std::vector<std::string> args{"--port", std::to_string(port_), "--state", state_,
+                                "--secret-key", secret_key};
+  args.insert(args.end(), extra_.begin(), extra_.end());
+  proc_ = std::make_unique<process>(bin_dir + "/payments-mock", args, std::map<std::string, std::string>{},
+                                    log_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!http_call(port_, "GET", "/health").complete) {
+    if (std::chrono::steady_clock::now() > deadline || !proc_->running())
+      throw std::runtime_error("payments-mock did not start:\n" + read_file(log_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::map<std::string, std::int64_t> processor_records::refunded() const {
+  std::map<std::string, std::int64_t> out;
+  for (const auto& r : refunds)
+    if (r.status == "succeeded")
+      out[r.payment_intent] += r.amount;
+  return out;
+}
+
+namespace {
+
+std::string text_member(const rapidjson::Value& obj, const char* name) {
+  return obj.HasMember(name) && obj[name].IsString() ? std::string{obj[name].GetString()} : std::string{};
+}
+
+std::int64_t integer_member(const rapidjson::Value& obj, const char* name) {
+  return obj.HasMember(name) && obj[name].IsInt64() ? obj[name].GetInt64() : 0;
+}
+
+// Calls `each` with every object of a Stripe list, following has_more with
+// starting_after.
+template <class Each>
+void read_all_pages(std::uint16_t port, const std::string& secret_key, const std::string& path, Each each) {
+  std::string after;
+  for (;;) {
+    auto target = path + "?limit=100" + (after.empty() ? "" : "&starting_after=" + after);
+    auto reply = http_call(port, "GET", target, {{"Authorization", "Bearer " + secret_key}});
+    if (!reply.complete || reply.status != 200)
+      throw std::runtime_error("GET " + target + " answered " + std::to_string(reply.status) + ": "
+                               + reply.body);
+    auto doc = parse_json(reply.body);
+    if (!doc.IsObject() || !doc.HasMember("data") || !doc["data"].IsArray() || !doc.HasMember("has_more")
+        || !doc["has_more"].IsBool())
+      throw std::runtime_error("GET " + target + " is not a list: " + reply.body);
+    const auto& data = doc["data"];
+    for (const auto& item : data.GetArray())
+      each(item);
+    if (!doc["has_more"].GetBool() || data.Empty())
+      return;
+    after = text_member(data[data.Size() - 1], "id");
+  }
+}
+
+} // namespace
+
+processor_records read_processor_records(std::uint16_t port, const std::string& secret_key) {
+  processor_records out;
+  read_all_pages(port, secret_key, "/v1/payment_intents", [&](const rapidjson::Value& v) {
+    processor_records::intent i;
+    i.id = text_member(v, "id");
+    i.status = text_member(v, "status");
+    i.currency = text_member(v, "currency");
+    i.amount = integer_member(v, "amount");
+    i.amount_received = integer_member(v, "amount_received");
+    if (v.HasMember("metadata") && v["metadata"].IsObject())
+      i.order_id = text_member(v["metadata"], "order_id");
+    out.intents.push_back(std::move(i));
+  });
+  read_all_pages(port, secret_key, "/v1/refunds", [&](const rapidjson::Value& v) {
+    processor_records::refund r;
+    r.id = text_member(v, "id");
+    r.payment_intent = text_member(v, "payment_intent");
+    r.status = text_member(v, "status");
+    r.amount = integer_member(v, "amount");
+    out.refunds.push_back(std::move(r));
+  });
+  return out;
+}
+
 void migrate_database(const std::string& url) {
   auto log = "/tmp/ap-migrate-" + std::to_string(::getpid()) + ".log";
   process p{bin_dir + "/artifact-publisher", {"migrate"}, {{"ARTIFACT_PUBLISHER_DB_URL", url}}, log};

@@ -3,6 +3,7 @@
 // A running artifact-publisher process on a fresh database, for end-to-end
 // tests through real sockets.
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,65 @@ private:
   std::vector<std::string> extra_;
   std::unique_ptr<process> proc_;
 };
+
+/// A payments-mock process on a free port, its records kept in a state file
+/// so that they survive a stop and start.
+class payments_process {
+public:
+  /// The only key the process accepts (`--secret-key`).
+  static constexpr const char* secret_key = "sk_test_artifact_publisher_e2e";
+
+  explicit payments_process(std::vector<std::string> extra_args = {});
+  ~payments_process();
+  payments_process(const payments_process&) = delete;
+  payments_process& operator=(const payments_process&) = delete;
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// What the process wrote to stderr so far.
+  std::string log() const;
+  /// Kills the process (SIGKILL): a crash of the processor.
+  void stop();
+  /// Starts it again on the same port with the same records.
+  void start();
+
+private:
+  std::uint16_t port_;
+  std::string state_;
+  std::string log_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<process> proc_;
+};
+
+/// The processor's own records, read through its list APIs (all pages): the
+/// independent account that payment invariants are checked against.
+struct processor_records {
+  struct intent {
+    std::string id;
+    std::string status;
+    /// `metadata[order_id]`, empty when absent.
+    std::string order_id;
+    std::string currency;
+    std::int64_t amount = 0;
+    std::int64_t amount_received = 0;
+  };
+  struct refund {
+    std::string id;
+    std::string payment_intent;
+    std::string status;
+    std::int64_t amount = 0;
+  };
+  /// Newest first, as the API lists them.
+  std::vector<intent> intents;
+  std::vector<refund> refunds;
+
+  /// Amount refunded (succeeded refunds) per payment intent id.
+  std::map<std::string, std::int64_t> refunded() const;
+};
+
+/// Reads every PaymentIntent and Refund of the payments-mock on `port`, 100
+/// to a page; throws when a page cannot be read.
+processor_records read_processor_records(std::uint16_t port,
+                                         const std::string& secret_key = payments_process::secret_key);
 
 /// Runs `artifact-publisher migrate` on `url`; throws when it fails.
 void migrate_database(const std::string& url);
