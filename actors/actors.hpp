@@ -140,6 +140,15 @@ using payment_actor = caf::typed_actor<
   // Refunds a captured charge whose sale was refused (payment id).
   caf::replies_to<atoms::void_atom, std::string>::with<bool>>;
 
+/// The Stripe connector (SPEC §9): the payment actor over the processor's
+/// REST API. Every exchange runs on its HTTP client's io thread and comes
+/// back as a message; answers in doubt are retried under the same key.
+using stripe_connector_actor = payment_actor::extend<
+  // Internal: an exchange completed (exchange id, the HTTP reply).
+  caf::reacts_to<atoms::pdone_atom, std::uint64_t, kernel::kernel_reply>,
+  // Internal: the backoff before the next attempt of an exchange is over.
+  caf::reacts_to<atoms::pretry_atom, std::uint64_t>>;
+
 /// The finance ledger. Today the embedded mock. Idempotent by order id;
 /// `upstream_refused` is a definite refusal.
 using ledger_actor = caf::typed_actor<

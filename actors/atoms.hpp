@@ -50,6 +50,9 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using health_atom = caf::atom_constant<caf::atom("health")>;
 using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
+// The payment processor's connector: an HTTP exchange completed, a retry is due.
+using pdone_atom = caf::atom_constant<caf::atom("pdone")>;
+using pretry_atom = caf::atom_constant<caf::atom("pretry")>;
 
 /// A raw Kernel call (method, target, body, acting user): the upgrade routes.
 using kcall_atom = caf::atom_constant<caf::atom("kcall")>;

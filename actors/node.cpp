@@ -30,11 +30,18 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                         dir.set_database(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
-  children.push_back({"payment", [&dir, salt = opts.deterministic_salt, reg](caf::actor_system& s) {
-                        auto handle = s.spawn(mocks::payment_mock, salt, reg);
-                        dir.set_payment(handle);
-                        return caf::actor_cast<caf::actor>(handle);
-                      }});
+  if (opts.stripe)
+    children.push_back({"payment", [&dir, cfg = *opts.stripe, reg](caf::actor_system& s) {
+                          auto handle = s.spawn(stripe_connector, cfg, reg);
+                          dir.set_payment(handle);
+                          return caf::actor_cast<caf::actor>(handle);
+                        }});
+  else
+    children.push_back({"payment", [&dir, salt = opts.deterministic_salt, reg](caf::actor_system& s) {
+                          auto handle = s.spawn(mocks::payment_mock, salt, reg);
+                          dir.set_payment(handle);
+                          return caf::actor_cast<caf::actor>(handle);
+                        }});
   children.push_back({"ledger", [&dir, salt = opts.deterministic_salt, id = opts.ledger_id,
                                  reg](caf::actor_system& s) {
                         auto handle = s.spawn(mocks::ledger_mock, salt, id, reg);

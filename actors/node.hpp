@@ -1,5 +1,7 @@
 #pragma once
 
+#include <optional>
+
 #include <caf/fwd.hpp>
 
 #include "actors/actors.hpp"
@@ -8,6 +10,7 @@
 #include "actors/database.hpp"
 #include "actors/multisig.hpp"
 #include "actors/reconciler.hpp"
+#include "actors/stripe_connector.hpp"
 #include "actors/directory.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
@@ -23,6 +26,8 @@ struct node_options {
   /// DETERMINISTIC_SALT: seeds the payment and ledger mocks' identifiers.
   std::string deterministic_salt;
   std::string ledger_id;
+  /// The Stripe connector's settings; unset: the embedded payment mock.
+  std::optional<stripe_config> stripe;
   /// Where the Kernel is.
   kernel::endpoint kernel;
   multisig_config multisig;

@@ -139,6 +139,18 @@ int serve() {
     return 2;
   }
   opts.kernel = *kernel_endpoint;
+  if (cfg->payment_processor == "stripe") {
+    auto where = kernel::parse_http_url(cfg->stripe_api_base);
+    if (!where) {
+      log::error("invalid configuration",
+                 {{"problem", "ARTIFACT_PUBLISHER_STRIPE_API_BASE: must be http://host[:port][/path]"}});
+      return 2;
+    }
+    stripe_config stripe;
+    stripe.where = *where;
+    stripe.secret_key = cfg->stripe_secret_key;
+    opts.stripe = stripe;
+  }
   opts.forwarder.instance_id = random_hex(6);
   opts.reconciler.instance_id = opts.forwarder.instance_id;
   opts.reconciler.after = cfg->reconcile_after;

@@ -201,6 +201,27 @@ config_result load_config(const env_lookup& env) {
   cfg.proof_secret = get("PROOF_SECRET", defaults::proof_secret);
   cfg.delivery_key = get("DELIVERY_KEY", defaults::delivery_key);
   cfg.stripe_key = get("STRIPE_KEY", defaults::stripe_key);
+  cfg.payment_processor = get("PAYMENT_PROCESSOR", "embedded");
+  cfg.stripe_api_base = get("STRIPE_API_BASE", defaults::stripe_api_base);
+  cfg.stripe_secret_key = get("STRIPE_SECRET_KEY", "");
+  if (cfg.payment_processor != "embedded" && cfg.payment_processor != "stripe")
+    problems.push_back("ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR: must be embedded or stripe");
+  if (cfg.payment_processor == "stripe") {
+    // Outbound TLS is not built in yet (SPEC §10): only an http:// processor,
+    // such as payments-mock, can be reached.
+    if (cfg.stripe_api_base.rfind("http://", 0) != 0)
+      problems.push_back("ARTIFACT_PUBLISHER_STRIPE_API_BASE: must be an http:// URL (https:// "
+                         "needs the outbound TLS client, not available in this version)");
+    if (!cfg.stripe_secret_key.empty() && cfg.stripe_secret_key.rfind("sk_test_", 0) != 0
+        && cfg.stripe_secret_key.rfind("sk_live_", 0) != 0)
+      problems.push_back("ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: must be a secret key "
+                         "(sk_test_… or sk_live_…)");
+    if (cfg.stripe_secret_key.empty() && cfg.production)
+      problems.push_back("ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: required in production when "
+                         "ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR is stripe");
+    if (cfg.stripe_secret_key.empty() && !cfg.production)
+      cfg.stripe_secret_key = "sk_test_artifact_publisher_dev";
+  }
   cfg.ledger_id = get("LEDGER_ID", defaults::ledger_id);
   cfg.sandbox_seed = get("SANDBOX_SEED", defaults::sandbox_seed);
   cfg.deterministic_salt = get("DETERMINISTIC_SALT", defaults::deterministic_salt);
@@ -275,7 +296,10 @@ std::string service_config::redacted_summary() const {
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
       << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size
       << " max_connections=" << max_connections << " io_threads=" << io_threads
-      << " actor_threads=" << actor_threads;
+      << " actor_threads=" << actor_threads << " payment_processor=" << payment_processor;
+  if (payment_processor == "stripe")
+    out << " stripe_api_base=" << stripe_api_base
+        << " stripe_secret_key=" << secret(stripe_secret_key);
   return out.str();
 }
 

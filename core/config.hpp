@@ -31,6 +31,14 @@ struct service_config {
   std::string proof_secret;
   std::string delivery_key;
   std::string stripe_key;
+  /// PAYMENT_PROCESSOR (SPEC §9): `embedded` (the in-process mock, the
+  /// default) or `stripe` (Stripe's REST API at `stripe_api_base`).
+  std::string payment_processor = "embedded";
+  /// STRIPE_API_BASE.
+  std::string stripe_api_base;
+  /// STRIPE_SECRET_KEY (`sk_test_…`/`sk_live_…`); production requires it
+  /// when the processor is stripe.
+  std::string stripe_secret_key;
   std::string ledger_id;
   std::string sandbox_seed;
   std::string deterministic_salt;
@@ -98,6 +106,7 @@ constexpr std::string_view kernel_url = "http://127.0.0.1:6050";
 constexpr std::string_view proof_secret = "dev-proof-secret-do-not-use-in-production";
 constexpr std::string_view delivery_key = "dev-delivery-key-do-not-use-in-production";
 constexpr std::string_view stripe_key = "pk_test_artifact_publisher_dev";
+constexpr std::string_view stripe_api_base = "https://api.stripe.com";
 constexpr std::string_view ledger_id = "ledger_dev";
 constexpr std::string_view sandbox_seed = "dev-sandbox-seed";
 constexpr std::string_view deterministic_salt = "dev-deterministic-salt";

@@ -195,9 +195,10 @@ std::variant<checkout_request, input_error> parse_checkout(const rapidjson::Valu
   if (auto* e = std::get_if<input_error>(&method))
     return *e;
   if (auto* m = std::get_if<std::string>(&method)) {
-    if (*m != pm_visa && *m != pm_declined)
-      return input_error{"paymentMethod", "paymentMethod must be pm_card_visa or "
-                                          "pm_card_chargeDeclined"};
+    if (*m != pm_visa && *m != pm_declined && *m != pm_insufficient_funds)
+      return input_error{"paymentMethod", "paymentMethod must be pm_card_visa, "
+                                          "pm_card_chargeDeclined or "
+                                          "pm_card_chargeDeclinedInsufficientFunds"};
     req.payment_method = *m;
   }
 

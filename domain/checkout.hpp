@@ -48,6 +48,7 @@ typename Inspector::result_type inspect(Inspector& f, checkout_item& x) {
 /// Payment methods the payment processor knows (Stripe's test names).
 constexpr const char* pm_visa = "pm_card_visa";
 constexpr const char* pm_declined = "pm_card_chargeDeclined";
+constexpr const char* pm_insufficient_funds = "pm_card_chargeDeclinedInsufficientFunds";
 
 /// A validated `POST /api/checkout` body.
 struct checkout_request {

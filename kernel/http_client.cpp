@@ -71,8 +71,9 @@ struct connection {
 
 // All state is touched only on the single io thread.
 struct http_client::impl : std::enable_shared_from_this<impl> {
-  impl(endpoint where, std::size_t max)
-    : where(std::move(where)), max_connections(max), guard(net::make_work_guard(ioc)) {
+  impl(endpoint where, std::size_t max, bool resend)
+    : where(std::move(where)), max_connections(max), resend_after_write(resend),
+      guard(net::make_work_guard(ioc)) {
   }
 
   void start(pending p) {
@@ -132,7 +133,8 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
       bhttp::async_read(c->stream, c->buffer, *res,
                         [self, c, p, res](beast::error_code ec2, std::size_t) {
                           if (ec2)
-                            return self->finish(c, p, {}, ec2, c->reused);
+                            return self->finish(c, p, {}, ec2,
+                                                c->reused && self->resend_after_write);
                           kernel_reply reply;
                           reply.status = static_cast<std::int32_t>(res->result_int());
                           reply.body = std::move(res->body());
@@ -173,6 +175,7 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
 
   endpoint where;
   std::size_t max_connections;
+  bool resend_after_write;
   net::io_context ioc;
   net::executor_work_guard<net::io_context::executor_type> guard;
   tcp::resolver resolver{ioc};
@@ -182,8 +185,8 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
   std::thread thread;
 };
 
-http_client::http_client(endpoint where, std::size_t max_connections)
-  : impl_(std::make_shared<impl>(std::move(where), max_connections)) {
+http_client::http_client(endpoint where, std::size_t max_connections, bool resend_after_write)
+  : impl_(std::make_shared<impl>(std::move(where), max_connections, resend_after_write)) {
   impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
 }
 

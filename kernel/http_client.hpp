@@ -27,11 +27,14 @@ std::optional<endpoint> parse_http_url(const std::string& url);
 /// own io thread: keeps up to `max_connections` (16) keep-alive connections and
 /// queues requests beyond them. Every request ends, within its timeout, in
 /// exactly one callback (on the client's io thread; the callback must not
-/// block). A request that fails on a reused connection before any answer
-/// (the server closed it while idle) is retried once on a fresh one.
+/// block). A request whose write fails on a reused connection (the server
+/// closed it while idle) is sent once more on a fresh one; so is one whose
+/// answer is lost after it was written, unless `resend_after_write` is off —
+/// for callers that retry themselves under an idempotency key and must know
+/// that a reply was lost.
 class http_client {
 public:
-  http_client(endpoint where, std::size_t max_connections = 16);
+  http_client(endpoint where, std::size_t max_connections = 16, bool resend_after_write = true);
   ~http_client();
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;

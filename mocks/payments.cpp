@@ -39,9 +39,12 @@ payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<paymen
       res.amount = req.amount;
       res.currency = req.currency;
       res.processor = "stripe-mock";
-      if (req.payment_method == domain::pm_declined) {
+      // Stripe's test cards and their decline codes.
+      if (req.payment_method == domain::pm_declined
+          || req.payment_method == domain::pm_insufficient_funds) {
         res.status = "declined";
-        res.decline_code = "card_declined";
+        res.decline_code = req.payment_method == domain::pm_declined ? "generic_decline"
+                                                                      : "insufficient_funds";
         declined.inc();
       } else {
         res.status = "captured";

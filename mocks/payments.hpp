@@ -58,7 +58,8 @@ struct payment_mock_state {
 };
 
 /// A Stripe-like processor: `pm_card_visa` is captured,
-/// `pm_card_chargeDeclined` declined with `card_declined`. Charging with the
+/// `pm_card_chargeDeclined` declined with `generic_decline`,
+/// `pm_card_chargeDeclinedInsufficientFunds` with `insufficient_funds`. Charging with the
 /// same idempotency key again answers the first charge (within the last mock_memory). Counts
 /// `ap_payment_charges_total{outcome}`.
 payment_actor::behavior_type payment_mock(payment_actor::stateful_pointer<payment_mock_state> self,
