@@ -15,6 +15,9 @@
 #                                      build of <rev>, for a side-by-side
 #                                      comparison on the same machine
 #   RSS_CHECKOUTS=0 bench/checkout.sh  skip the memory step
+#   STRIPE_STEP=0 bench/checkout.sh    skip the last step: the current build
+#                                      with PAYMENT_PROCESSOR=stripe against
+#                                      payments-mock (16 and 64 connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -37,9 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build_release() {  # SOURCE_DIR BUILD_DIR
+build_release() {  # SOURCE_DIR BUILD_DIR [MORE TARGETS]
   cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-  cmake --build "$2" -j2 --target artifact-publisher kernel-mock >/dev/null
+  cmake --build "$2" -j2 --target artifact-publisher kernel-mock "${@:3}" >/dev/null
 }
 
 checkouts_total() {  # PORT: checkouts answered so far, any outcome
@@ -63,13 +66,29 @@ measure() {  # LABEL BIN_DIR
   "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel-$label.log" &
   local kernel=$!
   pids+=($kernel)
+  local processor=
+  if [ "$label" = stripe ]; then
+    # The Stripe connector against payments-mock, a separate process.
+    local processor_port
+    processor_port=$(ap_free_port $((port + 1)))
+    "$bin/payments-mock" --port "$processor_port" --secret-key sk_test_bench >/dev/null 2>"$work/payments-$label.log" &
+    processor=$!
+    pids+=($processor)
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$processor_port/health" >/dev/null && break; sleep 0.1; done
+    export ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR=stripe ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY=sk_test_bench
+    export ARTIFACT_PUBLISHER_STRIPE_API_BASE=http://127.0.0.1:$processor_port
+  else
+    unset ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY ARTIFACT_PUBLISHER_STRIPE_API_BASE
+  fi
   "$bin/artifact-publisher" serve >/dev/null 2>"$work/service-$label.log" &
   service=$!
   pids+=($service)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
-  for c in 1 16 64; do
+  local steps="1 16 64"
+  [ "$label" = stripe ] && steps="16 64"
+  for c in $steps; do
     local threads=$(( c < 2 ? 1 : 2 )) line
     if [ "$c" = 64 ]; then
       # CPU per process over the middle of the step: where the cores go.
@@ -109,8 +128,17 @@ measure() {  # LABEL BIN_DIR
       "$label" $((rss_before / 1024)) $((rss_after / 1024)) "$done_n" \
       $(((rss_after - rss_before) / 1024)) $((peak / 1024))
   fi
-  kill "$service" "$kernel" 2>/dev/null || true
-  wait "$service" "$kernel" 2>/dev/null || true
+  if [ -n "$processor" ]; then
+    # Every capture became one completed order (SPEC §9), by the service's counts.
+    local captured completed
+    captured=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^ap_payment_charges_total\{outcome="captured"\}/ {print $2}')
+    completed=$(bench_psql "$db_url" -c "SELECT count(*) FROM orders WHERE status = 'completed'")
+    printf '%-9s processor: %s captures, %s completed orders, %s retries under the same key\n' "$label" \
+      "${captured:-0}" "$completed" \
+      "$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^ap_payment_retries_total/ {print $2}')"
+  fi
+  kill "$service" "$kernel" $processor 2>/dev/null || true
+  wait "$service" "$kernel" $processor 2>/dev/null || true
   # A baseline's PostgreSQL would otherwise go on vacuuming and
   # checkpointing what it just wrote during the next build's steps.
   [ "$label" = current ] || scripts/pg.sh stop "$work/pg-$label" >/dev/null 2>&1 || true
@@ -135,7 +163,7 @@ if [ -n "${BASELINE:-}" ]; then
   labels+=(baseline)
 fi
 echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
-build_release . build-release
+build_release . build-release payments-mock
 measure current build-release/bin
 labels+=(current)
 
@@ -150,3 +178,8 @@ for c in 1 16 64; do
   done
   echo "$line"
 done
+
+if [ "${STRIPE_STEP:-1}" != 0 ]; then
+  echo "stripe: the current build with PAYMENT_PROCESSOR=stripe against payments-mock"
+  measure stripe build-release/bin
+fi
