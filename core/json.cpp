@@ -121,9 +121,16 @@ std::optional<std::string> parse_strict(std::string_view text, rapidjson::Docume
 
 void append_quoted(std::string& out, std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
+  out.reserve(out.size() + text.size() + 2);
   out += '"';
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
+  // Runs that need no escape are copied whole.
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    out.append(text.data() + from, i - from);
+    from = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -147,15 +154,12 @@ void append_quoted(std::string& out, std::string_view text) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0x0f];
-        } else {
-          out += ch;
-        }
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0x0f];
     }
   }
+  out.append(text.data() + from, text.size() - from);
   out += '"';
 }
 

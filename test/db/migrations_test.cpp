@@ -109,6 +109,22 @@ BOOST_AUTO_TEST_CASE(statement_errors_carry_sqlstate) {
   BOOST_TEST(db.exec("SELECT 1").value(0, 0) == "1");
 }
 
+// Batches travel as array literals: every byte of every element survives
+// the round trip, quotes and backslashes included, and so do absent ones.
+BOOST_AUTO_TEST_CASE(array_literals_round_trip_every_element) {
+  connection db{test::fresh_database("ap_migrate_arrays")};
+  std::vector<std::string> items{"plain", "a\"b", "c\\d", "", "x,y", "NULL", "{}", "\\\"\\",
+                                 std::string(3000, 'r') + "\"end"};
+  auto back = db.exec("SELECT $1::text[]", {to_pg_array(items)}).value(0, 0);
+  BOOST_TEST(from_pg_array(back) == items, back.substr(0, 200));
+  auto lengths = db.exec("SELECT string_agg(length(x)::text, ',') FROM unnest($1::text[]) x",
+                         {to_pg_array(items)});
+  BOOST_TEST(lengths.value(0, 0) == "5,3,3,0,3,4,2,3,3004");
+  std::vector<std::optional<std::string>> some{std::string{"k\"1"}, std::nullopt};
+  BOOST_TEST(db.exec("SELECT ($1::text[])[1] || '|' || (($1::text[])[2] IS NULL)::text",
+                     {to_pg_array(some)}).value(0, 0) == "k\"1|true");
+}
+
 BOOST_AUTO_TEST_CASE(transactions_roll_back_on_error) {
   connection db{test::fresh_database("ap_migrate_tx")};
   db.exec("CREATE TABLE t (x int PRIMARY KEY)");
