@@ -128,11 +128,14 @@ caf::result<Reply> enqueue(facade_ptr self, batch_queue<Item, Reply>& q, Item it
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg) {
   if (cfg.registry)
-    cfg.registry->get_gauge("ap_db_pool_size", "Database workers (one connection each)")
-      .set(static_cast<double>(std::max<std::size_t>(cfg.workers, 1)));
+    cfg.registry->get_gauge("ap_db_pool_size", "Database workers (one connection each), "
+                            "DB_POOL_SIZE and the one for periodic scans")
+      .set(static_cast<double>(std::max<std::size_t>(cfg.workers, 1) + 1));
   for (std::size_t i = 0; i < std::max<std::size_t>(cfg.workers, 1); ++i)
     self->state.workers.push_back(
       self->spawn<caf::detached + caf::linked>(database_worker, cfg));
+  self->state.background = self->spawn<caf::detached + caf::linked>(database_worker, cfg);
+  auto background = [self]() -> database_worker_actor& { return self->state.background; };
   // Each request goes to the next worker; its reply goes straight back to
   // the requester.
   auto next = [self]() -> database_worker_actor& { return next_worker(self); };
@@ -172,10 +175,10 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     metered(self, meter_, [=](atoms::overdue_atom x, std::string& owner, std::int32_t older_ms,
         std::int32_t limit, std::int32_t lease_ms)
         -> caf::result<std::vector<persistence::unfinished_checkout>> {
-      return self->delegate(next(), x, std::move(owner), older_ms, limit, lease_ms);
+      return self->delegate(background(), x, std::move(owner), older_ms, limit, lease_ms);
     }),
     metered(self, meter_, [=](atoms::unfinished_atom x) -> caf::result<persistence::unfinished_stats> {
-      return self->delegate(next(), x);
+      return self->delegate(background(), x);
     }),
     metered(self, meter_, [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
       return self->delegate(next(), x, std::move(id), std::move(part));
@@ -189,7 +192,7 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
       return self->delegate(next(), x, std::move(outcomes));
     }),
     metered(self, meter_, [=](atoms::stats_atom x) -> caf::result<kernel::outbox_stats> {
-      return self->delegate(next(), x);
+      return self->delegate(background(), x);
     }),
     metered(self, meter_, [=](atoms::multisig_atom x,
         persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {

@@ -51,6 +51,11 @@ struct database_state {
   static constexpr const char* name = "database";
   std::vector<database_worker_actor> workers;
   std::size_t next = 0;
+  /// One more worker for the periodic scans (unfinished checkouts, outbox
+  /// statistics, the reconciler's lease): they read tables that churn
+  /// thousands of rows a second and can take tens of milliseconds, which
+  /// would otherwise hold up the checkout batches queued behind them.
+  database_worker_actor background;
   batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
   batch_queue<domain::order_record, bool> stores;
 };
@@ -58,7 +63,8 @@ struct database_state {
 /// The database facade: spawns `workers` detached workers linked to itself
 /// (a dying worker takes the facade down and the supervisor restarts both)
 /// and delegates each request to the next worker in turn, except checkout
-/// records and stores, which it sends in batches.
+/// records and stores, which it sends in batches, and the periodic scans,
+/// which go to a worker of their own.
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg);
 

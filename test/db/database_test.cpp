@@ -176,4 +176,42 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
+// The periodic scans (the reconciler's statistics and lease, the outbox
+// statistics) run on a worker of their own: a scan that takes long — here
+// held behind a lock on unfinished_checkouts — never holds up the requests
+// behind it, even with a single request worker.
+BOOST_AUTO_TEST_CASE(a_slow_periodic_scan_holds_up_no_request) {
+  auto url = test::fresh_database("ap_database_background");
+  persistence::connection c{url};
+  persistence::migrate(c);
+  live_system live;
+  auto db = live.sys->spawn(database, db_config(url, 1));
+  BOOST_REQUIRE(live.ping(db).ready());
+  persistence::connection locker{url};
+  locker.exec("BEGIN");
+  locker.exec("LOCK TABLE unfinished_checkouts IN ACCESS EXCLUSIVE MODE");
+  caf::scoped_actor self{*live.sys};
+  self->send(db, atoms::unfinished_atom::value);
+  self->send(db, atoms::overdue_atom::value, std::string{"test"}, std::int32_t{1000},
+             std::int32_t{10}, std::int32_t{60000});
+  // Sent after the scans, answered while they wait.
+  auto started = std::chrono::steady_clock::now();
+  bool answered = false;
+  self->request(db, 3s, atoms::catalog_atom::value)
+    .receive([&](std::vector<domain::catalog_item>& items) { answered = !items.empty(); },
+             [&](caf::error& err) { BOOST_ERROR("catalog: " << caf::to_string(err)); });
+  BOOST_TEST(answered);
+  BOOST_TEST((std::chrono::steady_clock::now() - started < 2s));
+  // The scans finish once the lock goes.
+  locker.exec("COMMIT");
+  int scans = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](persistence::unfinished_stats& st) { scans += st.count == 0; },
+                  [&](std::vector<persistence::unfinished_checkout>& rows) { scans += rows.empty(); },
+                  [&](caf::error& err) { BOOST_ERROR("scan: " << caf::to_string(err)); },
+                  caf::after(10s) >> [] { BOOST_ERROR("no scan reply"); });
+  BOOST_TEST(scans == 2);
+  caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
