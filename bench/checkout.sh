@@ -142,6 +142,11 @@ measure() {  # LABEL BIN_DIR
   # A baseline's PostgreSQL would otherwise go on vacuuming and
   # checkpointing what it just wrote during the next build's steps.
   [ "$label" = current ] || scripts/pg.sh stop "$work/pg-$label" >/dev/null 2>&1 || true
+  # And the pages it wrote would be written back to disk during the next
+  # build's steps, slowing its commits: the same build measured twice ran
+  # 9 % slower at 64 connections in the second slot.
+  sync
+  sleep 5
 }
 
 wait_for_file() {  # FILE: up to 10 s
