@@ -86,6 +86,31 @@ bool steady_load::wait_for_more(std::size_t n, std::chrono::seconds limit) {
   return true;
 }
 
+mixed_load::mixed_load(std::uint16_t port, const std::string& tag)
+  : keyless(port, tag + "-nokey", 2, false), keyed(port, tag + "-key", 2, true, true) {}
+
+std::vector<outcome> mixed_load::stop() {
+  keyless.stop();
+  keyed.stop();
+  auto all = keyless.outcomes();
+  auto more = keyed.outcomes();
+  all.insert(all.end(), more.begin(), more.end());
+  return all;
+}
+
+void lock_orders_for(const std::string& db_url, std::chrono::seconds how_long) {
+  persistence::connection locker{db_url};
+  locker.exec("BEGIN");
+  locker.exec("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
+  std::this_thread::sleep_for(how_long);
+  locker.exec("COMMIT");
+}
+
+void terminate_other_connections(persistence::connection& admin) {
+  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+}
+
 std::string count(persistence::connection& db, const std::string& sql) {
   return db.exec(sql).value(0, 0);
 }

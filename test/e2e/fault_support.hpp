@@ -50,6 +50,22 @@ private:
   std::vector<std::thread> threads_;
 };
 
+/// Two clients placing checkouts without a key and two careful clients with
+/// one (`retry_in_doubt`), side by side.
+struct mixed_load {
+  mixed_load(std::uint16_t port, const std::string& tag);
+  /// Stops both and answers every outcome of both.
+  std::vector<outcome> stop();
+  steady_load keyless;
+  steady_load keyed;
+};
+
+/// Holds `LOCK TABLE orders IN ACCESS EXCLUSIVE MODE` for `how_long`.
+void lock_orders_for(const std::string& db_url, std::chrono::seconds how_long);
+
+/// Terminates every other connection to the database (`pg_terminate_backend`).
+void terminate_other_connections(persistence::connection& admin);
+
 /// The first value of a one-value query.
 std::string count(persistence::connection& db, const std::string& sql);
 

@@ -138,13 +138,7 @@ BOOST_AUTO_TEST_CASE(orders_locked_for_11_s_roll_forward_and_nothing_is_refunded
   steady_load keyless{svc.port(), "lock-nokey", 2, false};
   steady_load keyed{svc.port(), "lock-key", 2, true};
   BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
-  {
-    persistence::connection locker{svc.db_url()};
-    locker.exec("BEGIN");
-    locker.exec("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
-    std::this_thread::sleep_for(11s);
-    locker.exec("COMMIT");
-  }
+  lock_orders_for(svc.db_url(), 11s);
   BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
   keyless.stop();
   keyed.stop();
@@ -190,8 +184,7 @@ BOOST_AUTO_TEST_CASE(the_services_connections_terminated_under_load_lose_and_und
   BOOST_REQUIRE(load.wait_for_more(40, 30s));
   persistence::connection admin{svc.db_url()};
   for (int round = 0; round < 3; ++round) {
-    admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-               " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    terminate_other_connections(admin);
     BOOST_REQUIRE(load.wait_for_more(20, 30s));
   }
   load.stop();

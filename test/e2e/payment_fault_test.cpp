@@ -199,15 +199,10 @@ BOOST_AUTO_TEST_CASE(a_processor_losing_a_tenth_of_its_replies_after_charging_ch
   payments_process processor{{"--lost-reply-rate", "0.1"}};
   kernel_process kernel;
   service_process svc{fresh_database("ap_e2e_stripe_lost"), stripe_env(processor, kernel)};
-  steady_load keyless{svc.port(), "lost-nokey", 2, false};
-  steady_load keyed{svc.port(), "lost-key", 2, true, true};
-  BOOST_REQUIRE(keyless.wait_for_more(80, 60s));
-  BOOST_REQUIRE(keyed.wait_for_more(20, 60s));
-  keyless.stop();
-  keyed.stop();
-  auto outcomes = keyless.outcomes();
-  auto more = keyed.outcomes();
-  outcomes.insert(outcomes.end(), more.begin(), more.end());
+  mixed_load load{svc.port(), "lost"};
+  BOOST_REQUIRE(load.keyless.wait_for_more(80, 60s));
+  BOOST_REQUIRE(load.keyed.wait_for_more(20, 60s));
+  auto outcomes = load.stop();
   auto retries = metric(svc.port(), "ap_payment_retries_total");
   BOOST_TEST(retries > 0, "no reply was lost");
   BOOST_TEST_MESSAGE(retries << " charges sent again under their key");
@@ -223,21 +218,16 @@ BOOST_AUTO_TEST_CASE(a_processor_slower_than_the_deadline_rolls_forward) {
   kernel_process kernel;
   service_process svc{fresh_database("ap_e2e_stripe_slow"),
                       stripe_env(processor, kernel, "1000", "4000")};
-  steady_load keyless{svc.port(), "slow-nokey", 2, false};
-  steady_load keyed{svc.port(), "slow-key", 2, true, true};
-  BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
+  mixed_load load{svc.port(), "slow"};
+  BOOST_REQUIRE(load.keyless.wait_for_more(20, 30s));
   // Each charge now takes 1.5 s: past the 1 s deadline, within the
   // connector's attempt.
   set_faults(processor, R"({"latencyMs":1500})");
   std::this_thread::sleep_for(6s);
   set_faults(processor, R"({"latencyMs":0})");
-  BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
-  BOOST_REQUIRE(keyed.wait_for_more(10, 30s));
-  keyless.stop();
-  keyed.stop();
-  auto outcomes = keyless.outcomes();
-  auto more = keyed.outcomes();
-  outcomes.insert(outcomes.end(), more.begin(), more.end());
+  BOOST_REQUIRE(load.keyless.wait_for_more(20, 30s));
+  BOOST_REQUIRE(load.keyed.wait_for_more(10, 30s));
+  auto outcomes = load.stop();
   std::size_t timeouts = 0;
   for (const auto& o : outcomes)
     if (o.status == 504)
@@ -258,19 +248,14 @@ BOOST_AUTO_TEST_CASE(the_service_killed_with_a_real_processor_charges_each_sale_
   payments_process processor;
   kernel_process kernel;
   service_process svc{fresh_database("ap_e2e_stripe_kill"), stripe_env(processor, kernel)};
-  steady_load keyless{svc.port(), "kill-nokey", 2, false};
-  steady_load keyed{svc.port(), "kill-key", 2, true, true};
-  BOOST_REQUIRE(keyless.wait_for_more(30, 30s));
+  mixed_load load{svc.port(), "kill"};
+  BOOST_REQUIRE(load.keyless.wait_for_more(30, 30s));
   svc.kill();
   std::this_thread::sleep_for(500ms);
   svc.start();
-  BOOST_REQUIRE(keyless.wait_for_more(30, 30s));
-  BOOST_REQUIRE(keyed.wait_for_more(10, 30s));
-  keyless.stop();
-  keyed.stop();
-  auto outcomes = keyless.outcomes();
-  auto more = keyed.outcomes();
-  outcomes.insert(outcomes.end(), more.begin(), more.end());
+  BOOST_REQUIRE(load.keyless.wait_for_more(30, 30s));
+  BOOST_REQUIRE(load.keyed.wait_for_more(10, 30s));
+  auto outcomes = load.stop();
   follow_doubts(svc.port(), processor.port(), outcomes);
   check_invariants(svc.db_url(), kernel.port(), outcomes);
   check_processor_invariants(svc.db_url(), processor.port());
@@ -281,22 +266,11 @@ BOOST_AUTO_TEST_CASE(orders_locked_for_11_s_with_a_real_processor_refund_nothing
   payments_process processor;
   kernel_process kernel;
   service_process svc{fresh_database("ap_e2e_stripe_lock"), stripe_env(processor, kernel)};
-  steady_load keyless{svc.port(), "lock-nokey", 2, false};
-  steady_load keyed{svc.port(), "lock-key", 2, true, true};
-  BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
-  {
-    persistence::connection locker{svc.db_url()};
-    locker.exec("BEGIN");
-    locker.exec("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
-    std::this_thread::sleep_for(11s);
-    locker.exec("COMMIT");
-  }
-  BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
-  keyless.stop();
-  keyed.stop();
-  auto outcomes = keyless.outcomes();
-  auto more = keyed.outcomes();
-  outcomes.insert(outcomes.end(), more.begin(), more.end());
+  mixed_load load{svc.port(), "lock"};
+  BOOST_REQUIRE(load.keyless.wait_for_more(20, 30s));
+  lock_orders_for(svc.db_url(), 11s);
+  BOOST_REQUIRE(load.keyless.wait_for_more(20, 30s));
+  auto outcomes = load.stop();
   auto followed = follow_doubts(svc.port(), processor.port(), outcomes);
   BOOST_TEST(followed.completed + followed.never_recorded > 0u, "no checkout waited on the lock");
   BOOST_TEST_MESSAGE(followed.completed << " orders named in doubt completed later, "
@@ -310,20 +284,14 @@ BOOST_AUTO_TEST_CASE(connections_terminated_with_a_real_processor_undo_nothing) 
   payments_process processor;
   kernel_process kernel;
   service_process svc{fresh_database("ap_e2e_stripe_terminate"), stripe_env(processor, kernel)};
-  steady_load keyless{svc.port(), "term-nokey", 2, false};
-  steady_load keyed{svc.port(), "term-key", 2, true, true};
-  BOOST_REQUIRE(keyless.wait_for_more(20, 30s));
+  mixed_load load{svc.port(), "term"};
+  BOOST_REQUIRE(load.keyless.wait_for_more(20, 30s));
   persistence::connection admin{svc.db_url()};
   for (int round = 0; round < 3; ++round) {
-    admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-               " WHERE datname = current_database() AND pid <> pg_backend_pid()");
-    BOOST_REQUIRE(keyless.wait_for_more(15, 30s));
+    terminate_other_connections(admin);
+    BOOST_REQUIRE(load.keyless.wait_for_more(15, 30s));
   }
-  keyless.stop();
-  keyed.stop();
-  auto outcomes = keyless.outcomes();
-  auto more = keyed.outcomes();
-  outcomes.insert(outcomes.end(), more.begin(), more.end());
+  auto outcomes = load.stop();
   follow_doubts(svc.port(), processor.port(), outcomes);
   check_invariants(svc.db_url(), kernel.port(), outcomes);
   check_processor_invariants(svc.db_url(), processor.port());

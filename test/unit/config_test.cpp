@@ -193,4 +193,32 @@ BOOST_AUTO_TEST_CASE(active_kid_must_agree_with_proof_secret) {
   BOOST_TEST(mentions(r.problems, "PROOF_SECRETS"));
 }
 
+BOOST_AUTO_TEST_CASE(the_processor_is_embedded_unless_stripe_is_chosen) {
+  auto r = load_config(env_of({}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->payment_processor == "embedded");
+  auto bad = load_config(env_of({{"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "paypal"}}));
+  BOOST_TEST(mentions(bad.problems, "ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR"));
+  auto dev = load_config(env_of({{"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                                 {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:12111"}}));
+  BOOST_REQUIRE(dev.config);
+  BOOST_TEST(dev.config->stripe_secret_key.rfind("sk_test_", 0) == 0u);
+  BOOST_TEST(dev.config->redacted_summary().find("sk_test") == std::string::npos);
+  BOOST_TEST(dev.config->redacted_summary().find("payment_processor=stripe") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(stripe_settings_are_checked) {
+  auto publishable = load_config(env_of({{"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                                         {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:1"},
+                                         {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", "pk_test_x"}}));
+  BOOST_TEST(mentions(publishable.problems, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY"));
+  auto tls = load_config(env_of({{"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"}}));
+  BOOST_TEST(mentions(tls.problems, "ARTIFACT_PUBLISHER_STRIPE_API_BASE"));
+  auto production = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                                        {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                                        {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:1"}}));
+  BOOST_TEST(mentions(production.problems,
+                      "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: required in production"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
