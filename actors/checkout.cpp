@@ -297,7 +297,11 @@ void charge(const context& ctx, const job_ptr& j) {
               checkout_outcome_kind::payment_failed, "payment_failed");
       },
       [ctx, j](caf::error& e) {
-        if (is_definite_refusal(e))
+        // A refusal proves that nothing was charged only for a checkout that
+        // was never charged before. A resumed one may have been charged by
+        // the process that recorded it (under another API key, or before a
+        // price change): its refusal is a doubt, left for the runbook.
+        if (is_definite_refusal(e) && !j->resumed)
           return refuse(ctx, j, e);
         in_doubt(ctx, j, "payment", e);
       });

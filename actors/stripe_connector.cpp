@@ -68,12 +68,13 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
   // give the doubt to the caller once the attempts are spent.
   auto retry_or_give_up = [self, cfg, &retries](std::uint64_t id, stripe_exchange& x,
                                                 const std::string& reason) -> bool {
+    x.was_in_doubt = true;
     if (x.attempts >= cfg.max_attempts)
       return false;
     retries.inc();
     auto backoff = cfg.first_backoff * (1 << (x.attempts - 1));
     log::info("the payment processor's answer is in doubt; retrying under the same key",
-              {{"actor", "payment"}, {"orderId", x.order_id}, {"attempt", std::to_string(x.attempts)},
+              {{"actor", "payment"}, {"subject", x.subject}, {"attempt", std::to_string(x.attempts)},
                {"reason", reason}});
     self->delayed_send(self, backoff, atoms::pretry_atom::value, id);
     return true;
@@ -87,7 +88,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
       x.target = "/v1/payment_intents";
       x.form = domain::stripe::charge_form(req);
       x.idempotency_key = domain::stripe::charge_key(req);
-      x.order_id = req.order_id;
+      x.subject = req.order_id;
       x.charged = self->make_response_promise<domain::charge_result>();
       auto promise = x.charged;
       start(std::move(x));
@@ -100,7 +101,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
       x.target = "/v1/refunds";
       x.form = domain::stripe::refund_form(payment_id);
       x.idempotency_key = domain::stripe::refund_key(payment_id);
-      x.order_id = payment_id;
+      x.subject = payment_id;
       x.refunded = self->make_response_promise<bool>();
       auto promise = x.refunded;
       start(std::move(x));
@@ -114,7 +115,10 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
         return;
       auto& x = it->second;
       if (x.what == stripe_exchange::kind::charge) {
-        auto reading = domain::stripe::read_charge(reply.status, reply.body, reply.error);
+        auto reading =
+          domain::stripe::read_charge(reply.status, reply.body, reply.error, x.idempotency_key);
+        if (reading.kind == domain::stripe::verdict::refused && x.was_in_doubt)
+          reading.kind = domain::stripe::verdict::in_doubt;
         switch (reading.kind) {
           case domain::stripe::verdict::captured:
             captured.inc();
@@ -127,7 +131,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
           case domain::stripe::verdict::refused:
             refused.inc();
             log::warn("the payment processor refused a charge",
-                      {{"actor", "payment"}, {"orderId", x.order_id}, {"reason", reading.reason}});
+                      {{"actor", "payment"}, {"orderId", x.subject}, {"reason", reading.reason}});
             x.charged.deliver(make_error(error_code::upstream_refused, reading.reason));
             break;
           case domain::stripe::verdict::in_doubt:
@@ -136,7 +140,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
             doubtful.inc();
             log::warn("a charge is still in doubt after every attempt; its checkout stays "
                       "recorded for the reconciler",
-                      {{"actor", "payment"}, {"orderId", x.order_id}, {"reason", reading.reason}});
+                      {{"actor", "payment"}, {"orderId", x.subject}, {"reason", reading.reason}});
             x.charged.deliver(make_error(error_code::upstream_unavailable,
                                          "the payment processor did not answer clearly: "
                                            + reading.reason));
@@ -144,12 +148,15 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
         }
       } else {
         auto reading = domain::stripe::read_refund(reply.status, reply.body, reply.error);
+        if (!reading.refunded && reading.kind == domain::stripe::verdict::refused
+            && x.was_in_doubt)
+          reading.kind = domain::stripe::verdict::in_doubt;
         if (reading.refunded) {
           refunds.inc();
           x.refunded.deliver(true);
         } else if (reading.kind == domain::stripe::verdict::refused) {
           log::error("the payment processor refused a refund",
-                     {{"actor", "payment"}, {"paymentId", x.order_id}, {"reason", reading.reason}});
+                     {{"actor", "payment"}, {"paymentId", x.subject}, {"reason", reading.reason}});
           x.refunded.deliver(make_error(error_code::upstream_refused, reading.reason));
         } else {
           if (retry_or_give_up(id, x, reading.reason))

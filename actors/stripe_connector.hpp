@@ -35,9 +35,12 @@ struct stripe_exchange {
   std::string target;
   std::string form;
   std::string idempotency_key;
-  /// The order it is for (logs only).
-  std::string order_id;
+  /// What it is for, for the logs: the order of a charge, the payment of a refund.
+  std::string subject;
   int attempts = 0;
+  /// An earlier attempt's answer left it in doubt: a refusal now proves
+  /// nothing (the earlier attempt may have been carried out).
+  bool was_in_doubt = false;
   caf::typed_response_promise<domain::charge_result> charged;
   caf::typed_response_promise<bool> refunded;
 };

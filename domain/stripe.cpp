@@ -121,7 +121,8 @@ std::string refund_key(const std::string& payment_intent) {
 }
 
 charge_reading read_charge(int status, const std::string& body,
-                           const std::string& transport_error) {
+                           const std::string& transport_error,
+                           const std::string& idempotency_key) {
   charge_reading out;
   if (status == 0) {
     out.reason = "no answer: " + (transport_error.empty() ? std::string{"unknown"} : transport_error);
@@ -171,12 +172,15 @@ charge_reading read_charge(int status, const std::string& body,
     out.kind = verdict::declined;
     out.result.status = "declined";
     out.result.payment_id = err.payment_intent;
+    if (out.result.payment_id.empty())
+      out.result.payment_id = "declined_" + idempotency_key;
     out.result.decline_code = err.decline_code.empty() ? err.code : err.decline_code;
     if (out.result.decline_code.empty())
       out.result.decline_code = "card_declined";
     return out;
   }
-  out.kind = verdict_of_failure(status);
+  out.kind = has_error && err.type == "idempotency_error" ? verdict::in_doubt
+                                                          : verdict_of_failure(status);
   out.reason = describe(status, err, has_error ? "" : "no error object");
   return out;
 }

@@ -62,10 +62,14 @@ struct charge_reading {
   std::string reason;
 };
 
-/// Reads the answer to `POST /v1/payment_intents` (`status` 0: no answer,
-/// `transport_error` says why).
+/// Reads the answer to `POST /v1/payment_intents` sent under
+/// `idempotency_key` (`status` 0: no answer, `transport_error` says why).
+/// An `idempotency_error` is in doubt, not a refusal: a request under the
+/// same key went before it. A decline that names no PaymentIntent gets
+/// `declined_<key>` as its payment id, so that its order can be stored.
 charge_reading read_charge(int status, const std::string& body,
-                           const std::string& transport_error);
+                           const std::string& transport_error,
+                           const std::string& idempotency_key = {});
 
 /// How one answer to a refund reads. A refund made before
 /// (`charge_already_refunded`) counts as refunded.

@@ -587,6 +587,34 @@ BOOST_AUTO_TEST_CASE(a_definite_refusal_before_any_charge_ends_without_an_order)
   BOOST_TEST(w->unfinished.empty());
 }
 
+// A charge refused when its checkout is resumed proves nothing: the process
+// that recorded the checkout may have charged before it died (under an API
+// key rotated since, or an amount priced before a change). Nothing is
+// abandoned; once the processor answers again the same charge completes it.
+BOOST_AUTO_TEST_CASE(a_refusal_of_a_resumed_charge_is_a_doubt_not_an_abandon) {
+  w->hold_posts = true;
+  start("k-resumed-refusal");
+  auto id = order_ids[0];
+  BOOST_REQUIRE_EQUAL(w->charges.size(), 1u);
+  caf::anon_send_exit(directory.checkout(), caf::exit_reason::kill);
+  run();
+  w->held_posts.clear();
+  w->hold_posts = false;
+  start_checkout_actor();
+  w->refuse_charges = true;
+  auto refused = resume(id);
+  BOOST_TEST(is_error(refused, error_code::upstream_unavailable));
+  BOOST_TEST(w->count("abandon") == 0);
+  BOOST_TEST(w->count("void") == 0);
+  BOOST_TEST(w->unfinished.count(id) == 1u);
+  w->refuse_charges = false;
+  auto again = resume(id);
+  BOOST_REQUIRE(is_outcome(again, checkout_outcome_kind::completed));
+  BOOST_TEST(w->charges.size() == 1u);
+  BOOST_TEST(w->orders.at(id) == "completed");
+  check_invariants();
+}
+
 BOOST_AUTO_TEST_CASE(only_overdue_checkouts_are_answered_by_the_sweep) {
   w->hold_charges = true;
   auto first = start("k-first");

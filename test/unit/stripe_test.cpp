@@ -92,9 +92,25 @@ BOOST_AUTO_TEST_CASE(client_errors_are_definite_refusals) {
     BOOST_TEST(static_cast<int>(r.kind) == static_cast<int>(verdict::refused), "status " << status);
     BOOST_TEST(r.reason.find("No such PaymentMethod") != std::string::npos);
   }
+}
+
+// The same key with other parameters: a request under that key went
+// before, and may have charged (an amount priced before a change).
+BOOST_AUTO_TEST_CASE(an_idempotency_error_is_in_doubt_not_a_refusal) {
   auto reused = stripe::read_charge(400, R"({"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters"}})", "");
-  BOOST_TEST(static_cast<int>(reused.kind) == static_cast<int>(verdict::refused));
+  BOOST_TEST(static_cast<int>(reused.kind) == static_cast<int>(verdict::in_doubt));
   BOOST_TEST(reused.reason.find("idempotency_error") != std::string::npos);
+}
+
+// orders.payment_id is unique and required: a decline must carry an id.
+BOOST_AUTO_TEST_CASE(a_decline_without_a_payment_intent_takes_an_id_from_its_key) {
+  auto r = stripe::read_charge(402, R"({"error":{"type":"card_error","code":"card_declined"}})",
+                               "", "pay_key_9");
+  BOOST_TEST(static_cast<int>(r.kind) == static_cast<int>(verdict::declined));
+  BOOST_TEST(r.result.payment_id == "declined_pay_key_9");
+  auto named = stripe::read_charge(402, R"({"error":{"type":"card_error","code":"card_declined",
+    "payment_intent":{"id":"pi_N"}}})", "", "pay_key_9");
+  BOOST_TEST(named.result.payment_id == "pi_N");
 }
 
 BOOST_AUTO_TEST_CASE(everything_else_is_in_doubt) {
