@@ -12,8 +12,6 @@
 
 namespace ap {
 
-namespace {
-
 std::optional<long long> parse_integer(const std::string& text) {
   if (text.empty() || text.size() > 18)
     return std::nullopt;
@@ -25,6 +23,16 @@ std::optional<long long> parse_integer(const std::string& text) {
   }
   return value;
 }
+
+bool parse_integer_in(const std::string& text, long min, long max, long& out) {
+  auto value = parse_integer(text);
+  if (!value || *value < min || *value > max)
+    return false;
+  out = static_cast<long>(*value);
+  return true;
+}
+
+namespace {
 
 // Strict standard base64 with padding (RFC 4648 §4).
 std::optional<std::string> decode_base64(const std::string& text) {

@@ -73,6 +73,13 @@ struct service_config {
 /// Reads one variable; returns nullopt when it is not set.
 using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
 
+/// A non-negative decimal integer of at most 18 digits, nothing else; nullopt
+/// otherwise.
+std::optional<long long> parse_integer(const std::string& text);
+
+/// The same, within [min, max], into `out`; false otherwise (command-line flags).
+bool parse_integer_in(const std::string& text, long min, long max, long& out);
+
 /// The process environment.
 env_lookup process_env();
 

@@ -383,16 +383,6 @@ void add_routes(http::router& r, kernel_mock& k) {
         });
 }
 
-bool parse_long(const std::string& text, long min, long max, long& out) {
-  try {
-    std::size_t used = 0;
-    out = std::stol(text, &used);
-    return used == text.size() && out >= min && out <= max;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -435,13 +425,13 @@ int main(int argc, char** argv) {
     if (arg == "--bind") {
       bind = *v;
     } else if (arg == "--port") {
-      if (!parse_long(*v, 0, 65535, port))
+      if (!parse_integer_in(*v, 0, 65535, port))
         return fail("--port needs an integer from 0 to 65535");
     } else if (arg == "--latency-ms") {
-      if (!parse_long(*v, 0, 600000, latency))
+      if (!parse_integer_in(*v, 0, 600000, latency))
         return fail("--latency-ms needs a non-negative integer");
     } else if (arg == "--jitter-ms") {
-      if (!parse_long(*v, 0, 600000, jitter))
+      if (!parse_integer_in(*v, 0, 600000, jitter))
         return fail("--jitter-ms needs a non-negative integer");
     } else if (arg == "--error-rate") {
       try {
@@ -458,7 +448,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--approvers") {
       approvers_arg = *v;
     } else if (arg == "--threshold") {
-      if (!parse_long(*v, 2, 10, threshold))
+      if (!parse_integer_in(*v, 2, 10, threshold))
         return fail("--threshold needs an integer from 2 to 10");
     } else {
       return fail("unknown argument '" + arg + "'");
@@ -492,7 +482,7 @@ int main(int argc, char** argv) {
   }
   if (threshold == 2)
     if (auto t = lookup_setting(process_env(), "MULTISIG_THRESHOLD"))
-      parse_long(*t, 2, 10, threshold);
+      parse_integer_in(*t, 2, 10, threshold);
   kernel_mock k{seed, approver_keys, static_cast<int>(threshold)};
   k.f.latency_ms = latency;
   k.f.jitter_ms = jitter;

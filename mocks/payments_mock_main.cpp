@@ -35,6 +35,7 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "core/config.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -1715,16 +1716,6 @@ void add_routes(http::router& r, payments_mock& m) {
         });
 }
 
-bool parse_long(const std::string& text, long min, long max, long& out) {
-  try {
-    std::size_t used = 0;
-    out = std::stol(text, &used);
-    return used == text.size() && out >= min && out <= max;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 bool parse_rate(const std::string& text, double& out) {
   try {
     std::size_t used = 0;
@@ -1773,13 +1764,13 @@ int main(int argc, char** argv) {
     if (arg == "--bind") {
       bind = v;
     } else if (arg == "--port") {
-      if (!parse_long(v, 0, 65535, port))
+      if (!parse_integer_in(v, 0, 65535, port))
         return fail("--port needs an integer from 0 to 65535");
     } else if (arg == "--latency-ms") {
-      if (!parse_long(v, 0, max_latency_ms, latency))
+      if (!parse_integer_in(v, 0, max_latency_ms, latency))
         return fail("--latency-ms needs an integer from 0 to " + std::to_string(max_latency_ms));
     } else if (arg == "--jitter-ms") {
-      if (!parse_long(v, 0, max_latency_ms, jitter))
+      if (!parse_integer_in(v, 0, max_latency_ms, jitter))
         return fail("--jitter-ms needs an integer from 0 to " + std::to_string(max_latency_ms));
     } else if (arg == "--error-rate") {
       if (!parse_rate(v, error_rate))
@@ -1788,10 +1779,10 @@ int main(int argc, char** argv) {
       if (!parse_rate(v, lost_reply_rate))
         return fail("--lost-reply-rate needs a number from 0 to 1");
     } else if (arg == "--max-objects") {
-      if (!parse_long(v, 1, 100000000, max_objects))
+      if (!parse_integer_in(v, 1, 100000000, max_objects))
         return fail("--max-objects needs an integer from 1 to 100000000");
     } else if (arg == "--max-idempotency-keys") {
-      if (!parse_long(v, 1, 100000000, max_keys))
+      if (!parse_integer_in(v, 1, 100000000, max_keys))
         return fail("--max-idempotency-keys needs an integer from 1 to 100000000");
     } else if (arg == "--state") {
       state_file = v;
