@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "actors/actors.hpp"
-#include "kernel/audit_log.hpp"
+#include "kernel/mock/audit_log.hpp"
 
 namespace ap {
 

@@ -1,4 +1,4 @@
-#include "kernel/audit_log.hpp"
+#include "kernel/mock/audit_log.hpp"
 
 #include <stdexcept>
 
@@ -18,7 +18,7 @@ std::string chain_hash(const std::string& canonical_payload, const std::string& 
   return crypto::sha256_hex(input);
 }
 
-std::string to_json(const audit_event& e) {
+std::string to_json(const logged_event& e) {
   std::string out = "{\"eventType\":";
   json::append_quoted(out, e.event_type);
   out += ",\"hash\":\"" + e.hash + "\",\"id\":";
@@ -49,7 +49,7 @@ audit_log::append_result audit_log::append(const std::string& event_type,
     return {&events_[it->second], false};
   if (!payload.IsObject())
     throw std::invalid_argument("payload must be an object");
-  audit_event e;
+  logged_event e;
   e.event_type = event_type;
   e.payload = json::canonical(payload);
   e.event_id = event_id;
@@ -69,20 +69,15 @@ audit_log::append_result audit_log::append(const std::string& event_type,
   return {&events_.back(), true};
 }
 
-const audit_event* audit_log::find(const std::string& id) const {
+const logged_event* audit_log::find(const std::string& id) const {
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : &events_[it->second];
 }
 
-const audit_event* audit_log::find_by_event_id(const std::string& event_id) const {
-  auto it = by_event_id_.find(event_id);
-  return it == by_event_id_.end() ? nullptr : &events_[it->second];
-}
-
-std::vector<const audit_event*>
+std::vector<const logged_event*>
 audit_log::search(const std::map<std::string, std::string>& criteria,
                   const std::string& event_type, std::size_t limit) const {
-  std::vector<const audit_event*> out;
+  std::vector<const logged_event*> out;
   for (const auto& e : events_) {
     if (out.size() >= limit)
       break;
@@ -115,7 +110,7 @@ audit_log::verification audit_log::verify() const {
   return {true, events_.size(), prev};
 }
 
-std::string audit_log::to_line(const audit_event& e) {
+std::string audit_log::to_line(const logged_event& e) {
   return to_json(e);
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 
-// The Kernel's audit log (SPEC §6): a hash chain of events, each signed with
-// Ed25519, idempotent by metadata.eventId. Plain C++: the kernel-mock process
-// and the in-process kernel actor share it.
+// The mock Kernel's audit log (SPEC §6): a hash chain of events, each signed
+// with Ed25519, idempotent by metadata.eventId. Plain C++: the kernel-mock
+// process and the in-process kernel actor of the actor tests share it. It is
+// a test double, apart from the production Kernel client in kernel/.
 
 #include <cstddef>
 #include <deque>
@@ -17,8 +18,9 @@
 
 namespace ap::kernel {
 
-/// One appended event.
-struct audit_event {
+/// One event as the mock Kernel stored it: what was submitted, plus its
+/// place in the chain and its signature.
+struct logged_event {
   std::string id;
   std::string event_type;
   /// Canonical JSON of the payload.
@@ -36,7 +38,7 @@ struct audit_event {
 };
 
 /// Renders an event as the Kernel's AuditEvent JSON (canonical).
-std::string to_json(const audit_event& e);
+std::string to_json(const logged_event& e);
 
 /// The hash of SPEC §6: hex SHA-256(canonical(payload) ‖ the 32 bytes that
 /// prev_hash hex-encodes; nothing for the first event).
@@ -49,7 +51,7 @@ public:
   audit_log(std::string signing_seed, std::string signer_id);
 
   struct append_result {
-    const audit_event* event;
+    const logged_event* event;
     /// False when `event_id` was already in the log (nothing appended).
     bool created;
   };
@@ -61,13 +63,13 @@ public:
                        const std::string& event_id, const std::string& source,
                        const std::string& ts);
 
-  const audit_event* find(const std::string& id) const;
-  const audit_event* find_by_event_id(const std::string& event_id) const;
+  /// The event whose Kernel id (`kae_…`) is `id`, or null.
+  const logged_event* find(const std::string& id) const;
 
   /// Events whose payload fields equal `criteria` (canonical values), and of
   /// `event_type` when given, oldest first, at most `limit`.
-  std::vector<const audit_event*> search(const std::map<std::string, std::string>& criteria,
-                                         const std::string& event_type, std::size_t limit) const;
+  std::vector<const logged_event*> search(const std::map<std::string, std::string>& criteria,
+                                          const std::string& event_type, std::size_t limit) const;
 
   struct verification {
     bool valid;
@@ -78,13 +80,13 @@ public:
   verification verify() const;
 
   std::size_t size() const { return events_.size(); }
-  const std::deque<audit_event>& events() const { return events_; }
+  const std::deque<logged_event>& events() const { return events_; }
   /// Raw 32-byte public key of the signer.
   const std::string& public_key() const { return signer_.public_key(); }
   const std::string& signer_id() const { return signer_id_; }
 
   /// One line of the state file for `e` (JSON, no newline).
-  static std::string to_line(const audit_event& e);
+  static std::string to_line(const logged_event& e);
   /// Re-appends an event read from a state-file line, checking its hash and
   /// signature against the chain; returns false for a line that does not fit.
   bool restore_line(const std::string& line);
@@ -95,8 +97,9 @@ private:
   // A deque: appending never moves the events already stored, where a
   // vector, as the log grows to hundreds of MB, would stop every append for
   // as long as it takes to move them all to a larger block.
-  std::deque<audit_event> events_;
+  std::deque<logged_event> events_;
   std::map<std::string, std::size_t> by_id_;
+  // What makes `append` idempotent by metadata.eventId.
   std::map<std::string, std::size_t> by_event_id_;
 };
 

@@ -1,0 +1,86 @@
+#include "kernel/mock/mock_state.hpp"
+
+namespace ap::kernel::mock {
+
+std::string faults::to_json() const {
+  return "{\"errorRate\":" + std::to_string(error_rate.load()) + ",\"jitterMs\":"
+         + std::to_string(jitter_ms.load()) + ",\"latencyMs\":" + std::to_string(latency_ms.load())
+         + ",\"outage\":" + (outage.load() ? "true" : "false")
+         + ",\"resetRate\":" + std::to_string(reset_rate.load()) + "}";
+}
+
+delay_queue::delay_queue() : worker_([this] { loop(); }) {}
+
+delay_queue::~delay_queue() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+void delay_queue::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    queue_.emplace(std::chrono::steady_clock::now() + delay, std::move(fn));
+  }
+  cv_.notify_all();
+}
+
+void delay_queue::loop() {
+  std::unique_lock<std::mutex> lock{mutex_};
+  while (!stopping_) {
+    if (queue_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    auto first = queue_.begin();
+    if (cv_.wait_until(lock, first->first) == std::cv_status::timeout || first->first <= std::chrono::steady_clock::now()) {
+      auto due = queue_.begin();
+      if (due->first > std::chrono::steady_clock::now())
+        continue;
+      auto fn = std::move(due->second);
+      queue_.erase(due);
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+}
+
+void mock_state::answer(http::reply_fn reply, http::response res) {
+  long delay = f.latency_ms.load();
+  if (long jitter = f.jitter_ms.load(); jitter > 0) {
+    std::lock_guard<std::mutex> guard{rng_mutex};
+    delay += static_cast<long>(rng() % static_cast<unsigned long>(jitter + 1));
+  }
+  if (delay <= 0)
+    return reply(std::move(res));
+  delays.after(std::chrono::milliseconds(delay),
+               [reply, res = std::move(res)]() mutable { reply(std::move(res)); });
+}
+
+bool mock_state::draw(double rate) {
+  if (rate <= 0)
+    return false;
+  std::lock_guard<std::mutex> guard{rng_mutex};
+  return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
+}
+
+http::handler faulty(mock_state& k, http::handler inner) {
+  return [&k, inner](http::request& req, http::reply_fn reply) {
+    if (k.f.outage.load())
+      return reply(http::error_response(503, "outage", "the Kernel is unavailable (injected)"));
+    if (k.injected_error())
+      return k.answer(reply, http::error_response(500, "injected", "injected failure"));
+    inner(req, [&k, reply](http::response res) {
+      // The request took effect; the client never learns it did.
+      if (k.injected_reset())
+        res.reset = true;
+      k.answer(reply, std::move(res));
+    });
+  };
+}
+
+} // namespace ap::kernel::mock
