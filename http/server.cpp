@@ -447,8 +447,4 @@ void server::stop() {
   impl_->threads.clear();
 }
 
-std::size_t server::open_connections() const {
-  return impl_->connections.load();
-}
-
 } // namespace ap::http

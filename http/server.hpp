@@ -55,9 +55,6 @@ public:
   /// Safe to call from any thread, including a signal handler's completion.
   void stop();
 
-  /// Connections currently open.
-  std::size_t open_connections() const;
-
   /// The implementation, shared with the connections it owns.
   struct impl;
 
