@@ -1,226 +1,272 @@
 #pragma once
 
 // Every typed actor interface of the service. Read with atoms.hpp, this is
-// the whole message protocol between actors.
+// the whole message protocol between actors: each handler below names its
+// atom, its arguments and its answer, and each message type is included
+// here from the domain it belongs to.
+//
+// The interfaces are composed from small lists of handlers (one per
+// concern) without instantiating CAF's typed actor machinery: a unit that
+// only names a handle needs nothing heavier than this header. Units that
+// define an actor, or hold a handle by value, include <caf/typed_actor.hpp>.
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include <caf/detail/type_list.hpp>
 #include <caf/error.hpp>
+#include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
-#include <caf/typed_actor.hpp>
 
 #include "actors/atoms.hpp"
-#include "domain/checkout.hpp"
-#include "domain/order.hpp"
-#include "domain/payments.hpp"
-#include "kernel/messages.hpp"
-#include "domain/multisig.hpp"
-#include "persistence/db_status.hpp"
-#include "persistence/multisig_store.hpp"
-#include "persistence/order_store.hpp"
+#include "domain/audit.hpp"          // audit_event, forwarding_outcome, outbox_stats
+#include "domain/checkout.hpp"       // checkout_request, catalog_item
+#include "domain/multisig.hpp"       // upgrade_proposal, approval, upgrade_record
+#include "domain/order.hpp"          // order_record, order_ids, checkout_outcome_kind
+#include "domain/payments.hpp"       // charge_request/_result, journal_request/_entry
+#include "kernel/messages.hpp"       // audit_ack, upgrade_call, upgrade_ack, http_reply
+#include "persistence/db_status.hpp" // db_status
+#include "persistence/multisig_store.hpp" // upgrade_step
+#include "persistence/order_store.hpp"    // checkout_begin, claim_result, stored_order, …
 
 namespace ap {
 
-/// An HTTP-ready answer: the status and the exact body. Checkouts answer
-/// with it so an idempotent replay returns the stored bytes unchanged.
-struct http_answer {
-  std::int32_t status = 0;
-  std::string body;
+namespace detail {
+
+template <class... Lists>
+struct compose;
+
+template <class... Sigs>
+struct compose<caf::detail::type_list<Sigs...>> {
+  using type = caf::typed_actor<Sigs...>;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, http_answer& x) {
-  return f(caf::meta::type_name("http_answer"), x.status, x.body);
-}
+template <class... As, class... Bs, class... Rest>
+struct compose<caf::detail::type_list<As...>, caf::detail::type_list<Bs...>, Rest...>
+  : compose<caf::detail::type_list<As..., Bs...>, Rest...> {};
+
+} // namespace detail
+
+/// The handlers of one concern, to compose interfaces from.
+template <class... Sigs>
+using handlers = caf::detail::type_list<Sigs...>;
+
+/// A typed actor interface made of the handlers of several concerns.
+template <class... Handlers>
+using interface = typename detail::compose<Handlers...>::type;
+
+template <class... Ts>
+using replies = caf::replies_to<Ts...>;
+
+// --- the database --------------------------------------------------------------
+
+/// Readiness.
+using db_status_handlers = handlers<
+  // A round trip to PostgreSQL and the schema version.
+  replies<atoms::ping_atom>::with<persistence::db_status>>;
+
+/// Unfinished checkouts and reads of orders: what the facade passes to a
+/// worker as it comes.
+using order_record_handlers = handlers<
+  // The catalog, sorted by SKU.
+  replies<atoms::catalog_atom>::with<std::vector<domain::catalog_item>>,
+  // Ends an unfinished checkout without an order (order id, the body its
+  // key answers from now on); false if it was not unfinished.
+  replies<atoms::abandon_atom, std::string, std::string>::with<bool>,
+  // Decides to undo a captured checkout (order id, reason).
+  replies<atoms::undo_atom, std::string, std::string>::with<persistence::undo_decision>,
+  // Leases checkouts unfinished for longer than the given milliseconds.
+  replies<atoms::overdue_atom, persistence::lease_terms,
+          std::int32_t>::with<std::vector<persistence::unfinished_checkout>>,
+  // Unfinished checkouts: count and oldest age, for metrics.
+  replies<atoms::unfinished_atom>::with<persistence::unfinished_stats>,
+  // Reads one document of an order (order id, which part). Errors:
+  // not_found; processing (recorded, not finished yet).
+  replies<atoms::get_atom, std::string, persistence::order_part>::with<std::string>>;
+
+/// The order store as the checkout sees it: one checkout at a time (the
+/// facade gathers them into batches).
+using order_store_handlers = handlers<
+  // Records a checkout before its first external call, claiming its
+  // Idempotency-Key if it has one (or finding the key bound already).
+  replies<atoms::begin_atom, persistence::checkout_begin>::with<persistence::claim_result>,
+  // Stores an order with its items, audit events and idempotency record,
+  // and ends its unfinished checkout, in one transaction; idempotent.
+  replies<atoms::store_atom, domain::order_record>::with<persistence::stored_order>>;
+
+/// The transactional outbox of audit events (SPEC §6).
+using outbox_handlers = handlers<
+  // Leases due events (oldest first).
+  replies<atoms::lease_atom, persistence::lease_terms>::with<std::vector<domain::audit_event>>,
+  // Records how forwarding leased events ended.
+  replies<atoms::settle_atom, std::vector<domain::forwarding_outcome>>::with<bool>,
+  // Pending count and ages, for metrics.
+  replies<atoms::stats_atom>::with<domain::outbox_stats>>;
+
+/// The stored multisig upgrades (SPEC §7).
+using upgrade_store_handlers = handlers<
+  // Checks (or checks and records) one step under the rules; a refusal is
+  // an error whose name is the rule's reason.
+  replies<atoms::multisig_atom, persistence::upgrade_step>::with<domain::upgrade_record>>;
+
+/// The outbox, as the audit forwarder uses it. A database_actor converts to it.
+using outbox_actor = interface<outbox_handlers>;
+
+/// The upgrade store, as the multisig actor uses it.
+using upgrade_store_actor = interface<upgrade_store_handlers>;
 
 /// The database facade: the one handle through which actors reach
 /// PostgreSQL. It spreads requests over detached workers, each owning one
 /// connection, so no libpq call ever runs on a scheduler thread.
-using database_actor = caf::typed_actor<
-  // Round trip to PostgreSQL plus the schema version: readiness.
-  caf::replies_to<atoms::ping_atom>::with<persistence::db_status>,
-  // The catalog, sorted by SKU.
-  caf::replies_to<atoms::catalog_atom>::with<std::vector<domain::catalog_item>>,
-  // Records a checkout before its first external call, claiming its
-  // Idempotency-Key if it has one (or finding the key bound already).
-  caf::replies_to<atoms::begin_atom, persistence::checkout_begin>::with<persistence::claim_result>,
-  // Stores an order with its items, outbox events and idempotency record,
-  // and ends its unfinished checkout, in one transaction; idempotent:
-  // answers true if this stored it, false if it was stored before.
-  caf::replies_to<atoms::store_atom, domain::order_record>::with<bool>,
-  // Ends an unfinished checkout without an order (order id, status, body
-  // its key answers from now on); false if it was not unfinished.
-  caf::replies_to<atoms::abandon_atom, std::string, std::int32_t, std::string>::with<bool>,
-  // Decides to undo a captured checkout (order id, reason): "undo", "stored", "gone".
-  caf::replies_to<atoms::undo_atom, std::string, std::string>::with<std::string>,
-  // Leases overdue unfinished checkouts (instance id, older than ms, at most
-  // n, lease in ms).
-  caf::replies_to<atoms::overdue_atom, std::string, std::int32_t, std::int32_t,
-                  std::int32_t>::with<std::vector<persistence::unfinished_checkout>>,
-  // Unfinished checkouts: count and oldest age, for metrics.
-  caf::replies_to<atoms::unfinished_atom>::with<persistence::unfinished_stats>,
-  // Reads one document of an order (order id, "result"|"proof"|"license"|"delivery").
-  caf::replies_to<atoms::get_atom, std::string, std::string>::with<std::string>,
-  // Leases due outbox rows (instance id, at most n rows, lease in ms).
-  caf::replies_to<atoms::lease_atom, std::string, std::int32_t,
-                  std::int32_t>::with<std::vector<kernel::outbox_row>>,
-  // Records delivery outcomes of leased rows.
-  caf::replies_to<atoms::settle_atom, std::vector<kernel::delivery_outcome>>::with<bool>,
-  // Pending count and ages, for metrics.
-  caf::replies_to<atoms::stats_atom>::with<kernel::outbox_stats>,
-  // Checks (or checks and records) one multisig step under the rules.
-  caf::replies_to<atoms::multisig_atom, persistence::multisig_command>::with<persistence::multisig_outcome>>;
+using database_actor = interface<db_status_handlers, order_record_handlers, order_store_handlers,
+                                 outbox_handlers, upgrade_store_handlers>;
 
-/// The part of the database the audit forwarder uses: the outbox. A
-/// database_actor handle converts to it.
-using outbox_actor = caf::typed_actor<
-  caf::replies_to<atoms::lease_atom, std::string, std::int32_t,
-                  std::int32_t>::with<std::vector<kernel::outbox_row>>,
-  caf::replies_to<atoms::settle_atom, std::vector<kernel::delivery_outcome>>::with<bool>,
-  caf::replies_to<atoms::stats_atom>::with<kernel::outbox_stats>>;
-
-/// The upstream Kernel (SPEC §6): the HTTP client actor in production, the
-/// in-process kernel actor with simulated latency and faults in tests.
-using kernel_actor = caf::typed_actor<
-  // Submits one audit event; the Kernel is idempotent by its event id.
-  caf::replies_to<atoms::audit_atom, kernel::audit_submission>::with<kernel::audit_ack>,
-  // Whether GET /health answers 200.
-  caf::replies_to<atoms::health_atom>::with<bool>,
-  // A raw call (method, target, JSON body, X-Applied-By): the upgrade routes.
-  caf::replies_to<atoms::kcall_atom, std::string, std::string, std::string,
-                  std::string>::with<kernel::kernel_reply>,
-  // Internal: an exchange started by this actor completed (call id, reply).
-  caf::reacts_to<atoms::kdone_atom, std::uint64_t, kernel::kernel_reply>>;
-
-/// The timed audit forwarder: moves outbox rows into the Kernel's audit log
-/// within the freshness budget, never dropping one.
-using audit_forwarder_actor = caf::typed_actor<
-  // New rows were committed: lease and forward them (after the gather window).
-  caf::reacts_to<atoms::wake_atom>,
-  // Rows committed already leased to this instance: forward them (after the
-  // gather window) without leasing them.
-  caf::reacts_to<atoms::handover_atom, std::vector<kernel::outbox_row>>,
-  // The poll timer and the end of a gather window (the forwarder sends
-  // both to itself).
-  caf::reacts_to<atoms::tick_atom>, caf::reacts_to<atoms::gather_atom>>;
-
-/// What storing a batch of orders came to: one outcome per order, in order
-/// (no error: stored, now or before), and the ids of those stored before.
+/// What storing a batch of orders came to: one entry per order, in order:
+/// an error, or what storing it came to.
 struct store_batch_outcome {
   std::vector<caf::error> errors;
-  std::vector<std::string> stored_before;
+  std::vector<persistence::stored_order> stored;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, store_batch_outcome& x) {
-  return f(caf::meta::type_name("store_batch_outcome"), x.errors, x.stored_before);
+  return f(caf::meta::type_name("store_batch_outcome"), x.errors, x.stored);
 }
 
-/// One database worker: a detached actor that owns one connection. The
-/// facade's interface, to which the facade delegates, plus the batches into
+/// One database worker: a detached actor that owns one connection. It
+/// answers what the facade passes on as it comes, and the batches into
 /// which the facade gathers concurrent checkouts' records and stores.
-using database_worker_actor = database_actor::extend<
-  // Records several checkouts with one statement; one result each, in order.
-  caf::replies_to<atoms::begin_atom, std::vector<persistence::checkout_begin>>::with<
-    std::vector<persistence::claim_result>>,
-  // Stores several orders in one transaction (group commit).
-  caf::replies_to<atoms::store_atom, std::vector<domain::order_record>>::with<
-    store_batch_outcome>>;
+using database_worker_actor = interface<
+  db_status_handlers, order_record_handlers, outbox_handlers, upgrade_store_handlers,
+  handlers<
+    // Records several checkouts with one statement; one result each, in order.
+    replies<atoms::begin_atom, std::vector<persistence::checkout_begin>>::with<
+      std::vector<persistence::claim_result>>,
+    // Stores several orders in one transaction (group commit).
+    replies<atoms::store_atom, std::vector<domain::order_record>>::with<store_batch_outcome>>>;
 
-/// The payment processor (Stripe-like). Today the embedded mock. Errors
-/// are `upstream_refused` when it definitely did nothing, and otherwise
-/// leave the outcome in doubt (SPEC §9).
-using payment_actor = caf::typed_actor<
+// --- upstreams -------------------------------------------------------------------
+
+/// The upstream Kernel (SPEC §6, §7): the HTTP client actor in production,
+/// an in-process double in tests.
+using kernel_handlers = handlers<
+  // Submits one audit event; the Kernel is idempotent by its event id.
+  replies<atoms::audit_atom, domain::audit_event>::with<kernel::audit_ack>,
+  // Whether GET /health answers 200.
+  replies<atoms::health_atom>::with<bool>,
+  // Takes one upgrade step. A refusal is an error named "kernel_refused".
+  replies<atoms::upgrade_atom, kernel::upgrade_call>::with<kernel::upgrade_ack>>;
+
+using kernel_actor = interface<kernel_handlers>;
+
+/// The Kernel client: the Kernel's interface over HTTP.
+using kernel_client_actor = interface<
+  kernel_handlers,
+  handlers<
+    // Internal: an exchange started by this actor completed (call id, reply).
+    caf::reacts_to<atoms::kdone_atom, std::uint64_t, kernel::http_reply>>>;
+
+/// The payment processor (Stripe-like). Errors are `upstream_refused` when
+/// it definitely did nothing, and otherwise leave the outcome in doubt
+/// (SPEC §9).
+using payment_handlers = handlers<
   // Charges an order under its idempotency key; a decline is an answer
   // (status "declined"), not an error.
-  caf::replies_to<atoms::charge_atom, domain::charge_request>::with<domain::charge_result>,
+  replies<atoms::charge_atom, domain::charge_request>::with<domain::charge_result>,
   // Refunds a captured charge whose sale was refused (payment id).
-  caf::replies_to<atoms::void_atom, std::string>::with<bool>>;
+  replies<atoms::void_atom, std::string>::with<bool>>;
+
+using payment_actor = interface<payment_handlers>;
 
 /// The Stripe connector (SPEC §9): the payment actor over the processor's
 /// REST API. Every exchange runs on its HTTP client's io thread and comes
 /// back as a message; answers in doubt are retried under the same key.
-using stripe_connector_actor = payment_actor::extend<
-  // Internal: an exchange completed (exchange id, the HTTP reply).
-  caf::reacts_to<atoms::pdone_atom, std::uint64_t, kernel::kernel_reply>,
-  // Internal: the backoff before the next attempt of an exchange is over.
-  caf::reacts_to<atoms::pretry_atom, std::uint64_t>>;
+using stripe_connector_actor = interface<
+  payment_handlers,
+  handlers<
+    // Internal: an exchange completed (exchange id, the HTTP reply).
+    caf::reacts_to<atoms::pdone_atom, std::uint64_t, kernel::http_reply>,
+    // Internal: the backoff before the next attempt of an exchange is over.
+    caf::reacts_to<atoms::pretry_atom, std::uint64_t>>>;
 
 /// The finance ledger. Today the embedded mock. Idempotent by order id;
 /// `upstream_refused` is a definite refusal.
-using ledger_actor = caf::typed_actor<
+using ledger_actor = interface<handlers<
   // Posts a balanced journal entry for a captured payment.
-  caf::replies_to<atoms::post_atom, domain::journal_request>::with<domain::journal_entry>,
+  replies<atoms::post_atom, domain::journal_request>::with<domain::journal_entry>,
   // Reverses an entry whose sale was refused.
-  caf::replies_to<atoms::reverse_atom, std::string>::with<bool>>;
+  replies<atoms::reverse_atom, std::string>::with<bool>>>;
 
-/// How a checkout ended, for the client: the HTTP edge picks the status.
-enum class checkout_outcome_kind : std::uint8_t {
-  /// Completed now (201).
-  completed,
-  /// The payment was declined; the order is kept as payment_failed (402).
-  payment_failed,
-  /// Refused after the capture: refunded, kept as settlement_failed (502).
-  settlement_failed,
-  /// A definite refusal before any charge: no order (502).
-  refused,
-  /// The stored answer of an earlier request with the same Idempotency-Key.
-  replayed,
-};
+// --- the domain actors -------------------------------------------------------------
 
-/// A checkout's answer: its kind, its order, and the exact body (a replay
-/// carries the status it was first answered with).
+/// A checkout's answer: how it ended, whether it replays an earlier request
+/// with the same Idempotency-Key, its order (empty for a replay) and the
+/// exact body. The HTTP edge picks the status from the kind.
 struct checkout_outcome {
-  checkout_outcome_kind kind = checkout_outcome_kind::completed;
+  domain::checkout_outcome_kind kind = domain::checkout_outcome_kind::completed;
+  bool replayed = false;
   std::string order_id;
-  std::int32_t replay_status = 0;
   std::string body;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkout_outcome& x) {
-  return f(caf::meta::type_name("checkout_outcome"), x.kind, x.order_id, x.replay_status,
-           x.body);
+  return f(caf::meta::type_name("checkout_outcome"), x.kind, x.replayed, x.order_id, x.body);
 }
 
 /// The checkout pipeline (SPEC §4, §9): price, record, payment, ledger,
 /// proof, license, delivery, and the one transaction that stores it all.
-using checkout_actor = caf::typed_actor<
+using checkout_actor = interface<handlers<
   // A validated request, its Idempotency-Key ("" for none) and the ids its
   // order gets (drawn by the caller, so even a lost answer can name it).
-  caf::replies_to<atoms::checkout_atom, domain::checkout_request, std::string,
-                  domain::order_ids>::with<checkout_outcome>,
+  replies<atoms::checkout_atom, domain::checkout_request, std::string,
+          domain::order_ids>::with<checkout_outcome>,
   // Finishes a recorded checkout left unfinished (the reconciler's call).
-  caf::replies_to<atoms::resume_atom, persistence::unfinished_checkout>::with<checkout_outcome>,
-  // Internal: answers the checkouts past their deadline (it sends this to itself).
-  caf::reacts_to<atoms::tick_atom>>;
+  replies<atoms::resume_atom, persistence::unfinished_checkout>::with<checkout_outcome>,
+  // Internal: answers the checkouts past their deadline.
+  caf::reacts_to<atoms::sweep_atom>>>;
+
+/// The timed audit forwarder: moves outbox events into the Kernel's audit
+/// log within the freshness budget, never dropping one.
+using audit_forwarder_actor = interface<handlers<
+  // New events were committed: lease and forward them (after the gather window).
+  caf::reacts_to<atoms::wake_atom>,
+  // Events committed already leased to this instance: forward them (after
+  // the gather window) without leasing them.
+  caf::reacts_to<atoms::handover_atom, std::vector<domain::audit_event>>,
+  // Internal: the poll timer.
+  caf::reacts_to<atoms::poll_atom>,
+  // Internal: the end of a gather window.
+  caf::reacts_to<atoms::gather_atom>>>;
 
 /// The reconciler (SPEC §9): a timed actor that leases checkouts left
 /// unfinished for RECONCILE_AFTER_MS on any instance and has each finished.
-using reconciler_actor = caf::typed_actor<
-  // The poll timer (it sends this to itself).
-  caf::reacts_to<atoms::tick_atom>>;
+using reconciler_actor = interface<handlers<
+  // Internal: the poll timer.
+  caf::reacts_to<atoms::poll_atom>>>;
 
 /// Multisig upgrades (SPEC §7): every step checked by the service's rules,
-/// then by the Kernel's, then recorded with its audit event.
-using multisig_actor = caf::typed_actor<
-  caf::replies_to<atoms::propose_atom, domain::upgrade_proposal>::with<http_answer>,
-  // (upgrade id, approver, base64 signature)
-  caf::replies_to<atoms::approve_atom, std::string, std::string, std::string>::with<http_answer>,
-  caf::replies_to<atoms::apply_atom, std::string>::with<http_answer>,
-  caf::replies_to<atoms::get_atom, std::string>::with<http_answer>,
+/// then by the Kernel's, then recorded with its audit event. Refusals are
+/// errors named by the rule's reason (or "kernel_refused").
+using multisig_actor = interface<handlers<
+  // Proposes an upgrade; answers its record.
+  replies<atoms::propose_atom, domain::upgrade_proposal>::with<domain::upgrade_record>,
+  // Adds an approval (upgrade id, approver, base64 signature).
+  replies<atoms::approve_atom, std::string, std::string, std::string>::with<domain::upgrade_record>,
+  // Applies an upgrade whose quorum is met (upgrade id).
+  replies<atoms::apply_atom, std::string>::with<domain::upgrade_record>,
+  // Reads an upgrade (upgrade id).
+  replies<atoms::get_atom, std::string>::with<domain::upgrade_record>,
   // The older one-shot shape: propose, approve in order, apply at quorum.
-  caf::replies_to<atoms::oneshot_atom, domain::upgrade_proposal,
-                  std::vector<domain::approval>>::with<http_answer>>;
+  replies<atoms::oneshot_atom, domain::upgrade_proposal,
+          std::vector<domain::approval>>::with<domain::upgrade_record>>>;
 
 /// The supervisor: spawns the domain actors, monitors them, and starts a
 /// crashed one again after a backoff, counting each restart.
-using supervisor_actor = caf::typed_actor<
-  // Starts the named child again (the supervisor sends it to itself once
-  // the backoff delay has passed).
-  caf::reacts_to<atoms::restart_atom, std::string>>;
+using supervisor_actor = interface<handlers<
+  // Internal: starts the named child again once its backoff has passed.
+  caf::reacts_to<atoms::restart_atom, std::string>>>;
 
 } // namespace ap

@@ -1,74 +1,84 @@
 #pragma once
 
-// Every atom of the message protocol (CAF 0.17: at most 10 characters).
+// Every atom of the message protocol (CAF 0.17: at most 10 characters),
+// grouped by the interface in actors/actors.hpp that uses it.
 
 #include <caf/atom.hpp>
 
 namespace ap::atoms {
 
-/// Asks for a liveness/readiness answer.
+// --- the database: status, order store, outbox, upgrade store ----------------
+
+/// Asks for a readiness answer (a round trip and the schema version).
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
-
-/// Tells the supervisor to start a child again after its backoff.
-using restart_atom = caf::atom_constant<caf::atom("restart")>;
-
-/// Runs one checkout.
-using checkout_atom = caf::atom_constant<caf::atom("checkout")>;
-
-/// Charges a payment / voids a charge that could not be recorded.
-using charge_atom = caf::atom_constant<caf::atom("charge")>;
-using void_atom = caf::atom_constant<caf::atom("void")>;
-
-/// Posts a journal entry / reverses one that could not be recorded.
-using post_atom = caf::atom_constant<caf::atom("post")>;
-using reverse_atom = caf::atom_constant<caf::atom("reverse")>;
-
-/// Database requests: the catalog, recording a checkout (and claiming its
-/// key), storing and reading orders.
+/// Reads the catalog.
 using catalog_atom = caf::atom_constant<caf::atom("catalog")>;
+/// Records a checkout before its first external call (claiming its key).
 using begin_atom = caf::atom_constant<caf::atom("begin")>;
+/// Stores an order with everything it writes.
 using store_atom = caf::atom_constant<caf::atom("store")>;
+/// Reads one document of an order (an upgrade, at the multisig actor).
 using get_atom = caf::atom_constant<caf::atom("get")>;
-
 /// Unfinished checkouts (SPEC §9): end one without an order, decide to undo
 /// one, lease the overdue ones, count them.
 using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
 using undo_atom = caf::atom_constant<caf::atom("undo")>;
 using overdue_atom = caf::atom_constant<caf::atom("overdue")>;
 using unfinished_atom = caf::atom_constant<caf::atom("unfinished")>;
-
-/// Finishes a recorded checkout (the reconciler asks the checkout actor).
-using resume_atom = caf::atom_constant<caf::atom("resume")>;
-
-/// Outbox requests: lease due rows, settle their outcomes, statistics.
+/// The outbox: lease due events, settle their outcomes, statistics.
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// One multisig step checked (and recorded) against the stored upgrades.
+using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
 
-/// Kernel requests: submit an audit event, probe health; `kdone` carries
-/// the completion of an HTTP exchange back into the client actor.
-using audit_atom = caf::atom_constant<caf::atom("audit")>;
-using health_atom = caf::atom_constant<caf::atom("health")>;
-using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
-// The payment processor's connector: an HTTP exchange completed, a retry is due.
+// --- the payment processor and the ledger ------------------------------------
+
+/// Charges a payment / refunds a charge whose sale was refused.
+using charge_atom = caf::atom_constant<caf::atom("charge")>;
+using void_atom = caf::atom_constant<caf::atom("void")>;
+/// Posts a journal entry / reverses one whose sale was refused.
+using post_atom = caf::atom_constant<caf::atom("post")>;
+using reverse_atom = caf::atom_constant<caf::atom("reverse")>;
+/// The Stripe connector to itself: an HTTP exchange completed / the backoff
+/// before a retry is over.
 using pdone_atom = caf::atom_constant<caf::atom("pdone")>;
 using pretry_atom = caf::atom_constant<caf::atom("pretry")>;
 
-/// A raw Kernel call (method, target, body, acting user): the upgrade routes.
-using kcall_atom = caf::atom_constant<caf::atom("kcall")>;
+// --- the Kernel ---------------------------------------------------------------
 
-/// Multisig steps.
+/// Submits an audit event / probes health / takes an upgrade step.
+using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using health_atom = caf::atom_constant<caf::atom("health")>;
+using upgrade_atom = caf::atom_constant<caf::atom("upgrade")>;
+/// The Kernel client to itself: an HTTP exchange completed.
+using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
+
+// --- the audit forwarder and the reconciler -----------------------------------
+
+/// New outbox rows were committed / rows leased to this instance are handed
+/// over / a gather window ended.
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using handover_atom = caf::atom_constant<caf::atom("handover")>;
+using gather_atom = caf::atom_constant<caf::atom("gather")>;
+/// A timed actor's poll timer fired (the forwarder's, the reconciler's).
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+
+// --- checkout, multisig, supervision ------------------------------------------
+
+/// Runs one checkout / finishes a recorded one (the reconciler's call).
+using checkout_atom = caf::atom_constant<caf::atom("checkout")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+/// The checkout actor to itself: answer the checkouts past their deadline.
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+/// Multisig steps at the multisig actor.
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using approve_atom = caf::atom_constant<caf::atom("approve")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using oneshot_atom = caf::atom_constant<caf::atom("oneshot")>;
-using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
-
-/// Audit forwarder: new outbox rows were committed / rows leased to this
-/// instance are handed over / the poll timer fired / a gather window ended.
-using wake_atom = caf::atom_constant<caf::atom("wake")>;
-using handover_atom = caf::atom_constant<caf::atom("handover")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
-using gather_atom = caf::atom_constant<caf::atom("gather")>;
+/// Tells the supervisor to start a child again after its backoff.
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+/// Never sent: the behavior of an actor that only waits for a response.
+using wait_atom = caf::atom_constant<caf::atom("wait")>;
 
 } // namespace ap::atoms

@@ -4,7 +4,7 @@
 
 #include "actors/metering.hpp"
 
-#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/log.hpp"
 
 namespace ap {
@@ -63,7 +63,7 @@ void finish_cycle(const context& ctx, bool more) {
   }
 }
 
-void settle(const context& ctx, std::shared_ptr<std::vector<kernel::delivery_outcome>> outcomes,
+void settle(const context& ctx, std::shared_ptr<std::vector<domain::forwarding_outcome>> outcomes,
             bool full_batch) {
   ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, *outcomes)
     .then([ctx, full_batch](bool) { finish_cycle(ctx, full_batch); },
@@ -78,40 +78,41 @@ void settle(const context& ctx, std::shared_ptr<std::vector<kernel::delivery_out
 
 // Sends leased rows and settles their outcomes; `lease_more` when they came
 // from a lease, which is repeated after a full batch.
-void forward(const context& ctx, std::vector<kernel::outbox_row> rows, bool lease_more) {
-  auto outcomes = std::make_shared<std::vector<kernel::delivery_outcome>>(rows.size());
+void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lease_more) {
+  auto outcomes = std::make_shared<std::vector<domain::forwarding_outcome>>(rows.size());
   auto remaining = std::make_shared<std::size_t>(rows.size());
   bool full_batch =
     lease_more && static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    auto row = rows[i];
+    const auto& row = rows[i];
     (*outcomes)[i] = {row.event_id, false, {}, row.attempts};
-    kernel::audit_submission sub{row.event_id, row.event_type, row.payload, ctx.cfg->source};
+    auto committed_at_ms = row.committed_at_ms;
+    auto event_id = row.event_id;
     auto done = [ctx, outcomes, remaining, full_batch] {
       if (--*remaining == 0)
         settle(ctx, outcomes, full_batch);
     };
-    ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::audit_atom::value, sub)
+    ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::audit_atom::value, row)
       .then(
-        [ctx, outcomes, i, row, done](kernel::audit_ack& ack) {
+        [ctx, outcomes, i, committed_at_ms, event_id, done](kernel::audit_ack& ack) {
           auto& out = (*outcomes)[i];
-          out.delivered = true;
+          out.acknowledged = true;
           out.kernel_id = ack.kernel_id;
-          auto lag_ms = ctx.cfg->now_ms() - row.committed_at_ms;
+          auto lag_ms = ctx.cfg->now_ms() - committed_at_ms;
           ctx.m->lag.observe(static_cast<double>(lag_ms) / 1000.0);
           ctx.m->delivered.inc();
           if (lag_ms > ctx.cfg->budget.count()) {
             ctx.m->breaches.inc();
             log::warn("audit freshness budget breached",
-                      {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
+                      {{"actor", "audit-forwarder"}, {"eventId", event_id},
                        {"lagMs", std::to_string(lag_ms)}});
           }
           done();
         },
-        [ctx, row, done](caf::error& e) {
+        [ctx, event_id, done](caf::error& e) {
           ctx.m->failed.inc();
           log::debug("forwarding an audit event failed; will retry",
-                     {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
+                     {{"actor", "audit-forwarder"}, {"eventId", event_id},
                       {"error", caf::to_string(e)}});
           done();
         });
@@ -126,10 +127,11 @@ void run_cycle(const context& ctx) {
   }
   ++st.in_flight;
   ctx.self
-    ->request(ctx.cfg->outbox(), outbox_timeout, atoms::lease_atom::value, ctx.cfg->instance_id,
-              ctx.cfg->batch_size, ctx.cfg->lease_ms)
+    ->request(ctx.cfg->outbox(), outbox_timeout, atoms::lease_atom::value,
+              persistence::lease_terms{ctx.cfg->instance_id, ctx.cfg->batch_size,
+                                       ctx.cfg->lease_ms})
     .then(
-      [ctx](std::vector<kernel::outbox_row>& rows) {
+      [ctx](std::vector<domain::audit_event>& rows) {
         if (rows.empty())
           return finish_cycle(ctx, false);
         bool full = static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
@@ -151,7 +153,7 @@ void send_handed(const context& ctx) {
   while (!st.handed.empty() && st.in_flight < ctx.cfg->max_cycles) {
     ++st.in_flight;
     auto n = std::min(st.handed.size(), static_cast<std::size_t>(ctx.cfg->batch_size));
-    std::vector<kernel::outbox_row> rows(std::make_move_iterator(st.handed.begin()),
+    std::vector<domain::audit_event> rows(std::make_move_iterator(st.handed.begin()),
                                          std::make_move_iterator(st.handed.begin() + n));
     st.handed.erase(st.handed.begin(), st.handed.begin() + n);
     forward(ctx, std::move(rows), false);
@@ -182,7 +184,7 @@ void gather(const context& ctx) {
 void refresh_stats(const context& ctx) {
   ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::stats_atom::value)
     .then(
-      [ctx](kernel::outbox_stats& s) {
+      [ctx](domain::outbox_stats& s) {
         ctx.m->pending.set(static_cast<double>(s.pending));
         ctx.m->oldest.set(static_cast<double>(s.oldest_pending_ms) / 1000.0);
         ctx.m->past_budget.set(static_cast<double>(s.pending_past_budget));
@@ -199,14 +201,14 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
     cfg.now_ms = [] { return unix_ms_now(); };
   context ctx{self, std::make_shared<audit_forwarder_config>(std::move(cfg)),
               std::make_shared<instruments>(*registry)};
-  self->send(self, atoms::tick_atom::value);
+  self->send(self, atoms::poll_atom::value);
   auto meter_ = actor_meter::make(*registry, "audit-forwarder");
   return {
     metered(self, meter_, [ctx](atoms::wake_atom) {
       ctx.self->state.lease_wanted = true;
       gather(ctx);
     }),
-    metered(self, meter_, [ctx](atoms::handover_atom, std::vector<kernel::outbox_row>& rows) {
+    metered(self, meter_, [ctx](atoms::handover_atom, std::vector<domain::audit_event>& rows) {
       auto& handed = ctx.self->state.handed;
       if (handed.size() + rows.size() > ctx.cfg->max_handed) {
         // Their lease runs out and a poll takes them.
@@ -222,7 +224,7 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
       ctx.self->state.gathering = false;
       flush(ctx);
     }),
-    metered(self, meter_, [ctx](atoms::tick_atom) {
+    metered(self, meter_, [ctx](atoms::poll_atom) {
       auto self = ctx.self;
       run_cycle(ctx);
       auto now = self->clock().now();
@@ -230,7 +232,7 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
         self->state.last_stats = now;
         refresh_stats(ctx);
       }
-      self->delayed_send(self, ctx.cfg->poll_interval, atoms::tick_atom::value);
+      self->delayed_send(self, ctx.cfg->poll_interval, atoms::poll_atom::value);
     }),
   };
 }

@@ -6,13 +6,13 @@
 #include <functional>
 #include <string>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 
 namespace ap {
-
-/// SPEC §6: every event lands in the Kernel within 3 s of its checkout's 201.
-constexpr auto audit_freshness_budget = std::chrono::milliseconds{3000};
 
 /// How the audit forwarder runs.
 struct audit_forwarder_config {
@@ -41,8 +41,7 @@ struct audit_forwarder_config {
   /// One Kernel call may take this long; longer than the budget, so a slow
   /// Kernel delays events rather than making the forwarder give up early.
   std::chrono::milliseconds kernel_timeout{5000};
-  std::chrono::milliseconds budget = audit_freshness_budget;
-  std::string source = "artifact-publisher";
+  std::chrono::milliseconds budget = domain::audit_freshness_budget;
   /// Wall-clock Unix milliseconds; tests pass simulated time.
   std::function<std::int64_t()> now_ms;
   /// Where the outbox and the Kernel are (looked up at each use, so a
@@ -61,7 +60,7 @@ struct audit_forwarder_state {
   /// A wake-up asked for a lease at the end of the window.
   bool lease_wanted = false;
   /// Rows handed over, already leased to this instance, not yet sent.
-  std::deque<kernel::outbox_row> handed;
+  std::deque<domain::audit_event> handed;
   std::chrono::steady_clock::time_point last_stats{};
 };
 

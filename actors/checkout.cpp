@@ -5,7 +5,6 @@
 #include "actors/metering.hpp"
 
 #include "actors/errors.hpp"
-#include "core/ids.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
 
@@ -91,12 +90,12 @@ void answer(const context& ctx, const job_ptr& j, Answer x) {
   j->promise.deliver(std::move(x));
 }
 
-void finish(const context& ctx, const job_ptr& j, checkout_outcome_kind kind, std::string body,
+void finish(const context& ctx, const job_ptr& j, domain::checkout_outcome_kind kind, std::string body,
             const char* counted_as) {
   j->phase = checkout_phase::done;
   if (!j->answered)
     ctx.outcome(counted_as).inc();
-  answer(ctx, j, checkout_outcome{kind, j->ids.order_id, 0, std::move(body)});
+  answer(ctx, j, checkout_outcome{kind, false, j->ids.order_id, std::move(body)});
 }
 
 void arm_sweep(const context& ctx) {
@@ -104,7 +103,7 @@ void arm_sweep(const context& ctx) {
   if (st.sweeping || st.unanswered.empty())
     return;
   st.sweeping = true;
-  ctx.self->delayed_send(ctx.self, sweep_interval, atoms::tick_atom::value);
+  ctx.self->delayed_send(ctx.self, sweep_interval, atoms::sweep_atom::value);
 }
 
 // Answers every checkout past its deadline with a timeout (504) naming its
@@ -153,29 +152,21 @@ void in_doubt(const context& ctx, const job_ptr& j, const char* step, const caf:
 }
 
 void store(const context& ctx, const job_ptr& j, domain::order_record rec,
-           checkout_outcome_kind kind, const char* counted_as) {
+           domain::checkout_outcome_kind kind, const char* counted_as) {
   j->phase = checkout_phase::storing;
   rec.idempotency_key = j->key;
-  auto body = rec.response_body;
-  // The outbox rows are written leased to this instance; once they are
-  // committed the forwarder gets them from here, with no lease statement.
-  auto events = std::make_shared<std::vector<kernel::outbox_row>>();
-  events->reserve(rec.events.size());
-  for (const auto& e : rec.events)
-    events->push_back({e.event_id, e.event_type, e.payload, 0, 1});
+  auto body = rec.status == domain::order_status::completed ? rec.result : rec.failure_body;
   ctx.self->request(ctx.directory->database(), caf::infinite, atoms::store_atom::value,
                     std::move(rec))
     .then(
-      [ctx, j, kind, counted_as, body = std::move(body), events](bool stored_now) mutable {
-        // Stored before (by a retry, or by the reconciler): those events
-        // are the earlier store's, and are forwarded from there.
-        if (stored_now)
-          if (auto forwarder = ctx.directory->forwarder()) {
-            auto committed = unix_ms_now();
-            for (auto& e : *events)
-              e.committed_at_ms = committed;
-            caf::anon_send(forwarder, atoms::handover_atom::value, std::move(*events));
-          }
+      [ctx, j, kind, counted_as, body = std::move(body)](persistence::stored_order& stored) mutable {
+        // The events are written leased to this instance; once they are
+        // committed the forwarder gets them from here, with no lease
+        // statement. Stored before (by a retry, or by the reconciler):
+        // those events are the earlier store's, and are forwarded from there.
+        if (stored.stored_now)
+          if (auto forwarder = ctx.directory->forwarder())
+            caf::anon_send(forwarder, atoms::handover_atom::value, std::move(stored.events));
         if (j->answered && !j->resumed)
           log::info("a checkout was finished after its deadline",
                     {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
@@ -212,7 +203,7 @@ void undo(const context& ctx, const job_ptr& j, std::string reason) {
           store(ctx, j,
                 domain::assemble_settlement_failed(j->ids, j->req, j->quote, j->payment,
                                                    j->undo_reason),
-                checkout_outcome_kind::settlement_failed, "settlement_failed");
+                domain::checkout_outcome_kind::settlement_failed, "settlement_failed");
         },
         [ctx, j](caf::error& e) { in_doubt(ctx, j, "refund", e); });
   };
@@ -221,14 +212,14 @@ void undo(const context& ctx, const job_ptr& j, std::string reason) {
   ctx.self->request(ctx.directory->database(), caf::infinite, atoms::undo_atom::value,
                     j->ids.order_id, reason)
     .then(
-      [ctx, j, reason, refund_and_store](std::string& decision) {
-        if (decision == "undo") {
+      [ctx, j, reason, refund_and_store](persistence::undo_decision decision) {
+        if (decision == persistence::undo_decision::undo) {
           j->undo_reason = reason;
           return refund_and_store();
         }
-        // "stored": its order was stored meanwhile (by the reconciler) and
-        // stands. "gone": not recorded. Either way nothing is undone here.
-        in_doubt(ctx, j, "undo", make_error(error_code::conflict, decision));
+        // Stored: its order was stored meanwhile (by the reconciler) and
+        // stands. Gone: not recorded. Either way nothing is undone here.
+        in_doubt(ctx, j, "undo", make_error(error_code::conflict, persistence::to_string(decision)));
       },
       [ctx, j](caf::error& e) { in_doubt(ctx, j, "undo", e); });
 }
@@ -244,7 +235,7 @@ void complete(const context& ctx, const job_ptr& j) {
     log::error("assembling an order failed", {{"actor", "checkout"}, {"error", e.what()}});
     return undo(ctx, j, "the order could not be assembled");
   }
-  store(ctx, j, std::move(rec), checkout_outcome_kind::completed, "completed");
+  store(ctx, j, std::move(rec), domain::checkout_outcome_kind::completed, "completed");
 }
 
 void post_ledger(const context& ctx, const job_ptr& j) {
@@ -274,8 +265,8 @@ void refuse(const context& ctx, const job_ptr& j, const caf::error& e) {
     "payment_refused", "the payment processor refused the charge: " + error_message(e),
     j->ids.order_id);
   ctx.self->request(ctx.directory->database(), caf::infinite, atoms::abandon_atom::value,
-                    j->ids.order_id, std::int32_t{502}, body)
-    .then([ctx, j, body](bool) { finish(ctx, j, checkout_outcome_kind::refused, body, "refused"); },
+                    j->ids.order_id, body)
+    .then([ctx, j, body](bool) { finish(ctx, j, domain::checkout_outcome_kind::refused, body, "refused"); },
           [ctx, j](caf::error& err) { in_doubt(ctx, j, "abandon", err); });
 }
 
@@ -294,7 +285,7 @@ void charge(const context& ctx, const job_ptr& j) {
         }
         // A decline is kept as an order (payment_failed) with its audit event.
         store(ctx, j, domain::assemble_payment_failed(j->ids, j->req, j->quote, j->payment),
-              checkout_outcome_kind::payment_failed, "payment_failed");
+              domain::checkout_outcome_kind::payment_failed, "payment_failed");
       },
       [ctx, j](caf::error& e) {
         // A refusal proves that nothing was charged only for a checkout that
@@ -318,20 +309,18 @@ void record_and_charge(const context& ctx, const job_ptr& j) {
                     std::move(rec))
     .then(
       [ctx, j](persistence::claim_result& r) {
-        if (r.state == "claimed")
+        if (r.state == persistence::claim_state::claimed)
           return charge(ctx, j);
         j->phase = checkout_phase::done;
         if (j->answered)
           return;
-        if (r.state == "replay") {
+        if (r.state == persistence::claim_state::replay) {
           ctx.outcome("replayed").inc();
-          answer(ctx, j,
-                 checkout_outcome{checkout_outcome_kind::replayed, {}, r.status,
-                                  std::move(r.body)});
+          answer(ctx, j, checkout_outcome{r.replay, true, {}, std::move(r.body)});
           return;
         }
         ctx.outcome("rejected").inc();
-        if (r.state == "mismatch") {
+        if (r.state == persistence::claim_state::mismatch) {
           answer(ctx, j, make_error(error_code::idempotency_mismatch,
                                     "this Idempotency-Key was used with a different request body",
                                     "Idempotency-Key"));
@@ -433,7 +422,7 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
       with_catalog(ctx, j);
       return j->promise;
     }),
-    [ctx](atoms::tick_atom) { sweep(ctx); },
+    [ctx](atoms::sweep_atom) { sweep(ctx); },
   };
 }
 

@@ -9,6 +9,7 @@
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/multisig_store.hpp"
+#include "persistence/outbox_store.hpp"
 
 namespace ap {
 
@@ -37,7 +38,7 @@ database_worker_actor& next_worker(facade_ptr self) {
 
 // Delivers one answer per request of a batch, in order.
 void deliver(std::vector<caf::typed_response_promise<persistence::claim_result>>& promises,
-             const std::vector<std::string>&, std::vector<persistence::claim_result>& replies) {
+             std::vector<persistence::claim_result>& replies) {
   for (std::size_t i = 0; i < promises.size(); ++i) {
     if (i < replies.size())
       promises[i].deliver(std::move(replies[i]));
@@ -46,26 +47,16 @@ void deliver(std::vector<caf::typed_response_promise<persistence::claim_result>>
   }
 }
 
-void deliver(std::vector<caf::typed_response_promise<bool>>& promises,
-             const std::vector<std::string>& order_ids, store_batch_outcome& outcome) {
+void deliver(std::vector<caf::typed_response_promise<persistence::stored_order>>& promises,
+             store_batch_outcome& outcome) {
   for (std::size_t i = 0; i < promises.size(); ++i) {
-    if (i >= outcome.errors.size())
+    if (i >= outcome.errors.size() || i >= outcome.stored.size())
       promises[i].deliver(make_error(error_code::internal, "database error"));
     else if (outcome.errors[i])
       promises[i].deliver(std::move(outcome.errors[i]));
     else
-      promises[i].deliver(std::find(outcome.stored_before.begin(), outcome.stored_before.end(),
-                                    order_ids[i])
-                          == outcome.stored_before.end());
+      promises[i].deliver(std::move(outcome.stored[i]));
   }
-}
-
-const std::string& order_id_of(const persistence::checkout_begin& c) {
-  return c.order_id;
-}
-
-const std::string& order_id_of(const domain::order_record& o) {
-  return o.order_id;
 }
 
 // Sends what is waiting, in batches, while fewer than `in_flight` batches
@@ -86,10 +77,6 @@ void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_confi
     auto n = std::min(q.items.size(), cfg.max_batch);
     std::vector<Item> items(std::make_move_iterator(q.items.begin()),
                             std::make_move_iterator(q.items.begin() + n));
-    auto ids = std::make_shared<std::vector<std::string>>();
-    ids->reserve(n);
-    for (const auto& item : items)
-      ids->push_back(order_id_of(item));
     auto promises = std::make_shared<std::vector<caf::typed_response_promise<Reply>>>(
       std::make_move_iterator(q.promises.begin()), std::make_move_iterator(q.promises.begin() + n));
     q.items.erase(q.items.begin(), q.items.begin() + n);
@@ -99,8 +86,8 @@ void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_confi
     (is_begin ? cfg.claims : cfg.stores)->inc(n);
     self->request(next_worker(self), batch_timeout, atom::value, std::move(items))
       .then(
-        [self, &q, cfg, ids, promises](replies_t& replies) {
-          deliver(*promises, *ids, replies);
+        [self, &q, cfg, promises](replies_t& replies) {
+          deliver(*promises, replies);
           --q.in_flight;
           dispatch(self, q, cfg);
         },
@@ -161,42 +148,43 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
         persistence::checkout_begin& c) -> caf::result<persistence::claim_result> {
       return enqueue(self, self->state.begins, std::move(c), batching);
     }),
-    metered(self, meter_, [=](atoms::store_atom, domain::order_record& order) -> caf::result<bool> {
+    metered(self, meter_, [=](atoms::store_atom,
+        domain::order_record& order) -> caf::result<persistence::stored_order> {
       return enqueue(self, self->state.stores, std::move(order), batching);
     }),
-    metered(self, meter_, [=](atoms::abandon_atom x, std::string& id, std::int32_t status,
+    metered(self, meter_, [=](atoms::abandon_atom x, std::string& id,
         std::string& body) -> caf::result<bool> {
-      return self->delegate(next(), x, std::move(id), status, std::move(body));
+      return self->delegate(next(), x, std::move(id), std::move(body));
     }),
     metered(self, meter_, [=](atoms::undo_atom x, std::string& id,
-        std::string& reason) -> caf::result<std::string> {
+        std::string& reason) -> caf::result<persistence::undo_decision> {
       return self->delegate(next(), x, std::move(id), std::move(reason));
     }),
-    metered(self, meter_, [=](atoms::overdue_atom x, std::string& owner, std::int32_t older_ms,
-        std::int32_t limit, std::int32_t lease_ms)
-        -> caf::result<std::vector<persistence::unfinished_checkout>> {
-      return self->delegate(background(), x, std::move(owner), older_ms, limit, lease_ms);
+    metered(self, meter_, [=](atoms::overdue_atom x, persistence::lease_terms& terms,
+        std::int32_t older_ms) -> caf::result<std::vector<persistence::unfinished_checkout>> {
+      return self->delegate(background(), x, std::move(terms), older_ms);
     }),
     metered(self, meter_, [=](atoms::unfinished_atom x) -> caf::result<persistence::unfinished_stats> {
       return self->delegate(background(), x);
     }),
-    metered(self, meter_, [=](atoms::get_atom x, std::string& id, std::string& part) -> caf::result<std::string> {
-      return self->delegate(next(), x, std::move(id), std::move(part));
+    metered(self, meter_, [=](atoms::get_atom x, std::string& id,
+        persistence::order_part part) -> caf::result<std::string> {
+      return self->delegate(next(), x, std::move(id), part);
     }),
-    metered(self, meter_, [=](atoms::lease_atom x, std::string& instance, std::int32_t limit,
-        std::int32_t lease_ms) -> caf::result<std::vector<kernel::outbox_row>> {
-      return self->delegate(next(), x, std::move(instance), limit, lease_ms);
+    metered(self, meter_, [=](atoms::lease_atom x,
+        persistence::lease_terms& terms) -> caf::result<std::vector<domain::audit_event>> {
+      return self->delegate(next(), x, std::move(terms));
     }),
     metered(self, meter_, [=](atoms::settle_atom x,
-        std::vector<kernel::delivery_outcome>& outcomes) -> caf::result<bool> {
+        std::vector<domain::forwarding_outcome>& outcomes) -> caf::result<bool> {
       return self->delegate(next(), x, std::move(outcomes));
     }),
-    metered(self, meter_, [=](atoms::stats_atom x) -> caf::result<kernel::outbox_stats> {
+    metered(self, meter_, [=](atoms::stats_atom x) -> caf::result<domain::outbox_stats> {
       return self->delegate(background(), x);
     }),
     metered(self, meter_, [=](atoms::multisig_atom x,
-        persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {
-      return self->delegate(next(), x, std::move(cmd));
+        persistence::upgrade_step& step) -> caf::result<domain::upgrade_record> {
+      return self->delegate(next(), x, std::move(step));
     }),
   };
 }
@@ -244,11 +232,6 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
   }
 }
 
-/// Failed deliveries are retried after at most this long, well inside the
-/// freshness budget once the Kernel is back.
-constexpr int max_retry_backoff_ms = 1000;
-/// SPEC §6: every event lands in the Kernel within 3 s.
-constexpr int audit_budget_ms = 3000;
 
 template <class T>
 caf::result<T> to_result(caf::expected<T> x) {
@@ -307,7 +290,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       return to_result(with_connection(self, "store", [&](persistence::connection& db) {
         store_batch_outcome out;
         try {
-          out.stored_before = persistence::store_orders(db, orders, cfg.outbox_lease);
+          out.stored = persistence::store_orders(db, orders, cfg.outbox_lease);
           out.errors.resize(orders.size());
           return out;
         } catch (const persistence::db_error& e) {
@@ -317,48 +300,37 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         // One order of the batch could not be written (its key was taken
         // over, say): each is tried on its own, so only that one fails.
         out.errors.reserve(orders.size());
+        out.stored.reserve(orders.size());
         for (const auto& order : orders) {
           try {
-            if (!persistence::store_order(db, order, cfg.outbox_lease))
-              out.stored_before.push_back(order.order_id);
+            out.stored.push_back(persistence::store_order(db, order, cfg.outbox_lease));
             out.errors.emplace_back();
           } catch (const persistence::db_error& e) {
             if (e.connection_lost())
               throw;
+            out.stored.emplace_back();
             out.errors.push_back(failure("store", e));
           }
         }
         return out;
       }));
     }),
-    metered(self, meter_, [=](atoms::begin_atom,
-        const persistence::checkout_begin& c) -> caf::result<persistence::claim_result> {
-      return to_result(with_connection(self, "begin", [&](persistence::connection& db) {
-        return persistence::begin_checkouts(db, {c}).front();
-      }));
-    }),
-    metered(self, meter_, [=](atoms::store_atom, const domain::order_record& order) -> caf::result<bool> {
-      return to_result(with_connection(self, "store", [&](persistence::connection& db) {
-        return persistence::store_order(db, order, cfg.outbox_lease);
-      }));
-    }),
-    metered(self, meter_, [=](atoms::abandon_atom, const std::string& id, std::int32_t status,
+    metered(self, meter_, [=](atoms::abandon_atom, const std::string& id,
         const std::string& body) -> caf::result<bool> {
       return to_result(with_connection(self, "abandon", [&](persistence::connection& db) {
-        return persistence::abandon_checkout(db, id, status, body);
+        return persistence::abandon_checkout(db, id, body);
       }));
     }),
     metered(self, meter_, [=](atoms::undo_atom, const std::string& id,
-        const std::string& reason) -> caf::result<std::string> {
+        const std::string& reason) -> caf::result<persistence::undo_decision> {
       return to_result(with_connection(self, "undo", [&](persistence::connection& db) {
         return persistence::decide_undo(db, id, reason);
       }));
     }),
-    metered(self, meter_, [=](atoms::overdue_atom, const std::string& owner, std::int32_t older_ms,
-        std::int32_t limit, std::int32_t lease_ms)
-        -> caf::result<std::vector<persistence::unfinished_checkout>> {
+    metered(self, meter_, [=](atoms::overdue_atom, const persistence::lease_terms& terms,
+        std::int32_t older_ms) -> caf::result<std::vector<persistence::unfinished_checkout>> {
       return to_result(with_connection(self, "overdue", [&](persistence::connection& db) {
-        return persistence::lease_unfinished(db, owner, older_ms, limit, lease_ms);
+        return persistence::lease_unfinished(db, terms, older_ms);
       }));
     }),
     metered(self, meter_, [=](atoms::unfinished_atom) -> caf::result<persistence::unfinished_stats> {
@@ -366,57 +338,62 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         return persistence::unfinished_statistics(db);
       }));
     }),
-    metered(self, meter_, [=](atoms::get_atom, const std::string& id, const std::string& part) -> caf::result<std::string> {
-      persistence::order_part which = persistence::order_part::result;
-      if (part == "proof")
-        which = persistence::order_part::proof;
-      else if (part == "license")
-        which = persistence::order_part::license;
-      else if (part == "delivery")
-        which = persistence::order_part::delivery;
-      auto doc = with_connection(self, "get", [&](persistence::connection& db) {
+    metered(self, meter_, [=](atoms::get_atom, const std::string& id,
+        persistence::order_part part) -> caf::result<std::string> {
+      // What the order's row says about `part`.
+      enum class found { document, no_order, unfinished, no_part };
+      std::string text;
+      auto where = with_connection(self, "get", [&](persistence::connection& db) {
         auto result = persistence::load_order_part(db, id, persistence::order_part::result);
         if (result.empty())
-          return persistence::is_unfinished(db, id) ? std::string{"+"} : result;
-        auto text = persistence::order_part_of(result, which);
-        if (text.empty())
-          return std::string{"-"};  // the order exists without this part
-        return text;
+          return persistence::is_unfinished(db, id) ? found::unfinished : found::no_order;
+        text = persistence::order_part_of(result, part);
+        return text.empty() ? found::no_part : found::document;
       });
-      if (!doc)
-        return std::move(doc.error());
-      if (doc->empty())
-        return make_error(error_code::not_found, "no order " + id);
-      if (*doc == "+")  // recorded, not finished yet (SPEC §9)
-        return make_order_error(error_code::processing, "order " + id + " is processing", id);
-      if (*doc == "-")
-        return make_error(error_code::not_found,
-                          "order " + id + " has no " + part + ": its payment did not complete");
-      return std::move(*doc);
+      if (!where)
+        return std::move(where.error());
+      switch (*where) {
+        case found::document:
+          return std::move(text);
+        case found::unfinished:  // recorded, not finished yet (SPEC §9)
+          return make_order_error(error_code::processing, "order " + id + " is processing", id);
+        case found::no_part:
+          return make_error(error_code::not_found, "order " + id + " has no "
+                                                     + persistence::to_string(part)
+                                                     + ": its payment did not complete");
+        case found::no_order:
+          break;
+      }
+      return make_error(error_code::not_found, "no order " + id);
     }),
-    metered(self, meter_, [=](atoms::lease_atom, const std::string& instance, std::int32_t limit,
-        std::int32_t lease_ms) -> caf::result<std::vector<kernel::outbox_row>> {
+    metered(self, meter_, [=](atoms::lease_atom,
+        const persistence::lease_terms& terms) -> caf::result<std::vector<domain::audit_event>> {
       return to_result(with_connection(self, "lease", [&](persistence::connection& db) {
-        return persistence::claim_outbox(db, instance, limit, lease_ms);
+        return persistence::lease_outbox(db, terms);
       }));
     }),
     metered(self, meter_, [=](atoms::settle_atom,
-        const std::vector<kernel::delivery_outcome>& outcomes) -> caf::result<bool> {
+        const std::vector<domain::forwarding_outcome>& outcomes) -> caf::result<bool> {
       return to_result(with_connection(self, "settle", [&](persistence::connection& db) {
-        persistence::settle_outbox(db, outcomes, max_retry_backoff_ms);
+        persistence::settle_outbox(db, outcomes);
         return true;
       }));
     }),
-    metered(self, meter_, [=](atoms::stats_atom) -> caf::result<kernel::outbox_stats> {
+    metered(self, meter_, [=](atoms::stats_atom) -> caf::result<domain::outbox_stats> {
       return to_result(with_connection(self, "stats", [&](persistence::connection& db) {
-        return persistence::outbox_statistics(db, audit_budget_ms);
+        return persistence::outbox_statistics(db);
       }));
     }),
     metered(self, meter_, [=](atoms::multisig_atom,
-        const persistence::multisig_command& cmd) -> caf::result<persistence::multisig_outcome> {
-      return to_result(with_connection(self, "multisig", [&](persistence::connection& db) {
-        return persistence::run_multisig(db, cmd, cfg.approvers, cfg.multisig_threshold);
-      }));
+        const persistence::upgrade_step& step) -> caf::result<domain::upgrade_record> {
+      auto out = with_connection(self, "multisig", [&](persistence::connection& db) {
+        return persistence::run_multisig(db, step, cfg.approvers, cfg.multisig_threshold);
+      });
+      if (!out)
+        return std::move(out.error());
+      if (out->refusal)
+        return refusal_error(*out->refusal);
+      return std::move(out->record);
     }),
   };
 }

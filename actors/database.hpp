@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
@@ -57,7 +59,7 @@ struct database_state {
   /// would otherwise hold up the checkout batches queued behind them.
   database_worker_actor background;
   batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
-  batch_queue<domain::order_record, bool> stores;
+  batch_queue<domain::order_record, persistence::stored_order> stores;
 };
 
 /// The database facade: spawns `workers` detached workers linked to itself

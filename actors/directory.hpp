@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include <caf/typed_actor.hpp>
+
 #include "actors/actors.hpp"
 
 namespace ap {

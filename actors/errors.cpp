@@ -4,6 +4,8 @@
 #include <caf/atom.hpp>
 #include <caf/make_message.hpp>
 
+#include "domain/multisig.hpp"
+
 namespace ap {
 
 caf::atom_value error_category() {
@@ -16,6 +18,10 @@ std::string to_string(error_code code) {
       return "invalid_input";
     case error_code::not_found:
       return "not_found";
+    case error_code::forbidden:
+      return "forbidden";
+    case error_code::gone:
+      return "gone";
     case error_code::conflict:
       return "conflict";
     case error_code::idempotency_mismatch:
@@ -41,9 +47,38 @@ caf::error make_error(error_code code, std::string message, std::string field) {
                     caf::make_message(std::move(message), std::move(field))};
 }
 
+caf::error make_named_error(error_code code, std::string name, std::string message,
+                            std::string field) {
+  return caf::error{static_cast<std::uint8_t>(code), error_category(),
+                    caf::make_message(std::move(message), std::move(field), std::string{},
+                                      std::move(name))};
+}
+
 caf::error make_order_error(error_code code, std::string message, std::string order_id) {
   return caf::error{static_cast<std::uint8_t>(code), error_category(),
                     caf::make_message(std::move(message), std::string{}, std::move(order_id))};
+}
+
+caf::error refusal_error(const domain::multisig_refusal& r) {
+  auto code = error_code::invalid_input;
+  switch (r.kind) {
+    case domain::refusal_kind::invalid_input:
+      code = error_code::invalid_input;
+      break;
+    case domain::refusal_kind::forbidden:
+      code = error_code::forbidden;
+      break;
+    case domain::refusal_kind::not_found:
+      code = error_code::not_found;
+      break;
+    case domain::refusal_kind::conflict:
+      code = error_code::conflict;
+      break;
+    case domain::refusal_kind::gone:
+      code = error_code::gone;
+      break;
+  }
+  return make_named_error(code, r.code, r.message, r.field);
 }
 
 bool is_definite_refusal(const caf::error& err) {
@@ -76,6 +111,10 @@ std::string error_field(const caf::error& err) {
 
 std::string error_order_id(const caf::error& err) {
   return context_string(err, 2);
+}
+
+std::string error_name(const caf::error& err) {
+  return context_string(err, 3);
 }
 
 void register_error_category(caf::actor_system_config& cfg) {

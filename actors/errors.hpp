@@ -6,15 +6,24 @@
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 
+namespace ap::domain {
+struct multisig_refusal;
+}
+
 namespace ap {
 
 /// The service's error codes, carried between actors as `caf::error` in
-/// the category `ap`. The HTTP edge maps each to one status (http/routes.cpp).
+/// the category `ap`. The HTTP edge maps each to one status, in one table
+/// (http/errors.cpp).
 enum class error_code : std::uint8_t {
   /// Input that passed parsing but breaks a rule of the contract.
   invalid_input = 1,
   /// The addressed resource does not exist.
   not_found,
+  /// The caller may not do this (an unknown approver, a bad signature).
+  forbidden,
+  /// The addressed resource is no longer valid (an expired upgrade).
+  gone,
   /// The request conflicts with the stored state.
   conflict,
   /// An Idempotency-Key was reused with a different body (422).
@@ -44,6 +53,15 @@ std::string to_string(error_code code);
 /// and, for input errors, the JSON path of the field at fault.
 caf::error make_error(error_code code, std::string message, std::string field = {});
 
+/// The same with a specific name for the answer's `error` member in place
+/// of the code's (the multisig rules' reasons, such as "insufficient_quorum").
+caf::error make_named_error(error_code code, std::string name, std::string message,
+                            std::string field = {});
+
+/// The error a step refused by the multisig rules answers: the code of its
+/// kind, named by its reason.
+caf::error refusal_error(const domain::multisig_refusal& refusal);
+
 /// The same for a checkout whose order id is assigned: the answer names it
 /// (SPEC §9), so the client can follow the order it may have paid for.
 caf::error make_order_error(error_code code, std::string message, std::string order_id);
@@ -60,6 +78,9 @@ std::string error_message(const caf::error& err);
 
 /// The field of an `ap` error, or empty.
 std::string error_field(const caf::error& err);
+
+/// The specific name of an `ap` error (make_named_error), or empty.
+std::string error_name(const caf::error& err);
 
 /// Registers the category with the actor system so errors render by name.
 void register_error_category(caf::actor_system_config& cfg);

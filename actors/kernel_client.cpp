@@ -7,6 +7,7 @@
 #include "actors/errors.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace ap {
 
@@ -19,8 +20,81 @@ constexpr auto health_http_timeout = std::chrono::milliseconds{1000};
 
 } // namespace
 
-kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_client_state> self,
-                                          kernel::endpoint where, metrics::registry* registry) {
+namespace {
+
+std::string proposal_body(const domain::upgrade_record& r) {
+  std::string out = "{\"approvers\":";
+  json::append_string_array(out, r.proposal.approvers);
+  out += ",\"binaryHash\":";
+  json::append_quoted(out, r.proposal.binary_hash);
+  out += ",\"kind\":";
+  json::append_quoted(out, r.proposal.kind);
+  out += ",\"notes\":";
+  json::append_quoted(out, r.proposal.notes);
+  out += ",\"upgradeId\":";
+  json::append_quoted(out, r.upgrade_id);
+  out += ",\"version\":";
+  json::append_quoted(out, r.proposal.version);
+  return out + "}";
+}
+
+// The Kernel's refusal of an upgrade step, as the error of the same kind
+// the service's own rules would give, named "kernel_refused".
+caf::error kernel_refusal(const kernel::http_reply& r) {
+  std::string why = r.body;
+  rapidjson::Document doc;
+  if (!json::parse_strict(r.body, doc) && doc.IsObject() && doc.HasMember("message")
+      && doc["message"].IsString())
+    why = doc["message"].GetString();
+  auto code = error_code::upstream_refused;
+  switch (r.status) {
+    case 400:
+    case 422:
+      code = error_code::invalid_input;
+      break;
+    case 403:
+      code = error_code::forbidden;
+      break;
+    case 404:
+      code = error_code::not_found;
+      break;
+    case 409:
+      code = error_code::conflict;
+      break;
+    case 410:
+      code = error_code::gone;
+      break;
+  }
+  return make_named_error(code, "kernel_refused", "the Kernel refused: " + why);
+}
+
+// What the Kernel's answer to an upgrade step comes to.
+caf::expected<kernel::upgrade_ack> upgrade_answer(const kernel::upgrade_call& call,
+                                                  const kernel::http_reply& r) {
+  if (r.status >= 400 && r.status < 500)
+    return kernel_refusal(r);
+  if (r.status < 200 || r.status >= 300)
+    return make_error(error_code::upstream_unavailable,
+                      r.status == 0 ? "the Kernel is unreachable"
+                                    : "the Kernel answered " + std::to_string(r.status));
+  kernel::upgrade_ack ack;
+  if (call.kind != kernel::upgrade_call_kind::apply)
+    return ack;
+  rapidjson::Document doc;
+  if (!json::parse_strict(r.body, doc) && doc.IsObject() && doc.HasMember("upgrade")
+      && doc["upgrade"].IsObject() && doc["upgrade"].HasMember("appliedAt")
+      && doc["upgrade"]["appliedAt"].IsString())
+    ack.applied_at_ms = parse_rfc3339_ms(doc["upgrade"]["appliedAt"].GetString());
+  if (ack.applied_at_ms == 0)
+    return make_error(error_code::upstream_unavailable, "the Kernel applied without an appliedAt");
+  return ack;
+}
+
+} // namespace
+
+kernel_client_actor::behavior_type
+kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
+              kernel::endpoint where, std::string source, metrics::registry* registry) {
   self->state.http = std::make_unique<kernel::http_client>(std::move(where));
   auto count = [registry](const char* call, const char* outcome) {
     registry->get_counter("ap_kernel_calls_total", "Calls to the Kernel by outcome",
@@ -30,21 +104,21 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
   // Completions arrive as messages to this actor (a strong handle keeps it
   // alive until the last one).
   auto completion = [self](std::uint64_t id) {
-    return [handle = caf::actor_cast<kernel_actor>(self), id](kernel::kernel_reply reply) {
+    return [handle = caf::actor_cast<kernel_client_actor>(self), id](kernel::http_reply reply) {
       caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(reply));
     };
   };
   auto meter_ = actor_meter::make(*registry, "kernel-client");
   return {
-    metered(self, meter_, [self, completion](atoms::audit_atom,
-                       const kernel::audit_submission& sub) -> caf::result<kernel::audit_ack> {
+    metered(self, meter_, [self, completion, source](atoms::audit_atom,
+                       const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
       auto id = self->state.next_call++;
       std::string body = "{\"eventType\":";
       json::append_quoted(body, sub.event_type);
       body += ",\"metadata\":{\"eventId\":";
       json::append_quoted(body, sub.event_id);
       body += ",\"source\":";
-      json::append_quoted(body, sub.source);
+      json::append_quoted(body, source);
       body += "},\"payload\":" + sub.payload + "}";
       auto promise = self->make_response_promise<kernel::audit_ack>();
       self->state.audits.emplace(id, promise);
@@ -59,24 +133,45 @@ kernel_actor::behavior_type kernel_client(kernel_actor::stateful_pointer<kernel_
       self->state.http->request("GET", "/health", {}, health_http_timeout, completion(id));
       return promise;
     }),
-    metered(self, meter_, [self, completion](atoms::kcall_atom, const std::string& method, const std::string& target,
-                       const std::string& body,
-                       const std::string& applied_by) -> caf::result<kernel::kernel_reply> {
+    metered(self, meter_, [self, completion](atoms::upgrade_atom,
+                       kernel::upgrade_call& call) -> caf::result<kernel::upgrade_ack> {
       auto id = self->state.next_call++;
-      auto promise = self->make_response_promise<kernel::kernel_reply>();
-      self->state.calls.emplace(id, promise);
+      auto promise = self->make_response_promise<kernel::upgrade_ack>();
+      std::string target = "/kernel/upgrade";
+      std::string body;
       std::vector<std::pair<std::string, std::string>> headers;
-      if (!applied_by.empty())
-        headers.emplace_back("X-Applied-By", applied_by);
-      self->state.http->request(method, target, body, audit_http_timeout, completion(id),
-                                std::move(headers));
+      switch (call.kind) {
+        case kernel::upgrade_call_kind::propose:
+          body = proposal_body(call.upgrade);
+          break;
+        case kernel::upgrade_call_kind::approve:
+          target += "/" + call.upgrade.upgrade_id + "/approve";
+          body = "{\"approverId\":";
+          json::append_quoted(body, call.approver);
+          body += ",\"signature\":";
+          json::append_quoted(body, call.signature);
+          body += '}';
+          break;
+        case kernel::upgrade_call_kind::apply:
+          target += "/" + call.upgrade.upgrade_id + "/apply";
+          break;
+      }
+      if (!call.applied_by.empty())
+        headers.emplace_back("X-Applied-By", call.applied_by);
+      self->state.calls.emplace(id, std::make_pair(promise, std::move(call)));
+      self->state.http->request("POST", std::move(target), std::move(body), audit_http_timeout,
+                                completion(id), std::move(headers));
       return promise;
     }),
-    metered(self, meter_, [self, count](atoms::kdone_atom, std::uint64_t id, kernel::kernel_reply& reply) {
+    metered(self, meter_, [self, count](atoms::kdone_atom, std::uint64_t id, kernel::http_reply& reply) {
       auto& st = self->state;
       if (auto it = st.calls.find(id); it != st.calls.end()) {
         count("upgrade", reply.status == 0 ? "unreachable" : reply.status < 500 ? "ok" : "server_error");
-        it->second.deliver(std::move(reply));
+        auto answer = upgrade_answer(it->second.second, reply);
+        if (answer)
+          it->second.first.deliver(std::move(*answer));
+        else
+          it->second.first.deliver(std::move(answer.error()));
         st.calls.erase(it);
         return;
       }

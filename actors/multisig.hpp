@@ -5,6 +5,9 @@
 #include <memory>
 #include <string>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
 #include "core/metrics.hpp"

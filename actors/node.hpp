@@ -28,8 +28,9 @@ struct node_options {
   std::string ledger_id;
   /// The Stripe connector's settings; unset: the embedded payment mock.
   std::optional<stripe_config> stripe;
-  /// Where the Kernel is.
+  /// Where the Kernel is, and the source its audit events name.
   kernel::endpoint kernel;
+  std::string audit_source = "artifact-publisher";
   multisig_config multisig;
   /// How the audit forwarder runs (its outbox and kernel lookups are filled
   /// in by start_node).

@@ -15,22 +15,6 @@ namespace {
 /// Leasing and counting unfinished checkouts: one statement each.
 constexpr auto query_timeout = std::chrono::seconds{10};
 
-const char* outcome_name(checkout_outcome_kind kind) {
-  switch (kind) {
-    case checkout_outcome_kind::completed:
-      return "completed";
-    case checkout_outcome_kind::payment_failed:
-      return "payment_failed";
-    case checkout_outcome_kind::settlement_failed:
-      return "settlement_failed";
-    case checkout_outcome_kind::refused:
-      return "refused";
-    case checkout_outcome_kind::replayed:
-      return "replayed";
-  }
-  return "unknown";
-}
-
 } // namespace
 
 reconciler_actor::behavior_type reconciler(reconciler_actor::stateful_pointer<reconciler_state> self,
@@ -48,10 +32,10 @@ reconciler_actor::behavior_type reconciler(reconciler_actor::stateful_pointer<re
                                  {{"outcome", outcome}});
   };
   auto meter_ = actor_meter::make(*registry, "reconciler");
-  self->delayed_send(self, interval, atoms::tick_atom::value);
+  self->delayed_send(self, interval, atoms::poll_atom::value);
   return {
-    metered(self, meter_, [=, &unfinished, &oldest](atoms::tick_atom) {
-      self->delayed_send(self, interval, atoms::tick_atom::value);
+    metered(self, meter_, [=, &unfinished, &oldest](atoms::poll_atom) {
+      self->delayed_send(self, interval, atoms::poll_atom::value);
       auto db = directory->database();
       if (!db)
         return;
@@ -69,8 +53,8 @@ reconciler_actor::behavior_type reconciler(reconciler_actor::stateful_pointer<re
       // checkout over while this one is at it.
       auto lease_ms = static_cast<std::int32_t>(
         std::max(cfg.after, cfg.resume_timeout + std::chrono::seconds{5}).count());
-      self->request(db, query_timeout, atoms::overdue_atom::value, cfg.instance_id, after_ms,
-                    cfg.batch, lease_ms)
+      self->request(db, query_timeout, atoms::overdue_atom::value,
+                    persistence::lease_terms{cfg.instance_id, cfg.batch, lease_ms}, after_ms)
         .then(
           [=](std::vector<persistence::unfinished_checkout>& rows) {
             for (auto& row : rows) {
@@ -88,10 +72,10 @@ reconciler_actor::behavior_type reconciler(reconciler_actor::stateful_pointer<re
                 .then(
                   [=](checkout_outcome& out) {
                     --self->state.in_flight;
-                    reconciled(outcome_name(out.kind)).inc();
+                    reconciled(domain::to_string(out.kind)).inc();
                     log::info("an unfinished checkout was finished",
                               {{"actor", "reconciler"}, {"orderId", order_id},
-                               {"outcome", outcome_name(out.kind)}});
+                               {"outcome", domain::to_string(out.kind)}});
                   },
                   [=](caf::error& e) {
                     --self->state.in_flight;

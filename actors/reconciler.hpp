@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <string>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
 #include "core/metrics.hpp"

@@ -54,7 +54,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
     ++x.attempts;
     self->state.http->request(
       "POST", x.target, x.form, cfg.attempt_timeout,
-      [handle = caf::actor_cast<stripe_connector_actor>(self), id](kernel::kernel_reply reply) {
+      [handle = caf::actor_cast<stripe_connector_actor>(self), id](kernel::http_reply reply) {
         caf::anon_send(handle, atoms::pdone_atom::value, id, std::move(reply));
       },
       headers(x.idempotency_key));
@@ -109,7 +109,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
     }),
     metered(self, meter_, [self, retry_or_give_up, &captured, &declined, &refused, &doubtful,
                            &refunds](atoms::pdone_atom, std::uint64_t id,
-                                     const kernel::kernel_reply& reply) {
+                                     const kernel::http_reply& reply) {
       auto it = self->state.exchanges.find(id);
       if (it == self->state.exchanges.end())
         return;

@@ -6,6 +6,9 @@
 #include <memory>
 #include <string>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 #include "kernel/http_client.hpp"

@@ -8,6 +8,9 @@
 #include <caf/actor.hpp>
 #include <caf/actor_clock.hpp>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 

@@ -48,7 +48,7 @@ void flush_outbox(caf::actor_system& system, actor_directory& directory) {
   std::int64_t pending = -1;
   while (std::chrono::steady_clock::now() < deadline) {
     self->request(directory.database(), std::chrono::seconds{1}, atoms::stats_atom::value)
-      .receive([&](kernel::outbox_stats& s) { pending = s.pending; },
+      .receive([&](domain::outbox_stats& s) { pending = s.pending; },
                [&](caf::error&) { pending = -1; });
     if (pending == 0)
       return;
@@ -109,8 +109,7 @@ int serve() {
   // An applied secret rotation outlives restarts.
   try {
     persistence::connection db{cfg->db_url};
-    if (persistence::current_version(db) >= 4)
-      if (auto kid = persistence::active_proof_kid(db)) {
+    if (auto kid = persistence::active_proof_kid(db)) {
         if (keys->activate(*kid))
           log::info("proof key from the last applied rotation", {{"kid", *kid}});
         else
@@ -162,9 +161,10 @@ int serve() {
   http::server_limits limits;
   limits.max_connections = cfg->max_connections;
   // A last-resort guard above every actor timeout (the longest is a
-  // one-shot multisig upgrade, 15 s).
+  // one-shot multisig upgrade's).
   limits.handler_deadline =
-    std::max(cfg->request_timeout, std::chrono::milliseconds{15000}) + std::chrono::seconds(1);
+    std::max<std::chrono::milliseconds>(cfg->request_timeout, http::multisig_timeout)
+    + std::chrono::seconds(1);
   http::server server{routes, registry, limits};
   try {
     auto port = server.listen(cfg->bind, cfg->port);

@@ -1,9 +1,6 @@
 #include "core/ids.hpp"
 
 #include <array>
-#include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <random>
 
 #include "core/crypto.hpp"
@@ -53,31 +50,6 @@ bool is_acceptable_request_id(std::string_view id) {
       return false;
   }
   return true;
-}
-
-std::int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
-std::string format_rfc3339(std::int64_t unix_ms, bool with_millis) {
-  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  if (with_millis)
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(unix_ms % 1000));
-  else
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-std::string now_rfc3339() {
-  return format_rfc3339(unix_ms_now());
 }
 
 } // namespace ap

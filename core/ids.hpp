@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,15 +18,5 @@ std::string new_request_id();
 /// 1-128 characters of `[A-Za-z0-9._:-]`, so it cannot break a header or a
 /// log line.
 bool is_acceptable_request_id(std::string_view id);
-
-/// Current time as RFC 3339 UTC with millisecond precision.
-std::string now_rfc3339();
-
-/// Unix time in milliseconds, from the system clock.
-std::int64_t unix_ms_now();
-
-/// `unix_ms` as RFC 3339 UTC: `…T12:34:56.789Z`, or `…T12:34:56Z` without
-/// `with_millis`.
-std::string format_rfc3339(std::int64_t unix_ms, bool with_millis = true);
 
 } // namespace ap

@@ -3,7 +3,7 @@
 #include <atomic>
 #include <unistd.h>
 
-#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 
 namespace ap::log {

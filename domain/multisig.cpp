@@ -6,16 +6,16 @@
 #include <set>
 
 #include "core/crypto.hpp"
-#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 
 namespace ap::domain {
 
 namespace {
 
-std::optional<multisig_refusal> refuse(int status, std::string code, std::string message,
+std::optional<multisig_refusal> refuse(refusal_kind kind, std::string code, std::string message,
                                        std::string field = {}) {
-  return multisig_refusal{status, std::move(code), std::move(message), std::move(field)};
+  return multisig_refusal{kind, std::move(code), std::move(message), std::move(field)};
 }
 
 bool is_hex64(const std::string& s) {
@@ -140,30 +140,30 @@ std::optional<multisig_refusal>
 validate_proposal(const upgrade_proposal& p, const std::map<std::string, std::string>& registry,
                   int threshold) {
   if (p.kind != "upgrade" && p.kind != "secret-rotation")
-    return refuse(400, "invalid_input", "kind must be \"upgrade\" or \"secret-rotation\"", "kind");
+    return refuse(refusal_kind::invalid_input, "invalid_input", "kind must be \"upgrade\" or \"secret-rotation\"", "kind");
   if (p.kind == "upgrade" && !is_semver(p.version))
-    return refuse(400, "invalid_input", "version must be a semantic version such as 1.4.0",
+    return refuse(refusal_kind::invalid_input, "invalid_input", "version must be a semantic version such as 1.4.0",
                   "version");
   if (p.kind == "secret-rotation" && (p.version.empty() || p.version.size() > 64))
-    return refuse(400, "invalid_input", "version must name the proof kid to activate", "version");
+    return refuse(refusal_kind::invalid_input, "invalid_input", "version must name the proof kid to activate", "version");
   if (!is_hex64(p.binary_hash))
-    return refuse(400, "invalid_input", "binaryHash must be 64 lower-case hex characters",
+    return refuse(refusal_kind::invalid_input, "invalid_input", "binaryHash must be 64 lower-case hex characters",
                   "binaryHash");
   if (p.notes.size() > 4096)
-    return refuse(400, "invalid_input", "notes must be at most 4096 characters", "notes");
+    return refuse(refusal_kind::invalid_input, "invalid_input", "notes must be at most 4096 characters", "notes");
   if (p.approvers.size() < 2 || p.approvers.size() > 10)
-    return refuse(400, "invalid_input", "approvers must list 2 to 10 approver ids", "approvers");
+    return refuse(refusal_kind::invalid_input, "invalid_input", "approvers must list 2 to 10 approver ids", "approvers");
   std::set<std::string> seen;
   for (std::size_t i = 0; i < p.approvers.size(); ++i) {
     const auto& a = p.approvers[i];
     auto field = "approvers[" + std::to_string(i) + "]";
     if (!seen.insert(a).second)
-      return refuse(400, "invalid_input", "approver '" + a + "' is listed twice", field);
+      return refuse(refusal_kind::invalid_input, "invalid_input", "approver '" + a + "' is listed twice", field);
     if (!registry.count(a))
-      return refuse(400, "invalid_input", "approver '" + a + "' is not registered", field);
+      return refuse(refusal_kind::invalid_input, "invalid_input", "approver '" + a + "' is not registered", field);
   }
   if (static_cast<int>(p.approvers.size()) < threshold)
-    return refuse(400, "invalid_input",
+    return refuse(refusal_kind::invalid_input, "invalid_input",
                   "fewer approvers than the threshold of " + std::to_string(threshold),
                   "approvers");
   return std::nullopt;
@@ -172,23 +172,23 @@ validate_proposal(const upgrade_proposal& p, const std::map<std::string, std::st
 std::optional<multisig_refusal> parse_proposal(const rapidjson::Value& body, upgrade_proposal& out,
                                                const std::vector<std::string>& allowed_extra) {
   if (!body.IsObject())
-    return refuse(400, "invalid_input", "the body must be a JSON object");
+    return refuse(refusal_kind::invalid_input, "invalid_input", "the body must be a JSON object");
   static const std::set<std::string> known{"version", "binaryHash", "notes", "approvers", "kind"};
   for (auto it = body.MemberBegin(); it != body.MemberEnd(); ++it) {
     std::string name = it->name.GetString();
     if (!known.count(name)
         && std::find(allowed_extra.begin(), allowed_extra.end(), name) == allowed_extra.end())
-      return refuse(400, "invalid_input", "unknown field '" + name + "'", name);
+      return refuse(refusal_kind::invalid_input, "invalid_input", "unknown field '" + name + "'", name);
   }
   auto text = [&](const char* name, bool required, std::string& into) -> std::optional<multisig_refusal> {
     auto it = body.FindMember(name);
     if (it == body.MemberEnd() || it->value.IsNull()) {
       if (required)
-        return refuse(400, "invalid_input", std::string{name} + " is required", name);
+        return refuse(refusal_kind::invalid_input, "invalid_input", std::string{name} + " is required", name);
       return std::nullopt;
     }
     if (!it->value.IsString())
-      return refuse(400, "invalid_input", std::string{name} + " must be a string", name);
+      return refuse(refusal_kind::invalid_input, "invalid_input", std::string{name} + " must be a string", name);
     into = it->value.GetString();
     return std::nullopt;
   };
@@ -203,11 +203,11 @@ std::optional<multisig_refusal> parse_proposal(const rapidjson::Value& body, upg
     return r;
   auto list = body.FindMember("approvers");
   if (list == body.MemberEnd() || !list->value.IsArray())
-    return refuse(400, "invalid_input", "approvers must be an array of approver ids", "approvers");
+    return refuse(refusal_kind::invalid_input, "invalid_input", "approvers must be an array of approver ids", "approvers");
   out.approvers.clear();
   for (rapidjson::SizeType i = 0; i < list->value.Size(); ++i) {
     if (!list->value[i].IsString())
-      return refuse(400, "invalid_input", "approver ids are strings",
+      return refuse(refusal_kind::invalid_input, "invalid_input", "approver ids are strings",
                     "approvers[" + std::to_string(i) + "]");
     out.approvers.emplace_back(list->value[i].GetString());
   }
@@ -225,10 +225,10 @@ std::optional<multisig_refusal> upgrade_book::propose(const upgrade_proposal& p,
   auto hash = upgrade_payload_hash(p);
   auto id = upgrade_id_for(hash);
   if (upgrades_.count(id))
-    return refuse(409, "conflict", "upgrade " + id + " exists already");
+    return refuse(refusal_kind::conflict, "conflict", "upgrade " + id + " exists already");
   if (p.kind == "upgrade" && !applied_version_.empty()
       && compare_semver(p.version, applied_version_).value_or(-1) <= 0)
-    return refuse(409, "version_not_greater",
+    return refuse(refusal_kind::conflict, "version_not_greater",
                   "version " + p.version + " is not greater than the applied " + applied_version_,
                   "version");
   upgrade_record r;
@@ -249,30 +249,30 @@ std::optional<multisig_refusal> upgrade_book::approve(const std::string& upgrade
                                                       std::int64_t now_ms, upgrade_record& out) {
   auto it = upgrades_.find(upgrade_id);
   if (it == upgrades_.end())
-    return refuse(404, "not_found", "no upgrade " + upgrade_id);
+    return refuse(refusal_kind::not_found, "not_found", "no upgrade " + upgrade_id);
   auto& r = it->second;
   auto key = registry_.find(approver);
   if (key == registry_.end())
-    return refuse(403, "unknown_approver", "approver '" + approver + "' is not registered",
+    return refuse(refusal_kind::forbidden, "unknown_approver", "approver '" + approver + "' is not registered",
                   "approver");
   auto signature = crypto::base64_decode(signature_b64);
   if (!signature
       || !crypto::ed25519_verify(key->second, approval_message(upgrade_id, r.payload_hash, approver),
                                  *signature))
-    return refuse(403, "bad_signature",
+    return refuse(refusal_kind::forbidden, "bad_signature",
                   "the signature does not verify for this upgrade and approver", "signature");
   if (r.status == "applied")
-    return refuse(409, "already_applied", "upgrade " + upgrade_id + " is applied already");
+    return refuse(refusal_kind::conflict, "already_applied", "upgrade " + upgrade_id + " is applied already");
   if (now_ms >= r.expires_at_ms)
-    return refuse(410, "expired", "upgrade " + upgrade_id + " expired");
+    return refuse(refusal_kind::gone, "expired", "upgrade " + upgrade_id + " expired");
   for (const auto& a : r.approvals)
     if (a.approver == approver)
-      return refuse(409, "duplicate_approval", "approver '" + approver + "' approved already",
+      return refuse(refusal_kind::conflict, "duplicate_approval", "approver '" + approver + "' approved already",
                     "approver");
   auto position = r.approvals.size();
   if (position >= r.proposal.approvers.size() || r.proposal.approvers[position] != approver) {
     auto expected = position < r.proposal.approvers.size() ? r.proposal.approvers[position] : "";
-    return refuse(409, "out_of_order",
+    return refuse(refusal_kind::conflict, "out_of_order",
                   expected.empty() ? "'" + approver + "' is not a staged approver of this upgrade"
                                    : "the next approval must come from '" + expected + "'",
                   "approver");
@@ -287,19 +287,19 @@ std::optional<multisig_refusal> upgrade_book::apply(const std::string& upgrade_i
                                                     upgrade_record& out) {
   auto it = upgrades_.find(upgrade_id);
   if (it == upgrades_.end())
-    return refuse(404, "not_found", "no upgrade " + upgrade_id);
+    return refuse(refusal_kind::not_found, "not_found", "no upgrade " + upgrade_id);
   auto& r = it->second;
   if (r.status == "applied")
-    return refuse(409, "already_applied", "upgrade " + upgrade_id + " is applied already");
+    return refuse(refusal_kind::conflict, "already_applied", "upgrade " + upgrade_id + " is applied already");
   if (now_ms >= r.expires_at_ms)
-    return refuse(410, "expired", "upgrade " + upgrade_id + " expired");
+    return refuse(refusal_kind::gone, "expired", "upgrade " + upgrade_id + " expired");
   if (static_cast<int>(r.approvals.size()) < r.threshold)
-    return refuse(409, "insufficient_quorum",
+    return refuse(refusal_kind::conflict, "insufficient_quorum",
                   std::to_string(r.approvals.size()) + " of " + std::to_string(r.threshold)
                     + " required approvals");
   if (r.proposal.kind == "upgrade" && !applied_version_.empty()
       && compare_semver(r.proposal.version, applied_version_).value_or(-1) <= 0)
-    return refuse(409, "version_not_greater",
+    return refuse(refusal_kind::conflict, "version_not_greater",
                   "version " + r.proposal.version + " is not greater than the applied "
                     + applied_version_);
   r.status = "applied";
@@ -356,6 +356,27 @@ std::string upgrade_json(const upgrade_record& r) {
   out += ",\"payloadHash\":\"" + r.payload_hash + "\",\"status\":";
   json::append_quoted(out, r.status);
   out += ",\"threshold\":" + std::to_string(r.threshold) + ",\"upgradeId\":";
+  json::append_quoted(out, r.upgrade_id);
+  out += ",\"version\":";
+  json::append_quoted(out, r.proposal.version);
+  out += '}';
+  return out;
+}
+
+std::string oneshot_json(const upgrade_record& r) {
+  rapidjson::Document full;
+  json::parse_strict(upgrade_json(r), full);
+  std::string out = "{";
+  if (r.status == "applied") {
+    out += "\"appliedAt\":";
+    json::append_quoted(out, full["appliedAt"].GetString());
+    out += ',';
+  }
+  out += "\"approvals\":";
+  out += json::canonical(full["approvals"]);
+  out += ",\"status\":";
+  json::append_quoted(out, r.status);
+  out += ",\"upgradeId\":";
   json::append_quoted(out, r.upgrade_id);
   out += ",\"version\":";
   json::append_quoted(out, r.proposal.version);

@@ -82,9 +82,24 @@ typename Inspector::result_type inspect(Inspector& f, upgrade_record& x) {
            x.applied_by);
 }
 
-/// Why a step was refused, with the HTTP status SPEC §7 gives it.
+/// What kind of refusal a step met (SPEC §7 gives each an HTTP status).
+enum class refusal_kind : std::uint8_t {
+  /// The input breaks a rule.
+  invalid_input,
+  /// An unknown approver or a signature that does not verify.
+  forbidden,
+  /// No such upgrade.
+  not_found,
+  /// The step conflicts with the upgrade's state (order, quorum, version).
+  conflict,
+  /// The upgrade expired.
+  gone,
+};
+
+/// Why a step was refused: its kind, and the specific reason (`code`,
+/// e.g. "insufficient_quorum") that the answer names.
 struct multisig_refusal {
-  int status;
+  refusal_kind kind = refusal_kind::invalid_input;
   std::string code;
   std::string message;
   std::string field;
@@ -111,20 +126,20 @@ class upgrade_book {
 public:
   upgrade_book(std::map<std::string, std::string> registry, int threshold);
 
-  /// Proposes; refuses an existing id (409) and, for kind "upgrade", a
-  /// version not greater than the applied one (409).
+  /// Proposes; refuses an existing id and, for kind "upgrade", a version
+  /// not greater than the applied one (conflict).
   std::optional<multisig_refusal> propose(const upgrade_proposal& p, std::int64_t now_ms,
                                           upgrade_record& out);
 
   /// Accepts the approval of `approver` (signature base64 over
-  /// approval_message): unknown approver or bad signature 403, out of order
-  /// or duplicate 409, expired 410, already applied 409.
+  /// approval_message): unknown approver or bad signature forbidden; out
+  /// of order, duplicate or already applied a conflict; expired gone.
   std::optional<multisig_refusal> approve(const std::string& upgrade_id, const std::string& approver,
                                           const std::string& signature_b64, std::int64_t now_ms,
                                           upgrade_record& out);
 
-  /// Applies once the threshold is met (409 insufficient_quorum before; 409
-  /// when applied already; 410 after expiry).
+  /// Applies once the threshold is met (a conflict, insufficient_quorum,
+  /// before; a conflict when applied already; gone after expiry).
   std::optional<multisig_refusal> apply(const std::string& upgrade_id, const std::string& by,
                                         std::int64_t now_ms, upgrade_record& out);
 
@@ -144,5 +159,9 @@ private:
 
 /// Renders a record as the service's upgrade JSON (canonical).
 std::string upgrade_json(const upgrade_record& r);
+
+/// The one-shot route's summary of a record: `{appliedAt?, approvals,
+/// status, upgradeId, version}`.
+std::string oneshot_json(const upgrade_record& r);
 
 } // namespace ap::domain

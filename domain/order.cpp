@@ -5,10 +5,49 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 #include "domain/delivery.hpp"
 
 namespace ap::domain {
+
+const char* to_string(order_status s) {
+  switch (s) {
+    case order_status::completed:
+      return "completed";
+    case order_status::payment_failed:
+      return "payment_failed";
+    case order_status::settlement_failed:
+      return "settlement_failed";
+  }
+  return "unknown";
+}
+
+checkout_outcome_kind outcome_of(order_status s) {
+  switch (s) {
+    case order_status::completed:
+      return checkout_outcome_kind::completed;
+    case order_status::payment_failed:
+      return checkout_outcome_kind::payment_failed;
+    case order_status::settlement_failed:
+      return checkout_outcome_kind::settlement_failed;
+  }
+  return checkout_outcome_kind::refused;
+}
+
+const char* to_string(checkout_outcome_kind k) {
+  switch (k) {
+    case checkout_outcome_kind::completed:
+      return "completed";
+    case checkout_outcome_kind::payment_failed:
+      return "payment_failed";
+    case checkout_outcome_kind::settlement_failed:
+      return "settlement_failed";
+    case checkout_outcome_kind::refused:
+      return "refused";
+  }
+  return "unknown";
+}
 
 namespace {
 
@@ -93,7 +132,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   rec.order_id = ids.order_id;
   rec.customer_id = req.customer_id;
   rec.email = req.email;
-  rec.status = "completed";
+  rec.status = order_status::completed;
   rec.currency = q.currency;
   rec.total = q.total;
   rec.payment_id = payment.payment_id;
@@ -103,7 +142,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
 
   auto payload = proof_payload(ids.order_id, req, q, payment, entry);
   auto proof = sign_proof(key, payload, ids.created_at);
-  rec.proof = proof.record;
+  auto proof_doc = proof.record;
 
   // The artifacts travel only inside the ciphertext.
   rapidjson::Document plain{rapidjson::kObjectType};
@@ -136,7 +175,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   for (const auto& line : q.items)
     skus.PushBack(str(line.sku, la), la);
   license.AddMember("skus", skus, la);
-  rec.license = json::canonical(license);
+  auto license_doc = json::canonical(license);
 
   rapidjson::Document delivery{rapidjson::kObjectType};
   auto& da = delivery.GetAllocator();
@@ -150,7 +189,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   delivery.AddMember("orderId", str(ids.order_id, da), da);
   if (!sealed.wrapped_key_b64.empty())
     delivery.AddMember("wrappedKey", str(sealed.wrapped_key_b64, da), da);
-  rec.delivery = json::canonical(delivery);
+  auto delivery_doc = json::canonical(delivery);
 
   rapidjson::Document result{rapidjson::kObjectType};
   auto& ra = result.GetAllocator();
@@ -160,7 +199,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   result.AddMember("audit", audit, ra);
   result.AddMember("createdAt", str(ids.created_at, ra), ra);
   result.AddMember("currency", str(q.currency, ra), ra);
-  result.AddMember("delivery", parsed(rec.delivery, ra), ra);
+  result.AddMember("delivery", parsed(delivery_doc, ra), ra);
   rapidjson::Value finance{rapidjson::kObjectType};
   finance.AddMember("credit", entry.credit, ra);
   finance.AddMember("currency", str(entry.currency, ra), ra);
@@ -168,15 +207,13 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   finance.AddMember("entryId", str(entry.entry_id, ra), ra);
   finance.AddMember("ledgerId", str(entry.ledger_id, ra), ra);
   result.AddMember("finance", finance, ra);
-  result.AddMember("license", parsed(rec.license, ra), ra);
+  result.AddMember("license", parsed(license_doc, ra), ra);
   result.AddMember("orderId", str(ids.order_id, ra), ra);
   result.AddMember("payment", payment_value(payment, ra), ra);
-  result.AddMember("proof", parsed(rec.proof, ra), ra);
+  result.AddMember("proof", parsed(proof_doc, ra), ra);
   result.AddMember("status", "completed", ra);
   result.AddMember("total", q.total, ra);
   rec.result = json::canonical(result);
-  rec.http_status = 201;
-  rec.response_body = rec.result;
 
   rapidjson::Document completed{rapidjson::kObjectType};
   auto& ca = completed.GetAllocator();
@@ -206,7 +243,7 @@ namespace {
 // settlement_failed): its columns, and the view GET answers,
 // `{audit, createdAt, currency[, failure], orderId, payment, status, total}`.
 order_record unfinished_sale(const order_ids& ids, const checkout_request& req, const quote& q,
-                             const charge_result& payment, const char* status,
+                             const charge_result& payment, order_status status,
                              const std::string& failure) {
   order_record rec;
   rec.order_id = ids.order_id;
@@ -231,7 +268,7 @@ order_record unfinished_sale(const order_ids& ids, const checkout_request& req, 
     view.AddMember("failure", str(failure, va), va);
   view.AddMember("orderId", str(ids.order_id, va), va);
   view.AddMember("payment", payment_value(payment, va), va);
-  view.AddMember("status", rapidjson::StringRef(status), va);
+  view.AddMember("status", rapidjson::StringRef(to_string(status)), va);
   view.AddMember("total", q.total, va);
   rec.result = json::canonical(view);
   return rec;
@@ -253,9 +290,8 @@ std::string order_error_body(std::string_view code, const std::string& message,
 
 order_record assemble_payment_failed(const order_ids& ids, const checkout_request& req,
                                      const quote& q, const charge_result& payment) {
-  auto rec = unfinished_sale(ids, req, q, payment, "payment_failed", {});
-  rec.http_status = 402;
-  rec.response_body = order_error_body(
+  auto rec = unfinished_sale(ids, req, q, payment, order_status::payment_failed, {});
+  rec.failure_body = order_error_body(
     "payment_declined",
     "the card was declined ("
       + (payment.decline_code.empty() ? std::string{"declined"} : payment.decline_code)
@@ -284,9 +320,8 @@ order_record assemble_settlement_failed(const order_ids& ids, const checkout_req
                                         const std::string& reason) {
   auto refunded = payment;
   refunded.status = "refunded";
-  auto rec = unfinished_sale(ids, req, q, refunded, "settlement_failed", reason);
-  rec.http_status = 502;
-  rec.response_body = order_error_body("settlement_failed",
+  auto rec = unfinished_sale(ids, req, q, refunded, order_status::settlement_failed, reason);
+  rec.failure_body = order_error_body("settlement_failed",
                                        "the sale could not be settled (" + reason
                                          + "); the payment of order " + ids.order_id
                                          + " was refunded",

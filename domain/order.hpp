@@ -10,32 +10,49 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "domain/audit.hpp"
 #include "domain/checkout.hpp"
 #include "domain/payments.hpp"
 #include "domain/proof.hpp"
 
 namespace ap::domain {
 
-/// One row of the transactional outbox (SPEC §6).
-struct outbox_event {
-  std::string event_id;
-  std::string event_type;
-  /// Canonical JSON; every order.* and delivery.* payload has a top-level orderId.
-  std::string payload;
+/// Where a stored order ended (the `orders.status` column).
+enum class order_status : std::uint8_t {
+  completed,
+  /// The payment was declined.
+  payment_failed,
+  /// Refused after the capture, and refunded (SPEC §9).
+  settlement_failed,
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, outbox_event& x) {
-  return f(caf::meta::type_name("outbox_event"), x.event_id, x.event_type, x.payload);
-}
+/// "completed", "payment_failed" or "settlement_failed".
+const char* to_string(order_status s);
+
+/// How a checkout ended, for its client; the HTTP edge picks the status.
+enum class checkout_outcome_kind : std::uint8_t {
+  /// Completed: the order's result is the answer.
+  completed,
+  /// The payment was declined; the order is kept as payment_failed.
+  payment_failed,
+  /// Refused after the capture: refunded, kept as settlement_failed.
+  settlement_failed,
+  /// A definite refusal before any charge: no order.
+  refused,
+};
+
+/// The outcome a stored order answers with.
+checkout_outcome_kind outcome_of(order_status s);
+
+/// "completed", "payment_failed", "settlement_failed" or "refused".
+const char* to_string(checkout_outcome_kind k);
 
 /// Everything one checkout writes, in one transaction.
 struct order_record {
   std::string order_id;
   std::string customer_id;
   std::string email;
-  /// "completed", "payment_failed" or "settlement_failed".
-  std::string status;
+  order_status status = order_status::completed;
   std::string currency;
   std::int64_t total = 0;
   std::string payment_id;
@@ -43,17 +60,15 @@ struct order_record {
   std::string finance_entry_id;
   std::vector<priced_item> items;
   std::string created_at;
-  /// What GET /api/checkout/{id} answers.
+  /// What GET /api/checkout/{id} answers, and a completed checkout's
+  /// answer. Its proof, license and delivery are members of it.
   std::string result;
-  /// Sub-resources; empty for a payment_failed order.
-  std::string proof;
-  std::string license;
-  std::string delivery;
-  std::vector<outbox_event> events;
-  /// The response to the POST (status and exact body), stored with the
-  /// idempotency key when there is one.
-  std::int32_t http_status = 0;
-  std::string response_body;
+  /// The answer of a checkout that did not complete, naming the order
+  /// (`{"error","message","orderId"}`); empty for a completed one.
+  std::string failure_body;
+  std::vector<audit_event> events;
+  /// The client's Idempotency-Key (empty for none): stored completed with
+  /// the order, so that it replays this checkout's answer.
   std::string idempotency_key;
 };
 
@@ -61,8 +76,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_record& x) {
   return f(caf::meta::type_name("order_record"), x.order_id, x.customer_id, x.email, x.status,
            x.currency, x.total, x.payment_id, x.finance_entry_id, x.items, x.created_at, x.result,
-           x.proof, x.license, x.delivery, x.events, x.http_status, x.response_body,
-           x.idempotency_key);
+           x.failure_body, x.events, x.idempotency_key);
 }
 
 /// Fresh identifiers and times for one order, chosen by the caller so that

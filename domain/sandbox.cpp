@@ -4,7 +4,7 @@
 #include <set>
 
 #include "core/crypto.hpp"
-#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 #include "domain/order.hpp"
 #include "domain/proof.hpp"

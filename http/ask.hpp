@@ -8,6 +8,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/atoms.hpp"
 #include "actors/errors.hpp"
 
 namespace ap::http {
@@ -69,7 +70,7 @@ void ask_within_callee_deadline(caf::actor_system& sys, const Handle& dest,
             [finish](caf::error& err) { finish(std::move(err)); });
     // CAF 0.17 handles no down message for an actor without a behavior; it
     // gets one that matches nothing, and ends by quitting.
-    return {[](atoms::tick_atom) {}};
+    return {[](atoms::wait_atom) {}};
   });
 }
 

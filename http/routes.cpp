@@ -2,6 +2,9 @@
 
 #include <caf/all.hpp>
 
+#include "actors/directory.hpp"
+#include "actors/errors.hpp"
+
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "http/ask.hpp"
@@ -19,9 +22,6 @@ namespace {
 constexpr auto readiness_timeout = std::chrono::milliseconds{4000};
 /// How long /health waits for the Kernel's health.
 constexpr auto kernel_probe_timeout = std::chrono::milliseconds{1500};
-/// A multisig step: database check, Kernel call, database write (one-shot:
-/// several of them).
-constexpr auto multisig_timeout = std::chrono::milliseconds{15000};
 /// How long reading a stored order may take.
 constexpr auto order_read_timeout = std::chrono::milliseconds{3000};
 
@@ -44,8 +44,8 @@ bool is_idempotency_key(std::string_view key) {
   return true;
 }
 
-void add_order_read(router& r, route_context ctx, const std::string& suffix,
-                    const std::string& part) {
+void add_order_read(router& r, const route_context& ctx, const std::string& suffix,
+                    persistence::order_part part) {
   r.add("GET", "/api/checkout/{id}" + suffix, access::api, body_kind::none,
         [ctx, part](request& req, reply_fn reply) {
           auto id = req.params.at("id");
@@ -70,83 +70,15 @@ std::string database_state_name(const caf::expected<persistence::db_status>& st)
 
 } // namespace
 
-namespace {
-
-// The answer without the order id an error may name.
-response plain_response_for(const caf::error& err) {
-  if (err.category() == error_category()) {
-    auto message = error_message(err);
-    switch (static_cast<error_code>(err.code())) {
-      case error_code::invalid_input:
-        return error_response(400, "invalid_input", message, error_field(err));
-      case error_code::not_found:
-        return error_response(404, "not_found", message);
-      case error_code::conflict:
-        return error_response(409, "conflict", message, error_field(err));
-      case error_code::idempotency_mismatch:
-        return error_response(422, "idempotency_key_reused", message, error_field(err));
-      case error_code::database_unavailable:
-        return error_response(503, "database_unavailable",
-                              message.empty() ? "the database is unavailable" : message);
-      case error_code::upstream_unavailable:
-        return error_response(502, "upstream_unavailable", message);
-      case error_code::upstream_refused:
-        return error_response(502, "upstream_refused", message);
-      case error_code::timeout:
-        return error_response(504, "timeout", message);
-      case error_code::processing: {
-        // Not a failure: the order is recorded and being finished.
-        std::string body = "{\"orderId\":";
-        json::append_quoted(body, error_order_id(err));
-        body += ",\"status\":\"processing\"}";
-        return json_response(202, std::move(body));
-      }
-      case error_code::internal:
-        break;
-    }
-  } else if (err == caf::sec::request_timeout) {
-    return error_response(504, "timeout", "the request timed out inside the service");
-  } else if (err == caf::sec::request_receiver_down) {
-    return error_response(503, "unavailable", "a component is restarting; retry shortly");
-  }
-  log::error("unexpected error from an actor", {{"error", caf::to_string(err)}});
-  return error_response(500, "internal", "internal error");
-}
-
-} // namespace
-
-int checkout_status(const checkout_outcome& outcome) {
-  switch (outcome.kind) {
-    case checkout_outcome_kind::completed:
-      return 201;
-    case checkout_outcome_kind::payment_failed:
-      return 402;
-    case checkout_outcome_kind::settlement_failed:
-    case checkout_outcome_kind::refused:
-      return 502;
-    case checkout_outcome_kind::replayed:
-      return outcome.replay_status;
-  }
-  return 500;
-}
-
-response response_for(const caf::error& err) {
-  auto res = plain_response_for(err);
-  auto order_id = error_order_id(err);
-  // SPEC §9: an answer about a checkout whose order id is assigned names it.
-  if (!order_id.empty() && res.status >= 400 && res.body.size() > 1 && res.body.back() == '}'
-      && res.body.find("\"orderId\"") == std::string::npos) {
-    res.body.pop_back();
-    res.body += ",\"orderId\":";
-    json::append_quoted(res.body, order_id);
-    res.body += '}';
-  }
-  return res;
-}
-
 void add_service_routes(router& r, route_context ctx) {
   r.set_tokens(ctx.config->api_token, ctx.config->admin_token);
+  add_operations_routes(r, ctx);
+  add_order_routes(r, ctx);
+  add_proof_routes(r, ctx);
+  add_multisig_routes(r, ctx);
+}
 
+void add_operations_routes(router& r, const route_context& ctx) {
   r.add("GET", "/health", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
     ask<persistence::db_status>(
       *ctx.system, ctx.directory->database(), readiness_timeout,
@@ -190,6 +122,15 @@ void add_service_routes(router& r, route_context ctx) {
       atoms::ping_atom::value);
   });
 
+  r.add("GET", "/metrics", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
+    response res;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = ctx.registry->render();
+    reply(std::move(res));
+  });
+}
+
+void add_order_routes(router& r, const route_context& ctx) {
   r.add("POST", "/api/checkout", access::api, body_kind::json, [ctx](request& req, reply_fn reply) {
     auto parsed = domain::parse_checkout(*req.json);
     if (auto* err = std::get_if<domain::input_error>(&parsed)) {
@@ -220,16 +161,42 @@ void add_service_routes(router& r, route_context ctx) {
           reply(response_for(err));
           return;
         }
-        reply(json_response(checkout_status(*outcome), std::move(outcome->body)));
+        reply(json_response(checkout_status(outcome->kind), std::move(outcome->body)));
       },
       atoms::checkout_atom::value, std::get<domain::checkout_request>(std::move(parsed)), key,
       std::move(ids));
   });
-  add_order_read(r, ctx, "", "result");
-  add_order_read(r, ctx, "/license", "license");
-  add_order_read(r, ctx, "/delivery", "delivery");
-  add_order_read(r, ctx, "/proof", "proof");
+  add_order_read(r, ctx, "", persistence::order_part::result);
+  add_order_read(r, ctx, "/license", persistence::order_part::license);
+  add_order_read(r, ctx, "/delivery", persistence::order_part::delivery);
+  add_order_read(r, ctx, "/proof", persistence::order_part::proof);
 
+  r.add("POST", "/api/sandbox/run", access::api, body_kind::json,
+        [ctx](request& req, reply_fn reply) {
+          if (auto err = domain::validate_sandbox(*req.json)) {
+            reply(error_response(400, "invalid_input", err->message, err->field));
+            return;
+          }
+          // The catalog comes from PostgreSQL; the run itself reads and
+          // writes nothing.
+          auto body = req.json;
+          ask<std::vector<domain::catalog_item>>(
+            *ctx.system, ctx.directory->database(), order_read_timeout,
+            [ctx, body, reply](caf::expected<std::vector<domain::catalog_item>> items) {
+              if (!items) {
+                reply(response_for(items.error()));
+                return;
+              }
+              domain::catalog cat;
+              for (auto& item : *items)
+                cat.emplace(item.sku, std::move(item));
+              reply(json_response(200, domain::run_sandbox(*body, ctx.config->sandbox_seed, cat)));
+            },
+            atoms::catalog_atom::value);
+        });
+}
+
+void add_proof_routes(router& r, const route_context& ctx) {
   r.add("POST", "/api/proof/verify", access::api, body_kind::json,
         [ctx](request& req, reply_fn reply) {
           const auto& body = *req.json;
@@ -259,49 +226,31 @@ void add_service_routes(router& r, route_context ctx) {
         [ctx](request&, reply_fn reply) {
           reply(json_response(200, domain::public_keys_document(*ctx.keys)));
         });
+}
 
-  r.add("POST", "/api/sandbox/run", access::api, body_kind::json,
-        [ctx](request& req, reply_fn reply) {
-          if (auto err = domain::validate_sandbox(*req.json)) {
-            reply(error_response(400, "invalid_input", err->message, err->field));
-            return;
-          }
-          // The catalog comes from PostgreSQL; the run itself reads and
-          // writes nothing.
-          auto body = req.json;
-          ask<std::vector<domain::catalog_item>>(
-            *ctx.system, ctx.directory->database(), order_read_timeout,
-            [ctx, body, reply](caf::expected<std::vector<domain::catalog_item>> items) {
-              if (!items) {
-                reply(response_for(items.error()));
-                return;
-              }
-              domain::catalog cat;
-              for (auto& item : *items)
-                cat.emplace(item.sku, std::move(item));
-              reply(json_response(200, domain::run_sandbox(*body, ctx.config->sandbox_seed, cat)));
-            },
-            atoms::catalog_atom::value);
-        });
-
-  // Multisig upgrades (SPEC §7).
-  auto to_reply = [](reply_fn reply) {
-    return [reply](caf::expected<http_answer> a) {
-      reply(a ? json_response(a->status, std::move(a->body)) : response_for(a.error()));
+void add_multisig_routes(router& r, const route_context& ctx) {
+  // Each step answers the upgrade's record, with the status of the step.
+  auto to_reply = [](reply_fn reply, int status) {
+    return [reply, status](caf::expected<domain::upgrade_record> r) {
+      reply(r ? json_response(status, domain::upgrade_json(*r)) : response_for(r.error()));
     };
   };
+  auto refused = [](const domain::multisig_refusal& bad) {
+    return response_for(refusal_error(bad));
+  };
   r.add("POST", "/api/multisig/upgrades", access::admin, body_kind::json,
-        [ctx, to_reply](request& req, reply_fn reply) {
+        [ctx, to_reply, refused](request& req, reply_fn reply) {
           domain::upgrade_proposal p;
           if (auto bad = domain::parse_proposal(*req.json, p))
-            return reply(error_response(bad->status, bad->code, bad->message, bad->field));
-          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
-                           atoms::propose_atom::value, p);
+            return reply(refused(*bad));
+          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
+                                      to_reply(reply, 201), atoms::propose_atom::value, p);
         });
   r.add("GET", "/api/multisig/upgrades/{id}", access::api, body_kind::none,
         [ctx, to_reply](request& req, reply_fn reply) {
-          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
-                           atoms::get_atom::value, req.params.at("id"));
+          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
+                                      to_reply(reply, 200), atoms::get_atom::value,
+                                      req.params.at("id"));
         });
   r.add("POST", "/api/multisig/upgrades/{id}/approvals", access::open, body_kind::json,
         [ctx, to_reply](request& req, reply_fn reply) {
@@ -309,20 +258,21 @@ void add_service_routes(router& r, route_context ctx) {
           for (const char* f : {"approver", "signature"})
             if (!b.IsObject() || !b.HasMember(f) || !b[f].IsString() || b[f].GetStringLength() == 0)
               return reply(error_response(400, "invalid_input", std::string{f} + " is required", f));
-          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
-                           atoms::approve_atom::value, req.params.at("id"),
+          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
+                           to_reply(reply, 201), atoms::approve_atom::value, req.params.at("id"),
                            std::string{b["approver"].GetString()}, std::string{b["signature"].GetString()});
         });
   r.add("POST", "/api/multisig/upgrades/{id}/apply", access::admin, body_kind::none,
         [ctx, to_reply](request& req, reply_fn reply) {
-          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
-                           atoms::apply_atom::value, req.params.at("id"));
+          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
+                                      to_reply(reply, 200), atoms::apply_atom::value,
+                                      req.params.at("id"));
         });
   r.add("POST", "/api/multisig/upgrade", access::admin, body_kind::json,
-        [ctx, to_reply](request& req, reply_fn reply) {
+        [ctx, refused](request& req, reply_fn reply) {
           domain::upgrade_proposal p;
           if (auto bad = domain::parse_proposal(*req.json, p, {"approvals"}))
-            return reply(error_response(bad->status, bad->code, bad->message, bad->field));
+            return reply(refused(*bad));
           std::vector<domain::approval> approvals;
           const auto& b = *req.json;
           if (b.HasMember("approvals") && !b["approvals"].IsNull()) {
@@ -337,16 +287,16 @@ void add_service_routes(router& r, route_context ctx) {
               approvals.push_back({a["approver"].GetString(), a["signature"].GetString(), 0});
             }
           }
-          ask<http_answer>(*ctx.system, ctx.directory->multisig(), multisig_timeout, to_reply(reply),
-                           atoms::oneshot_atom::value, p, approvals);
+          // 200 once applied, 202 while approvals are missing.
+          ask<domain::upgrade_record>(
+            *ctx.system, ctx.directory->multisig(), multisig_timeout,
+            [reply](caf::expected<domain::upgrade_record> r) {
+              if (!r)
+                return reply(response_for(r.error()));
+              reply(json_response(r->status == "applied" ? 200 : 202, domain::oneshot_json(*r)));
+            },
+            atoms::oneshot_atom::value, p, approvals);
         });
-
-  r.add("GET", "/metrics", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
-    response res;
-    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res.body = ctx.registry->render();
-    reply(std::move(res));
-  });
 }
 
 } // namespace ap::http

@@ -5,13 +5,22 @@
 
 #include <caf/fwd.hpp>
 
-#include "actors/directory.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
 #include "domain/proof.hpp"
+#include "http/errors.hpp"
 #include "http/router.hpp"
 
+namespace ap {
+class actor_directory;
+}
+
 namespace ap::http {
+
+/// How long a multisig step may take: database check, Kernel call,
+/// database write (the one-shot route: several of them). The longest wait
+/// of any route.
+constexpr auto multisig_timeout = std::chrono::milliseconds{15000};
 
 /// What the service's routes need: where to find actors, the registry to
 /// render and the configuration.
@@ -23,15 +32,19 @@ struct route_context {
   std::shared_ptr<const domain::proof_keyring> keys;
 };
 
-/// Registers every route of the service (SPEC §4) on `r`.
+/// Registers every route of the service (SPEC §4) on `r`, area by area.
 void add_service_routes(router& r, route_context ctx);
 
-/// Maps an error from an actor to its response through one table: the
-/// service's `error_code`s to their statuses, a request timeout to 504, an
-/// unavailable actor to 503, anything else to a 500 without internal text.
-response response_for(const caf::error& err);
+/// Health, readiness and metrics (SPEC §8).
+void add_operations_routes(router& r, const route_context& ctx);
 
-/// The HTTP status of a checkout's outcome (SPEC §4, §9).
-int checkout_status(const checkout_outcome& outcome);
+/// Checkout, the order and its parts, and the sandbox (SPEC §4).
+void add_order_routes(router& r, const route_context& ctx);
+
+/// Proof verification and the public keys (SPEC §5).
+void add_proof_routes(router& r, const route_context& ctx);
+
+/// Multisig upgrades (SPEC §7).
+void add_multisig_routes(router& r, const route_context& ctx);
 
 } // namespace ap::http

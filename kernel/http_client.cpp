@@ -135,7 +135,7 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
                           if (ec2)
                             return self->finish(c, p, {}, ec2,
                                                 c->reused && self->resend_after_write);
-                          kernel_reply reply;
+                          http_reply reply;
                           reply.status = static_cast<std::int32_t>(res->result_int());
                           reply.body = std::move(res->body());
                           bool keep = res->keep_alive();
@@ -144,7 +144,7 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
     });
   }
 
-  void finish(std::shared_ptr<connection> c, std::shared_ptr<pending> p, kernel_reply reply,
+  void finish(std::shared_ptr<connection> c, std::shared_ptr<pending> p, http_reply reply,
               beast::error_code ec, bool may_retry, bool keep = false) {
     --active;
     if (ec) {

@@ -39,7 +39,7 @@ public:
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
 
-  using callback = std::function<void(kernel_reply)>;
+  using callback = std::function<void(http_reply)>;
 
   /// Sends `method target` (the base path is prepended) with a JSON body.
   void request(std::string method, std::string target, std::string body,

@@ -1,30 +1,18 @@
 #pragma once
 
-// Messages between the audit forwarder, the outbox and the Kernel.
+// What the Kernel client takes and answers (SPEC §6, §7), and the reply of
+// one outbound HTTP exchange.
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
+#include "domain/multisig.hpp"
+
 namespace ap::kernel {
 
-/// One audit event as submitted to POST /kernel/audit.
-struct audit_submission {
-  std::string event_id;
-  std::string event_type;
-  /// Canonical JSON object.
-  std::string payload;
-  std::string source;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, audit_submission& x) {
-  return f(caf::meta::type_name("audit_submission"), x.event_id, x.event_type, x.payload, x.source);
-}
-
-/// The Kernel's acknowledgement.
+/// The Kernel's acknowledgement of an audit event.
 struct audit_ack {
   /// The Kernel's id of the stored event.
   std::string kernel_id;
@@ -36,60 +24,49 @@ typename Inspector::result_type inspect(Inspector& f, audit_ack& x) {
   return f(caf::meta::type_name("audit_ack"), x.kernel_id, x.hash);
 }
 
-/// The completion of one HTTP exchange with the Kernel (status 0 when the
+/// The completion of one outbound HTTP exchange (status 0 when the
 /// exchange itself failed; `error` then says why).
-struct kernel_reply {
+struct http_reply {
   std::int32_t status = 0;
   std::string body;
   std::string error;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, kernel_reply& x) {
-  return f(caf::meta::type_name("kernel_reply"), x.status, x.body, x.error);
+typename Inspector::result_type inspect(Inspector& f, http_reply& x) {
+  return f(caf::meta::type_name("http_reply"), x.status, x.body, x.error);
 }
 
-/// A claimed outbox row.
-struct outbox_row {
-  std::string event_id;
-  std::string event_type;
-  std::string payload;
-  /// When the order's transaction wrote the row, in Unix milliseconds.
-  std::int64_t committed_at_ms = 0;
-  std::int32_t attempts = 0;
+/// Which step of a multisig upgrade the Kernel is asked to take.
+enum class upgrade_call_kind : std::uint8_t { propose, approve, apply };
+
+/// One upgrade step submitted to the Kernel, which enforces the multisig
+/// rules itself (`POST /kernel/upgrade[/{id}/approve|/apply]`).
+struct upgrade_call {
+  upgrade_call_kind kind = upgrade_call_kind::propose;
+  /// The upgrade as the service recorded it (for propose: its id and proposal).
+  domain::upgrade_record upgrade;
+  /// For approve.
+  std::string approver;
+  std::string signature;
+  /// For apply: sent as X-Applied-By.
+  std::string applied_by;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, outbox_row& x) {
-  return f(caf::meta::type_name("outbox_row"), x.event_id, x.event_type, x.payload,
-           x.committed_at_ms, x.attempts);
+typename Inspector::result_type inspect(Inspector& f, upgrade_call& x) {
+  return f(caf::meta::type_name("upgrade_call"), x.kind, x.upgrade, x.approver, x.signature,
+           x.applied_by);
 }
 
-/// What happened to one claimed row.
-struct delivery_outcome {
-  std::string event_id;
-  bool delivered = false;
-  std::string kernel_id;
-  std::int32_t attempts = 0;
+/// The Kernel took the step; for apply, when it applied it.
+struct upgrade_ack {
+  std::int64_t applied_at_ms = 0;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, delivery_outcome& x) {
-  return f(caf::meta::type_name("delivery_outcome"), x.event_id, x.delivered, x.kernel_id,
-           x.attempts);
-}
-
-/// The outbox at a glance, for metrics.
-struct outbox_stats {
-  std::int64_t pending = 0;
-  std::int64_t oldest_pending_ms = 0;
-  std::int64_t pending_past_budget = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, outbox_stats& x) {
-  return f(caf::meta::type_name("outbox_stats"), x.pending, x.oldest_pending_ms,
-           x.pending_past_budget);
+typename Inspector::result_type inspect(Inspector& f, upgrade_ack& x) {
+  return f(caf::meta::type_name("upgrade_ack"), x.applied_at_ms);
 }
 
 } // namespace ap::kernel

@@ -9,6 +9,9 @@
 #include <unordered_map>
 #include <string>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 

@@ -35,6 +35,7 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/config.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"

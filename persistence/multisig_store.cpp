@@ -6,6 +6,20 @@
 
 namespace ap::persistence {
 
+const char* to_string(upgrade_op op) {
+  switch (op) {
+    case upgrade_op::propose:
+      return "propose";
+    case upgrade_op::approve:
+      return "approve";
+    case upgrade_op::apply:
+      return "apply";
+    case upgrade_op::get:
+      return "get";
+  }
+  return "unknown";
+}
+
 namespace {
 
 // pg_advisory_xact_lock key of the multisig steps.
@@ -76,55 +90,62 @@ std::string event_payload(const domain::upgrade_record& r, const std::string& ex
   return out + "}";
 }
 
-multisig_outcome refused(const domain::multisig_refusal& m) {
-  return {m.status, m.code, m.message, m.field, {}};
+multisig_outcome refused(domain::multisig_refusal m) {
+  return {std::move(m), {}};
 }
 
 } // namespace
 
-multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
+multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
                               const std::map<std::string, std::string>& registry, int threshold) {
   return db.transaction([&]() -> multisig_outcome {
     db.exec(std::string{"SELECT pg_advisory_xact_lock("} + multisig_lock + ")");
     auto book = load_book(db, registry, threshold);
     multisig_outcome out;
-    if (cmd.op == "get") {
+    if (cmd.op == upgrade_op::get) {
       const auto* r = book.find(cmd.upgrade_id);
       if (!r)
-        return {404, "not_found", "no upgrade " + cmd.upgrade_id, "", {}};
+        return refused({domain::refusal_kind::not_found, "not_found",
+                        "no upgrade " + cmd.upgrade_id, ""});
       out.record = *r;
       return out;
     }
     std::optional<domain::multisig_refusal> refusal;
-    if (cmd.op == "propose")
-      refusal = book.propose(cmd.proposal, cmd.now_ms, out.record);
-    else if (cmd.op == "approve")
-      refusal = book.approve(cmd.upgrade_id, cmd.approver, cmd.signature, cmd.now_ms, out.record);
-    else if (cmd.op == "apply")
-      refusal = book.apply(cmd.upgrade_id, cmd.applied_by,
-                           cmd.applied_at_ms ? cmd.applied_at_ms : cmd.now_ms, out.record);
-    else
-      return {400, "invalid_input", "unknown multisig step", "", {}};
+    switch (cmd.op) {
+      case upgrade_op::propose:
+        refusal = book.propose(cmd.proposal, cmd.now_ms, out.record);
+        break;
+      case upgrade_op::approve:
+        refusal = book.approve(cmd.upgrade_id, cmd.approver, cmd.signature, cmd.now_ms,
+                               out.record);
+        break;
+      case upgrade_op::apply:
+        refusal = book.apply(cmd.upgrade_id, cmd.applied_by,
+                             cmd.applied_at_ms ? cmd.applied_at_ms : cmd.now_ms, out.record);
+        break;
+      case upgrade_op::get:
+        break;
+    }
     if (refusal) {
       // A refused step on an existing upgrade is audited (whether the check
       // or the recording refused it): it may be an attack.
-      if (cmd.op != "propose" && refusal->status != 404) {
+      if (cmd.op != upgrade_op::propose && refusal->kind != domain::refusal_kind::not_found) {
         std::string extra = "\"approver\":";
         json::append_quoted(extra, cmd.approver);
         extra += ",\"reason\":";
         json::append_quoted(extra, refusal->code);
         extra += ",\"step\":";
-        json::append_quoted(extra, cmd.op);
+        json::append_quoted(extra, to_string(cmd.op));
         extra += ",\"upgradeId\":";
         json::append_quoted(extra, cmd.upgrade_id);
         add_event(db, "upgrade.rejected", "{" + extra + "}");
       }
-      return refused(*refusal);
+      return refused(std::move(*refusal));
     }
-    if (!cmd.write)
+    if (!cmd.record)
       return out;
     const auto& r = out.record;
-    if (cmd.op == "propose") {
+    if (cmd.op == upgrade_op::propose) {
       db.exec("INSERT INTO upgrades (upgrade_id, kind, version, binary_hash, notes, approvers,"
               " payload_hash, threshold, status, created_at_ms, expires_at_ms)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)",
@@ -133,7 +154,7 @@ multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
                std::to_string(r.threshold), std::to_string(r.created_at_ms),
                std::to_string(r.expires_at_ms)});
       add_event(db, "upgrade.proposed", event_payload(r));
-    } else if (cmd.op == "approve") {
+    } else if (cmd.op == upgrade_op::approve) {
       const auto& a = r.approvals.back();
       db.exec("INSERT INTO upgrade_approvals (upgrade_id, position, approver, signature,"
               " approved_at_ms) VALUES ($1, $2, $3, $4, $5)",
@@ -147,7 +168,8 @@ multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
                           " applied_by = $3 WHERE upgrade_id = $1 AND status = 'pending'",
                           {r.upgrade_id, std::to_string(r.applied_at_ms), r.applied_by});
       if (done.affected() != 1)
-        return {409, "already_applied", "upgrade " + r.upgrade_id + " is applied already", "", {}};
+        return refused({domain::refusal_kind::conflict, "already_applied",
+                        "upgrade " + r.upgrade_id + " is applied already", ""});
       add_event(db, "upgrade.applied", event_payload(r));
       if (r.proposal.kind == "secret-rotation") {
         std::string extra = "\"kid\":";
@@ -160,6 +182,9 @@ multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
 }
 
 std::optional<std::string> active_proof_kid(connection& db) {
+  // Before migration 0004 there are no upgrades, so no rotation either.
+  if (db.exec("SELECT to_regclass('upgrades') IS NOT NULL").value(0, 0) != "t")
+    return std::nullopt;
   auto rows = db.exec("SELECT version FROM upgrades WHERE kind = 'secret-rotation'"
                       " AND status = 'applied' ORDER BY applied_at_ms DESC LIMIT 1");
   if (rows.rows() == 0)

@@ -19,48 +19,48 @@ namespace ap::persistence {
 
 class connection;
 
-/// One step, checked (`write` false) or checked and recorded.
-struct multisig_command {
-  /// "propose", "approve", "apply" or "get".
-  std::string op;
+/// A multisig step.
+enum class upgrade_op : std::uint8_t { propose, approve, apply, get };
+
+/// "propose", "approve", "apply" or "get".
+const char* to_string(upgrade_op op);
+
+/// One step, checked (`record` false) or checked and recorded.
+struct upgrade_step {
+  upgrade_op op = upgrade_op::get;
+  /// For propose.
   domain::upgrade_proposal proposal;
+  /// For the others.
   std::string upgrade_id;
+  /// For approve.
   std::string approver;
   std::string signature;
+  /// For apply: who applies, and the Kernel's appliedAt.
   std::string applied_by;
-  std::int64_t now_ms = 0;
-  /// For "apply": the Kernel's appliedAt.
   std::int64_t applied_at_ms = 0;
-  bool write = false;
+  std::int64_t now_ms = 0;
+  bool record = false;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, multisig_command& x) {
-  return f(caf::meta::type_name("multisig_command"), x.op, x.proposal, x.upgrade_id, x.approver,
-           x.signature, x.applied_by, x.now_ms, x.applied_at_ms, x.write);
+typename Inspector::result_type inspect(Inspector& f, upgrade_step& x) {
+  return f(caf::meta::type_name("upgrade_step"), x.op, x.proposal, x.upgrade_id, x.approver,
+           x.signature, x.applied_by, x.applied_at_ms, x.now_ms, x.record);
 }
 
-/// The outcome of a step: `status` 0 and the record, or a refusal.
+/// The outcome of a step: the upgrade's record, or why it was refused.
 struct multisig_outcome {
-  std::int32_t status = 0;
-  std::string code;
-  std::string message;
-  std::string field;
+  std::optional<domain::multisig_refusal> refusal;
   domain::upgrade_record record;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, multisig_outcome& x) {
-  return f(caf::meta::type_name("multisig_outcome"), x.status, x.code, x.message, x.field, x.record);
-}
-
 /// Runs `cmd` against the stored upgrades with `registry` (approver id →
-/// raw public key) and `threshold`. With `cmd.write`, a successful step is
+/// raw public key) and `threshold`. With `cmd.record`, a successful step is
 /// recorded with its audit event (`upgrade.proposed|approved|applied`, and
 /// `proof_key.activated` for an applied secret rotation) in one
 /// transaction. A refused approval or apply of an existing upgrade records
 /// `upgrade.rejected`, checked or not.
-multisig_outcome run_multisig(connection& db, const multisig_command& cmd,
+multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
                               const std::map<std::string, std::string>& registry, int threshold);
 
 /// The kid of the most recently applied secret rotation, if any.

@@ -8,8 +8,67 @@
 #include "persistence/connection.hpp"
 
 #include "core/json.hpp"
+#include "core/time.hpp"
 
 namespace ap::persistence {
+
+const char* to_string(claim_state s) {
+  switch (s) {
+    case claim_state::claimed:
+      return "claimed";
+    case claim_state::replay:
+      return "replay";
+    case claim_state::in_flight:
+      return "in_flight";
+    case claim_state::mismatch:
+      return "mismatch";
+    case claim_state::released:
+      return "released";
+  }
+  return "unknown";
+}
+
+const char* to_string(undo_decision d) {
+  switch (d) {
+    case undo_decision::undo:
+      return "undo";
+    case undo_decision::stored:
+      return "stored";
+    case undo_decision::gone:
+      return "gone";
+  }
+  return "unknown";
+}
+
+const char* to_string(order_part part) {
+  switch (part) {
+    case order_part::result:
+      return "result";
+    case order_part::proof:
+      return "proof";
+    case order_part::license:
+      return "license";
+    case order_part::delivery:
+      return "delivery";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// The outcome a completed key replays: its order's status, or "refused"
+// for a key abandoned without an order.
+domain::checkout_outcome_kind replay_outcome(const std::string& status) {
+  if (status == "completed")
+    return domain::checkout_outcome_kind::completed;
+  if (status == "payment_failed")
+    return domain::checkout_outcome_kind::payment_failed;
+  if (status == "settlement_failed")
+    return domain::checkout_outcome_kind::settlement_failed;
+  return domain::checkout_outcome_kind::refused;
+}
+
+} // namespace
 
 std::vector<domain::catalog_item> load_catalog(connection& db) {
   auto rows = db.exec("SELECT sku, title, unit_amount, currency, artifact_url, artifact_sha256"
@@ -31,10 +90,13 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
       " VALUES ($1, $2, $3, 'in_flight') ON CONFLICT (customer_id, idem_key) DO NOTHING",
       {claim.customer_id, claim.key, claim.fingerprint});
     if (inserted.affected() == 1)
-      return {"claimed", 0, {}};
+      return {claim_state::claimed, {}, {}};
     auto row = db.exec(
-      // A completed key without a body of its own answers its order's result.
-      "SELECT k.fingerprint, k.state, k.http_status, coalesce(k.response_body, o.result),"
+      // A completed key answers its order's outcome (a key without an
+      // order: the refusal it was abandoned with), and the body stored with
+      // it, or else its order's result.
+      "SELECT k.fingerprint, k.state, coalesce(o.status, 'refused'),"
+      " coalesce(k.response_body, o.result),"
       " k.updated_at < now() - make_interval(secs => $3) AS stale"
       " FROM idempotency_keys k LEFT JOIN orders o ON o.order_id = k.order_id"
       " WHERE k.customer_id = $1 AND k.idem_key = $2",
@@ -42,9 +104,9 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
     if (row.rows() == 0)
       continue;
     if (row.value(0, 0) != claim.fingerprint)
-      return {"mismatch", 0, {}};
+      return {claim_state::mismatch, {}, {}};
     if (row.value(0, 1) == "completed")
-      return {"replay", std::stoi(row.value(0, 2)), row.value(0, 3)};
+      return {claim_state::replay, replay_outcome(row.value(0, 2)), row.value(0, 3)};
     if (row.value(0, 4) == "t") {
       // Left by a release that recorded no unfinished checkout, and that
       // stopped: nothing will finish it, so it is released.
@@ -56,11 +118,11 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
         "                  WHERE u.customer_id = k.customer_id AND u.idem_key = k.idem_key)",
         {claim.customer_id, claim.key, std::to_string(stale_claim_seconds)});
       if (released.affected() == 1)
-        return {"released", 0, {}};
+        return {claim_state::released, {}, {}};
     }
-    return {"in_flight", 0, {}};
+    return {claim_state::in_flight, {}, {}};
   }
-  return {"in_flight", 0, {}};
+  return {claim_state::in_flight, {}, {}};
 }
 
 std::vector<claim_result> claim_idempotency_keys(connection& db,
@@ -87,7 +149,7 @@ std::vector<claim_result> claim_idempotency_keys(connection& db,
   for (const auto& c : claims) {
     // The first of duplicates takes the fresh row; the others find it.
     if (fresh.erase({c.customer_id, c.key}) == 1)
-      out.push_back({"claimed", 0, {}});
+      out.push_back({claim_state::claimed, {}, {}});
     else
       out.push_back(claim_idempotency_key(db, c));
   }
@@ -135,15 +197,16 @@ std::vector<claim_result> begin_checkouts(connection& db,
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& c = all[i];
     if (begun.count(c.order_id) == 1) {
-      out[i] = {"claimed", 0, {}};
+      out[i] = {claim_state::claimed, {}, {}};
       continue;
     }
     auto found = claim_idempotency_key(db, {c.customer_id, c.key, c.fingerprint});
-    if (found.state == "claimed" || found.state == "released") {
+    if (found.state == claim_state::claimed || found.state == claim_state::released) {
       // The key was free again (released meanwhile): record it alone.
       auto again = begin_checkouts(db, {c});
-      out[i] = again.front().state == "released" ? claim_result{"in_flight", 0, {}}
-                                                 : std::move(again.front());
+      out[i] = again.front().state == claim_state::released
+                 ? claim_result{claim_state::in_flight, {}, {}}
+                 : std::move(again.front());
       continue;
     }
     out[i] = std::move(found);
@@ -151,23 +214,26 @@ std::vector<claim_result> begin_checkouts(connection& db,
   return out;
 }
 
-bool abandon_checkout(connection& db, const std::string& order_id, std::int32_t status,
-                      const std::string& body) {
-  auto rows = db.exec("SELECT abandon_checkout($1, $2::integer, $3)",
-                      {order_id, std::to_string(status), body});
+bool abandon_checkout(connection& db, const std::string& order_id, const std::string& body) {
+  auto rows = db.exec("SELECT abandon_checkout($1, $2)", {order_id, body});
   return rows.value(0, 0) == "t";
 }
 
-std::string decide_undo(connection& db, const std::string& order_id, const std::string& reason) {
-  return db.exec("SELECT decide_undo($1, $2)", {order_id, reason}).value(0, 0);
+undo_decision decide_undo(connection& db, const std::string& order_id, const std::string& reason) {
+  auto decided = db.exec("SELECT decide_undo($1, $2)", {order_id, reason}).value(0, 0);
+  if (decided == "undo")
+    return undo_decision::undo;
+  if (decided == "stored")
+    return undo_decision::stored;
+  return undo_decision::gone;
 }
 
-std::vector<unfinished_checkout> lease_unfinished(connection& db, const std::string& owner,
-                                                  int older_ms, int limit, int lease_ms) {
+std::vector<unfinished_checkout> lease_unfinished(connection& db, const lease_terms& terms,
+                                                  int older_ms) {
   auto rows = db.exec("SELECT * FROM lease_unfinished_checkouts($1, $2::integer, $3::integer,"
                       " $4::integer)",
-                      {owner, std::to_string(older_ms), std::to_string(limit),
-                       std::to_string(lease_ms)});
+                      {terms.owner, std::to_string(older_ms), std::to_string(terms.limit),
+                       std::to_string(terms.lease_ms)});
   std::vector<unfinished_checkout> out;
   out.reserve(static_cast<std::size_t>(rows.rows()));
   for (int i = 0; i < rows.rows(); ++i)
@@ -193,7 +259,8 @@ bool is_unfinished(connection& db, const std::string& order_id) {
 namespace {
 
 /// The orders given by `at(i)`, i < count, as the columns of one call of
-/// store_orders() (migrations 0006, 0007): one round trip and one commit.
+/// store_orders() (migration 0010): one round trip and one commit. Answers
+/// the ids of those stored before.
 template <class At>
 std::vector<std::string> store_all(connection& db, const outbox_lease& lease, std::size_t count,
                                    At at) {
@@ -209,14 +276,14 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
   std::vector<std::optional<std::string>> entry;
   std::vector<std::string> item_order, sku, quantity, unit, amount;
   std::vector<std::string> event_id, event_type, event_order, payload;
-  std::vector<std::string> key_customer, key, http_status, key_order;
+  std::vector<std::string> key_customer, key, key_order;
   std::vector<std::optional<std::string>> body;
   for (std::size_t n = 0; n < count; ++n) {
     const domain::order_record& o = at(n);
     order_id.push_back(o.order_id);
     customer.push_back(o.customer_id);
     email.push_back(o.email);
-    status.push_back(o.status);
+    status.push_back(domain::to_string(o.status));
     currency.push_back(o.currency);
     total.push_back(std::to_string(o.total));
     payment.push_back(o.payment_id);
@@ -239,12 +306,9 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
     if (!o.idempotency_key.empty()) {
       key_customer.push_back(o.customer_id);
       key.push_back(o.idempotency_key);
-      http_status.push_back(std::to_string(o.http_status));
-      // A 201 answers the order's result, which is stored once, with the order.
-      if (o.response_body == o.result)
-        body.push_back(std::nullopt);
-      else
-        body.push_back(o.response_body);
+      // A completed checkout answers the order's result, which is stored
+      // once, with the order.
+      body.push_back(optional(o.failure_body));
       key_order.push_back(o.order_id);
     }
   }
@@ -252,8 +316,8 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
           " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],"
           " $11::text[], $12::text[], $13::integer[], $14::bigint[], $15::bigint[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
-          " $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[],"
-          " $25::text, $26::integer)",
+          " $20::text[], $21::text[], $22::text[], $23::text[],"
+          " $24::text, $25::integer)",
           {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
            to_pg_array(status), to_pg_array(currency), to_pg_array(total), to_pg_array(payment),
            to_pg_array(entry), to_pg_array(result), to_pg_array(created),
@@ -261,24 +325,47 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
            to_pg_array(amount),
            to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
            to_pg_array(payload),
-           to_pg_array(key_customer), to_pg_array(key), to_pg_array(http_status),
+           to_pg_array(key_customer), to_pg_array(key),
            to_pg_array(body), to_pg_array(key_order), optional(lease.owner),
            std::to_string(lease.lease_ms)});
   return from_pg_array(rows.value(0, 0));
 }
 
-} // namespace
-
-bool store_order(connection& db, const domain::order_record& o, const outbox_lease& lease) {
-  return store_all(db, lease, 1, [&](std::size_t) -> const domain::order_record& { return o; })
-    .empty();
+// What each order's store came to: its events, written now under `lease`
+// and committed about now, unless it was stored before.
+template <class At>
+std::vector<stored_order> outcomes_of(const std::vector<std::string>& stored_before,
+                                      const outbox_lease& lease, std::size_t count, At at) {
+  auto committed = unix_ms_now();
+  std::int32_t attempts = lease.owner.empty() ? 0 : 1;
+  std::vector<stored_order> out(count);
+  for (std::size_t n = 0; n < count; ++n) {
+    const domain::order_record& o = at(n);
+    if (std::find(stored_before.begin(), stored_before.end(), o.order_id) != stored_before.end())
+      continue;
+    out[n].stored_now = true;
+    out[n].events = o.events;
+    for (auto& e : out[n].events) {
+      e.committed_at_ms = committed;
+      e.attempts = attempts;
+    }
+  }
+  return out;
 }
 
-std::vector<std::string> store_orders(connection& db,
-                                      const std::vector<domain::order_record>& orders,
-                                      const outbox_lease& lease) {
-  return store_all(db, lease, orders.size(),
-            [&](std::size_t n) -> const domain::order_record& { return orders[n]; });
+} // namespace
+
+stored_order store_order(connection& db, const domain::order_record& o,
+                         const outbox_lease& lease) {
+  auto at = [&](std::size_t) -> const domain::order_record& { return o; };
+  return outcomes_of(store_all(db, lease, 1, at), lease, 1, at).front();
+}
+
+std::vector<stored_order> store_orders(connection& db,
+                                       const std::vector<domain::order_record>& orders,
+                                       const outbox_lease& lease) {
+  auto at = [&](std::size_t n) -> const domain::order_record& { return orders[n]; };
+  return outcomes_of(store_all(db, lease, orders.size(), at), lease, orders.size(), at);
 }
 
 std::string order_part_of(const std::string& result, order_part part) {
@@ -316,64 +403,3 @@ std::string load_order_part(connection& db, const std::string& order_id, order_p
 
 } // namespace ap::persistence
 
-namespace ap::persistence {
-
-std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& instance,
-                                             int limit, int lease_ms) {
-  // One statement (migration 0006), which walks the index of undelivered
-  // rows in order with bitmap scans off.
-  auto rows = db.exec("SELECT * FROM lease_outbox($1, $2::integer, $3::integer)",
-                      {instance, std::to_string(limit), std::to_string(lease_ms)});
-  std::vector<kernel::outbox_row> out;
-  out.reserve(static_cast<std::size_t>(rows.rows()));
-  for (int i = 0; i < rows.rows(); ++i)
-    out.push_back({rows.value(i, 0), rows.value(i, 1), rows.value(i, 2),
-                   std::stoll(rows.value(i, 3)), std::stoi(rows.value(i, 4))});
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.committed_at_ms < b.committed_at_ms; });
-  return out;
-}
-
-void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& outcomes,
-                   int max_backoff_ms) {
-  // One statement for the delivered rows of the batch and one for the
-  // failed ones, not one per row. Each row's outcome stands on its own, so
-  // they need no transaction: should the second fail, those leases run out
-  // and the rows are sent again.
-  std::vector<std::string> delivered;
-  std::vector<std::string> kernel_ids;
-  std::vector<std::string> failed;
-  for (const auto& o : outcomes) {
-    if (o.delivered) {
-      delivered.push_back(o.event_id);
-      kernel_ids.push_back(o.kernel_id);
-    } else {
-      failed.push_back(o.event_id);
-    }
-  }
-  if (!delivered.empty())
-    db.exec("UPDATE audit_outbox o SET delivered_at = now(), kernel_audit_id = d.kernel_id,"
-            " claimed_until = NULL"
-            " FROM unnest($1::text[], $2::text[]) AS d(event_id, kernel_id)"
-            " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
-            {to_pg_array(delivered), to_pg_array(kernel_ids)});
-  // Backoff grows with the attempts: 100 ms doubling, at most max_backoff_ms.
-  if (!failed.empty())
-    db.exec("UPDATE audit_outbox SET claimed_until = NULL, next_attempt_at = now()"
-            " + make_interval(secs => least($2::double precision,"
-            "                              100 * power(2, least(attempts, 20))) / 1000)"
-            " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
-            {to_pg_array(failed), std::to_string(max_backoff_ms)});
-}
-
-kernel::outbox_stats outbox_statistics(connection& db, int budget_ms) {
-  auto rows = db.exec(
-    "SELECT count(*),"
-    " coalesce((extract(epoch FROM now() - min(created_at)) * 1000)::bigint, 0),"
-    " count(*) FILTER (WHERE created_at < now() - make_interval(secs => $1::double precision / 1000))"
-    " FROM audit_outbox WHERE delivered_at IS NULL",
-    {std::to_string(budget_ms)});
-  return {std::stoll(rows.value(0, 0)), std::stoll(rows.value(0, 1)), std::stoll(rows.value(0, 2))};
-}
-
-} // namespace ap::persistence

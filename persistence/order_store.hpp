@@ -1,7 +1,7 @@
 #pragma once
 
-// The SQL of orders, idempotency keys and the audit outbox. Blocking: called
-// only by database workers.
+// The SQL of orders, idempotency keys and unfinished checkouts. Blocking:
+// called only by database workers.
 
 #include <cstdint>
 #include <string>
@@ -11,7 +11,6 @@
 
 #include "domain/checkout.hpp"
 #include "domain/order.hpp"
-#include "kernel/messages.hpp"
 
 namespace ap::persistence {
 
@@ -29,19 +28,33 @@ typename Inspector::result_type inspect(Inspector& f, idempotency_claim& x) {
   return f(caf::meta::type_name("idempotency_claim"), x.customer_id, x.key, x.fingerprint);
 }
 
-/// What a claim found.
+/// What claiming an Idempotency-Key (or recording a checkout) found.
+enum class claim_state : std::uint8_t {
+  /// Claimed (and the checkout recorded): go ahead.
+  claimed,
+  /// Completed before: answer its stored outcome.
+  replay,
+  /// The first request is still running.
+  in_flight,
+  /// The key was used with another body.
+  mismatch,
+  /// A stale claim was released just now: claim again.
+  released,
+};
+
+/// The name of a claim state, for logs.
+const char* to_string(claim_state s);
+
+/// What a claim found; for a replay, the outcome the key answers and its body.
 struct claim_result {
-  /// "claimed": go ahead; "replay": answer `status`/`body`; "in_flight":
-  /// the first request is still running (409); "mismatch": the key was used
-  /// with another body (422).
-  std::string state;
-  std::int32_t status = 0;
+  claim_state state = claim_state::claimed;
+  domain::checkout_outcome_kind replay = domain::checkout_outcome_kind::completed;
   std::string body;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim_result& x) {
-  return f(caf::meta::type_name("claim_result"), x.state, x.status, x.body);
+  return f(caf::meta::type_name("claim_result"), x.state, x.replay, x.body);
 }
 
 /// A claim left in flight longer than this by a release that recorded no
@@ -96,24 +109,67 @@ typename Inspector::result_type inspect(Inspector& f, unfinished_stats& x) {
   return f(caf::meta::type_name("unfinished_stats"), x.count, x.oldest_ms);
 }
 
+/// Who takes a lease (of outbox rows, or of unfinished checkouts), on how
+/// many rows at most, and for how long.
+struct lease_terms {
+  std::string owner;
+  std::int32_t limit = 0;
+  std::int32_t lease_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lease_terms& x) {
+  return f(caf::meta::type_name("lease_terms"), x.owner, x.limit, x.lease_ms);
+}
+
+/// What deciding to undo a captured checkout found (migration 0008).
+enum class undo_decision : std::uint8_t {
+  /// Decided (now or before): refund, reverse, store it settlement_failed.
+  undo,
+  /// Its order is stored: it stands, nothing is undone.
+  stored,
+  /// Not recorded.
+  gone,
+};
+
+/// "undo", "stored" or "gone".
+const char* to_string(undo_decision d);
+
+/// What storing an order came to: whether this call stored it, and then
+/// the audit events it wrote, with their commit time (empty when it was
+/// stored before: those events are the earlier store's).
+struct stored_order {
+  bool stored_now = false;
+  std::vector<domain::audit_event> events;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stored_order& x) {
+  return f(caf::meta::type_name("stored_order"), x.stored_now, x.events);
+}
+
+/// Which document of an order to read.
+enum class order_part : std::uint8_t { result, proof, license, delivery };
+
+/// "result", "proof", "license" or "delivery".
+const char* to_string(order_part part);
+
 /// Records checkouts, with one statement for all (migration 0008); a keyed
 /// one only when its key is claimed. One result per checkout, in order:
-/// "claimed" (recorded: go ahead) or what claim_idempotency_key found.
+/// claimed (recorded: go ahead) or what claim_idempotency_key found.
 std::vector<claim_result> begin_checkouts(connection& db, const std::vector<checkout_begin>& all);
 
 /// Ends an unfinished checkout that will have no order (a definite refusal
-/// before any charge); its key answers `status`/`body` from then on. False
-/// when it was not unfinished.
-bool abandon_checkout(connection& db, const std::string& order_id, std::int32_t status,
-                      const std::string& body);
+/// before any charge); its key answers the refusal, `body`, from then on.
+/// False when it was not unfinished.
+bool abandon_checkout(connection& db, const std::string& order_id, const std::string& body);
 
-/// Decides to undo a captured checkout (see migration 0008): "undo",
-/// "stored" (its order stands) or "gone".
-std::string decide_undo(connection& db, const std::string& order_id, const std::string& reason);
+/// Decides to undo a captured checkout (see migration 0008).
+undo_decision decide_undo(connection& db, const std::string& order_id, const std::string& reason);
 
 /// Leases checkouts unfinished for longer than `older_ms` (see migration 0008).
-std::vector<unfinished_checkout> lease_unfinished(connection& db, const std::string& owner,
-                                                  int older_ms, int limit, int lease_ms);
+std::vector<unfinished_checkout> lease_unfinished(connection& db, const lease_terms& terms,
+                                                  int older_ms);
 
 /// Count and oldest age of the unfinished checkouts.
 unfinished_stats unfinished_statistics(connection& db);
@@ -149,21 +205,17 @@ struct outbox_lease {
 /// a key) the completed idempotency record in one statement, so in one
 /// transaction, and ends its unfinished checkout. A 201 body is not stored
 /// beside the key: its replay reads the order's result. Idempotent: an order
-/// stored already is left as it is, and then this answers false. Throws
-/// db_error; then nothing was written.
-bool store_order(connection& db, const domain::order_record& order,
-                 const outbox_lease& lease = {});
+/// stored already is left as it is (`stored_now` false). Throws db_error;
+/// then nothing was written.
+stored_order store_order(connection& db, const domain::order_record& order,
+                         const outbox_lease& lease = {});
 
 /// Writes several orders as store_order does, all in one statement (group
-/// commit: one round trip, one commit); answers the ids of those that were
-/// stored already. Throws db_error when any of them cannot be written; then
-/// none was.
-std::vector<std::string> store_orders(connection& db,
-                                      const std::vector<domain::order_record>& orders,
-                                      const outbox_lease& lease = {});
-
-/// Which document of an order to read.
-enum class order_part { result, proof, license, delivery };
+/// commit: one round trip, one commit); one result per order, in order.
+/// Throws db_error when any of them cannot be written; then none was.
+std::vector<stored_order> store_orders(connection& db,
+                                       const std::vector<domain::order_record>& orders,
+                                       const outbox_lease& lease = {});
 
 /// The stored document, or an empty string when the order (or that part of
 /// it) does not exist. The parts are members of the stored result.
@@ -172,24 +224,5 @@ std::string load_order_part(connection& db, const std::string& order_id, order_p
 /// That part of an order's stored result (the result itself for
 /// order_part::result); empty when the order has no such part.
 std::string order_part_of(const std::string& result, order_part part);
-
-} // namespace ap::persistence
-
-namespace ap::persistence {
-
-/// Claims up to `limit` undelivered rows that are due and not leased, with
-/// FOR UPDATE SKIP LOCKED, and leases them to `instance` for `lease_ms`;
-/// oldest first. Counts an attempt on each.
-std::vector<kernel::outbox_row> claim_outbox(connection& db, const std::string& instance,
-                                             int limit, int lease_ms);
-
-/// Records the outcomes in one transaction: delivered rows get their Kernel
-/// id, failed ones are released and retried after a backoff that grows with
-/// their attempts (100 ms doubling, at most `max_backoff_ms`).
-void settle_outbox(connection& db, const std::vector<kernel::delivery_outcome>& outcomes,
-                   int max_backoff_ms);
-
-/// Pending count, oldest pending age and how many are older than `budget_ms`.
-kernel::outbox_stats outbox_statistics(connection& db, int budget_ms);
 
 } // namespace ap::persistence

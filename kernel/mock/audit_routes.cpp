@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
-#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 #include "kernel/mock/mock_state.hpp"
 

@@ -3,19 +3,41 @@
 #include <mutex>
 #include <string>
 
-#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 #include "domain/multisig.hpp"
 #include "kernel/mock/mock_state.hpp"
 
 namespace ap::kernel::mock {
 
+namespace {
+
+// The statuses SPEC §7 gives the multisig rules' refusals; the Kernel
+// answers them as the service does.
+int status_of(domain::refusal_kind kind) {
+  switch (kind) {
+    case domain::refusal_kind::invalid_input:
+      return 400;
+    case domain::refusal_kind::forbidden:
+      return 403;
+    case domain::refusal_kind::not_found:
+      return 404;
+    case domain::refusal_kind::conflict:
+      return 409;
+    case domain::refusal_kind::gone:
+      return 410;
+  }
+  return 400;
+}
+
+} // namespace
+
 void add_upgrade_routes(http::router& r, mock_state& k) {
   using http::access;
   using http::body_kind;
   auto now_ms = [] { return unix_ms_now(); };
   auto refusal = [](const domain::multisig_refusal& m) {
-    return http::error_response(m.status, m.code, m.message, m.field);
+    return http::error_response(status_of(m.kind), m.code, m.message, m.field);
   };
   r.add("POST", "/kernel/upgrade", access::open, body_kind::json,
         faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "actors/audit_forwarder.hpp"
-#include "actors/kernel_mock_actor.hpp"
+#include "test/support/kernel_double.hpp"
 #include "core/crypto.hpp"
 #include "test/support/actor_fixture.hpp"
 
@@ -16,7 +16,7 @@ namespace {
 // An outbox in memory with the real interface: leases due rows, records
 // outcomes (a failed row is due again 100 ms later).
 struct fake_row {
-  kernel::outbox_row row;
+  domain::audit_event row;
   bool delivered = false;
   bool leased = false;
   std::int64_t lease_until_ms = 0;
@@ -33,10 +33,11 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
                                         std::function<std::int64_t()> now,
                                         std::shared_ptr<int> leases) {
   return {
-    [rows, now, leases](atoms::lease_atom, const std::string&, std::int32_t limit,
-                        std::int32_t lease_ms) {
+    [rows, now, leases](atoms::lease_atom, const persistence::lease_terms& terms) {
+      auto limit = terms.limit;
+      auto lease_ms = terms.lease_ms;
       ++*leases;
-      std::vector<kernel::outbox_row> out;
+      std::vector<domain::audit_event> out;
       for (auto& r : *rows) {
         if (static_cast<std::int32_t>(out.size()) >= limit)
           break;
@@ -49,13 +50,13 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
       }
       return out;
     },
-    [rows, now](atoms::settle_atom, const std::vector<kernel::delivery_outcome>& outcomes) {
+    [rows, now](atoms::settle_atom, const std::vector<domain::forwarding_outcome>& outcomes) {
       for (const auto& o : outcomes)
         for (auto& r : *rows)
           if (r.row.event_id == o.event_id) {
             r.leased = false;
-            r.delivered = r.delivered || o.delivered;
-            if (o.delivered)
+            r.delivered = r.delivered || o.acknowledged;
+            if (o.acknowledged)
               r.kernel_id = o.kernel_id;
             else
               r.due_ms = now() + 100;
@@ -63,7 +64,7 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
       return true;
     },
     [rows, now](atoms::stats_atom) {
-      kernel::outbox_stats s;
+      domain::outbox_stats s;
       for (const auto& r : *rows)
         if (!r.delivered) {
           ++s.pending;
@@ -94,7 +95,7 @@ struct forwarding : test::actor_fixture {
   forwarding() {
     auto clock = [this] { return now_ms(); };
     outbox = sys.spawn(fake_outbox, rows, clock, leases);
-    kernel = sys.spawn(kernel_mock_actor, log, faults);
+    kernel = sys.spawn(kernel_double, log, faults);
     // These tests time the Kernel's answers to the millisecond: a wake-up
     // leases at once.
     forwarder = sys.spawn(audit_forwarder, config(0ms), &registry);
@@ -134,7 +135,7 @@ struct forwarding : test::actor_fixture {
   }
   // A checkout commits events leased to this instance and hands them over.
   void commit_leased(caf::actor to, const std::vector<std::string>& event_ids) {
-    std::vector<kernel::outbox_row> handed;
+    std::vector<domain::audit_event> handed;
     for (const auto& id : event_ids) {
       fake_row r;
       r.row = {id, "order.completed", R"({"orderId":")" + id + R"("})", now_ms(), 1};

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "actors/audit_forwarder.hpp"
+#include "test/support/print.hpp"
 #include "actors/checkout.hpp"
 #include "actors/errors.hpp"
 #include "actors/reconciler.hpp"
@@ -36,7 +37,7 @@ struct world {
   // Charges by idempotency key (the processor's own record), and refunds.
   std::map<std::string, domain::charge_result> charges;
   std::set<std::string> refunded;
-  std::vector<kernel::outbox_row> handed;
+  std::vector<domain::audit_event> handed;
 
   bool hold_charges = false;
   bool hold_posts = false;
@@ -51,7 +52,8 @@ struct world {
     held_charges;
   std::vector<std::pair<caf::typed_response_promise<domain::journal_entry>, domain::journal_request>>
     held_posts;
-  std::vector<std::pair<caf::typed_response_promise<bool>, domain::order_record>> held_stores;
+  std::vector<std::pair<caf::typed_response_promise<persistence::stored_order>, domain::order_record>>
+    held_stores;
 
   int count(const std::string& prefix) const {
     int n = 0;
@@ -60,14 +62,21 @@ struct world {
     return n;
   }
 
-  // Applies a store as the real one does: idempotent, ends the record.
-  bool apply_store(const domain::order_record& rec) {
+  // Applies a store as the real one does: idempotent, ends the record,
+  // answers the events it wrote.
+  persistence::stored_order apply_store(const domain::order_record& rec) {
     unfinished.erase(rec.order_id);
-    if (!orders.emplace(rec.order_id, rec.status).second)
-      return false;
-    BOOST_TEST(order_by_payment.emplace(rec.payment_id, rec.status).second,
+    auto status = domain::to_string(rec.status);
+    if (!orders.emplace(rec.order_id, status).second)
+      return {};
+    BOOST_TEST(order_by_payment.emplace(rec.payment_id, status).second,
                "two orders name payment " << rec.payment_id);
-    return true;
+    persistence::stored_order out{true, rec.events};
+    for (auto& e : out.events) {
+      e.committed_at_ms = 1;
+      e.attempts = 1;
+    }
+    return out;
   }
 
   domain::charge_result charge(const domain::charge_request& req) {
@@ -117,9 +126,9 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
           promise.deliver(make_error(error_code::database_unavailable, "connection lost"));
           continue;
         }
-        bool fresh = w->apply_store(rec);
+        auto fresh = w->apply_store(rec);
         if (how == commit)
-          promise.deliver(fresh);
+          promise.deliver(std::move(fresh));
         else
           promise.deliver(caf::make_error(caf::sec::request_timeout));
       }
@@ -134,31 +143,33 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
     [w](atoms::begin_atom, const persistence::checkout_begin& c) {
       w->log.push_back("begin " + c.order_id);
       w->unfinished[c.order_id] = {c.order_id, c.key, c.intent, "", 0, 0};
-      return persistence::claim_result{"claimed", 0, ""};
+      return persistence::claim_result{persistence::claim_state::claimed, {}, ""};
     },
-    [self, w](atoms::store_atom, const domain::order_record& rec) -> caf::result<bool> {
-      w->log.push_back("store " + rec.order_id + " " + rec.status);
+    [self, w](atoms::store_atom,
+              const domain::order_record& rec) -> caf::result<persistence::stored_order> {
+      w->log.push_back("store " + rec.order_id + " " + domain::to_string(rec.status));
       if (!w->hold_stores)
         return w->apply_store(rec);
-      w->held_stores.emplace_back(self->make_response_promise<bool>(), rec);
+      w->held_stores.emplace_back(self->make_response_promise<persistence::stored_order>(), rec);
       return w->held_stores.back().first;
     },
-    [w](atoms::abandon_atom, const std::string& id, std::int32_t, const std::string&) {
+    [w](atoms::abandon_atom, const std::string& id, const std::string&) {
       w->log.push_back("abandon " + id);
       return w->unfinished.erase(id) == 1;
     },
-    [w](atoms::undo_atom, const std::string& id, const std::string& reason) -> std::string {
+    [w](atoms::undo_atom, const std::string& id,
+        const std::string& reason) -> persistence::undo_decision {
       w->log.push_back("undo " + id);
       if (w->orders.count(id))
-        return "stored";
+        return persistence::undo_decision::stored;
       auto it = w->unfinished.find(id);
       if (it == w->unfinished.end())
-        return "gone";
+        return persistence::undo_decision::gone;
       if (it->second.undo_reason.empty())
         it->second.undo_reason = reason;
-      return "undo";
+      return persistence::undo_decision::undo;
     },
-    [w](atoms::overdue_atom, const std::string&, std::int32_t, std::int32_t, std::int32_t) {
+    [w](atoms::overdue_atom, const persistence::lease_terms&, std::int32_t) {
       std::vector<persistence::unfinished_checkout> rows;
       for (auto& [id, row] : w->unfinished) {
         ++row.attempts;
@@ -169,16 +180,18 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
     [w](atoms::unfinished_atom) {
       return persistence::unfinished_stats{static_cast<std::int64_t>(w->unfinished.size()), 0};
     },
-    [](atoms::get_atom, const std::string&, const std::string&) { return unused<std::string>(); },
-    [](atoms::lease_atom, const std::string&, std::int32_t, std::int32_t) {
-      return unused<std::vector<kernel::outbox_row>>();
+    [](atoms::get_atom, const std::string&, persistence::order_part) {
+      return unused<std::string>();
     },
-    [](atoms::settle_atom, const std::vector<kernel::delivery_outcome>&) {
+    [](atoms::lease_atom, const persistence::lease_terms&) {
+      return unused<std::vector<domain::audit_event>>();
+    },
+    [](atoms::settle_atom, const std::vector<domain::forwarding_outcome>&) {
       return unused<bool>();
     },
-    [](atoms::stats_atom) { return unused<kernel::outbox_stats>(); },
-    [](atoms::multisig_atom, const persistence::multisig_command&) {
-      return unused<persistence::multisig_outcome>();
+    [](atoms::stats_atom) { return unused<domain::outbox_stats>(); },
+    [](atoms::multisig_atom, const persistence::upgrade_step&) {
+      return unused<domain::upgrade_record>();
     },
   };
 }
@@ -247,10 +260,10 @@ audit_forwarder_actor::behavior_type
 fake_forwarder(audit_forwarder_actor::stateful_pointer<fake_state>, world_ptr w) {
   return {
     [](atoms::wake_atom) {},
-    [w](atoms::handover_atom, const std::vector<kernel::outbox_row>& rows) {
+    [w](atoms::handover_atom, const std::vector<domain::audit_event>& rows) {
       w->handed.insert(w->handed.end(), rows.begin(), rows.end());
     },
-    [](atoms::tick_atom) {},
+    [](atoms::poll_atom) {},
     [](atoms::gather_atom) {},
   };
 }
@@ -372,7 +385,7 @@ bool is_error(const answer_slot& answer, error_code code) {
          && static_cast<error_code>(answer->value().error().code()) == code;
 }
 
-bool is_outcome(const answer_slot& answer, checkout_outcome_kind kind) {
+bool is_outcome(const answer_slot& answer, domain::checkout_outcome_kind kind) {
   return answer->has_value() && answer->value() && answer->value()->kind == kind;
 }
 
@@ -382,7 +395,7 @@ BOOST_FIXTURE_TEST_SUITE(checkout_money_safety, checkout_fixture)
 
 BOOST_AUTO_TEST_CASE(a_checkout_is_recorded_before_it_is_charged_and_completes) {
   auto answer = start("");
-  BOOST_REQUIRE(is_outcome(answer, checkout_outcome_kind::completed));
+  BOOST_REQUIRE(is_outcome(answer, domain::checkout_outcome_kind::completed));
   auto id = order_ids[0];
   BOOST_TEST(answer->value()->order_id == id);
   // Without a client key the order id is the processor's key.
@@ -406,7 +419,7 @@ BOOST_AUTO_TEST_CASE(a_keyed_checkout_charges_under_a_key_of_the_customer_and_cl
 
 BOOST_AUTO_TEST_CASE(a_stored_checkout_hands_its_events_to_the_forwarder) {
   auto answer = start("");
-  BOOST_REQUIRE(is_outcome(answer, checkout_outcome_kind::completed));
+  BOOST_REQUIRE(is_outcome(answer, domain::checkout_outcome_kind::completed));
   // order.completed and delivery.generated, written leased to this instance.
   BOOST_REQUIRE_EQUAL(w->handed.size(), 2u);
   for (const auto& row : w->handed) {
@@ -483,7 +496,7 @@ BOOST_AUTO_TEST_CASE(a_store_in_doubt_that_did_not_commit_is_finished_by_the_rec
   BOOST_REQUIRE_EQUAL(w->unfinished.count(id), 1u);
   w->hold_stores = false;
   auto again = resume(id);
-  BOOST_REQUIRE(is_outcome(again, checkout_outcome_kind::completed));
+  BOOST_REQUIRE(is_outcome(again, domain::checkout_outcome_kind::completed));
   // The same charge (one key, one charge) and the same entry, stored once.
   BOOST_TEST(w->charges.size() == 1u);
   BOOST_TEST(w->count("charge " + id) == 2);
@@ -503,7 +516,7 @@ BOOST_AUTO_TEST_CASE(a_lost_charge_reply_is_in_doubt_and_rolls_forward_to_one_ch
   BOOST_TEST(w->count("void") == 0);
   BOOST_TEST(w->orders.empty());
   auto again = resume(id);
-  BOOST_REQUIRE(is_outcome(again, checkout_outcome_kind::completed));
+  BOOST_REQUIRE(is_outcome(again, domain::checkout_outcome_kind::completed));
   BOOST_TEST(w->charges.size() == 1u);
   BOOST_TEST(w->orders.at(id) == "completed");
   check_invariants();
@@ -524,7 +537,7 @@ BOOST_AUTO_TEST_CASE(a_crash_between_charge_and_store_is_finished_with_the_same_
   // The supervisor starts it again; the reconciler takes the record over.
   start_checkout_actor();
   auto again = resume(id);
-  BOOST_REQUIRE(is_outcome(again, checkout_outcome_kind::completed));
+  BOOST_REQUIRE(is_outcome(again, domain::checkout_outcome_kind::completed));
   BOOST_TEST(w->charges.size() == 1u);
   BOOST_TEST(w->count("charge " + domain::payment_key_for("cus_1", "k-crash")) == 2);
   BOOST_TEST(w->orders.at(id) == "completed");
@@ -538,7 +551,7 @@ BOOST_AUTO_TEST_CASE(a_ledger_refusal_after_capture_refunds_and_records_settleme
   w->refuse_posts = true;
   auto answer = start("");
   auto id = order_ids[0];
-  BOOST_REQUIRE(is_outcome(answer, checkout_outcome_kind::settlement_failed));
+  BOOST_REQUIRE(is_outcome(answer, domain::checkout_outcome_kind::settlement_failed));
   BOOST_TEST(answer->value()->body.find(id) != std::string::npos);
   // Decided (and recorded) before the refund, then refunded and stored.
   std::vector<std::string> expected{"begin " + id,
@@ -570,7 +583,7 @@ BOOST_AUTO_TEST_CASE(an_undo_decided_before_a_crash_is_finished_as_an_undo) {
   w->hold_stores = false;
   start_checkout_actor();
   auto again = resume(id);
-  BOOST_REQUIRE(is_outcome(again, checkout_outcome_kind::settlement_failed));
+  BOOST_REQUIRE(is_outcome(again, domain::checkout_outcome_kind::settlement_failed));
   BOOST_TEST(w->count("post " + id) == 1);
   BOOST_TEST(w->orders.at(id) == "settlement_failed");
   check_invariants();
@@ -580,7 +593,7 @@ BOOST_AUTO_TEST_CASE(a_definite_refusal_before_any_charge_ends_without_an_order)
   w->refuse_charges = true;
   auto answer = start("k-refused");
   auto id = order_ids[0];
-  BOOST_REQUIRE(is_outcome(answer, checkout_outcome_kind::refused));
+  BOOST_REQUIRE(is_outcome(answer, domain::checkout_outcome_kind::refused));
   BOOST_TEST(w->count("abandon " + id) == 1);
   BOOST_TEST(w->count("void") == 0);
   BOOST_TEST(w->orders.empty());
@@ -609,7 +622,7 @@ BOOST_AUTO_TEST_CASE(a_refusal_of_a_resumed_charge_is_a_doubt_not_an_abandon) {
   BOOST_TEST(w->unfinished.count(id) == 1u);
   w->refuse_charges = false;
   auto again = resume(id);
-  BOOST_REQUIRE(is_outcome(again, checkout_outcome_kind::completed));
+  BOOST_REQUIRE(is_outcome(again, domain::checkout_outcome_kind::completed));
   BOOST_TEST(w->charges.size() == 1u);
   BOOST_TEST(w->orders.at(id) == "completed");
   check_invariants();

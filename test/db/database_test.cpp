@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/database.hpp"
+#include "test/support/print.hpp"
 #include "actors/node.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
@@ -115,16 +116,15 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
     o.order_id = "order_" + std::string(24 - digits.size(), '0') + digits;
     o.customer_id = "cust-" + digits;
     o.email = "a@example.com";
-    o.status = "completed";
+    o.status = domain::order_status::completed;
     o.currency = "usd";
     o.total = 1200;
     o.payment_id = "pay_" + digits;
     o.finance_entry_id = "fin_" + digits;
     o.items = {{"creator-basic", 1, 1200, 1200}};
     o.created_at = "2026-01-01T00:00:00Z";
-    o.result = o.response_body = "{}";
+    o.result = "{}";
     o.events = {{"evt_" + digits, "order.completed", "{}"}};
-    o.http_status = 201;
     o.idempotency_key = "key-" + digits;
     return o;
   };
@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
                                            order(i).order_id, "{}"});
   int claimed = 0;
   for (int i = 0; i < n; ++i)
-    self->receive([&](persistence::claim_result& r) { claimed += r.state == "claimed"; },
+    self->receive([&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
                   caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
   BOOST_TEST(claimed == n);
   // Each is recorded as unfinished until its order is stored.
@@ -152,7 +152,8 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   int stored = 0;
   int failed = 0;
   for (int i = 0; i < n; ++i)
-    self->receive([&](bool fresh) { stored += fresh; }, [&](caf::error&) { ++failed; },
+    self->receive([&](persistence::stored_order& out) { stored += out.stored_now; },
+                  [&](caf::error&) { ++failed; },
                   caf::after(10s) >> [] { BOOST_FAIL("no store reply"); });
   BOOST_TEST(stored == n - 1);
   BOOST_TEST(failed == 1);
@@ -192,8 +193,8 @@ BOOST_AUTO_TEST_CASE(a_slow_periodic_scan_holds_up_no_request) {
   locker.exec("LOCK TABLE unfinished_checkouts IN ACCESS EXCLUSIVE MODE");
   caf::scoped_actor self{*live.sys};
   self->send(db, atoms::unfinished_atom::value);
-  self->send(db, atoms::overdue_atom::value, std::string{"test"}, std::int32_t{1000},
-             std::int32_t{10}, std::int32_t{60000});
+  self->send(db, atoms::overdue_atom::value, persistence::lease_terms{"test", 10, 60000},
+             std::int32_t{1000});
   // Sent after the scans, answered while they wait.
   auto started = std::chrono::steady_clock::now();
   bool answered = false;

@@ -56,13 +56,13 @@ struct scripted_kernel {
   }
 };
 
-kernel::kernel_reply call(kernel::http_client& client, const std::string& type,
+kernel::http_reply call(kernel::http_client& client, const std::string& type,
                           std::chrono::milliseconds timeout = 2s) {
-  std::promise<kernel::kernel_reply> done;
+  std::promise<kernel::http_reply> done;
   auto result = done.get_future();
   client.request("POST", "/kernel/audit",
                  R"({"eventType":")" + type + R"(","payload":{},"metadata":{"eventId":"e"}})",
-                 timeout, [&done](kernel::kernel_reply r) { done.set_value(std::move(r)); });
+                 timeout, [&done](kernel::http_reply r) { done.set_value(std::move(r)); });
   return result.get();
 }
 
@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(sequential_calls_reuse_one_keep_alive_connection) {
 
 BOOST_AUTO_TEST_CASE(concurrent_calls_are_capped_at_the_pool_size) {
   kernel::http_client client{{"127.0.0.1", port, ""}, 3};
-  std::vector<std::future<kernel::kernel_reply>> calls;
+  std::vector<std::future<kernel::http_reply>> calls;
   for (int i = 0; i < 30; ++i)
     calls.push_back(std::async(std::launch::async, [&] { return call(client, "ok"); }));
   for (auto& c : calls)
@@ -138,12 +138,12 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
   caf::actor_system sys{cfg};
-  auto k = sys.spawn(kernel_client, kernel::endpoint{"127.0.0.1", port, ""}, &reg);
+  auto k = sys.spawn(kernel_client, kernel::endpoint{"127.0.0.1", port, ""}, std::string{"test"}, &reg);
   caf::scoped_actor self{sys};
   auto submit = [&](const std::string& type) -> caf::expected<kernel::audit_ack> {
     caf::expected<kernel::audit_ack> out{caf::error{}};
     self->request(k, 10s, atoms::audit_atom::value,
-                  kernel::audit_submission{"evt_1", type, "{}", "test"})
+                  domain::audit_event{"evt_1", type, "{}", 0, 1})
       .receive([&](kernel::audit_ack& ack) { out = ack; },
                [&](caf::error& e) { out = std::move(e); });
     return out;

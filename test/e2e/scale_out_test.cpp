@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(two_instances_share_idempotency_and_the_outbox) {
   BOOST_TEST(verify["valid"].GetBool());
   BOOST_TEST(verify["length"].GetUint64() == events);
   // Both instances did part of the forwarding.
-  BOOST_TEST(pg.exec("SELECT count(DISTINCT claimed_by) FROM audit_outbox").value(0, 0) == "2");
+  BOOST_TEST(pg.exec("SELECT count(DISTINCT leased_by) FROM audit_outbox").value(0, 0) == "2");
 }
 
 BOOST_AUTO_TEST_CASE(the_survivor_drains_a_killed_instance_within_the_budget) {

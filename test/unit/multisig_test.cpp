@@ -1,6 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/crypto.hpp"
+#include "test/support/print.hpp"
 #include "core/json.hpp"
 #include "domain/multisig.hpp"
 
@@ -53,8 +54,23 @@ struct book_fixture {
   }
 };
 
+// The status SPEC §7 gives each kind of refusal.
 int status_of(const std::optional<multisig_refusal>& r) {
-  return r ? r->status : 0;
+  if (!r)
+    return 0;
+  switch (r->kind) {
+    case refusal_kind::invalid_input:
+      return 400;
+    case refusal_kind::forbidden:
+      return 403;
+    case refusal_kind::not_found:
+      return 404;
+    case refusal_kind::conflict:
+      return 409;
+    case refusal_kind::gone:
+      return 410;
+  }
+  return -1;
 }
 
 } // namespace
@@ -109,14 +125,14 @@ BOOST_AUTO_TEST_CASE(unknown_approvers_and_bad_signatures_are_403) {
   auto forged = crypto::base64_encode(crypto::ed25519_sign(
     seed_of('m'), approval_message(r.upgrade_id, r.payload_hash, "alice")));
   BOOST_TEST(book.approve(r.upgrade_id, "alice", forged, now, out)->code == "bad_signature");
-  BOOST_TEST(book.approve(r.upgrade_id, "alice", "not base64!", now, out)->status == 403);
+  BOOST_TEST(book.approve(r.upgrade_id, "alice", "not base64!", now, out)->kind == refusal_kind::forbidden);
   // A signature over another upgrade (replay).
   auto other = proposed(proposal("1.3.0"));
-  BOOST_TEST(book.approve(r.upgrade_id, "alice", sign(other, "alice"), now, out)->status == 403);
+  BOOST_TEST(book.approve(r.upgrade_id, "alice", sign(other, "alice"), now, out)->kind == refusal_kind::forbidden);
   // Over a tampered payload hash.
   auto tampered = crypto::base64_encode(crypto::ed25519_sign(
     seed_of('a'), approval_message(r.upgrade_id, std::string(64, '0'), "alice")));
-  BOOST_TEST(book.approve(r.upgrade_id, "alice", tampered, now, out)->status == 403);
+  BOOST_TEST(book.approve(r.upgrade_id, "alice", tampered, now, out)->kind == refusal_kind::forbidden);
 }
 
 BOOST_AUTO_TEST_CASE(expiry_is_410) {
@@ -154,12 +170,12 @@ BOOST_AUTO_TEST_CASE(proposals_are_validated) {
   BOOST_TEST(book.propose(p, now, out)->field == "binaryHash");
   BOOST_TEST(book.propose(proposal("1.1.0", {"alice"}), now, out)->field == "approvers");
   BOOST_TEST(book.propose(proposal("1.1.0", {"alice", "alice"}), now, out)->field == "approvers[1]");
-  BOOST_TEST(book.propose(proposal("1.1.0", {"alice", "mallory"}), now, out)->status == 400);
+  BOOST_TEST(book.propose(proposal("1.1.0", {"alice", "mallory"}), now, out)->kind == refusal_kind::invalid_input);
   p = proposal();
   p.kind = "downgrade";
   BOOST_TEST(book.propose(p, now, out)->field == "kind");
   upgrade_book strict{registry, 3};
-  BOOST_TEST(strict.propose(proposal(), now, out)->status == 400);  // fewer than the threshold
+  BOOST_TEST(strict.propose(proposal(), now, out)->kind == refusal_kind::invalid_input);  // fewer than the threshold
 }
 
 BOOST_AUTO_TEST_CASE(secret_rotation_ignores_version_order) {

@@ -5,6 +5,10 @@
 #include <map>
 #include <memory>
 
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
 #include "actors/actors.hpp"
 #include "kernel/mock/audit_log.hpp"
 
@@ -18,9 +22,14 @@ struct kernel_faults {
   bool outage = false;
 };
 
+/// The in-process Kernel: the Kernel's interface, and the completion of a
+/// delayed answer it sends itself.
+using kernel_double_actor = interface<
+  kernel_handlers, handlers<caf::reacts_to<atoms::kdone_atom, std::uint64_t>>>;
+
 /// State of the in-process Kernel.
-struct kernel_mock_state {
-  static constexpr const char* name = "kernel-mock";
+struct kernel_double_state {
+  static constexpr const char* name = "kernel-double";
   std::shared_ptr<kernel::audit_log> log;
   std::shared_ptr<kernel_faults> faults;
   std::uint64_t next_call = 0;
@@ -30,9 +39,9 @@ struct kernel_mock_state {
 
 /// The Kernel's audit logic as an actor, for actor tests: appends to `log`
 /// at once (idempotent by event id) and answers after `faults->latency`, or
-/// fails during an outage.
-kernel_actor::behavior_type kernel_mock_actor(kernel_actor::stateful_pointer<kernel_mock_state> self,
-                                              std::shared_ptr<kernel::audit_log> log,
-                                              std::shared_ptr<kernel_faults> faults);
+/// fails during an outage. Upgrade steps are not served in process.
+kernel_double_actor::behavior_type
+kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
+              std::shared_ptr<kernel::audit_log> log, std::shared_ptr<kernel_faults> faults);
 
 } // namespace ap

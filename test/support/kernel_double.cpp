@@ -1,4 +1,4 @@
-#include "actors/kernel_mock_actor.hpp"
+#include "test/support/kernel_double.hpp"
 
 #include <caf/all.hpp>
 
@@ -7,36 +7,35 @@
 
 namespace ap {
 
-kernel_actor::behavior_type kernel_mock_actor(kernel_actor::stateful_pointer<kernel_mock_state> self,
-                                              std::shared_ptr<kernel::audit_log> log,
-                                              std::shared_ptr<kernel_faults> faults) {
+kernel_double_actor::behavior_type
+kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
+              std::shared_ptr<kernel::audit_log> log, std::shared_ptr<kernel_faults> faults) {
   self->state.log = std::move(log);
   self->state.faults = std::move(faults);
   return {
-    [self](atoms::audit_atom, const kernel::audit_submission& sub) -> caf::result<kernel::audit_ack> {
+    [self](atoms::audit_atom, const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
       auto& st = self->state;
       if (st.faults->outage)
         return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
       rapidjson::Document payload;
       if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
         return make_error(error_code::invalid_input, "payload must be a JSON object");
-      auto appended = st.log->append(sub.event_type, payload, sub.event_id, sub.source, "simulated");
+      auto appended = st.log->append(sub.event_type, payload, sub.event_id, "artifact-publisher", "simulated");
       kernel::audit_ack ack{appended.event->id, appended.event->hash};
       if (st.faults->latency.count() == 0)
         return ack;
       auto id = st.next_call++;
       auto promise = self->make_response_promise<kernel::audit_ack>();
       st.delayed.emplace(id, std::make_pair(promise, ack));
-      self->delayed_send(self, st.faults->latency, atoms::kdone_atom::value, id, kernel::kernel_reply{});
+      self->delayed_send(self, st.faults->latency, atoms::kdone_atom::value, id);
       return promise;
     },
     [self](atoms::health_atom) { return !self->state.faults->outage; },
-    [](atoms::kcall_atom, const std::string&, const std::string&, const std::string&,
-       const std::string&) {
-      // Upgrades are served by the kernel-mock process, not this actor.
-      return kernel::kernel_reply{501, R"({"error":"not_implemented","message":"no upgrade routes in process"})", ""};
+    [](atoms::upgrade_atom, const kernel::upgrade_call&) -> caf::result<kernel::upgrade_ack> {
+      // Upgrades are served by the kernel-mock process, not in process.
+      return make_error(error_code::upstream_unavailable, "no upgrade steps in process");
     },
-    [self](atoms::kdone_atom, std::uint64_t id, const kernel::kernel_reply&) {
+    [self](atoms::kdone_atom, std::uint64_t id) {
       auto& delayed = self->state.delayed;
       if (auto it = delayed.find(id); it != delayed.end()) {
         it->second.first.deliver(it->second.second);

@@ -1,0 +1,70 @@
+#pragma once
+
+// The audit event, from the checkout that writes it to the Kernel that
+// stores it (SPEC §6), and the rules of its forwarding. Plain C++.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+
+namespace ap::domain {
+
+/// SPEC §6: every event lands in the Kernel within 3 s of its checkout's answer.
+constexpr auto audit_freshness_budget = std::chrono::milliseconds{3000};
+
+/// A failed forwarding is tried again after a backoff of 100 ms doubling
+/// with each attempt, at most this long: well inside the budget once the
+/// Kernel is back.
+constexpr auto audit_max_retry_backoff = std::chrono::milliseconds{1000};
+
+/// One audit event: a row of the transactional outbox and what is
+/// submitted to `POST /kernel/audit`.
+struct audit_event {
+  std::string event_id;
+  std::string event_type;
+  /// Canonical JSON; every order.* and delivery.* payload has a top-level orderId.
+  std::string payload;
+  /// When the transaction that wrote it committed, in Unix milliseconds
+  /// (0 until it is stored).
+  std::int64_t committed_at_ms = 0;
+  /// Forwarding attempts so far, the current one included.
+  std::int32_t attempts = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, audit_event& x) {
+  return f(caf::meta::type_name("audit_event"), x.event_id, x.event_type, x.payload,
+           x.committed_at_ms, x.attempts);
+}
+
+/// How forwarding one leased event ended.
+struct forwarding_outcome {
+  std::string event_id;
+  /// The Kernel acknowledged it; `kernel_id` is its id there.
+  bool acknowledged = false;
+  std::string kernel_id;
+  std::int32_t attempts = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, forwarding_outcome& x) {
+  return f(caf::meta::type_name("forwarding_outcome"), x.event_id, x.acknowledged, x.kernel_id,
+           x.attempts);
+}
+
+/// The outbox at a glance, for metrics.
+struct outbox_stats {
+  std::int64_t pending = 0;
+  std::int64_t oldest_pending_ms = 0;
+  std::int64_t pending_past_budget = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbox_stats& x) {
+  return f(caf::meta::type_name("outbox_stats"), x.pending, x.oldest_pending_ms,
+           x.pending_past_budget);
+}
+
+} // namespace ap::domain

@@ -1,0 +1,66 @@
+#include "persistence/outbox_store.hpp"
+
+#include <algorithm>
+
+#include "persistence/connection.hpp"
+
+namespace ap::persistence {
+
+std::vector<domain::audit_event> lease_outbox(connection& db, const lease_terms& terms) {
+  // One statement (migration 0006), which walks the index of undelivered
+  // rows in order with bitmap scans off.
+  auto rows = db.exec("SELECT * FROM lease_outbox($1, $2::integer, $3::integer)",
+                      {terms.owner, std::to_string(terms.limit), std::to_string(terms.lease_ms)});
+  std::vector<domain::audit_event> out;
+  out.reserve(static_cast<std::size_t>(rows.rows()));
+  for (int i = 0; i < rows.rows(); ++i)
+    out.push_back({rows.value(i, 0), rows.value(i, 1), rows.value(i, 2),
+                   std::stoll(rows.value(i, 3)), std::stoi(rows.value(i, 4))});
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.committed_at_ms < b.committed_at_ms; });
+  return out;
+}
+
+void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>& outcomes,
+                   std::chrono::milliseconds max_backoff) {
+  // One statement for the delivered rows of the batch and one for the
+  // failed ones, not one per row. Each row's outcome stands on its own, so
+  // they need no transaction: should the second fail, those leases run out
+  // and the rows are sent again.
+  std::vector<std::string> acknowledged;
+  std::vector<std::string> kernel_ids;
+  std::vector<std::string> failed;
+  for (const auto& o : outcomes) {
+    if (o.acknowledged) {
+      acknowledged.push_back(o.event_id);
+      kernel_ids.push_back(o.kernel_id);
+    } else {
+      failed.push_back(o.event_id);
+    }
+  }
+  if (!acknowledged.empty())
+    db.exec("UPDATE audit_outbox o SET delivered_at = now(), kernel_audit_id = d.kernel_id,"
+            " leased_until = NULL"
+            " FROM unnest($1::text[], $2::text[]) AS d(event_id, kernel_id)"
+            " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
+            {to_pg_array(acknowledged), to_pg_array(kernel_ids)});
+  // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
+  if (!failed.empty())
+    db.exec("UPDATE audit_outbox SET leased_until = NULL, next_attempt_at = now()"
+            " + make_interval(secs => least($2::double precision,"
+            "                              100 * power(2, least(attempts, 20))) / 1000)"
+            " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
+            {to_pg_array(failed), std::to_string(max_backoff.count())});
+}
+
+domain::outbox_stats outbox_statistics(connection& db, std::chrono::milliseconds budget) {
+  auto rows = db.exec(
+    "SELECT count(*),"
+    " coalesce((extract(epoch FROM now() - min(created_at)) * 1000)::bigint, 0),"
+    " count(*) FILTER (WHERE created_at < now() - make_interval(secs => $1::double precision / 1000))"
+    " FROM audit_outbox WHERE delivered_at IS NULL",
+    {std::to_string(budget.count())});
+  return {std::stoll(rows.value(0, 0)), std::stoll(rows.value(0, 1)), std::stoll(rows.value(0, 2))};
+}
+
+} // namespace ap::persistence

@@ -1,0 +1,33 @@
+#pragma once
+
+// The SQL of the transactional audit outbox (SPEC §6): events are written
+// with their order (order_store.hpp), leased by a forwarder, and settled
+// with the Kernel's acknowledgement or a retry time. Blocking: called only
+// by database workers.
+
+#include <chrono>
+#include <vector>
+
+#include "domain/audit.hpp"
+#include "persistence/order_store.hpp"
+
+namespace ap::persistence {
+
+class connection;
+
+/// Leases up to `terms.limit` unacknowledged rows that are due and not
+/// leased, with FOR UPDATE SKIP LOCKED, to `terms.owner` for
+/// `terms.lease_ms`; oldest first. Counts an attempt on each.
+std::vector<domain::audit_event> lease_outbox(connection& db, const lease_terms& terms);
+
+/// Records the outcomes: acknowledged rows get their Kernel id, the others
+/// are released and retried after a backoff that grows with their attempts
+/// (100 ms doubling, at most `max_backoff`).
+void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>& outcomes,
+                   std::chrono::milliseconds max_backoff = domain::audit_max_retry_backoff);
+
+/// Pending count, oldest pending age and how many are older than `budget`.
+domain::outbox_stats outbox_statistics(
+  connection& db, std::chrono::milliseconds budget = domain::audit_freshness_budget);
+
+} // namespace ap::persistence
