@@ -22,7 +22,8 @@ if [ "${AP_SANITIZE:-0}" = 1 ]; then
   export ASAN_OPTIONS=abort_on_error=0:halt_on_error=1:detect_leaks=0:detect_stack_use_after_return=0
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$PWD/scripts/ubsan.supp
 else
-  ap_build
+  # CI builds with AP_WERROR=ON: a warning fails the build.
+  ap_build RelWithDebInfo build -DAP_WERROR="${AP_WERROR:-OFF}"
 fi
 
 workdir=$(mktemp -d /tmp/artifact-publisher-tests.XXXXXX)
