@@ -1,6 +1,7 @@
 #include "actors/database.hpp"
 
-#include <caf/all.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 
 #include "actors/metering.hpp"
 
@@ -354,7 +355,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         return std::move(where.error());
       switch (*where) {
         case found::document:
-          return std::move(text);
+          return text;
         case found::unfinished:  // recorded, not finished yet (SPEC §9)
           return make_order_error(error_code::processing, "order " + id + " is processing", id);
         case found::no_part:

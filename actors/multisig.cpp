@@ -1,6 +1,7 @@
 #include "actors/multisig.hpp"
 
-#include <caf/all.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 
 #include "actors/metering.hpp"
 

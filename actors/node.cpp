@@ -1,9 +1,15 @@
 #include "actors/node.hpp"
 
-#include <caf/all.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <thread>
 
 #include "actors/errors.hpp"
 #include "actors/kernel_client.hpp"
+#include "core/log.hpp"
 #include "mocks/payments.hpp"
 
 namespace ap {
@@ -76,6 +82,30 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                         return caf::actor_cast<caf::actor>(s.spawn(reconciler, cfg, &dir, reg));
                       }});
   return sys.spawn(supervisor, std::move(children), opts.supervision, &registry);
+}
+
+void flush_outbox(caf::actor_system& sys, actor_directory& dir, std::chrono::milliseconds limit) {
+  caf::scoped_actor self{sys};
+  if (auto forwarder = dir.forwarder())
+    self->send(forwarder, atoms::wake_atom::value);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::int64_t pending = -1;
+  outbox_actor outbox = dir.database();
+  while (std::chrono::steady_clock::now() < deadline) {
+    self->request(outbox, std::chrono::seconds{1}, atoms::stats_atom::value)
+      .receive([&](domain::outbox_stats& s) { pending = s.pending; },
+               [&](caf::error&) { pending = -1; });
+    if (pending == 0)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  log::warn("stopping with audit events still in the outbox; they are forwarded after the next start",
+            {{"pending", std::to_string(pending)}});
+}
+
+void stop_node(caf::actor_system& sys, const supervisor_actor& root) {
+  caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+  sys.await_all_actors_done();
 }
 
 } // namespace ap

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 
 #include <caf/fwd.hpp>
@@ -49,5 +50,13 @@ void configure_actor_system(caf::actor_system_config& cfg, std::size_t threads =
 /// (`caf::exit_reason::user_shutdown`), which the supervisor passes on.
 supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_directory& dir,
                             metrics::registry& registry);
+
+/// SPEC §8: on SIGTERM, flushes what the outbox can. The forwarder is woken
+/// and this waits, at most `limit`, until nothing is pending; what remains
+/// stays in the outbox for the next start or another instance.
+void flush_outbox(caf::actor_system& sys, actor_directory& dir, std::chrono::milliseconds limit);
+
+/// Stops the actor graph started by start_node and waits for every actor.
+void stop_node(caf::actor_system& sys, const supervisor_actor& root);
 
 } // namespace ap

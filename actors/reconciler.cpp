@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-#include <caf/all.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 
 #include "actors/errors.hpp"
 #include "actors/metering.hpp"

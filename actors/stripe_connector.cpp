@@ -1,6 +1,7 @@
 #include "actors/stripe_connector.hpp"
 
-#include <caf/all.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 
 #include "actors/errors.hpp"
 #include "actors/metering.hpp"

@@ -3,8 +3,10 @@
 #include <iostream>
 #include <thread>
 
-#include <caf/all.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 
+#include "actors/gateway.hpp"
 #include "actors/node.hpp"
 #include "core/config.hpp"
 #include "core/ids.hpp"
@@ -34,30 +36,6 @@ std::optional<service_config> load_or_report() {
   return loaded.config;
 }
 
-/// How long shutdown waits for the outbox to reach the Kernel.
-constexpr auto shutdown_flush_limit = std::chrono::seconds{3};
-
-// SPEC §8: on SIGTERM, flush what the outbox can. The forwarder is woken and
-// shutdown waits (bounded) until nothing is pending; what remains stays in
-// the outbox for the next start or another instance.
-void flush_outbox(caf::actor_system& system, actor_directory& directory) {
-  caf::scoped_actor self{system};
-  if (auto forwarder = directory.forwarder())
-    self->send(forwarder, atoms::wake_atom::value);
-  auto deadline = std::chrono::steady_clock::now() + shutdown_flush_limit;
-  std::int64_t pending = -1;
-  while (std::chrono::steady_clock::now() < deadline) {
-    self->request(directory.database(), std::chrono::seconds{1}, atoms::stats_atom::value)
-      .receive([&](domain::outbox_stats& s) { pending = s.pending; },
-               [&](caf::error&) { pending = -1; });
-    if (pending == 0)
-      return;
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
-  log::warn("stopping with audit events still in the outbox; they are forwarded after the next start",
-            {{"pending", std::to_string(pending)}});
-}
-
 } // namespace
 
 int migrate() {
@@ -82,6 +60,13 @@ int migrate() {
     return 1;
   }
 }
+
+namespace {
+
+/// How long shutdown waits for the outbox to reach the Kernel.
+constexpr auto shutdown_flush_limit = std::chrono::seconds{3};
+
+} // namespace
 
 int serve() {
   auto cfg = load_or_report();
@@ -156,8 +141,9 @@ int serve() {
   opts.reconciler.resume_timeout = std::max(cfg->request_timeout * 2, std::chrono::milliseconds{5000});
   auto root = start_node(system, opts, directory, registry);
 
+  gateway actors{system, directory};
   http::router routes;
-  http::add_service_routes(routes, {&system, &directory, &registry, &*cfg, keys});
+  http::add_service_routes(routes, {&actors, &registry, &*cfg, keys});
   http::server_limits limits;
   limits.max_connections = cfg->max_connections;
   // A last-resort guard above every actor timeout (the longest is a
@@ -173,15 +159,13 @@ int serve() {
     log::error("cannot listen", {{"bind", cfg->bind},
                                  {"port", std::to_string(cfg->port)},
                                  {"error", e.what()}});
-    caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
-    system.await_all_actors_done();
+    stop_node(system, root);
     return 1;
   }
   // Returns after SIGTERM/SIGINT once in-flight requests have been answered.
   server.run(cfg->io_threads, true);
-  flush_outbox(system, directory);
-  caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
-  system.await_all_actors_done();
+  flush_outbox(system, directory, shutdown_flush_limit);
+  stop_node(system, root);
   log::info("stopped");
   return 0;
 }

@@ -1,13 +1,10 @@
 #include "http/routes.hpp"
 
-#include <caf/all.hpp>
-
-#include "actors/directory.hpp"
 #include "actors/errors.hpp"
+#include "actors/gateway.hpp"
 
 #include "core/json.hpp"
 #include "core/log.hpp"
-#include "http/ask.hpp"
 #include "domain/checkout.hpp"
 #include "domain/multisig.hpp"
 #include "domain/order.hpp"
@@ -53,12 +50,11 @@ void add_order_read(router& r, const route_context& ctx, const std::string& suff
             reply(error_response(404, "not_found", "no order " + id));
             return;
           }
-          ask<std::string>(
-            *ctx.system, ctx.directory->database(), order_read_timeout,
-            [reply](caf::expected<std::string> doc) {
-              reply(doc ? json_response(200, std::move(*doc)) : response_for(doc.error()));
-            },
-            atoms::get_atom::value, id, part);
+          ctx.actors->order_part(id, part, order_read_timeout,
+                                 [reply](caf::expected<std::string> doc) {
+                                   reply(doc ? json_response(200, std::move(*doc))
+                                             : response_for(doc.error()));
+                                 });
         });
 }
 
@@ -80,13 +76,11 @@ void add_service_routes(router& r, route_context ctx) {
 
 void add_operations_routes(router& r, const route_context& ctx) {
   r.add("GET", "/health", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
-    ask<persistence::db_status>(
-      *ctx.system, ctx.directory->database(), readiness_timeout,
-      [ctx, reply](caf::expected<persistence::db_status> st) {
+    ctx.actors->database_status(
+      readiness_timeout, [ctx, reply](caf::expected<persistence::db_status> st) {
         auto database = database_state_name(st);
-        ask<bool>(
-          *ctx.system, ctx.directory->kernel(), kernel_probe_timeout,
-          [ctx, reply, database](caf::expected<bool> kernel_up) {
+        ctx.actors->kernel_health(
+          kernel_probe_timeout, [ctx, reply, database](caf::expected<bool> kernel_up) {
             bool kernel_healthy = kernel_up && *kernel_up;
             std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
             json::append_quoted(body, database == "ok" && kernel_healthy ? "ok" : "degraded");
@@ -98,16 +92,12 @@ void add_operations_routes(router& r, const route_context& ctx) {
             json::append_quoted(body, AP_VERSION);
             body += '}';
             reply(json_response(200, std::move(body)));
-          },
-          atoms::health_atom::value);
-      },
-      atoms::ping_atom::value);
+          });
+      });
   });
 
   r.add("GET", "/readyz", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
-    ask<persistence::db_status>(
-      *ctx.system, ctx.directory->database(), readiness_timeout,
-      [reply](caf::expected<persistence::db_status> st) {
+    ctx.actors->database_status(readiness_timeout, [reply](caf::expected<persistence::db_status> st) {
         if (!st) {
           reply(error_response(503, "not_ready", "the database did not answer in time"));
         } else if (!st->ready()) {
@@ -118,8 +108,7 @@ void add_operations_routes(router& r, const route_context& ctx) {
           reply(json_response(200, "{\"ready\":true,\"database\":\"ok\",\"schemaVersion\":"
                                      + std::to_string(st->schema_version) + "}"));
         }
-      },
-      atoms::ping_atom::value);
+      });
   });
 
   r.add("GET", "/metrics", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
@@ -147,24 +136,13 @@ void add_order_routes(router& r, const route_context& ctx) {
     // The ids are drawn here, so that even an answer lost with a crashed
     // checkout actor names the order the client may have paid for.
     auto ids = domain::new_order_ids();
-    auto order_id = ids.order_id;
-    ask_within_callee_deadline<checkout_outcome>(
-      *ctx.system, ctx.directory->checkout(),
-      [reply, order_id](caf::expected<checkout_outcome> outcome) {
-        if (!outcome) {
-          auto& err = outcome.error();
-          if (err == caf::sec::request_receiver_down)
-            err = make_order_error(error_code::database_unavailable,
-                                   "the checkout was interrupted; if it was recorded it will "
-                                   "be finished: follow order " + order_id,
-                                   order_id);
-          reply(response_for(err));
-          return;
-        }
+    ctx.actors->checkout(
+      std::get<domain::checkout_request>(std::move(parsed)), key, std::move(ids),
+      [reply](caf::expected<checkout_outcome> outcome) {
+        if (!outcome)
+          return reply(response_for(outcome.error()));
         reply(json_response(checkout_status(outcome->kind), std::move(outcome->body)));
-      },
-      atoms::checkout_atom::value, std::get<domain::checkout_request>(std::move(parsed)), key,
-      std::move(ids));
+      });
   });
   add_order_read(r, ctx, "", persistence::order_part::result);
   add_order_read(r, ctx, "/license", persistence::order_part::license);
@@ -180,8 +158,8 @@ void add_order_routes(router& r, const route_context& ctx) {
           // The catalog comes from PostgreSQL; the run itself reads and
           // writes nothing.
           auto body = req.json;
-          ask<std::vector<domain::catalog_item>>(
-            *ctx.system, ctx.directory->database(), order_read_timeout,
+          ctx.actors->catalog(
+            order_read_timeout,
             [ctx, body, reply](caf::expected<std::vector<domain::catalog_item>> items) {
               if (!items) {
                 reply(response_for(items.error()));
@@ -191,8 +169,7 @@ void add_order_routes(router& r, const route_context& ctx) {
               for (auto& item : *items)
                 cat.emplace(item.sku, std::move(item));
               reply(json_response(200, domain::run_sandbox(*body, ctx.config->sandbox_seed, cat)));
-            },
-            atoms::catalog_atom::value);
+            });
         });
 }
 
@@ -243,14 +220,11 @@ void add_multisig_routes(router& r, const route_context& ctx) {
           domain::upgrade_proposal p;
           if (auto bad = domain::parse_proposal(*req.json, p))
             return reply(refused(*bad));
-          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
-                                      to_reply(reply, 201), atoms::propose_atom::value, p);
+          ctx.actors->propose(p, multisig_timeout, to_reply(reply, 201));
         });
   r.add("GET", "/api/multisig/upgrades/{id}", access::api, body_kind::none,
         [ctx, to_reply](request& req, reply_fn reply) {
-          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
-                                      to_reply(reply, 200), atoms::get_atom::value,
-                                      req.params.at("id"));
+          ctx.actors->upgrade(req.params.at("id"), multisig_timeout, to_reply(reply, 200));
         });
   r.add("POST", "/api/multisig/upgrades/{id}/approvals", access::open, body_kind::json,
         [ctx, to_reply](request& req, reply_fn reply) {
@@ -258,15 +232,12 @@ void add_multisig_routes(router& r, const route_context& ctx) {
           for (const char* f : {"approver", "signature"})
             if (!b.IsObject() || !b.HasMember(f) || !b[f].IsString() || b[f].GetStringLength() == 0)
               return reply(error_response(400, "invalid_input", std::string{f} + " is required", f));
-          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
-                           to_reply(reply, 201), atoms::approve_atom::value, req.params.at("id"),
-                           std::string{b["approver"].GetString()}, std::string{b["signature"].GetString()});
+          ctx.actors->approve(req.params.at("id"), b["approver"].GetString(),
+                              b["signature"].GetString(), multisig_timeout, to_reply(reply, 201));
         });
   r.add("POST", "/api/multisig/upgrades/{id}/apply", access::admin, body_kind::none,
         [ctx, to_reply](request& req, reply_fn reply) {
-          ask<domain::upgrade_record>(*ctx.system, ctx.directory->multisig(), multisig_timeout,
-                                      to_reply(reply, 200), atoms::apply_atom::value,
-                                      req.params.at("id"));
+          ctx.actors->apply(req.params.at("id"), multisig_timeout, to_reply(reply, 200));
         });
   r.add("POST", "/api/multisig/upgrade", access::admin, body_kind::json,
         [ctx, refused](request& req, reply_fn reply) {
@@ -288,14 +259,13 @@ void add_multisig_routes(router& r, const route_context& ctx) {
             }
           }
           // 200 once applied, 202 while approvals are missing.
-          ask<domain::upgrade_record>(
-            *ctx.system, ctx.directory->multisig(), multisig_timeout,
-            [reply](caf::expected<domain::upgrade_record> r) {
-              if (!r)
-                return reply(response_for(r.error()));
-              reply(json_response(r->status == "applied" ? 200 : 202, domain::oneshot_json(*r)));
-            },
-            atoms::oneshot_atom::value, p, approvals);
+          ctx.actors->oneshot(p, approvals, multisig_timeout,
+                              [reply](caf::expected<domain::upgrade_record> r) {
+                                if (!r)
+                                  return reply(response_for(r.error()));
+                                reply(json_response(r->status == "applied" ? 200 : 202,
+                                                    domain::oneshot_json(*r)));
+                              });
         });
 }
 

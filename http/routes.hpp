@@ -3,8 +3,6 @@
 #include <chrono>
 #include <memory>
 
-#include <caf/fwd.hpp>
-
 #include "core/config.hpp"
 #include "core/metrics.hpp"
 #include "domain/proof.hpp"
@@ -12,7 +10,7 @@
 #include "http/router.hpp"
 
 namespace ap {
-class actor_directory;
+class gateway;
 }
 
 namespace ap::http {
@@ -22,11 +20,10 @@ namespace ap::http {
 /// of any route.
 constexpr auto multisig_timeout = std::chrono::milliseconds{15000};
 
-/// What the service's routes need: where to find actors, the registry to
+/// What the service's routes need: the way to the actors, the registry to
 /// render and the configuration.
 struct route_context {
-  caf::actor_system* system;
-  actor_directory* directory;
+  const gateway* actors;
   metrics::registry* registry;
   const service_config* config;
   std::shared_ptr<const domain::proof_keyring> keys;

@@ -10,7 +10,7 @@
 
 #include "actors/node.hpp"
 #include "core/json.hpp"
-#include "http/ask.hpp"
+#include "actors/ask.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
 #include "test/support/http_client.hpp"
@@ -71,7 +71,7 @@ struct edge {
     routes.add("GET", "/actor/silent", http::access::open, http::body_kind::none,
                [this](http::request&, http::reply_fn reply) {
                  auto target = sys->spawn(silent);
-                 http::ask<persistence::db_status>(
+                 ap::ask<persistence::db_status>(
                    *sys, target, 200ms,
                    [reply, target](caf::expected<persistence::db_status> st) {
                      caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
@@ -85,7 +85,7 @@ struct edge {
                  caf::scoped_actor self{*sys};
                  self->send_exit(target, caf::exit_reason::kill);
                  self->wait_for(target);
-                 http::ask<persistence::db_status>(
+                 ap::ask<persistence::db_status>(
                    *sys, target, 1s,
                    [reply](caf::expected<persistence::db_status> st) {
                      reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
@@ -96,7 +96,7 @@ struct edge {
     routes.add("GET", "/actor/dies-holding", http::access::open, http::body_kind::none,
                [this](http::request&, http::reply_fn reply) {
                  auto target = sys->spawn(silent);
-                 http::ask_within_callee_deadline<persistence::db_status>(
+                 ap::ask_within_callee_deadline<persistence::db_status>(
                    *sys, target,
                    [reply](caf::expected<persistence::db_status> st) {
                      reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
@@ -109,7 +109,7 @@ struct edge {
                });
     routes.add("GET", "/actor/prompt", http::access::open, http::body_kind::none,
                [this](http::request&, http::reply_fn reply) {
-                 http::ask_within_callee_deadline<persistence::db_status>(
+                 ap::ask_within_callee_deadline<persistence::db_status>(
                    *sys, sys->spawn(prompt),
                    [reply](caf::expected<persistence::db_status> st) {
                      reply(st ? http::json_response(200, "{\"answered\":true}")

@@ -11,7 +11,7 @@
 #include "actors/atoms.hpp"
 #include "actors/errors.hpp"
 
-namespace ap::http {
+namespace ap {
 
 /// Sends one request to an actor from outside the actor system (a Beast io
 /// thread) without blocking: a short-lived actor makes the request with a
@@ -74,4 +74,4 @@ void ask_within_callee_deadline(caf::actor_system& sys, const Handle& dest,
   });
 }
 
-} // namespace ap::http
+} // namespace ap

@@ -1,0 +1,85 @@
+#include "actors/gateway.hpp"
+
+#include "actors/ask.hpp"
+#include "actors/directory.hpp"
+#include "actors/errors.hpp"
+
+namespace ap {
+
+gateway::gateway(caf::actor_system& system, actor_directory& directory)
+  : system_(&system), directory_(&directory) {
+}
+
+void gateway::database_status(std::chrono::milliseconds timeout,
+                              callback<persistence::db_status> done) const {
+  ask<persistence::db_status>(*system_, directory_->database(), timeout, std::move(done),
+                              atoms::ping_atom::value);
+}
+
+void gateway::kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const {
+  ask<bool>(*system_, directory_->kernel(), timeout, std::move(done), atoms::health_atom::value);
+}
+
+void gateway::catalog(std::chrono::milliseconds timeout,
+                      callback<std::vector<domain::catalog_item>> done) const {
+  ask<std::vector<domain::catalog_item>>(*system_, directory_->database(), timeout,
+                                         std::move(done), atoms::catalog_atom::value);
+}
+
+void gateway::order_part(std::string order_id, persistence::order_part part,
+                         std::chrono::milliseconds timeout, callback<std::string> done) const {
+  ask<std::string>(*system_, directory_->database(), timeout, std::move(done),
+                   atoms::get_atom::value, std::move(order_id), part);
+}
+
+void gateway::checkout(domain::checkout_request request, std::string idempotency_key,
+                       domain::order_ids ids, callback<checkout_outcome> done) const {
+  auto order_id = ids.order_id;
+  ask_within_callee_deadline<checkout_outcome>(
+    *system_, directory_->checkout(),
+    [done = std::move(done), order_id](caf::expected<checkout_outcome> outcome) {
+      if (!outcome && outcome.error() == caf::sec::request_receiver_down)
+        return done(make_order_error(error_code::database_unavailable,
+                                     "the checkout was interrupted; if it was recorded it will "
+                                     "be finished: follow order " + order_id,
+                                     order_id));
+      done(std::move(outcome));
+    },
+    atoms::checkout_atom::value, std::move(request), std::move(idempotency_key), std::move(ids));
+}
+
+void gateway::propose(domain::upgrade_proposal proposal, std::chrono::milliseconds timeout,
+                      callback<domain::upgrade_record> done) const {
+  ask<domain::upgrade_record>(*system_, directory_->multisig(), timeout, std::move(done),
+                              atoms::propose_atom::value, std::move(proposal));
+}
+
+void gateway::approve(std::string upgrade_id, std::string approver, std::string signature,
+                      std::chrono::milliseconds timeout,
+                      callback<domain::upgrade_record> done) const {
+  ask<domain::upgrade_record>(*system_, directory_->multisig(), timeout, std::move(done),
+                              atoms::approve_atom::value, std::move(upgrade_id),
+                              std::move(approver), std::move(signature));
+}
+
+void gateway::apply(std::string upgrade_id, std::chrono::milliseconds timeout,
+                    callback<domain::upgrade_record> done) const {
+  ask<domain::upgrade_record>(*system_, directory_->multisig(), timeout, std::move(done),
+                              atoms::apply_atom::value, std::move(upgrade_id));
+}
+
+void gateway::upgrade(std::string upgrade_id, std::chrono::milliseconds timeout,
+                      callback<domain::upgrade_record> done) const {
+  ask<domain::upgrade_record>(*system_, directory_->multisig(), timeout, std::move(done),
+                              atoms::get_atom::value, std::move(upgrade_id));
+}
+
+void gateway::oneshot(domain::upgrade_proposal proposal, std::vector<domain::approval> approvals,
+                      std::chrono::milliseconds timeout,
+                      callback<domain::upgrade_record> done) const {
+  ask<domain::upgrade_record>(*system_, directory_->multisig(), timeout, std::move(done),
+                              atoms::oneshot_atom::value, std::move(proposal),
+                              std::move(approvals));
+}
+
+} // namespace ap

@@ -1,0 +1,72 @@
+#pragma once
+
+// The HTTP edge's way into the actors. Each call sends one request to the
+// actor in charge, from any thread and without blocking, and hands the
+// reply or the error to a callback on a CAF thread (which must not block:
+// the edge posts the response back to its connection's strand). It keeps
+// CAF's templates out of http/, which sees only this plain interface.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/actors.hpp"
+
+namespace ap {
+
+class actor_directory;
+
+/// Requests to the service's actors, each with a bounded wait.
+class gateway {
+public:
+  template <class T>
+  using callback = std::function<void(caf::expected<T>)>;
+
+  /// Looks each actor up in `directory` at the time of the call, so a
+  /// restarted actor is reached by the next request.
+  gateway(caf::actor_system& system, actor_directory& directory);
+
+  /// The database's readiness.
+  void database_status(std::chrono::milliseconds timeout,
+                       callback<persistence::db_status> done) const;
+
+  /// Whether the Kernel answers its health check.
+  void kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const;
+
+  /// The catalog, sorted by SKU.
+  void catalog(std::chrono::milliseconds timeout,
+               callback<std::vector<domain::catalog_item>> done) const;
+
+  /// One document of an order.
+  void order_part(std::string order_id, persistence::order_part part,
+                  std::chrono::milliseconds timeout, callback<std::string> done) const;
+
+  /// Runs a checkout. No timeout of its own: the checkout actor answers
+  /// every checkout within its deadline. Should the actor die first, the
+  /// answer is `database_unavailable` naming the order, which the
+  /// reconciler finishes if it was recorded.
+  void checkout(domain::checkout_request request, std::string idempotency_key,
+                domain::order_ids ids, callback<checkout_outcome> done) const;
+
+  /// Multisig steps (SPEC §7).
+  void propose(domain::upgrade_proposal proposal, std::chrono::milliseconds timeout,
+               callback<domain::upgrade_record> done) const;
+  void approve(std::string upgrade_id, std::string approver, std::string signature,
+               std::chrono::milliseconds timeout, callback<domain::upgrade_record> done) const;
+  void apply(std::string upgrade_id, std::chrono::milliseconds timeout,
+             callback<domain::upgrade_record> done) const;
+  void upgrade(std::string upgrade_id, std::chrono::milliseconds timeout,
+               callback<domain::upgrade_record> done) const;
+  void oneshot(domain::upgrade_proposal proposal, std::vector<domain::approval> approvals,
+               std::chrono::milliseconds timeout, callback<domain::upgrade_record> done) const;
+
+private:
+  caf::actor_system* system_;
+  actor_directory* directory_;
+};
+
+} // namespace ap
