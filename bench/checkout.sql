@@ -1,6 +1,6 @@
 -- What one checkout commits, for pgbench: its record (SPEC §9, migration
 -- 0008) with its idempotency claim in one statement, then one call of
--- store_orders (migrations 0006, 0007) with the
+-- store_orders (migrations 0006, 0007, 0010) with the
 -- order, its two items, its two outbox events (leased to the instance, as
 -- the service writes them) and the completed idempotency key, as the
 -- service makes it (which passes several checkouts per call). The
@@ -25,6 +25,6 @@ SELECT store_orders(
   ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0'),
         'order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
   ARRAY[repeat('e', 300), repeat('e', 200)],
-  ARRAY['pgb-' || :client_id || '-' || :n], ARRAY['k'], ARRAY[201], ARRAY[NULL::text],
+  ARRAY['pgb-' || :client_id || '-' || :n], ARRAY['k'], ARRAY[NULL::text],
   ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
   'pgbench', 2000);
