@@ -154,8 +154,9 @@ void approve(FuzzedDataProvider& in, session& s, keys& k) {
   domain::upgrade_record out;
   auto refused = s.book.approve(id, approver, signature_b64, s.now, out);
   if (refused) {
-    if (refused->status != 403 && refused->status != 404 && refused->status != 409
-        && refused->status != 410)
+    // SPEC 7: an approval is refused as forbidden (403), not found (404),
+    // a conflict (409) or gone (410), never as invalid input.
+    if (refused->kind == domain::refusal_kind::invalid_input)
       violated("an approval was refused with a status SPEC 7 does not give");
     return;
   }
