@@ -233,7 +233,6 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
   }
 }
 
-
 template <class T>
 caf::result<T> to_result(caf::expected<T> x) {
   if (x)

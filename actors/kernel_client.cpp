@@ -70,7 +70,7 @@ caf::error kernel_refusal(const kernel::http_reply& r) {
 }
 
 // What the Kernel's answer to an upgrade step comes to.
-caf::expected<kernel::upgrade_ack> upgrade_answer(const kernel::upgrade_call& call,
+caf::expected<kernel::upgrade_ack> upgrade_answer(kernel::upgrade_call_kind kind,
                                                   const kernel::http_reply& r) {
   if (r.status >= 400 && r.status < 500)
     return kernel_refusal(r);
@@ -79,7 +79,7 @@ caf::expected<kernel::upgrade_ack> upgrade_answer(const kernel::upgrade_call& ca
                       r.status == 0 ? "the Kernel is unreachable"
                                     : "the Kernel answered " + std::to_string(r.status));
   kernel::upgrade_ack ack;
-  if (call.kind != kernel::upgrade_call_kind::apply)
+  if (kind != kernel::upgrade_call_kind::apply)
     return ack;
   rapidjson::Document doc;
   if (!json::parse_strict(r.body, doc) && doc.IsObject() && doc.HasMember("upgrade")
@@ -135,7 +135,7 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       return promise;
     }),
     metered(self, meter_, [self, completion](atoms::upgrade_atom,
-                       kernel::upgrade_call& call) -> caf::result<kernel::upgrade_ack> {
+                       const kernel::upgrade_call& call) -> caf::result<kernel::upgrade_ack> {
       auto id = self->state.next_call++;
       auto promise = self->make_response_promise<kernel::upgrade_ack>();
       std::string target = "/kernel/upgrade";
@@ -159,7 +159,7 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       }
       if (!call.applied_by.empty())
         headers.emplace_back("X-Applied-By", call.applied_by);
-      self->state.calls.emplace(id, std::make_pair(promise, std::move(call)));
+      self->state.calls.emplace(id, std::make_pair(promise, call.kind));
       self->state.http->request("POST", std::move(target), std::move(body), audit_http_timeout,
                                 completion(id), std::move(headers));
       return promise;

@@ -148,7 +148,7 @@ next_fn answer_with(promise_t promise) {
 // refusal; applies once the threshold is met.
 void oneshot_approvals(const context& ctx, std::shared_ptr<std::vector<domain::approval>> approvals,
                        std::size_t index, domain::upgrade_record record, promise_t promise) {
-  auto finish = [promise](domain::upgrade_record r) mutable { promise.deliver(std::move(r)); };
+  auto finish = answer_with(promise);
   if (static_cast<int>(record.approvals.size()) >= record.threshold && record.status != "applied")
     return apply(ctx, record.upgrade_id, promise, finish);
   if (index >= approvals->size() || record.status == "applied")

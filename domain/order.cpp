@@ -23,6 +23,14 @@ const char* to_string(order_status s) {
   return "unknown";
 }
 
+std::optional<order_status> order_status_from(std::string_view text) {
+  for (auto s : {order_status::completed, order_status::payment_failed,
+                 order_status::settlement_failed})
+    if (text == to_string(s))
+      return s;
+  return std::nullopt;
+}
+
 checkout_outcome_kind outcome_of(order_status s) {
   switch (s) {
     case order_status::completed:

@@ -4,6 +4,7 @@
 // audit events) and the record that persists them in one transaction.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,9 @@ enum class order_status : std::uint8_t {
 
 /// "completed", "payment_failed" or "settlement_failed".
 const char* to_string(order_status s);
+
+/// Reads what to_string wrote; nullopt for anything else.
+std::optional<order_status> order_status_from(std::string_view text);
 
 /// How a checkout ended, for its client; the HTTP edge picks the status.
 enum class checkout_outcome_kind : std::uint8_t {

@@ -56,16 +56,11 @@ const char* to_string(order_part part) {
 
 namespace {
 
-// The outcome a completed key replays: its order's status, or "refused"
-// for a key abandoned without an order.
-domain::checkout_outcome_kind replay_outcome(const std::string& status) {
-  if (status == "completed")
-    return domain::checkout_outcome_kind::completed;
-  if (status == "payment_failed")
-    return domain::checkout_outcome_kind::payment_failed;
-  if (status == "settlement_failed")
-    return domain::checkout_outcome_kind::settlement_failed;
-  return domain::checkout_outcome_kind::refused;
+// The outcome a completed key replays: its order's, or a refusal for a key
+// abandoned without an order (no status).
+domain::checkout_outcome_kind replay_outcome(const std::string& order_status) {
+  auto status = domain::order_status_from(order_status);
+  return status ? domain::outcome_of(*status) : domain::checkout_outcome_kind::refused;
 }
 
 } // namespace
@@ -95,7 +90,7 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
       // A completed key answers its order's outcome (a key without an
       // order: the refusal it was abandoned with), and the body stored with
       // it, or else its order's result.
-      "SELECT k.fingerprint, k.state, coalesce(o.status, 'refused'),"
+      "SELECT k.fingerprint, k.state, coalesce(o.status, ''),"
       " coalesce(k.response_body, o.result),"
       " k.updated_at < now() - make_interval(secs => $3) AS stale"
       " FROM idempotency_keys k LEFT JOIN orders o ON o.order_id = k.order_id"
