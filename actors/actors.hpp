@@ -26,7 +26,8 @@
 #include "domain/multisig.hpp"       // upgrade_proposal, approval, upgrade_record
 #include "domain/order.hpp"          // order_record, order_ids, checkout_outcome_kind
 #include "domain/payments.hpp"       // charge_request/_result, journal_request/_entry
-#include "kernel/messages.hpp"       // audit_ack, upgrade_call, upgrade_ack, http_reply
+#include "kernel/messages.hpp"       // audit_ack, upgrade_call, upgrade_ack
+#include "upstream/reply.hpp"        // reply
 #include "persistence/db_status.hpp" // db_status
 #include "persistence/multisig_store.hpp" // upgrade_step
 #include "persistence/order_store.hpp"    // checkout_begin, claim_result, stored_order, …
@@ -166,7 +167,7 @@ using kernel_client_actor = interface<
   kernel_handlers,
   handlers<
     // Internal: an exchange started by this actor completed (call id, reply).
-    caf::reacts_to<atoms::kdone_atom, std::uint64_t, kernel::http_reply>>>;
+    caf::reacts_to<atoms::kdone_atom, std::uint64_t, upstream::reply>>>;
 
 /// The payment processor (Stripe-like). Errors are `upstream_refused` when
 /// it definitely did nothing, and otherwise leave the outcome in doubt
@@ -187,7 +188,7 @@ using stripe_connector_actor = interface<
   payment_handlers,
   handlers<
     // Internal: an exchange completed (exchange id, the HTTP reply).
-    caf::reacts_to<atoms::pdone_atom, std::uint64_t, kernel::http_reply>,
+    caf::reacts_to<atoms::pdone_atom, std::uint64_t, upstream::reply>,
     // Internal: the backoff before the next attempt of an exchange is over.
     caf::reacts_to<atoms::pretry_atom, std::uint64_t>>>;
 

@@ -41,7 +41,7 @@ std::string proposal_body(const domain::upgrade_record& r) {
 
 // The Kernel's refusal of an upgrade step, as the error of the same kind
 // the service's own rules would give, named "kernel_refused".
-caf::error kernel_refusal(const kernel::http_reply& r) {
+caf::error kernel_refusal(const upstream::reply& r) {
   std::string why = r.body;
   rapidjson::Document doc;
   if (!json::parse_strict(r.body, doc) && doc.IsObject() && doc.HasMember("message")
@@ -71,12 +71,12 @@ caf::error kernel_refusal(const kernel::http_reply& r) {
 
 // What the Kernel's answer to an upgrade step comes to.
 caf::expected<kernel::upgrade_ack> upgrade_answer(kernel::upgrade_call_kind kind,
-                                                  const kernel::http_reply& r) {
+                                                  const upstream::reply& r) {
   if (r.status >= 400 && r.status < 500)
     return kernel_refusal(r);
   if (r.status < 200 || r.status >= 300)
     return make_error(error_code::upstream_unavailable,
-                      r.status == 0 ? "the Kernel is unreachable"
+                      r.status == 0 ? "the Kernel is unreachable: " + r.error
                                     : "the Kernel answered " + std::to_string(r.status));
   kernel::upgrade_ack ack;
   if (kind != kernel::upgrade_call_kind::apply)
@@ -95,8 +95,21 @@ caf::expected<kernel::upgrade_ack> upgrade_answer(kernel::upgrade_call_kind kind
 
 kernel_client_actor::behavior_type
 kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
-              kernel::endpoint where, std::string source, metrics::registry* registry) {
-  self->state.http = std::make_unique<kernel::http_client>(std::move(where));
+              kernel_client_config cfg, metrics::registry* registry) {
+  upstream::client_options options;
+  options.name = "kernel";
+  options.max_connections = cfg.max_connections;
+  options.max_queue = cfg.max_queue;
+  options.tls = cfg.tls;
+  options.registry = registry;
+  try {
+    self->state.http = std::make_unique<upstream::client>(cfg.where, options);
+  } catch (const std::exception& e) {
+    log::error("the Kernel client cannot be made; the Kernel counts as unreachable",
+               {{"actor", "kernel-client"}, {"error", e.what()}});
+  }
+  self->state.token = std::move(cfg.token);
+  auto source = std::move(cfg.source);
   auto count = [registry](const char* call, const char* outcome) {
     registry->get_counter("ap_kernel_calls_total", "Calls to the Kernel by outcome",
                           {{"call", call}, {"outcome", outcome}})
@@ -105,13 +118,22 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
   // Completions arrive as messages to this actor (a strong handle keeps it
   // alive until the last one).
   auto completion = [self](std::uint64_t id) {
-    return [handle = caf::actor_cast<kernel_client_actor>(self), id](kernel::http_reply reply) {
+    return [handle = caf::actor_cast<kernel_client_actor>(self), id](upstream::reply reply) {
       caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(reply));
     };
   };
+  // Every request carries the token as it is now.
+  auto send = [self](upstream::request req, upstream::client::callback done) {
+    auto& token = self->state.token.current();
+    if (!token.empty())
+      req.headers.emplace_back("Authorization", "Bearer " + token);
+    if (!self->state.http)
+      return done(upstream::reply{0, {}, "no client (see the start-up log)", false});
+    self->state.http->send(std::move(req), std::move(done));
+  };
   auto meter_ = actor_meter::make(*registry, "kernel-client");
   return {
-    metered(self, meter_, [self, completion, source](atoms::audit_atom,
+    metered(self, meter_, [self, completion, send, source](atoms::audit_atom,
                        const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
       auto id = self->state.next_call++;
       std::string body = "{\"eventType\":";
@@ -123,18 +145,18 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       body += "},\"payload\":" + sub.payload + "}";
       auto promise = self->make_response_promise<kernel::audit_ack>();
       self->state.audits.emplace(id, promise);
-      self->state.http->request("POST", "/kernel/audit", std::move(body), audit_http_timeout,
-                                completion(id));
+      send({"POST", "/kernel/audit", std::move(body), "application/json", {}, audit_http_timeout},
+           completion(id));
       return promise;
     }),
-    metered(self, meter_, [self, completion](atoms::health_atom) -> caf::result<bool> {
+    metered(self, meter_, [self, completion, send](atoms::health_atom) -> caf::result<bool> {
       auto id = self->state.next_call++;
       auto promise = self->make_response_promise<bool>();
       self->state.probes.emplace(id, promise);
-      self->state.http->request("GET", "/health", {}, health_http_timeout, completion(id));
+      send({"GET", "/health", {}, "application/json", {}, health_http_timeout}, completion(id));
       return promise;
     }),
-    metered(self, meter_, [self, completion](atoms::upgrade_atom,
+    metered(self, meter_, [self, completion, send](atoms::upgrade_atom,
                        const kernel::upgrade_call& call) -> caf::result<kernel::upgrade_ack> {
       auto id = self->state.next_call++;
       auto promise = self->make_response_promise<kernel::upgrade_ack>();
@@ -160,11 +182,12 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       if (!call.applied_by.empty())
         headers.emplace_back("X-Applied-By", call.applied_by);
       self->state.calls.emplace(id, std::make_pair(promise, call.kind));
-      self->state.http->request("POST", std::move(target), std::move(body), audit_http_timeout,
-                                completion(id), std::move(headers));
+      send({"POST", std::move(target), std::move(body), "application/json", std::move(headers),
+            audit_http_timeout},
+           completion(id));
       return promise;
     }),
-    metered(self, meter_, [self, count](atoms::kdone_atom, std::uint64_t id, kernel::http_reply& reply) {
+    metered(self, meter_, [self, count](atoms::kdone_atom, std::uint64_t id, upstream::reply& reply) {
       auto& st = self->state;
       if (auto it = st.calls.find(id); it != st.calls.end()) {
         count("upgrade", reply.status == 0 ? "unreachable" : reply.status < 500 ? "ok" : "server_error");
@@ -203,7 +226,18 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
                                    "the Kernel answered without an event id"));
         return;
       }
-      if (reply.status >= 400 && reply.status < 500) {
+      if (reply.status == 401) {
+        // The token is missing, wrong or expired: every event fails the same
+        // way until it is rotated, so this is said every few seconds, not
+        // once per event.
+        count("audit", "unauthorized");
+        auto now = std::chrono::steady_clock::now();
+        if (now - st.last_unauthorized_log >= std::chrono::seconds{10}) {
+          st.last_unauthorized_log = now;
+          log::error("the Kernel refused the service's credentials; check KERNEL_TOKEN",
+                     {{"actor", "kernel-client"}, {"status", "401"}});
+        }
+      } else if (reply.status >= 400 && reply.status < 500) {
         // The Kernel refused the event itself: a defect on one side; the
         // event stays in the outbox and is retried, and this is logged.
         count("audit", "rejected");

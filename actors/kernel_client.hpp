@@ -11,14 +11,37 @@
 
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
-#include "kernel/http_client.hpp"
+#include "core/secret_source.hpp"
+#include "upstream/client.hpp"
 
 namespace ap {
+
+/// Where the Kernel is and how the service proves who it is (SPEC §6, §10).
+struct kernel_client_config {
+  /// KERNEL_URL.
+  upstream::endpoint where;
+  /// CA_FILE, KERNEL_CLIENT_CERT and KERNEL_CLIENT_KEY.
+  upstream::tls_options tls;
+  /// KERNEL_TOKEN (value or @file), sent as `Authorization: Bearer` on every
+  /// request; none when empty.
+  secret_source token;
+  /// The source the audit events name.
+  std::string source = "artifact-publisher";
+  /// Connections to the Kernel, and requests that may wait for one: more than
+  /// the forwarder's cycles × batch size, so a healthy Kernel never sees a
+  /// full queue.
+  std::size_t max_connections = 16;
+  std::size_t max_queue = 1024;
+};
 
 /// State of the Kernel client actor.
 struct kernel_client_state {
   static constexpr const char* name = "kernel-client";
-  std::unique_ptr<kernel::http_client> http;
+  /// Null when the client could not be made (a TLS file unreadable since
+  /// the start): every call then fails as if the Kernel were unreachable.
+  std::unique_ptr<upstream::client> http;
+  secret_source token;
+  std::chrono::steady_clock::time_point last_unauthorized_log{};
   std::uint64_t next_call = 0;
   std::map<std::uint64_t, caf::typed_response_promise<kernel::audit_ack>> audits;
   std::map<std::uint64_t, caf::typed_response_promise<bool>> probes;
@@ -28,14 +51,15 @@ struct kernel_client_state {
     calls;
 };
 
-/// The Kernel over HTTP (SPEC §6, §7). The exchanges run on the HTTP
-/// client's own io thread; their completions come back to this actor as
-/// `kdone` messages, so the actor never touches a socket and never blocks.
-/// The Kernel's wire format (bodies, headers, appliedAt) lives here, behind
-/// typed messages; audit events are submitted as coming from `source`.
+/// The Kernel over HTTP(S) (SPEC §6, §7, §10). The exchanges run on the
+/// upstream client's own io thread; their completions come back to this
+/// actor as `kdone` messages, so the actor never touches a socket and never
+/// blocks. The Kernel's wire format (bodies, headers, the bearer token,
+/// appliedAt) lives here, behind typed messages. The token file is looked
+/// at before every request, so a rotated token is used from the next one.
 /// Counts `ap_kernel_calls_total{call, outcome}`.
 kernel_client_actor::behavior_type
 kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
-              kernel::endpoint where, std::string source, metrics::registry* registry);
+              kernel_client_config cfg, metrics::registry* registry);
 
 } // namespace ap

@@ -54,9 +54,8 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                         dir.set_ledger(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
-  children.push_back({"kernel", [&dir, where = opts.kernel, source = opts.audit_source,
-                                 reg](caf::actor_system& s) {
-                        kernel_actor handle = s.spawn(kernel_client, where, source, reg);
+  children.push_back({"kernel", [&dir, kernel = opts.kernel, reg](caf::actor_system& s) {
+                        kernel_actor handle = s.spawn(kernel_client, kernel, reg);
                         dir.set_kernel(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});

@@ -13,9 +13,9 @@
 #include "actors/reconciler.hpp"
 #include "actors/stripe_connector.hpp"
 #include "actors/directory.hpp"
+#include "actors/kernel_client.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
-#include "kernel/http_client.hpp"
 
 namespace ap {
 
@@ -29,9 +29,8 @@ struct node_options {
   std::string ledger_id;
   /// The Stripe connector's settings; unset: the embedded payment mock.
   std::optional<stripe_config> stripe;
-  /// Where the Kernel is, and the source its audit events name.
-  kernel::endpoint kernel;
-  std::string audit_source = "artifact-publisher";
+  /// Where the Kernel is, how to reach it, and the source its audit events name.
+  kernel_client_config kernel;
   multisig_config multisig;
   /// How the audit forwarder runs (its outbox and kernel lookups are filled
   /// in by start_node).

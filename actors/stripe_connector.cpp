@@ -14,6 +14,10 @@ namespace {
 
 /// Enough connections for every checkout in flight at 64 clients.
 constexpr std::size_t processor_connections = 32;
+/// Charges waiting for a connection at most: beyond, a charge fails at once
+/// (never sent, so never in doubt) instead of piling up behind a processor
+/// that stopped answering.
+constexpr std::size_t processor_queue = 256;
 
 using self_ptr = stripe_connector_actor::stateful_pointer<stripe_connector_state>;
 
@@ -22,9 +26,20 @@ using self_ptr = stripe_connector_actor::stateful_pointer<stripe_connector_state
 stripe_connector_actor::behavior_type
 stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) {
   // A reply lost after the request was written is this actor's to retry
-  // (and to count), under the same Idempotency-Key.
-  self->state.http = std::make_unique<kernel::http_client>(cfg.where, processor_connections,
-                                                           /*resend_after_write=*/false);
+  // (and to count), under the same Idempotency-Key: the client never sends
+  // a written POST twice.
+  upstream::client_options options;
+  options.name = "processor";
+  options.max_connections = processor_connections;
+  options.max_queue = processor_queue;
+  options.tls = cfg.tls;
+  options.registry = registry;
+  try {
+    self->state.http = std::make_unique<upstream::client>(cfg.where, options);
+  } catch (const std::exception& e) {
+    log::error("the payment processor's client cannot be made",
+               {{"actor", "payment"}, {"error", e.what()}});
+  }
   auto charges = [registry](const char* outcome) -> metrics::counter& {
     return registry->get_counter("ap_payment_charges_total", "Charges made by the payment processor",
                                  {{"outcome", outcome}});
@@ -41,7 +56,6 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
     return std::vector<std::pair<std::string, std::string>>{
       {"Authorization", "Bearer " + cfg.secret_key},
       {"Stripe-Version", domain::stripe::api_version},
-      {"Content-Type", "application/x-www-form-urlencoded"},
       {"Idempotency-Key", key},
     };
   };
@@ -53,12 +67,14 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
       return;
     auto& x = it->second;
     ++x.attempts;
-    self->state.http->request(
-      "POST", x.target, x.form, cfg.attempt_timeout,
-      [handle = caf::actor_cast<stripe_connector_actor>(self), id](kernel::http_reply reply) {
-        caf::anon_send(handle, atoms::pdone_atom::value, id, std::move(reply));
-      },
-      headers(x.idempotency_key));
+    auto done = [handle = caf::actor_cast<stripe_connector_actor>(self), id](upstream::reply reply) {
+      caf::anon_send(handle, atoms::pdone_atom::value, id, std::move(reply));
+    };
+    if (!self->state.http)
+      return done(upstream::reply{0, {}, "no client (see the start-up log)", false});
+    self->state.http->send({"POST", x.target, x.form, "application/x-www-form-urlencoded",
+                            headers(x.idempotency_key), cfg.attempt_timeout},
+                           std::move(done));
   };
   auto start = [self, send](stripe_exchange x) {
     auto id = self->state.next_exchange++;
@@ -110,7 +126,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
     }),
     metered(self, meter_, [self, retry_or_give_up, &captured, &declined, &refused, &doubtful,
                            &refunds](atoms::pdone_atom, std::uint64_t id,
-                                     const kernel::http_reply& reply) {
+                                     const upstream::reply& reply) {
       auto it = self->state.exchanges.find(id);
       if (it == self->state.exchanges.end())
         return;

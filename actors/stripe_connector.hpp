@@ -11,14 +11,16 @@
 
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
-#include "kernel/http_client.hpp"
+#include "upstream/client.hpp"
 
 namespace ap {
 
 /// Where the processor is and how hard to try (SPEC §9).
 struct stripe_config {
   /// STRIPE_API_BASE.
-  kernel::endpoint where;
+  upstream::endpoint where;
+  /// CA_FILE: roots trusted besides the system store.
+  upstream::tls_options tls;
   /// STRIPE_SECRET_KEY, sent as `Authorization: Bearer`; never logged.
   std::string secret_key;
   /// One HTTP exchange may take this long.
@@ -51,7 +53,8 @@ struct stripe_exchange {
 /// State of the Stripe connector.
 struct stripe_connector_state {
   static constexpr const char* name = "payment";
-  std::unique_ptr<kernel::http_client> http;
+  /// Null when the client could not be made: every charge is then in doubt.
+  std::unique_ptr<upstream::client> http;
   std::uint64_t next_exchange = 0;
   std::map<std::uint64_t, stripe_exchange> exchanges;
 };

@@ -117,21 +117,21 @@ int serve() {
   opts.checkout.deadline = cfg->request_timeout;
   opts.deterministic_salt = cfg->deterministic_salt;
   opts.ledger_id = cfg->ledger_id;
-  auto kernel_endpoint = kernel::parse_http_url(cfg->kernel_url);
-  if (!kernel_endpoint) {
-    log::error("invalid configuration", {{"problem", "ARTIFACT_PUBLISHER_KERNEL_URL: must be http://host[:port][/path]"}});
+  // load_config checked both URLs; the TLS files are checked here, by
+  // loading them as the clients will.
+  opts.kernel.where = *upstream::parse_url(cfg->kernel_url);
+  opts.kernel.token = secret_source::parse(cfg->kernel_token);
+  opts.kernel.tls.ca_file = cfg->ca_file;
+  opts.kernel.tls.client_cert_file = cfg->kernel_client_cert;
+  opts.kernel.tls.client_key_file = cfg->kernel_client_key;
+  if (auto problem = upstream::tls_problem(opts.kernel.tls)) {
+    log::error("invalid configuration", {{"problem", "the Kernel's TLS files: " + *problem}});
     return 2;
   }
-  opts.kernel = *kernel_endpoint;
   if (cfg->payment_processor == "stripe") {
-    auto where = kernel::parse_http_url(cfg->stripe_api_base);
-    if (!where) {
-      log::error("invalid configuration",
-                 {{"problem", "ARTIFACT_PUBLISHER_STRIPE_API_BASE: must be http://host[:port][/path]"}});
-      return 2;
-    }
     stripe_config stripe;
-    stripe.where = *where;
+    stripe.where = *upstream::parse_url(cfg->stripe_api_base);
+    stripe.tls.ca_file = cfg->ca_file;
     stripe.secret_key = cfg->stripe_secret_key;
     opts.stripe = stripe;
   }

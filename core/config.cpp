@@ -9,6 +9,8 @@
 #include <cryptopp/filters.h>
 
 #include "core/json.hpp"
+#include "core/secret_source.hpp"
+#include "upstream/endpoint.hpp"
 
 namespace ap {
 
@@ -203,9 +205,38 @@ config_result load_config(const env_lookup& env) {
   cfg.port = static_cast<std::uint16_t>(get_count("PORT", 1, 65535, 6137));
   cfg.bind = get("BIND", "127.0.0.1");
   cfg.db_url = get("DB_URL", defaults::db_url);
+  // SPEC §10: outside this machine, only TLS in production.
+  auto check_upstream_url = [&](const std::string& var, const std::string& url) {
+    auto where = upstream::parse_url(url);
+    if (!where)
+      problems.push_back("ARTIFACT_PUBLISHER_" + var
+                         + ": must be an https:// or http:// URL (scheme://host[:port][/path])");
+    else if (cfg.production && !where->tls && !where->loopback())
+      problems.push_back("ARTIFACT_PUBLISHER_" + var
+                         + ": must be https:// in production (plain http:// only to this machine)");
+  };
+  auto check_readable = [&](const std::string& var, const std::string& file) {
+    if (!file.empty() && !std::ifstream{file})
+      problems.push_back("ARTIFACT_PUBLISHER_" + var + ": cannot read '" + file + "'");
+  };
   cfg.kernel_url = get("KERNEL_URL", defaults::kernel_url);
-  if (cfg.kernel_url.rfind("http://", 0) != 0)
-    problems.push_back("ARTIFACT_PUBLISHER_KERNEL_URL: must be an http:// URL");
+  check_upstream_url("KERNEL_URL", cfg.kernel_url);
+  cfg.kernel_token = get("KERNEL_TOKEN", "");
+  if (cfg.kernel_token.empty() && cfg.production)
+    problems.push_back("ARTIFACT_PUBLISHER_KERNEL_TOKEN: required in production (the bearer "
+                       "token, or @file)");
+  if (!cfg.kernel_token.empty())
+    if (auto why = secret_source::parse(cfg.kernel_token).check())
+      problems.push_back("ARTIFACT_PUBLISHER_KERNEL_TOKEN: " + *why);
+  cfg.kernel_client_cert = get("KERNEL_CLIENT_CERT", "");
+  cfg.kernel_client_key = get("KERNEL_CLIENT_KEY", "");
+  if (cfg.kernel_client_cert.empty() != cfg.kernel_client_key.empty())
+    problems.push_back("ARTIFACT_PUBLISHER_KERNEL_CLIENT_CERT and "
+                       "ARTIFACT_PUBLISHER_KERNEL_CLIENT_KEY: set both or neither");
+  check_readable("KERNEL_CLIENT_CERT", cfg.kernel_client_cert);
+  check_readable("KERNEL_CLIENT_KEY", cfg.kernel_client_key);
+  cfg.ca_file = get("CA_FILE", "");
+  check_readable("CA_FILE", cfg.ca_file);
   cfg.proof_secret = get("PROOF_SECRET", defaults::proof_secret);
   cfg.delivery_key = get("DELIVERY_KEY", defaults::delivery_key);
   cfg.stripe_key = get("STRIPE_KEY", defaults::stripe_key);
@@ -215,11 +246,7 @@ config_result load_config(const env_lookup& env) {
   if (cfg.payment_processor != "embedded" && cfg.payment_processor != "stripe")
     problems.push_back("ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR: must be embedded or stripe");
   if (cfg.payment_processor == "stripe") {
-    // Outbound TLS is not built in yet (SPEC §10): only an http:// processor,
-    // such as payments-mock, can be reached.
-    if (cfg.stripe_api_base.rfind("http://", 0) != 0)
-      problems.push_back("ARTIFACT_PUBLISHER_STRIPE_API_BASE: must be an http:// URL (https:// "
-                         "needs the outbound TLS client, not available in this version)");
+    check_upstream_url("STRIPE_API_BASE", cfg.stripe_api_base);
     if (!cfg.stripe_secret_key.empty() && cfg.stripe_secret_key.rfind("sk_test_", 0) != 0
         && cfg.stripe_secret_key.rfind("sk_live_", 0) != 0)
       problems.push_back("ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: must be a secret key "
@@ -299,6 +326,11 @@ std::string service_config::redacted_summary() const {
   std::ostringstream out;
   out << "env=" << (production ? "production" : "development") << " bind=" << bind
       << " port=" << port << " db=" << db_shown << " kernel=" << kernel_url
+      << " kernel_token="
+      << (!kernel_token.empty() && kernel_token.front() == '@' ? kernel_token
+                                                               : secret(kernel_token))
+      << " kernel_client_cert=" << (kernel_client_cert.empty() ? "unset" : kernel_client_cert)
+      << " ca_file=" << (ca_file.empty() ? "system" : "system+" + ca_file)
       << " proof_kid=" << proof_kid << " proof_secret=" << secret(proof_secret)
       << " delivery_key=" << secret(delivery_key) << " api_token=" << secret(api_token)
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()

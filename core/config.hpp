@@ -27,7 +27,17 @@ struct service_config {
   std::uint16_t port = 6137;
   std::string bind = "127.0.0.1";
   std::string db_url;
+  /// KERNEL_URL: https:// (or http:// to this machine; anywhere outside
+  /// production).
   std::string kernel_url;
+  /// KERNEL_TOKEN as given: the bearer token, or `@file` read again whenever
+  /// the file changes. Required in production.
+  std::string kernel_token;
+  /// KERNEL_CLIENT_CERT + KERNEL_CLIENT_KEY: mutual TLS with the Kernel (PEM).
+  std::string kernel_client_cert;
+  std::string kernel_client_key;
+  /// CA_FILE: PEM roots trusted by every outbound client besides the system store.
+  std::string ca_file;
   std::string proof_secret;
   std::string delivery_key;
   std::string stripe_key;

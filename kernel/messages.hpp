@@ -1,7 +1,6 @@
 #pragma once
 
-// What the Kernel client takes and answers (SPEC §6, §7), and the reply of
-// one outbound HTTP exchange.
+// What the Kernel client takes and answers (SPEC §6, §7).
 
 #include <cstdint>
 #include <string>
@@ -22,19 +21,6 @@ struct audit_ack {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_ack& x) {
   return f(caf::meta::type_name("audit_ack"), x.kernel_id, x.hash);
-}
-
-/// The completion of one outbound HTTP exchange (status 0 when the
-/// exchange itself failed; `error` then says why).
-struct http_reply {
-  std::int32_t status = 0;
-  std::string body;
-  std::string error;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, http_reply& x) {
-  return f(caf::meta::type_name("http_reply"), x.status, x.body, x.error);
 }
 
 /// Which step of a multisig upgrade the Kernel is asked to take.

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/config.hpp"
+#include "core/secret_source.hpp"
 
 using namespace ap;
 
@@ -86,7 +87,7 @@ BOOST_AUTO_TEST_CASE(actor_threads_default_to_one_and_are_bounded) {
   BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_ACTOR_THREADS"));
 }
 
-BOOST_AUTO_TEST_CASE(kernel_url_must_be_http) {
+BOOST_AUTO_TEST_CASE(kernel_url_must_be_http_or_https) {
   auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_URL", "ftp://x"}}));
   BOOST_TEST(!r.config);
   BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_KERNEL_URL"));
@@ -171,7 +172,8 @@ BOOST_AUTO_TEST_CASE(production_starts_with_strong_secrets) {
   auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
                                {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
                                {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong + "-delivery"},
-                               {"ARTIFACT_PUBLISHER_API_TOKEN", strong + "-api"}}));
+                               {"ARTIFACT_PUBLISHER_API_TOKEN", strong + "-api"},
+                               {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", strong + "-kernel"}}));
   BOOST_REQUIRE(r.config);
   BOOST_TEST(r.config->production);
   auto summary = r.config->redacted_summary();
@@ -212,13 +214,92 @@ BOOST_AUTO_TEST_CASE(stripe_settings_are_checked) {
                                          {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:1"},
                                          {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", "pk_test_x"}}));
   BOOST_TEST(mentions(publishable.problems, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY"));
+  // Stripe itself, over TLS, is the default.
   auto tls = load_config(env_of({{"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"}}));
-  BOOST_TEST(mentions(tls.problems, "ARTIFACT_PUBLISHER_STRIPE_API_BASE"));
+  BOOST_REQUIRE(tls.config);
+  BOOST_TEST(tls.config->stripe_api_base == "https://api.stripe.com");
+  auto plain = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                                   {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                                   {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://stripe.example.com"}}));
+  BOOST_TEST(mentions(plain.problems, "ARTIFACT_PUBLISHER_STRIPE_API_BASE: must be https:// in production"));
+  auto nonsense = load_config(env_of({{"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                                      {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "api.stripe.com"}}));
+  BOOST_TEST(mentions(nonsense.problems, "ARTIFACT_PUBLISHER_STRIPE_API_BASE"));
   auto production = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
                                         {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
                                         {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:1"}}));
   BOOST_TEST(mentions(production.problems,
                       "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: required in production"));
+}
+
+BOOST_AUTO_TEST_CASE(production_reaches_upstreams_over_tls_with_a_kernel_token) {
+  std::map<std::string, std::string> base{{"ARTIFACT_PUBLISHER_ENV", "production"},
+                                          {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                                          {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong + "-delivery"}};
+  auto with = [&](std::map<std::string, std::string> more) {
+    auto env = base;
+    for (auto& [k, v] : more)
+      env[k] = v;
+    return load_config(env_of(env));
+  };
+  auto missing = with({{"ARTIFACT_PUBLISHER_KERNEL_URL", "https://kernel.example.com"}});
+  BOOST_TEST(mentions(missing.problems, "ARTIFACT_PUBLISHER_KERNEL_TOKEN: required in production"));
+  auto plain = with({{"ARTIFACT_PUBLISHER_KERNEL_URL", "http://kernel.example.com"},
+                     {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "kernel-token"}});
+  BOOST_TEST(mentions(plain.problems, "ARTIFACT_PUBLISHER_KERNEL_URL: must be https:// in production"));
+  // Plain HTTP stays allowed to this machine (a local sidecar).
+  auto local = with({{"ARTIFACT_PUBLISHER_KERNEL_URL", "http://127.0.0.1:6050"},
+                     {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "kernel-token"}});
+  BOOST_TEST(local.config.has_value());
+  auto good = with({{"ARTIFACT_PUBLISHER_KERNEL_URL", "https://kernel.example.com/api"},
+                    {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "kernel-token-value"}});
+  BOOST_REQUIRE(good.config);
+  BOOST_TEST(good.config->redacted_summary().find("kernel-token-value") == std::string::npos);
+  BOOST_TEST(good.config->redacted_summary().find("kernel_token=<18 bytes>") != std::string::npos);
+  // Outside production plain http:// anywhere is fine (development).
+  BOOST_TEST(load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_URL", "http://kernel:6050"}})).config.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_secret_file_is_read_again_when_it_changes) {
+  auto value = secret_source::parse("plain-value");
+  BOOST_TEST(value.current() == "plain-value");
+  BOOST_TEST(!value.from_file());
+  std::string path = "/tmp/ap-config-test-rotating";
+  std::ofstream{path} << "first\n";
+  auto file = secret_source::parse("@" + path);
+  BOOST_TEST(file.from_file());
+  BOOST_TEST(file.current() == "first");
+  BOOST_TEST(file.current() == "first");
+  BOOST_TEST(file.reloads() == 1u);
+  std::ofstream{path} << "second-longer\n";
+  BOOST_TEST(file.current() == "second-longer");
+  // Emptied mid-rotation: the last value holds until the new one is written.
+  std::ofstream{path} << "";
+  BOOST_TEST(file.current() == "second-longer");
+  std::ofstream{path} << "third\n";
+  BOOST_TEST(file.current() == "third");
+  BOOST_TEST(file.reloads() == 3u);
+  std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(kernel_credentials_and_trust_files_are_checked_at_start) {
+  auto unreadable = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "@/nonexistent/token"}}));
+  BOOST_TEST(mentions(unreadable.problems, "ARTIFACT_PUBLISHER_KERNEL_TOKEN: cannot read"));
+  std::string path = "/tmp/ap-config-test-token";
+  std::ofstream{path} << "  \n";
+  auto empty = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "@" + path}}));
+  BOOST_TEST(mentions(empty.problems, "ARTIFACT_PUBLISHER_KERNEL_TOKEN: " + path + " is empty"));
+  std::ofstream{path} << "a-token\n";
+  auto from_file = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "@" + path}}));
+  BOOST_REQUIRE(from_file.config);
+  // The file's name is shown, never its contents.
+  BOOST_TEST(from_file.config->redacted_summary().find("kernel_token=@" + path) != std::string::npos);
+  BOOST_TEST(from_file.config->redacted_summary().find("a-token") == std::string::npos);
+  std::remove(path.c_str());
+  auto ca = load_config(env_of({{"ARTIFACT_PUBLISHER_CA_FILE", "/nonexistent/ca.pem"}}));
+  BOOST_TEST(mentions(ca.problems, "ARTIFACT_PUBLISHER_CA_FILE: cannot read"));
+  auto half = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_CLIENT_CERT", "/etc/hostname"}}));
+  BOOST_TEST(mentions(half.problems, "set both or neither"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
