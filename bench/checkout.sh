@@ -15,9 +15,13 @@
 #                                      build of <rev>, for a side-by-side
 #                                      comparison on the same machine
 #   RSS_CHECKOUTS=0 bench/checkout.sh  skip the memory step
-#   STRIPE_STEP=0 bench/checkout.sh    skip the last step: the current build
+#   STRIPE_STEP=0 bench/checkout.sh    skip the step of the current build
 #                                      with PAYMENT_PROCESSOR=stripe against
 #                                      payments-mock (16 and 64 connections)
+#   TLS_STEP=0 bench/checkout.sh       skip the last step: the current build
+#                                      with the Kernel over https:// (a CA
+#                                      made for the run) and a bearer token
+#                                      (16 and 64 connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -62,8 +66,16 @@ measure() {  # LABEL BIN_DIR
   db_url=$(scripts/pg.sh start "$work/pg-$label" "$pg_port")
   export ARTIFACT_PUBLISHER_DB_URL=$db_url ARTIFACT_PUBLISHER_PORT=$port
   export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
+  local kernel_args=()
+  unset ARTIFACT_PUBLISHER_CA_FILE ARTIFACT_PUBLISHER_KERNEL_TOKEN
+  if [ "$label" = tls ]; then
+    # The Kernel over TLS with a bearer token, as in production.
+    kernel_args=(--tls-cert "$work/pki/kernel.pem" --tls-key "$work/pki/kernel.key" --require-token bench-kernel-token)
+    export ARTIFACT_PUBLISHER_KERNEL_URL=https://localhost:$kernel_port
+    export ARTIFACT_PUBLISHER_CA_FILE=$work/pki/ca.pem ARTIFACT_PUBLISHER_KERNEL_TOKEN=bench-kernel-token
+  fi
   "$bin/artifact-publisher" migrate >/dev/null
-  "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel-$label.log" &
+  "$bin/kernel-mock" --port "$kernel_port" "${kernel_args[@]}" >/dev/null 2>"$work/kernel-$label.log" &
   local kernel=$!
   pids+=($kernel)
   local processor=
@@ -87,7 +99,7 @@ measure() {  # LABEL BIN_DIR
 
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
   local steps="1 16 64"
-  [ "$label" = stripe ] && steps="16 64"
+  [ "$label" = stripe ] || [ "$label" = tls ] && steps="16 64"
   for c in $steps; do
     local threads=$(( c < 2 ? 1 : 2 )) line
     if [ "$c" = 64 ]; then
@@ -127,6 +139,10 @@ measure() {  # LABEL BIN_DIR
     printf '%-9s service RSS: %d MiB before, %d MiB after %d more checkouts (growth %d MiB; peak %d MiB)\n' \
       "$label" $((rss_before / 1024)) $((rss_after / 1024)) "$done_n" \
       $(((rss_after - rss_before) / 1024)) $((peak / 1024))
+  fi
+  if [ "$label" = tls ]; then
+    printf '%-9s kernel calls: %s\n' "$label" "$(curl -s "http://127.0.0.1:$port/metrics" \
+      | awk '/^ap_upstream_requests_total\{upstream="kernel"/ {sub(/.*outcome="/, "", $1); sub(/"}/, "", $1); printf "%s=%s ", $1, $2}')"
   fi
   if [ -n "$processor" ]; then
     # Every capture became one completed order (SPEC §9), by the service's counts.
@@ -187,4 +203,13 @@ done
 if [ "${STRIPE_STEP:-1}" != 0 ]; then
   echo "stripe: the current build with PAYMENT_PROCESSOR=stripe against payments-mock"
   measure stripe build-release/bin
+fi
+
+if [ "${TLS_STEP:-1}" != 0 ]; then
+  echo "tls: the current build with the Kernel over https:// and a bearer token"
+  bench_make_pki "$work/pki"
+  measure tls build-release/bin
+  printf 'tls       cost of TLS to the Kernel: %s at 16, %s at 64 connections (checkouts/s against current)\n' \
+    "$(awk -v a="${rps[tls-16]}" -v b="${rps[current-16]}" 'BEGIN {printf "%+.1f%%", (b > 0 ? 100 * (a - b) / b : 0)}')" \
+    "$(awk -v a="${rps[tls-64]}" -v b="${rps[current-64]}" 'BEGIN {printf "%+.1f%%", (b > 0 ? 100 * (a - b) / b : 0)}')"
 fi

@@ -24,3 +24,17 @@ bench_audit_lag() {  # DB_URL LABEL
     FROM (SELECT extract(epoch FROM delivered_at - created_at) AS lag
           FROM audit_outbox WHERE delivered_at IS NOT NULL) l"
 }
+
+# Makes a private CA and a certificate for localhost/127.0.0.1 signed by it:
+# DIR/ca.pem, DIR/kernel.pem, DIR/kernel.key (P-256, valid for two days).
+bench_make_pki() {  # DIR
+  local dir=$1
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj /CN=localhost -keyout "$dir/kernel.key" -out "$dir/kernel.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/ext"
+  openssl x509 -req -in "$dir/kernel.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/ext" -out "$dir/kernel.pem" 2>/dev/null
+}
