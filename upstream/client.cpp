@@ -325,7 +325,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
         r.body = std::move(res.body());
         r.sent = true;
         bool keep = res.keep_alive();
-        p->timer.cancel();
         self->complete(p, std::move(r), outcome::answered);
         self->release(c, keep);
       });
@@ -340,7 +339,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   void fail(pending_ptr p, connection_ptr c, std::string why, outcome how) {
-    p->timer.cancel();
     complete(p, reply{0, {}, std::move(why), p->written}, how);
     c->close();
     release(std::move(c), false);
@@ -373,6 +371,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
     auto done = std::move(p->done);
     p->done = nullptr;
     p->conn.reset();
+    p->timer.cancel();
     if (outcomes[static_cast<std::size_t>(how)])
       outcomes[static_cast<std::size_t>(how)]->inc();
     if (done)
