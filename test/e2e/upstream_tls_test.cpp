@@ -1,0 +1,334 @@
+// Outbound TLS (SPEC §10): the upstream client against TLS servers with
+// certificates made in the test, then the service against the kernel-mock
+// and payments-mock processes over https:// with the Kernel's token.
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <future>
+#include <thread>
+
+#include "http/server.hpp"
+#include "test/support/files.hpp"
+#include "test/support/pg_cluster.hpp"
+#include "test/support/service.hpp"
+#include "test/support/test_pki.hpp"
+#include "upstream/client.hpp"
+
+using namespace ap;
+using namespace ap::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A private CA trusted by the clients under test, another one that is not,
+/// and the certificates the tests present.
+struct pki {
+  std::string dir = temp_dir("upstream-tls");
+  test_ca trusted{dir, "trusted"};
+  test_ca stranger{dir, "stranger"};
+  pem_pair good = trusted.issue("good", {"localhost"}, {"127.0.0.1"});
+  pem_pair expired = trusted.issue("expired", {"localhost"}, {"127.0.0.1"}, -48h, -24h);
+  pem_pair other_host = trusted.issue("other-host", {"kernel.example.net"});
+  pem_pair unknown_issuer = stranger.issue("unknown-issuer", {"localhost"}, {"127.0.0.1"});
+};
+
+/// An HTTPS server presenting `cert`: GET /call answers 200.
+struct tls_upstream {
+  metrics::registry registry;
+  http::router routes;
+  std::unique_ptr<http::server> server;
+  std::uint16_t port = 0;
+
+  explicit tls_upstream(const pem_pair& cert) {
+    routes.add("GET", "/call", http::access::open, http::body_kind::none,
+               [](http::request&, http::reply_fn reply) {
+                 reply(http::json_response(200, R"({"ok":true})"));
+               });
+    http::server_limits limits;
+    limits.drain_timeout = 300ms;
+    server = std::make_unique<http::server>(routes, registry, limits);
+    server->use_tls({cert.cert_file, cert.key_file});
+    port = server->listen("127.0.0.1", 0);
+    server->start(1);
+  }
+  ~tls_upstream() { server->stop(); }
+
+  std::uint64_t connections() {
+    return registry.get_counter("ap_http_connections_accepted_total", "").value();
+  }
+};
+
+upstream::reply get(upstream::client& c, const std::string& target = "/call") {
+  std::promise<upstream::reply> done;
+  auto result = done.get_future();
+  upstream::request r;
+  r.target = target;
+  r.timeout = 5s;
+  c.send(std::move(r), [&done](upstream::reply reply) { done.set_value(std::move(reply)); });
+  return result.get();
+}
+
+std::unique_ptr<upstream::client> client_of(const std::string& url, const std::string& ca_file,
+                                            metrics::registry* registry = nullptr) {
+  upstream::client_options o;
+  o.name = "kernel";
+  o.tls.ca_file = ca_file;
+  o.registry = registry;
+  return std::make_unique<upstream::client>(*upstream::parse_url(url), o);
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(upstream_tls, pki)
+
+BOOST_AUTO_TEST_CASE(a_certificate_of_the_configured_ca_is_verified_by_name_and_by_address) {
+  tls_upstream up{good};
+  auto by_name = client_of("https://localhost:" + std::to_string(up.port), trusted.cert_file());
+  for (int i = 0; i < 3; ++i) {
+    auto r = get(*by_name);
+    BOOST_TEST(r.status == 200, r.error);
+  }
+  // Kept alive: one handshake for the three.
+  BOOST_TEST(up.connections() == 1u);
+  auto by_address = client_of("https://127.0.0.1:" + std::to_string(up.port), trusted.cert_file());
+  BOOST_TEST(get(*by_address).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_issuer_an_expired_certificate_and_another_host_are_refused_with_the_reason) {
+  struct refusal {
+    const pem_pair* cert;
+    std::string host;
+    std::string reason;
+  };
+  std::vector<refusal> cases{
+    {&unknown_issuer, "localhost", "certificate verify failed: unable to get local issuer certificate"},
+    {&expired, "localhost", "certificate verify failed: certificate has expired"},
+    {&other_host, "localhost", "certificate verify failed: hostname mismatch"},
+    // The address is checked against the certificate's IP addresses.
+    {&other_host, "127.0.0.1", "certificate verify failed: IP address mismatch"},
+  };
+  for (const auto& c : cases) {
+    tls_upstream up{*c.cert};
+    metrics::registry reg;
+    auto client = client_of("https://" + c.host + ":" + std::to_string(up.port),
+                            trusted.cert_file(), &reg);
+    auto r = get(*client);
+    BOOST_TEST(r.status == 0, c.reason);
+    BOOST_TEST(r.error == "tls: " + c.reason);
+    BOOST_TEST(!r.sent, c.reason);
+    BOOST_TEST(contains(reg.render(), R"(ap_upstream_requests_total{upstream="kernel",outcome="tls"} 1)"),
+               c.reason);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_system_store_alone_does_not_trust_a_private_ca) {
+  tls_upstream up{good};
+  auto client = client_of("https://localhost:" + std::to_string(up.port), "");
+  auto r = get(*client);
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(contains(r.error, "unable to get local issuer certificate"), r.error);
+}
+
+BOOST_AUTO_TEST_CASE(tls_files_that_do_not_load_are_named) {
+  auto missing = upstream::tls_problem({"/nonexistent/ca.pem", "", ""});
+  BOOST_REQUIRE(missing);
+  BOOST_TEST(contains(*missing, "CA_FILE"));
+  BOOST_TEST(contains(*missing, "/nonexistent/ca.pem"));
+  auto half = upstream::tls_problem({"", good.cert_file, ""});
+  BOOST_TEST(half.has_value());
+  // A key that is not the certificate's.
+  auto mismatched = upstream::tls_problem({"", good.cert_file, expired.key_file});
+  BOOST_TEST(mismatched.has_value());
+  BOOST_TEST(!upstream::tls_problem({trusted.cert_file(), good.cert_file, good.key_file}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+std::string checkout_body(const std::string& customer) {
+  return R"({"customerId":")" + customer
+         + R"(","email":"t@example.com","currency":"usd","items":[{"sku":"artifact-license","quantity":1}]})";
+}
+
+http_reply checkout(std::uint16_t port, const std::string& customer) {
+  return http_call(port, "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                   checkout_body(customer));
+}
+
+double metric(std::uint16_t port, const std::string& series) {
+  auto text = http_call(port, "GET", "/metrics").body;
+  auto at = text.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
+bool kernel_healthy(std::uint16_t port) {
+  return contains(http_call(port, "GET", "/health").body, R"("kernelHealthy":true)");
+}
+
+/// The Kernel's events of `order_id`, searched over TLS with `token`.
+std::string kernel_events(const std::string& kernel_url, const std::string& ca_file,
+                          const std::string& token, const std::string& order_id) {
+  auto client = client_of(kernel_url, ca_file);
+  std::promise<upstream::reply> done;
+  auto result = done.get_future();
+  upstream::request r;
+  r.method = "POST";
+  r.target = "/kernel/audit/search";
+  r.body = R"({"criteria":{"orderId":")" + order_id + R"("},"limit":10})";
+  r.headers = {{"Authorization", "Bearer " + token}};
+  client->send(std::move(r), [&done](upstream::reply reply) { done.set_value(std::move(reply)); });
+  auto got = result.get();
+  BOOST_TEST(got.status == 200, got.error << got.body);
+  return got.body;
+}
+
+/// Polls the Kernel until it holds an event of `order_id`.
+bool reaches_kernel(const std::string& kernel_url, const std::string& ca_file,
+                    const std::string& token, const std::string& order_id,
+                    std::chrono::milliseconds within = 6s) {
+  auto until = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < until) {
+    if (contains(kernel_events(kernel_url, ca_file, token, order_id), order_id))
+      return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+std::string mock_requests(const std::string& kernel_url, const std::string& ca_file) {
+  auto client = client_of(kernel_url, ca_file);
+  return get(*client, "/mock/requests").body;
+}
+
+std::string order_of(const http_reply& r) {
+  auto doc = parse_json(r.body);
+  return doc.HasMember("orderId") ? doc["orderId"].GetString() : "";
+}
+
+/// Replaces a file the way a rotation should: a new file moved over the old.
+void rotate(const std::string& path, const std::string& contents) {
+  write_file(path + ".new", contents);
+  BOOST_REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(tls_end_to_end, pki)
+
+BOOST_AUTO_TEST_CASE(checkouts_and_audit_events_travel_over_tls_with_the_kernel_token_rotated_live) {
+  auto token_file = dir + "/kernel-token";
+  write_file(token_file, "token-one\n");
+  kernel_process kernel{{"--require-token", "token-one"}, good};
+  payments_process payments{{}, good};
+  service_process svc{fresh_database("ap_e2e_tls"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                       {"ARTIFACT_PUBLISHER_CA_FILE", trusted.cert_file()},
+                       {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "@" + token_file},
+                       {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                       {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", payments.url()},
+                       {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", payments_process::secret_key}}};
+  BOOST_TEST(kernel.url().rfind("https://", 0) == 0u);
+  BOOST_TEST(payments.url().rfind("https://", 0) == 0u);
+  std::vector<std::string> orders;
+  for (int i = 0; i < 3; ++i) {
+    auto r = checkout(svc.port(), "tls-" + std::to_string(i));
+    BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+    auto doc = parse_json(r.body);
+    // Charged through the processor over TLS.
+    BOOST_TEST(std::string{doc["paymentId"].GetString()}.rfind("pi_", 0) == 0u);
+    orders.push_back(order_of(r));
+  }
+  for (const auto& id : orders)
+    BOOST_TEST(reaches_kernel(kernel.url(), trusted.cert_file(), "token-one", id));
+  BOOST_TEST(kernel_healthy(svc.port()));
+  // Every Kernel request carried the token.
+  auto counts = parse_json(mock_requests(kernel.url(), trusted.cert_file()));
+  BOOST_TEST(counts["unauthorized"].GetInt() == 0);
+  BOOST_TEST(counts["authorized"].GetInt() >= 3);
+
+  // The token is rotated: the Kernel takes only the new one, the file is
+  // replaced, and the service carries on without a restart.
+  {
+    auto client = client_of(kernel.url(), trusted.cert_file());
+    std::promise<upstream::reply> done;
+    auto result = done.get_future();
+    upstream::request r;
+    r.method = "POST";
+    r.target = "/mock/faults";
+    r.body = R"({"requireToken":"token-two"})";
+    client->send(std::move(r), [&done](upstream::reply reply) { done.set_value(std::move(reply)); });
+    BOOST_REQUIRE(result.get().status == 200);
+  }
+  rotate(token_file, "token-two\n");
+  auto after = checkout(svc.port(), "tls-after-rotation");
+  BOOST_REQUIRE_MESSAGE(after.status == 201, after.body);
+  BOOST_TEST(reaches_kernel(kernel.url(), trusted.cert_file(), "token-two", order_of(after)));
+  BOOST_TEST(kernel_healthy(svc.port()));
+  BOOST_TEST(contains(read_file(svc.log()), "a secret file changed; using its new value"));
+  BOOST_TEST(!contains(read_file(svc.log()), "token-two"));
+}
+
+BOOST_AUTO_TEST_CASE(an_untrusted_kernel_is_refused_with_the_reason_and_its_events_wait) {
+  struct refusal {
+    const pem_pair* cert;
+    std::string reason;
+  };
+  std::vector<refusal> cases{{&unknown_issuer, "unable to get local issuer certificate"},
+                             {&expired, "certificate has expired"},
+                             {&other_host, "hostname mismatch"}};
+  int n = 0;
+  for (const auto& c : cases) {
+    kernel_process kernel{{}, *c.cert};
+    auto db = fresh_database("ap_e2e_tls_refused_" + std::to_string(n++));
+    std::map<std::string, std::string> env{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                                           {"ARTIFACT_PUBLISHER_CA_FILE", trusted.cert_file()}};
+    std::string order;
+    {
+      service_process svc{db, env};
+      auto r = checkout(svc.port(), "untrusted");
+      // The sale goes on; its audit events wait in the outbox.
+      BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+      order = order_of(r);
+      std::this_thread::sleep_for(1500ms);
+      BOOST_TEST(!kernel_healthy(svc.port()), c.reason);
+      BOOST_TEST(metric(svc.port(), "ap_audit_outbox_pending") > 0, c.reason);
+      auto log = read_file(svc.log());
+      BOOST_TEST(contains(log, "the TLS handshake with an upstream failed"), c.reason);
+      BOOST_TEST(contains(log, c.reason), c.reason);
+    }
+    if (c.cert == &unknown_issuer) {
+      // Nothing was lost: with the Kernel's CA configured and the service
+      // restarted, the waiting events reach the Kernel.
+      env["ARTIFACT_PUBLISHER_CA_FILE"] = stranger.cert_file();
+      service_process svc{db, env};
+      BOOST_TEST(reaches_kernel(kernel.url(), stranger.cert_file(), "", order));
+      BOOST_TEST(kernel_healthy(svc.port()));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_kernel_without_the_token_refuses_and_the_service_says_why) {
+  auto token_file = dir + "/wrong-token";
+  write_file(token_file, "not-the-token\n");
+  kernel_process kernel{{"--require-token", "the-token"}, good};
+  service_process svc{fresh_database("ap_e2e_tls_token"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                       {"ARTIFACT_PUBLISHER_CA_FILE", trusted.cert_file()},
+                       {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", "@" + token_file}}};
+  auto r = checkout(svc.port(), "wrong-token");
+  BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+  std::this_thread::sleep_for(1500ms);
+  BOOST_TEST(metric(svc.port(), "ap_audit_outbox_pending") > 0);
+  BOOST_TEST(metric(svc.port(), R"(ap_kernel_calls_total{call="audit",outcome="unauthorized"})") > 0);
+  BOOST_TEST(contains(read_file(svc.log()), "check KERNEL_TOKEN"));
+  // The right token, written over the file, lets the waiting events through.
+  rotate(token_file, "the-token\n");
+  BOOST_TEST(reaches_kernel(kernel.url(), trusted.cert_file(), "the-token", order_of(r)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
