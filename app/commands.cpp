@@ -152,9 +152,13 @@ int serve() {
     std::max<std::chrono::milliseconds>(cfg->request_timeout, http::multisig_timeout)
     + std::chrono::seconds(1);
   http::server server{routes, registry, limits};
+  bool tls = !cfg->tls_cert_file.empty() && !cfg->tls_key_file.empty();
   try {
+    if (tls)
+      server.use_tls({cfg->tls_cert_file, cfg->tls_key_file});
     auto port = server.listen(cfg->bind, cfg->port);
-    log::info("listening", {{"url", "http://" + cfg->bind + ":" + std::to_string(port)}});
+    log::info("listening",
+              {{"url", (tls ? "https://" : "http://") + cfg->bind + ":" + std::to_string(port)}});
   } catch (const std::exception& e) {
     log::error("cannot listen", {{"bind", cfg->bind},
                                  {"port", std::to_string(cfg->port)},

@@ -204,6 +204,11 @@ config_result load_config(const env_lookup& env) {
 
   cfg.port = static_cast<std::uint16_t>(get_count("PORT", 1, 65535, 6137));
   cfg.bind = get("BIND", "127.0.0.1");
+  cfg.tls_cert_file = get("TLS_CERT_FILE", "");
+  cfg.tls_key_file = get("TLS_KEY_FILE", "");
+  if (cfg.tls_cert_file.empty() != cfg.tls_key_file.empty())
+    problems.push_back("ARTIFACT_PUBLISHER_TLS_CERT_FILE and ARTIFACT_PUBLISHER_TLS_KEY_FILE: set both "
+                       "or neither");
   cfg.db_url = get("DB_URL", defaults::db_url);
   // SPEC §10: outside this machine, only TLS in production.
   auto check_upstream_url = [&](const std::string& var, const std::string& url) {

@@ -26,6 +26,10 @@ struct service_config {
   bool production = false;
   std::uint16_t port = 6137;
   std::string bind = "127.0.0.1";
+  /// TLS_CERT_FILE and TLS_KEY_FILE (SPEC §10): PEM files; when set, the
+  /// API listens with TLS only. Both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::string db_url;
   /// KERNEL_URL: https:// (or http:// to this machine; anywhere outside
   /// production).

@@ -3,20 +3,29 @@
 #include "http/server.hpp"
 
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -26,11 +35,62 @@ namespace ap::http {
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 
 namespace {
 
-class session;
+class session_base;
+using session_list = std::list<std::weak_ptr<session_base>>;
+
+// What the server holds of a connection, whichever stream it speaks over.
+class session_base {
+public:
+  virtual ~session_base() = default;
+  virtual void set_registration(session_list::iterator where) = 0;
+  // Serves requests (after the TLS handshake, with TLS).
+  virtual void start() = 0;
+  // Answers 503 and closes: the connection cap is reached.
+  virtual void reject() = 0;
+  // Called on shutdown: an idle connection closes now, a busy one after its
+  // reply is written.
+  virtual void shutdown() = 0;
+};
+
+// OpenSSL reports a file it cannot open as a bare "system library" error;
+// the reason (no such file, permission denied) is what an operator needs.
+void require_readable(const std::string& what, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    throw std::runtime_error(what + " '" + path + "' cannot be read: " + std::strerror(errno));
+  std::fclose(f);
+}
+
+// Reads the certificate chain and key into a context that allows TLS 1.2
+// and later only. Throws std::runtime_error naming what did not load.
+std::shared_ptr<ssl::context> make_tls_context(const tls_files& files) {
+  require_readable("TLS certificate chain", files.cert_file);
+  require_readable("TLS private key", files.key_file);
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1)
+    throw std::runtime_error("TLS: cannot require TLS 1.2 or later");
+  // Compression invites CRIME-style attacks; renegotiation started by a
+  // client costs the server a handshake each time the client asks.
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression
+                   | SSL_OP_NO_RENEGOTIATION);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(files.cert_file, ec);
+  if (ec)
+    throw std::runtime_error("TLS certificate chain '" + files.cert_file + "' does not load: "
+                             + ec.message());
+  ctx->use_private_key_file(files.key_file, ssl::context::pem, ec);
+  if (ec)
+    throw std::runtime_error("TLS private key '" + files.key_file + "' does not load: " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error("TLS private key '" + files.key_file + "' does not match the certificate '"
+                             + files.cert_file + "'");
+  return ctx;
+}
 
 } // namespace
 
@@ -50,7 +110,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void begin_shutdown();
-  void session_closed(std::list<std::weak_ptr<session>>::iterator where);
+  void session_closed(session_list::iterator where);
+  void wait_for_signal();
+  void reload_tls();
+  std::shared_ptr<ssl::context> current_tls();
 
   router& routes;
   metrics::registry& registry;
@@ -67,7 +130,15 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};
   std::mutex sessions_mutex;
-  std::list<std::weak_ptr<session>> sessions;
+  session_list sessions;
+
+  // With TLS: where the certificate comes from, and the context new
+  // connections take. A reload swaps the pointer; each connection holds
+  // the context it started with.
+  std::optional<tls_files> tls_source;
+  std::mutex tls_mutex;
+  std::shared_ptr<ssl::context> tls;
+  metrics::counter* handshake_failures = nullptr;
 };
 
 namespace {
@@ -79,49 +150,101 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-// One connection. Every handler runs on the connection's strand; replies
-// from actors are posted back onto it, so no lock guards the session.
-class session : public std::enable_shared_from_this<session> {
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// How long a closing TLS connection waits for the client's close_notify.
+constexpr auto tls_shutdown_timeout = std::chrono::seconds(2);
+
+// One connection, over plain TCP or TLS: one implementation, so both obey
+// the same limits, timeouts and error answers. Every handler runs on the
+// connection's strand; replies from actors are posted back onto it, so no
+// lock guards the session.
+template <class Stream>
+class session : public session_base, public std::enable_shared_from_this<session<Stream>> {
+  static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
 public:
-  session(tcp::socket&& socket, std::shared_ptr<server::impl> srv)
-    : stream_(std::move(socket)), srv_(std::move(srv)), deadline_(stream_.get_executor()) {
+  // `tls` is the context to handshake with; null for a plain connection.
+  session(tcp::socket&& socket, std::shared_ptr<ssl::context> tls, std::shared_ptr<server::impl> srv)
+    : tls_(std::move(tls)),
+      stream_(open(std::move(socket), tls_.get())),
+      srv_(std::move(srv)),
+      deadline_(stream_.get_executor()) {
   }
 
-  ~session() { srv_->session_closed(where_); }
+  ~session() override { srv_->session_closed(where_); }
 
-  void set_registration(std::list<std::weak_ptr<session>>::iterator where) { where_ = where; }
+  void set_registration(session_list::iterator where) override { where_ = where; }
 
-  void start() {
+  void start() override {
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&session::read_request, shared_from_this()));
+                  beast::bind_front_handler(&session::handshake, this->shared_from_this()));
   }
 
-  // Answers 503 and closes: the connection cap is reached.
-  void reject() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      self->keep_alive_ = false;
-      self->route_ = "rejected";
-      self->method_ = "-";
-      self->request_id_ = new_request_id();
-      self->started_ = std::chrono::steady_clock::now();
-      self->write(error_response(503, "overloaded", "too many open connections; retry later"));
-    });
+  void reject() override {
+    rejected_ = true;
+    start();
   }
 
-  // Called on shutdown: an idle connection closes now, a busy one after its
-  // reply is written.
-  void shutdown() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+  void shutdown() override {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       self->closing_ = true;
-      if (self->state_ == state::reading) {
+      if (self->state_ == state::handshaking || self->state_ == state::reading) {
         beast::error_code ec;
-        self->stream_.socket().cancel(ec);
+        self->socket().cancel(ec);
       }
     });
   }
 
 private:
-  enum class state { reading, handling, writing, closing };
+  enum class state { handshaking, reading, handling, writing, closing };
+
+  static Stream open(tcp::socket&& socket, ssl::context* tls) {
+    if constexpr (is_tls)
+      return Stream(std::move(socket), *tls);
+    else
+      return Stream(std::move(socket));
+  }
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() { return lowest().socket(); }
+
+  // With TLS, the handshake comes first, under the read timeout: a client
+  // that connects and stalls holds a connection no longer than one that
+  // stalls in its headers. A client that speaks plain HTTP fails the
+  // handshake and is closed without an answer, since it could not read one.
+  void handshake() {
+    if constexpr (is_tls) {
+      state_ = state::handshaking;
+      lowest().expires_after(srv_->limits.read_timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  // A handshake cut short by a shutdown is no client's failure.
+                                  if (!self->closing_)
+                                    self->srv_->handshake_failures->inc();
+                                  if (log::enabled(log::level::debug))
+                                    log::debug("TLS handshake failed", {{"error", ec.message()}});
+                                  return self->close();
+                                }
+                                self->serve();
+                              });
+    } else {
+      serve();
+    }
+  }
+
+  void serve() {
+    if (!rejected_)
+      return read_request();
+    keep_alive_ = false;
+    route_ = "rejected";
+    method_ = "-";
+    request_id_ = new_request_id();
+    started_ = std::chrono::steady_clock::now();
+    write(error_response(503, "overloaded", "too many open connections; retry later"));
+  }
 
   void read_request() {
     if (closing_ || srv_->draining.load())
@@ -132,9 +255,9 @@ private:
     parser_->header_limit(static_cast<std::uint32_t>(srv_->limits.header_limit));
     // One deadline covers the headers and the body (SPEC §8), and an idle
     // keep-alive connection waiting for its next request.
-    stream_.expires_after(srv_->limits.read_timeout);
+    lowest().expires_after(srv_->limits.read_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&session::on_read, shared_from_this()));
+                      beast::bind_front_handler(&session::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -197,7 +320,7 @@ private:
     req.received_at = started_;
 
     auto replied = std::make_shared<std::atomic<bool>>(false);
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     reply_fn reply = [self, replied](response res) {
       if (replied->exchange(true))
         return;
@@ -222,11 +345,12 @@ private:
   void write(response res) {
     deadline_.cancel();
     if (res.reset) {
-      // Linger 0: close() sends a TCP reset, not an orderly FIN.
+      // Linger 0: close() sends a TCP reset, not an orderly FIN (nor, with
+      // TLS, a close_notify).
       beast::error_code ec;
-      stream_.socket().set_option(net::socket_base::linger(true, 0), ec);
+      socket().set_option(net::socket_base::linger(true, 0), ec);
       state_ = state::closing;
-      stream_.close();
+      lowest().close();
       return;
     }
     state_ = state::writing;
@@ -247,9 +371,9 @@ private:
       msg->content_length(body_size);
     }
     record(res.status);
-    stream_.expires_after(srv_->limits.write_timeout);
+    lowest().expires_after(srv_->limits.write_timeout);
     bhttp::async_write(stream_, *msg,
-                       [self = shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
+                       [self = this->shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
                          if (ec)
                            return self->close();
                          if (!keep)
@@ -280,18 +404,25 @@ private:
 
   // Half-closes, then reads and discards what the client still sends, so the
   // final close does not reset the connection and destroy the reply in
-  // flight (the client may still be sending an oversized body).
+  // flight (the client may still be sending an oversized body). With TLS,
+  // the close_notify is the half-close, and OpenSSL discards the
+  // application data that arrives while it waits for the client's.
   void close_gracefully() {
     state_ = state::closing;
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));
-    drain();
+    if constexpr (is_tls) {
+      lowest().expires_after(tls_shutdown_timeout);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close(); });
+    } else {
+      beast::error_code ec;
+      socket().shutdown(tcp::socket::shutdown_send, ec);
+      lowest().expires_after(std::chrono::seconds(2));
+      drain();
+    }
   }
 
   void drain() {
     stream_.async_read_some(net::buffer(discard_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->discarded_ += n;
                               if (ec || self->discarded_ > (1u << 20))
                                 return self->close();
@@ -302,17 +433,21 @@ private:
   void close() {
     state_ = state::closing;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  // Declared before the stream, which is built from it; kept alive by the
+  // session, since a reload may replace the server's context meanwhile.
+  std::shared_ptr<ssl::context> tls_;
+  Stream stream_;
   std::shared_ptr<server::impl> srv_;
   net::steady_timer deadline_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::list<std::weak_ptr<session>>::iterator where_;
-  state state_ = state::reading;
+  session_list::iterator where_;
+  state state_ = state::handshaking;
+  bool rejected_ = false;
   bool closing_ = false;
   bool keep_alive_ = true;
   unsigned version_ = 11;
@@ -339,7 +474,11 @@ void server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return accept();
   }
   accepted.inc();
-  auto s = std::make_shared<session>(std::move(socket), shared_from_this());
+  std::shared_ptr<session_base> s;
+  if (auto ctx = current_tls())
+    s = std::make_shared<session<tls_stream>>(std::move(socket), std::move(ctx), shared_from_this());
+  else
+    s = std::make_shared<session<plain_stream>>(std::move(socket), nullptr, shared_from_this());
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     s->set_registration(sessions.insert(sessions.end(), s));
@@ -353,7 +492,29 @@ void server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
   accept();
 }
 
-void server::impl::session_closed(std::list<std::weak_ptr<session>>::iterator where) {
+std::shared_ptr<ssl::context> server::impl::current_tls() {
+  std::lock_guard<std::mutex> guard{tls_mutex};
+  return tls;
+}
+
+// Runs on the control strand. Reading two small files blocks an io thread
+// briefly, once per SIGHUP.
+void server::impl::reload_tls() {
+  try {
+    auto fresh = make_tls_context(*tls_source);
+    {
+      std::lock_guard<std::mutex> guard{tls_mutex};
+      tls = std::move(fresh);
+    }
+    log::info("TLS certificate reloaded: new connections use it",
+              {{"certFile", tls_source->cert_file}, {"keyFile", tls_source->key_file}});
+  } catch (const std::exception& e) {
+    log::error("TLS certificate reload failed: keeping the previous certificate",
+               {{"error", e.what()}});
+  }
+}
+
+void server::impl::session_closed(session_list::iterator where) {
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     sessions.erase(where);
@@ -370,7 +531,7 @@ void server::impl::begin_shutdown() {
   acceptor.close(ec);
   if (signals)
     signals->cancel(ec);
-  std::vector<std::shared_ptr<session>> open;
+  std::vector<std::shared_ptr<session_base>> open;
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     for (auto& weak : sessions)
@@ -392,6 +553,22 @@ void server::impl::begin_shutdown() {
   });
 }
 
+void server::impl::wait_for_signal() {
+  signals->async_wait([self = shared_from_this()](beast::error_code ec, int sig) {
+    if (ec)
+      return;
+    log::info("signal received", {{"signal", std::to_string(sig)}});
+    if (sig == SIGHUP) {
+      net::post(self->control, [self] {
+        if (!self->draining.load())
+          self->reload_tls();
+      });
+      return self->wait_for_signal();
+    }
+    net::post(self->control, [self] { self->begin_shutdown(); });
+  });
+}
+
 server::server(router& routes, metrics::registry& registry, server_limits limits)
   : impl_(std::make_shared<impl>(routes, registry, limits)) {
   registry.add_callback_gauge("ap_http_connections_open", "Open HTTP connections", {},
@@ -403,6 +580,17 @@ server::server(router& routes, metrics::registry& registry, server_limits limits
 
 server::~server() {
   stop();
+}
+
+void server::use_tls(tls_files files) {
+  auto ctx = make_tls_context(files);
+  if (!impl_->handshake_failures)
+    impl_->handshake_failures = &impl_->registry.get_counter(
+      "ap_http_tls_handshake_failures_total",
+      "TLS handshakes that failed or timed out (no HTTP request was read)");
+  std::lock_guard<std::mutex> guard{impl_->tls_mutex};
+  impl_->tls_source = std::move(files);
+  impl_->tls = std::move(ctx);
 }
 
 std::uint16_t server::listen(const std::string& address, std::uint16_t port) {
@@ -419,12 +607,11 @@ std::uint16_t server::listen(const std::string& address, std::uint16_t port) {
 void server::run(std::size_t threads, bool handle_signals) {
   if (handle_signals) {
     impl_->signals.emplace(impl_->ioc, SIGTERM, SIGINT);
-    impl_->signals->async_wait([self = impl_](beast::error_code ec, int sig) {
-      if (ec)
-        return;
-      log::info("signal received", {{"signal", std::to_string(sig)}});
-      net::post(self->control, [self] { self->begin_shutdown(); });
-    });
+    // SIGHUP is taken only to reload a certificate; without TLS it keeps
+    // its default action.
+    if (impl_->tls_source)
+      impl_->signals->add(SIGHUP);
+    impl_->wait_for_signal();
   }
   std::vector<std::thread> extra;
   for (std::size_t i = 1; i < threads; ++i)

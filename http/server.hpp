@@ -27,11 +27,20 @@ struct server_limits {
   std::chrono::milliseconds drain_timeout{10000};
 };
 
+/// The certificate and key of a TLS listener (SPEC §10), both PEM files.
+struct tls_files {
+  /// The server's certificate first, then any intermediate certificates.
+  std::string cert_file;
+  /// The private key of the first certificate, unencrypted.
+  std::string key_file;
+};
+
 /// The Boost.Beast HTTP/1.1 server: accepts connections, reads one request at
 /// a time per connection (so at most one is in flight per connection and a
 /// pipelining client is served in order), routes it, and writes the reply
 /// that the handler posts back. Handlers never run blocking work here: they
-/// hand it to actors and reply later from any thread.
+/// hand it to actors and reply later from any thread. With `use_tls` the
+/// same server speaks HTTPS only, under the same limits and timeouts.
 class server {
 public:
   server(router& routes, metrics::registry& registry, server_limits limits);
@@ -39,12 +48,22 @@ public:
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
+  /// Makes the listener speak TLS 1.2 or later only, with the certificate
+  /// chain and key of `files`; a client that does not complete a handshake
+  /// within `read_timeout` is disconnected without an HTTP answer. Call it
+  /// before `listen`. Throws std::runtime_error naming the file that does not
+  /// load, or saying that the key does not match the certificate.
+  void use_tls(tls_files files);
+
   /// Binds and listens; returns the bound port (useful with port 0) or
   /// throws std::system_error.
   std::uint16_t listen(const std::string& address, std::uint16_t port);
 
   /// Runs the io threads until `stop` completes or SIGTERM/SIGINT arrives
-  /// (when `handle_signals` is set). Blocks the caller.
+  /// (when `handle_signals` is set). Blocks the caller. With TLS and
+  /// `handle_signals`, SIGHUP re-reads the certificate and key: connections
+  /// accepted afterwards use the new ones, open ones keep theirs, and files
+  /// that do not load are logged and leave the current ones in use.
   void run(std::size_t threads, bool handle_signals);
 
   /// Starts the io threads in the background and returns.

@@ -5,7 +5,8 @@
 // keys, Stripe's error objects and test payment methods, and idempotent
 // requests kept as Stripe keeps them. Faults (latency with jitter, error rate,
 // lost replies, outage) are settable by flags and at run time through
-// /mock/faults, and `--state` keeps every record across a kill -9.
+// /mock/faults, `--state` keeps every record across a kill -9, and
+// `--tls-cert`/`--tls-key` serve it over https as the real API is (SPEC §10).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -51,7 +52,7 @@ constexpr const char* usage =
   "usage: payments-mock [options]\n"
   "\n"
   "A local stand-in for Stripe's REST API (the PaymentIntents and Refunds subset) over\n"
-  "plain http: test payment methods, card declines, idempotent requests; faults for tests.\n"
+  "http or https: test payment methods, card declines, idempotent requests; faults for tests.\n"
   "\n"
   "options:\n"
   "  --port N                  port to listen on (default 6070; 0 picks a free one)\n"
@@ -70,6 +71,8 @@ constexpr const char* usage =
   "                            beyond it creating one answers 503\n"
   "  --max-idempotency-keys N  idempotency keys kept, the oldest forgotten first\n"
   "                            (default 200000)\n"
+  "  --tls-cert FILE           serve https:// only, with this certificate chain (PEM)\n"
+  "  --tls-key FILE            and this private key (PEM); both or neither\n"
   "  --help, --version\n"
   "\n"
   "API (as at api.stripe.com, Authorization: Bearer <secret key>):\n"
@@ -1741,6 +1744,7 @@ int main(int argc, char** argv) {
   long max_keys = 200000;
   std::string state_file;
   std::string secret_key;
+  http::tls_files tls;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto fail = [&](const std::string& why) {
@@ -1791,9 +1795,17 @@ int main(int argc, char** argv) {
       if (v.empty())
         return fail("--secret-key needs a key");
       secret_key = v;
+    } else if (arg == "--tls-cert") {
+      tls.cert_file = v;
+    } else if (arg == "--tls-key") {
+      tls.key_file = v;
     } else {
       return fail("unknown argument '" + arg + "'");
     }
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    std::cerr << "payments-mock: --tls-cert and --tls-key: give both or neither\n\n" << usage;
+    return 2;
   }
 
   payments_mock m;
@@ -1837,8 +1849,16 @@ int main(int argc, char** argv) {
   limits.handler_deadline = std::chrono::milliseconds(max_latency_ms + 60000);
   http::server server{routes, registry, limits};
   try {
+    if (!tls.cert_file.empty())
+      server.use_tls(tls);
+  } catch (const std::exception& e) {
+    log::error("payments-mock cannot use its TLS certificate", {{"error", e.what()}});
+    return 1;
+  }
+  try {
     auto bound = server.listen(bind, static_cast<std::uint16_t>(port));
-    log::info("payments-mock listening", {{"url", "http://" + bind + ":" + std::to_string(bound)}});
+    auto scheme = tls.cert_file.empty() ? "http://" : "https://";
+    log::info("payments-mock listening", {{"url", scheme + bind + ":" + std::to_string(bound)}});
   } catch (const std::exception& e) {
     log::error("payments-mock cannot listen", {{"error", e.what()}});
     return 1;

@@ -7,11 +7,16 @@ namespace ap::kernel::mock {
 void add_control_routes(http::router& r, mock_state& k) {
   using http::access;
   using http::body_kind;
-  r.add("GET", "/health", access::open, body_kind::none, [&k](http::request&, http::reply_fn reply) {
-    if (k.f.outage.load())
-      return reply(http::error_response(503, "outage", "the Kernel is unavailable (injected)"));
-    reply(http::json_response(200, R"({"service":"kernel-mock","status":"ok"})"));
-  });
+  r.add("GET", "/health", access::open, body_kind::none,
+        guarded(k, [&k](http::request&, http::reply_fn reply) {
+          if (k.f.outage.load())
+            return reply(http::error_response(503, "outage", "the Kernel is unavailable (injected)"));
+          reply(http::json_response(200, R"({"service":"kernel-mock","status":"ok"})"));
+        }));
+
+  // Open, like /mock/faults: a test reads the counts whatever token is required.
+  r.add("GET", "/mock/requests", access::open, body_kind::none,
+        [&k](http::request&, http::reply_fn reply) { reply(http::json_response(200, k.token.to_json())); });
 
   r.add("GET", "/mock/faults", access::open, body_kind::none,
         [&k](http::request&, http::reply_fn reply) { reply(http::json_response(200, k.f.to_json())); });
@@ -45,6 +50,13 @@ void add_control_routes(http::router& r, mock_state& k) {
             if (!b["outage"].IsBool())
               return reply(http::error_response(400, "invalid_input", "outage is a boolean", "outage"));
             k.f.outage = b["outage"].GetBool();
+          }
+          if (b.HasMember("requireToken")) {
+            if (!b["requireToken"].IsString())
+              return reply(http::error_response(400, "invalid_input",
+                                                "requireToken is a string (empty: no token)",
+                                                "requireToken"));
+            k.token.require(b["requireToken"].GetString());
           }
           reply(http::json_response(200, k.f.to_json()));
         });

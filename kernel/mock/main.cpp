@@ -1,8 +1,9 @@
 // kernel-mock: a local stand-in for the upstream Kernel (SPEC §6): the
 // hash-chained, Ed25519-signed audit log with search, chain verification and
 // keys, plus faults (latency with jitter, error rate, outage) settable by
-// flags and at run time through /mock/faults. This file reads the flags and
-// the state file; the routes live by area in audit_routes.cpp,
+// flags and at run time through /mock/faults; optionally over TLS and behind
+// a bearer token, as the real Kernel is reached (SPEC §10). This file reads
+// the flags and the state file; the routes live by area in audit_routes.cpp,
 // upgrade_routes.cpp and control_routes.cpp.
 #include <fstream>
 #include <iostream>
@@ -39,13 +40,20 @@ constexpr const char* usage =
   "  --latency-ms N        added to every /kernel/* answer\n"
   "  --jitter-ms N         up to N more, at random\n"
   "  --error-rate R        answer 500 to this fraction (0..1) of /kernel/* requests\n"
-  "  --outage              answer 503 to everything but /mock/faults\n"
+  "  --outage              answer 503 to everything but /mock/*\n"
+  "  --tls-cert FILE       serve https:// only, with this certificate chain (PEM);\n"
+  "  --tls-key FILE        and this private key (PEM); both or neither\n"
+  "  --require-token T     answer 401 to every /kernel/* and /health request that\n"
+  "                        lacks Authorization: Bearer T (/mock/* stays open)\n"
   "  --help, --version\n"
   "\n"
   "At run time: GET /mock/faults shows the faults, POST /mock/faults\n"
-  "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"resetRate\",\"outage\"} changes any of\n"
-  "them; resetRate is the fraction of /kernel/* requests that are carried out\n"
-  "and then answered with a connection reset instead of a response.\n";
+  "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"resetRate\",\"outage\",\"requireToken\"}\n"
+  "changes any of them; resetRate is the fraction of /kernel/* requests that are\n"
+  "carried out and then answered with a connection reset instead of a response;\n"
+  "requireToken replaces the token (\"\" requires none). GET /mock/requests counts\n"
+  "the /kernel/* and /health requests made while a token was required:\n"
+  "{\"authorized\":N,\"unauthorized\":M,\"tokenRequired\":true|false}.\n";
 
 } // namespace
 
@@ -60,6 +68,8 @@ int main(int argc, char** argv) {
   std::string seed_hex;
   std::string approvers_arg;
   long threshold = 2;
+  http::tls_files tls;
+  std::string token;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::optional<std::string> {
@@ -114,9 +124,21 @@ int main(int argc, char** argv) {
     } else if (arg == "--threshold") {
       if (!parse_integer_in(*v, 2, 10, threshold))
         return fail("--threshold needs an integer from 2 to 10");
+    } else if (arg == "--tls-cert") {
+      tls.cert_file = *v;
+    } else if (arg == "--tls-key") {
+      tls.key_file = *v;
+    } else if (arg == "--require-token") {
+      if (v->empty())
+        return fail("--require-token needs a token");
+      token = *v;
     } else {
       return fail("unknown argument '" + arg + "'");
     }
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    std::cerr << "kernel-mock: --tls-cert and --tls-key: give both or neither\n\n" << usage;
+    return 2;
   }
 
   std::string seed;
@@ -152,6 +174,7 @@ int main(int argc, char** argv) {
   k.f.jitter_ms = jitter;
   k.f.error_rate = error_rate;
   k.f.outage = outage;
+  k.token.require(token);
   if (!state_file.empty()) {
     std::ifstream in{state_file};
     std::string line;
@@ -182,8 +205,16 @@ int main(int argc, char** argv) {
   metrics::registry registry;
   http::server server{routes, registry, {}};
   try {
+    if (!tls.cert_file.empty())
+      server.use_tls(tls);
+  } catch (const std::exception& e) {
+    log::error("kernel-mock cannot use its TLS certificate", {{"error", e.what()}});
+    return 1;
+  }
+  try {
     auto bound = server.listen(bind, static_cast<std::uint16_t>(port));
-    log::info("kernel-mock listening", {{"url", "http://" + bind + ":" + std::to_string(bound)},
+    auto scheme = tls.cert_file.empty() ? "http://" : "https://";
+    log::info("kernel-mock listening", {{"url", scheme + bind + ":" + std::to_string(bound)},
                                         {"publicKey", crypto::base64_encode(k.log.public_key())}});
   } catch (const std::exception& e) {
     log::error("kernel-mock cannot listen", {{"error", e.what()}});

@@ -9,6 +9,27 @@ std::string faults::to_json() const {
          + ",\"resetRate\":" + std::to_string(reset_rate.load()) + "}";
 }
 
+void token_check::require(std::string token) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  token_ = std::move(token);
+}
+
+bool token_check::admits(const http::request& req) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (token_.empty())
+    return true;
+  bool ok = http::constant_time_equal(req.header("authorization"), "Bearer " + token_);
+  ++(ok ? authorized_ : unauthorized_);
+  return ok;
+}
+
+std::string token_check::to_json() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return "{\"authorized\":" + std::to_string(authorized_) + ",\"tokenRequired\":"
+         + (token_.empty() ? "false" : "true") + ",\"unauthorized\":" + std::to_string(unauthorized_)
+         + "}";
+}
+
 delay_queue::delay_queue() : worker_([this] { loop(); }) {}
 
 delay_queue::~delay_queue() {
@@ -68,8 +89,21 @@ bool mock_state::draw(double rate) {
   return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
 }
 
+http::handler guarded(mock_state& k, http::handler inner) {
+  return [&k, inner = std::move(inner)](http::request& req, http::reply_fn reply) {
+    if (k.token.admits(req))
+      return inner(req, std::move(reply));
+    auto res = http::error_response(401, "unauthorized",
+                                    req.header("authorization").empty()
+                                      ? "this Kernel requires Authorization: Bearer <token>"
+                                      : "the bearer token is not the one this Kernel accepts");
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    reply(std::move(res));
+  };
+}
+
 http::handler faulty(mock_state& k, http::handler inner) {
-  return [&k, inner](http::request& req, http::reply_fn reply) {
+  return guarded(k, [&k, inner](http::request& req, http::reply_fn reply) {
     if (k.f.outage.load())
       return reply(http::error_response(503, "outage", "the Kernel is unavailable (injected)"));
     if (k.injected_error())
@@ -80,7 +114,7 @@ http::handler faulty(mock_state& k, http::handler inner) {
         res.reset = true;
       k.answer(reply, std::move(res));
     });
-  };
+  });
 }
 
 } // namespace ap::kernel::mock

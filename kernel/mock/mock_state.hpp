@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <fstream>
 #include <functional>
@@ -31,6 +32,27 @@ struct faults {
 
   /// The body of GET /mock/faults.
   std::string to_json() const;
+};
+
+/// The bearer token the mock demands of every /kernel/* and /health request
+/// (--require-token, changed at run time through /mock/faults), and how many
+/// requests came with and without it, so a test can see what its client
+/// sent across a rotation.
+class token_check {
+public:
+  /// Demands `Authorization: Bearer <token>` from now on; empty demands nothing.
+  void require(std::string token);
+  /// Whether `req` carries the token (always, when none is required);
+  /// counts it when one is.
+  bool admits(const http::request& req);
+  /// The body of GET /mock/requests.
+  std::string to_json() const;
+
+private:
+  mutable std::mutex mutex_;
+  std::string token_;
+  std::uint64_t authorized_ = 0;
+  std::uint64_t unauthorized_ = 0;
 };
 
 /// Runs callbacks after a delay on one background thread, so injected
@@ -64,6 +86,7 @@ struct mock_state {
   /// The --state file, appended to under `mutex`; not open without one.
   std::ofstream state;
   faults f;
+  token_check token;
   delay_queue delays;
   std::mt19937_64 rng{std::random_device{}()};
   /// Guards `rng` alone: routes answer while holding `mutex`.
@@ -82,7 +105,12 @@ struct mock_state {
   bool draw(double rate);
 };
 
-/// Wraps a Kernel route with the outage and error-rate faults and latency.
+/// Wraps a route with the token check: without the token required, 401
+/// and `WWW-Authenticate: Bearer`, before any fault.
+http::handler guarded(mock_state& k, http::handler inner);
+
+/// Wraps a Kernel route with the token check, then the outage and
+/// error-rate faults and latency.
 http::handler faulty(mock_state& k, http::handler inner);
 
 /// The audit log (SPEC §6): append, verify, find, search, and the signer's keys.
@@ -92,8 +120,9 @@ void add_audit_routes(http::router& r, mock_state& k);
 /// multisig rules the Kernel enforces itself.
 void add_upgrade_routes(http::router& r, mock_state& k);
 
-/// /health and the run-time fault settings of /mock/faults, which no fault
-/// but the outage (on /health) affects.
+/// /health, the run-time fault settings of /mock/faults and the token
+/// counts of /mock/requests; no fault but the outage (on /health) and the
+/// token (on /health) affects them.
 void add_control_routes(http::router& r, mock_state& k);
 
 } // namespace ap::kernel::mock

@@ -12,10 +12,25 @@ namespace {
 
 const std::string bin_dir = AP_BIN_DIR;
 
+std::string url_of(bool tls, std::uint16_t port) {
+  // A test certificate names localhost; plain tests keep the address.
+  return (tls ? "https://localhost:" : "http://127.0.0.1:") + std::to_string(port);
+}
+
+void add_tls_args(const std::optional<pem_pair>& tls, std::vector<std::string>& args) {
+  if (tls)
+    args.insert(args.end(), {"--tls-cert", tls->cert_file, "--tls-key", tls->key_file});
+}
+
 } // namespace
 
-kernel_process::kernel_process(std::vector<std::string> extra_args)
-  : port_(free_port()), extra_(std::move(extra_args)) {
+bool https_ok(std::uint16_t port, const std::string& path) {
+  return shell("curl -sfk --max-time 2 -o /dev/null https://127.0.0.1:" + std::to_string(port) + path)
+         == 0;
+}
+
+kernel_process::kernel_process(std::vector<std::string> extra_args, std::optional<pem_pair> tls)
+  : port_(free_port()), extra_(std::move(extra_args)), tls_(std::move(tls)) {
   static int counter = 0;
   auto stem = "/tmp/ap-kernel-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   state_ = stem + ".state";
@@ -30,6 +45,10 @@ kernel_process::~kernel_process() {
   std::remove(log_.c_str());
 }
 
+std::string kernel_process::url() const {
+  return url_of(tls_.has_value(), port_);
+}
+
 void kernel_process::stop() {
   if (proc_) {
     proc_->signal(SIGKILL);
@@ -41,20 +60,25 @@ void kernel_process::stop() {
 void kernel_process::start() {
   std::vector<std::string> args{"--port", std::to_string(port_), "--state", state_,
                                 "--signing-seed", std::string(64, '7')};
+  add_tls_args(tls_, args);
   args.insert(args.end(), extra_.begin(), extra_.end());
   proc_ = std::make_unique<process>(bin_dir + "/kernel-mock", args,
                                     std::map<std::string, std::string>{}, log_);
-  // Any answer means it listens (with --outage, /health answers 503).
+  // /mock/faults answers whatever the faults and the required token are,
+  // and is not counted among the requests made without the token.
+  auto answers = [this] {
+    return tls_ ? https_ok(port_, "/mock/faults") : http_call(port_, "GET", "/mock/faults").complete;
+  };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!http_call(port_, "GET", "/health").complete) {
+  while (!answers()) {
     if (std::chrono::steady_clock::now() > deadline)
       throw std::runtime_error("kernel-mock did not start:\n" + read_file(log_));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
-payments_process::payments_process(std::vector<std::string> extra_args)
-  : port_(free_port()), extra_(std::move(extra_args)) {
+payments_process::payments_process(std::vector<std::string> extra_args, std::optional<pem_pair> tls)
+  : port_(free_port()), extra_(std::move(extra_args)), tls_(std::move(tls)) {
   static int counter = 0;
   auto stem = "/tmp/ap-payments-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   state_ = stem + ".state";
@@ -67,6 +91,10 @@ payments_process::~payments_process() {
   stop();
   std::remove(state_.c_str());
   std::remove(log_.c_str());
+}
+
+std::string payments_process::url() const {
+  return url_of(tls_.has_value(), port_);
 }
 
 std::string payments_process::log() const {
@@ -84,11 +112,15 @@ void payments_process::stop() {
 void payments_process::start() {
   std::vector<std::string> args{"--port", std::to_string(port_), "--state", state_,
                                 "--secret-key", secret_key};
+  add_tls_args(tls_, args);
   args.insert(args.end(), extra_.begin(), extra_.end());
   proc_ = std::make_unique<process>(bin_dir + "/payments-mock", args, std::map<std::string, std::string>{},
                                     log_);
+  auto answers = [this] {
+    return tls_ ? https_ok(port_, "/health") : http_call(port_, "GET", "/health").complete;
+  };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!http_call(port_, "GET", "/health").complete) {
+  while (!answers()) {
     if (std::chrono::steady_clock::now() > deadline || !proc_->running())
       throw std::runtime_error("payments-mock did not start:\n" + read_file(log_));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -189,13 +221,35 @@ service_process::~service_process() {
   std::remove(log_.c_str());
 }
 
+bool service_process::tls() const {
+  auto it = env_.find("ARTIFACT_PUBLISHER_TLS_CERT_FILE");
+  return it != env_.end() && !it->second.empty();
+}
+
+std::string service_process::url() const {
+  return url_of(tls(), port_);
+}
+
+bool service_process::ready(std::chrono::milliseconds timeout) const {
+  if (!tls())
+    return wait_for_status(port_, "/readyz", 200, timeout);
+  // /readyz answers 503 until the database is reached; curl -f fails on it.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (https_ok(port_, "/readyz"))
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 void service_process::start() {
   auto env = env_;
   env["ARTIFACT_PUBLISHER_DB_URL"] = db_url_;
   env["ARTIFACT_PUBLISHER_PORT"] = std::to_string(port_);
   proc_ = std::make_unique<process>(bin_dir + "/artifact-publisher", std::vector<std::string>{"serve"},
                                     env, log_);
-  if (!wait_for_status(port_, "/readyz", 200, std::chrono::seconds(20)))
+  if (!ready(std::chrono::seconds(20)))
     throw std::runtime_error("service did not become ready:\n" + read_file(log_));
 }
 

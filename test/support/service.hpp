@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,17 +14,24 @@
 
 #include "test/support/http_client.hpp"
 #include "test/support/process.hpp"
+#include "test/support/test_pki.hpp"
 
 namespace ap::test {
 
 /// Starts `artifact-publisher serve` against database `url` (migrated
-/// first) on a free port and waits until /readyz answers 200.
+/// first) on a free port and waits until /readyz answers 200 (over TLS when
+/// `env` sets ARTIFACT_PUBLISHER_TLS_CERT_FILE).
 class service_process {
 public:
   service_process(std::string db_url, std::map<std::string, std::string> env = {});
   ~service_process();
 
   std::uint16_t port() const { return port_; }
+  /// Whether it listens with TLS (its env names a certificate).
+  bool tls() const;
+  /// `https://localhost:PORT` with TLS (the name a test certificate
+  /// carries), `http://127.0.0.1:PORT` without.
+  std::string url() const;
   const std::string& db_url() const { return db_url_; }
   const std::string& log() const { return log_; }
   /// Stops (SIGTERM) and starts the process again on the same port.
@@ -35,6 +43,8 @@ public:
   process& proc() { return *proc_; }
 
 private:
+  bool ready(std::chrono::milliseconds timeout) const;
+
   std::string db_url_;
   std::map<std::string, std::string> env_;
   std::uint16_t port_;
@@ -46,10 +56,13 @@ private:
 /// so that it survives a stop and start.
 class kernel_process {
 public:
-  explicit kernel_process(std::vector<std::string> extra_args = {});
+  /// With `tls`, it serves https only (`--tls-cert`/`--tls-key`).
+  explicit kernel_process(std::vector<std::string> extra_args = {},
+                          std::optional<pem_pair> tls = std::nullopt);
   ~kernel_process();
   std::uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// `https://localhost:PORT` with TLS, `http://127.0.0.1:PORT` without.
+  std::string url() const;
   /// Kills the process (SIGKILL): an outage.
   void stop();
   /// Starts it again on the same port with the same log.
@@ -60,6 +73,7 @@ private:
   std::string state_;
   std::string log_;
   std::vector<std::string> extra_;
+  std::optional<pem_pair> tls_;
   std::unique_ptr<process> proc_;
 };
 
@@ -70,12 +84,16 @@ public:
   /// The only key the process accepts (`--secret-key`).
   static constexpr const char* secret_key = "sk_test_artifact_publisher_e2e";
 
-  explicit payments_process(std::vector<std::string> extra_args = {});
+  /// With `tls`, it serves https only (`--tls-cert`/`--tls-key`); the
+  /// plain-socket helpers below (read_processor_records) then cannot reach it.
+  explicit payments_process(std::vector<std::string> extra_args = {},
+                            std::optional<pem_pair> tls = std::nullopt);
   ~payments_process();
   payments_process(const payments_process&) = delete;
   payments_process& operator=(const payments_process&) = delete;
   std::uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// `https://localhost:PORT` with TLS, `http://127.0.0.1:PORT` without.
+  std::string url() const;
   /// What the process wrote to stderr so far.
   std::string log() const;
   /// Kills the process (SIGKILL): a crash of the processor.
@@ -88,8 +106,13 @@ private:
   std::string state_;
   std::string log_;
   std::vector<std::string> extra_;
+  std::optional<pem_pair> tls_;
   std::unique_ptr<process> proc_;
 };
+
+/// Whether `GET https://127.0.0.1:port<path>` answers 2xx, through curl
+/// without verifying the certificate: a readiness probe for TLS listeners.
+bool https_ok(std::uint16_t port, const std::string& path);
 
 /// The processor's own records, read through its list APIs (all pages): the
 /// independent account that payment invariants are checked against.
