@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(checkouts_and_audit_events_travel_over_tls_with_the_kernel_
     BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
     auto doc = parse_json(r.body);
     // Charged through the processor over TLS.
-    BOOST_TEST(std::string{doc["paymentId"].GetString()}.rfind("pi_", 0) == 0u);
+    BOOST_TEST(std::string{doc["payment"]["paymentId"].GetString()}.rfind("pi_", 0) == 0u);
     orders.push_back(order_of(r));
   }
   for (const auto& id : orders)
