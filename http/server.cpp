@@ -14,7 +14,9 @@
 #include <type_traits>
 #include <vector>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -83,12 +85,14 @@ std::shared_ptr<ssl::context> make_tls_context(const tls_files& files) {
   if (ec)
     throw std::runtime_error("TLS certificate chain '" + files.cert_file + "' does not load: "
                              + ec.message());
+  // OpenSSL checks the key against the certificate as it loads it; a
+  // renewal that replaced one file but not yet the other fails here.
   ctx->use_private_key_file(files.key_file, ssl::context::pem, ec);
-  if (ec)
-    throw std::runtime_error("TLS private key '" + files.key_file + "' does not load: " + ec.message());
-  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+  if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
     throw std::runtime_error("TLS private key '" + files.key_file + "' does not match the certificate '"
                              + files.cert_file + "'");
+  if (ec)
+    throw std::runtime_error("TLS private key '" + files.key_file + "' does not load: " + ec.message());
   return ctx;
 }
 
