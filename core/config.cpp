@@ -336,6 +336,7 @@ std::string service_config::redacted_summary() const {
                                                                : secret(kernel_token))
       << " kernel_client_cert=" << (kernel_client_cert.empty() ? "unset" : kernel_client_cert)
       << " ca_file=" << (ca_file.empty() ? "system" : "system+" + ca_file)
+      << " tls=" << (tls_cert_file.empty() ? "off" : tls_cert_file)
       << " proof_kid=" << proof_kid << " proof_secret=" << secret(proof_secret)
       << " delivery_key=" << secret(delivery_key) << " api_token=" << secret(api_token)
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
