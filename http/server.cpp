@@ -93,6 +93,14 @@ std::shared_ptr<ssl::context> make_tls_context(const tls_files& files) {
                              + files.cert_file + "'");
   if (ec)
     throw std::runtime_error("TLS private key '" + files.key_file + "' does not load: " + ec.message());
+  if (!files.client_ca_file.empty()) {
+    require_readable("TLS client CA", files.client_ca_file);
+    ctx->load_verify_file(files.client_ca_file, ec);
+    if (ec)
+      throw std::runtime_error("TLS client CA '" + files.client_ca_file + "' does not load: "
+                               + ec.message());
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
   return ctx;
 }
 

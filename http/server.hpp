@@ -33,6 +33,10 @@ struct tls_files {
   std::string cert_file;
   /// The private key of the first certificate, unencrypted.
   std::string key_file;
+  /// When set, mutual TLS: every client must present a certificate issued
+  /// by one of these roots (PEM), or its handshake fails. The kernel mock
+  /// uses it to stand in for a Kernel that asks for client certificates.
+  std::string client_ca_file = {};
 };
 
 /// The Boost.Beast HTTP/1.1 server: accepts connections, reads one request at

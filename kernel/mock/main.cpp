@@ -43,6 +43,8 @@ constexpr const char* usage =
   "  --outage              answer 503 to everything but /mock/*\n"
   "  --tls-cert FILE       serve https:// only, with this certificate chain (PEM);\n"
   "  --tls-key FILE        and this private key (PEM); both or neither\n"
+  "  --client-ca FILE      with TLS: require a client certificate issued by these\n"
+  "                        roots (PEM), as a Kernel that wants mutual TLS does\n"
   "  --require-token T     answer 401 to every /kernel/* and /health request that\n"
   "                        lacks Authorization: Bearer T (/mock/* stays open)\n"
   "  --help, --version\n"
@@ -128,6 +130,8 @@ int main(int argc, char** argv) {
       tls.cert_file = *v;
     } else if (arg == "--tls-key") {
       tls.key_file = *v;
+    } else if (arg == "--client-ca") {
+      tls.client_ca_file = *v;
     } else if (arg == "--require-token") {
       if (v->empty())
         return fail("--require-token needs a token");
@@ -135,6 +139,10 @@ int main(int argc, char** argv) {
     } else {
       return fail("unknown argument '" + arg + "'");
     }
+  }
+  if (!tls.client_ca_file.empty() && tls.cert_file.empty()) {
+    std::cerr << "kernel-mock: --client-ca needs --tls-cert and --tls-key\n\n" << usage;
+    return 2;
   }
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     std::cerr << "kernel-mock: --tls-cert and --tls-key: give both or neither\n\n" << usage;

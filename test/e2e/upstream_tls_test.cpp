@@ -39,7 +39,7 @@ struct tls_upstream {
   std::unique_ptr<http::server> server;
   std::uint16_t port = 0;
 
-  explicit tls_upstream(const pem_pair& cert) {
+  explicit tls_upstream(const pem_pair& cert, const std::string& client_ca = {}) {
     routes.add("GET", "/call", http::access::open, http::body_kind::none,
                [](http::request&, http::reply_fn reply) {
                  reply(http::json_response(200, R"({"ok":true})"));
@@ -47,7 +47,7 @@ struct tls_upstream {
     http::server_limits limits;
     limits.drain_timeout = 300ms;
     server = std::make_unique<http::server>(routes, registry, limits);
-    server->use_tls({cert.cert_file, cert.key_file});
+    server->use_tls({cert.cert_file, cert.key_file, client_ca});
     port = server->listen("127.0.0.1", 0);
     server->start(1);
   }
@@ -69,10 +69,15 @@ upstream::reply get(upstream::client& c, const std::string& target = "/call") {
 }
 
 std::unique_ptr<upstream::client> client_of(const std::string& url, const std::string& ca_file,
-                                            metrics::registry* registry = nullptr) {
+                                            metrics::registry* registry = nullptr,
+                                            const pem_pair* identity = nullptr) {
   upstream::client_options o;
   o.name = "kernel";
   o.tls.ca_file = ca_file;
+  if (identity) {
+    o.tls.client_cert_file = identity->cert_file;
+    o.tls.client_key_file = identity->key_file;
+  }
   o.registry = registry;
   return std::make_unique<upstream::client>(*upstream::parse_url(url), o);
 }
@@ -133,6 +138,25 @@ BOOST_AUTO_TEST_CASE(the_system_store_alone_does_not_trust_a_private_ca) {
   BOOST_TEST(contains(r.error, "unable to get local issuer certificate"), r.error);
 }
 
+BOOST_AUTO_TEST_CASE(a_client_certificate_is_presented_to_an_upstream_that_asks_for_one) {
+  // The upstream accepts only clients with a certificate from the trusted CA.
+  tls_upstream up{good, trusted.cert_file()};
+  auto url = "https://localhost:" + std::to_string(up.port);
+  auto with = client_of(url, trusted.cert_file(), nullptr, &good);
+  auto r = get(*with);
+  BOOST_TEST(r.status == 200, r.error);
+  // Without one, or with one from another CA, no answer: with TLS 1.3 the
+  // refusal arrives as an alert after the client's side of the handshake.
+  auto without = client_of(url, trusted.cert_file());
+  auto refused = get(*without);
+  BOOST_TEST(refused.status == 0);
+  BOOST_TEST_MESSAGE("without a client certificate: " << refused.error);
+  auto foreign = client_of(url, trusted.cert_file(), nullptr, &unknown_issuer);
+  auto refused_too = get(*foreign);
+  BOOST_TEST(refused_too.status == 0);
+  BOOST_TEST_MESSAGE("with another CA's certificate: " << refused_too.error);
+}
+
 BOOST_AUTO_TEST_CASE(tls_files_that_do_not_load_are_named) {
   auto missing = upstream::tls_problem({"/nonexistent/ca.pem", "", ""});
   BOOST_REQUIRE(missing);
@@ -170,10 +194,12 @@ bool kernel_healthy(std::uint16_t port) {
   return contains(http_call(port, "GET", "/health").body, R"("kernelHealthy":true)");
 }
 
-/// The Kernel's events of `order_id`, searched over TLS with `token`.
+/// The Kernel's events of `order_id`, searched over TLS with `token` (and
+/// a client certificate, for a Kernel that asks for one).
 std::string kernel_events(const std::string& kernel_url, const std::string& ca_file,
-                          const std::string& token, const std::string& order_id) {
-  auto client = client_of(kernel_url, ca_file);
+                          const std::string& token, const std::string& order_id,
+                          const pem_pair* identity = nullptr) {
+  auto client = client_of(kernel_url, ca_file, nullptr, identity);
   std::promise<upstream::reply> done;
   auto result = done.get_future();
   upstream::request r;
@@ -190,10 +216,10 @@ std::string kernel_events(const std::string& kernel_url, const std::string& ca_f
 /// Polls the Kernel until it holds an event of `order_id`.
 bool reaches_kernel(const std::string& kernel_url, const std::string& ca_file,
                     const std::string& token, const std::string& order_id,
-                    std::chrono::milliseconds within = 6s) {
+                    std::chrono::milliseconds within = 6s, const pem_pair* identity = nullptr) {
   auto until = std::chrono::steady_clock::now() + within;
   while (std::chrono::steady_clock::now() < until) {
-    if (contains(kernel_events(kernel_url, ca_file, token, order_id), order_id))
+    if (contains(kernel_events(kernel_url, ca_file, token, order_id, identity), order_id))
       return true;
     std::this_thread::sleep_for(200ms);
   }
@@ -329,6 +355,28 @@ BOOST_AUTO_TEST_CASE(a_kernel_without_the_token_refuses_and_the_service_says_why
   // The right token, written over the file, lets the waiting events through.
   rotate(token_file, "the-token\n");
   BOOST_TEST(reaches_kernel(kernel.url(), trusted.cert_file(), "the-token", order_of(r)));
+}
+
+BOOST_AUTO_TEST_CASE(a_kernel_that_wants_mutual_tls_gets_the_configured_client_certificate) {
+  kernel_process kernel{{"--client-ca", trusted.cert_file()}, good};
+  std::map<std::string, std::string> env{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                                         {"ARTIFACT_PUBLISHER_CA_FILE", trusted.cert_file()}};
+  auto db = fresh_database("ap_e2e_tls_mutual");
+  std::string order;
+  {
+    // Without a client certificate the Kernel cannot be reached.
+    service_process svc{db, env};
+    auto r = checkout(svc.port(), "mutual");
+    BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+    order = order_of(r);
+    std::this_thread::sleep_for(1500ms);
+    BOOST_TEST(!kernel_healthy(svc.port()));
+  }
+  env["ARTIFACT_PUBLISHER_KERNEL_CLIENT_CERT"] = good.cert_file;
+  env["ARTIFACT_PUBLISHER_KERNEL_CLIENT_KEY"] = good.key_file;
+  service_process svc{db, env};
+  BOOST_TEST(reaches_kernel(kernel.url(), trusted.cert_file(), "", order, 6s, &good));
+  BOOST_TEST(kernel_healthy(svc.port()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -24,8 +24,12 @@ void add_tls_args(const std::optional<pem_pair>& tls, std::vector<std::string>& 
 
 } // namespace
 
-bool https_ok(std::uint16_t port, const std::string& path) {
-  return shell("curl -sfk --max-time 2 -o /dev/null https://127.0.0.1:" + std::to_string(port) + path)
+bool https_ok(std::uint16_t port, const std::string& path, const pem_pair* client) {
+  std::string identity;
+  if (client)
+    identity = " --cert " + client->cert_file + " --key " + client->key_file;
+  return shell("curl -sfk --max-time 2 -o /dev/null" + identity + " https://127.0.0.1:"
+               + std::to_string(port) + path)
          == 0;
 }
 
@@ -67,7 +71,10 @@ void kernel_process::start() {
   // /mock/faults answers whatever the faults and the required token are,
   // and is not counted among the requests made without the token.
   auto answers = [this] {
-    return tls_ ? https_ok(port_, "/mock/faults") : http_call(port_, "GET", "/mock/faults").complete;
+    // Its own certificate doubles as a client certificate (it carries
+    // clientAuth), for a mock started with --client-ca.
+    return tls_ ? https_ok(port_, "/mock/faults", &*tls_)
+                : http_call(port_, "GET", "/mock/faults").complete;
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!answers()) {

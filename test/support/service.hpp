@@ -112,7 +112,8 @@ private:
 
 /// Whether `GET https://127.0.0.1:port<path>` answers 2xx, through curl
 /// without verifying the certificate: a readiness probe for TLS listeners.
-bool https_ok(std::uint16_t port, const std::string& path);
+/// With `client`, that certificate is offered to a server that asks for one.
+bool https_ok(std::uint16_t port, const std::string& path, const pem_pair* client = nullptr);
 
 /// The processor's own records, read through its list APIs (all pages): the
 /// independent account that payment invariants are checked against.
