@@ -114,6 +114,12 @@ measure() {  # LABEL BIN_DIR
     printf '%-9s checkout connections=%s %s\n' "$label" "$c" "${line#RESULT }"
   done
   wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"
+  # The same as CPU milliseconds per checkout at the step's rate: what one
+  # checkout costs each process.
+  [ -s "$work/cpu-$label" ] && awk -v l="$label" -v r="${rps[$label-64]}" '{
+      printf "%-9s cpu ms per checkout at 64 connections:", l
+      for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2 && r > 0) printf " %s=%.3f", kv[1], kv[2] * 10 / r
+      print ""}' "$work/cpu-$label"
   bench_wait_outbox_drained "$db_url"
   bench_audit_lag "$db_url" "$(printf '%-9s audit lag ms (delivered_at - created_at)' "$label")"
   printf '%-9s %s\n' "$label" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total')"
