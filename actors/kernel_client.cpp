@@ -102,12 +102,7 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
   options.max_queue = cfg.max_queue;
   options.tls = cfg.tls;
   options.registry = registry;
-  try {
-    self->state.http = std::make_unique<upstream::client>(cfg.where, options);
-  } catch (const std::exception& e) {
-    log::error("the Kernel client cannot be made; the Kernel counts as unreachable",
-               {{"actor", "kernel-client"}, {"error", e.what()}});
-  }
+  self->state.http = upstream::make_client(cfg.where, options);
   self->state.token = std::move(cfg.token);
   auto source = std::move(cfg.source);
   auto count = [registry](const char* call, const char* outcome) {

@@ -34,12 +34,7 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
   options.max_queue = processor_queue;
   options.tls = cfg.tls;
   options.registry = registry;
-  try {
-    self->state.http = std::make_unique<upstream::client>(cfg.where, options);
-  } catch (const std::exception& e) {
-    log::error("the payment processor's client cannot be made",
-               {{"actor", "payment"}, {"error", e.what()}});
-  }
+  self->state.http = upstream::make_client(cfg.where, options);
   auto charges = [registry](const char* outcome) -> metrics::counter& {
     return registry->get_counter("ap_payment_charges_total", "Charges made by the payment processor",
                                  {{"outcome", outcome}});

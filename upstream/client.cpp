@@ -441,6 +441,17 @@ client::~client() {
     impl_->thread.join();
 }
 
+std::unique_ptr<client> make_client(endpoint where, client_options options) {
+  auto name = options.name;
+  try {
+    return std::make_unique<client>(std::move(where), std::move(options));
+  } catch (const std::exception& e) {
+    log::error("an upstream client cannot be made; the upstream counts as unreachable",
+               {{"upstream", name}, {"error", e.what()}});
+    return nullptr;
+  }
+}
+
 const endpoint& client::where() const {
   return impl_->where;
 }

@@ -100,4 +100,10 @@ private:
   std::shared_ptr<impl> impl_;
 };
 
+/// A client, or null (the reason logged) when its TLS files cannot be used:
+/// for actors, which must not die at start over a file an operator can fix
+/// (the start-up check refuses such files before any actor runs; this covers
+/// one changed since).
+std::unique_ptr<client> make_client(endpoint where, client_options options);
+
 } // namespace ap::upstream

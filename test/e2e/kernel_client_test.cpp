@@ -74,99 +74,88 @@ struct scripted_kernel {
   }
 };
 
+/// A Kernel client actor of `kc` with its actor system. The registry is
+/// declared first so that it outlives the system, whose destructor waits
+/// for the client, which counts into it until it is gone.
+struct client_under_test {
+  explicit client_under_test(kernel_client_config kc)
+    : sys{configured(cfg)}, self{sys}, k{sys.spawn(kernel_client, std::move(kc), &reg)} {}
+  ~client_under_test() { caf::anon_send_exit(k, caf::exit_reason::user_shutdown); }
+
+  caf::expected<kernel::audit_ack> submit(const std::string& type) {
+    caf::expected<kernel::audit_ack> out{caf::error{}};
+    self->request(k, 10s, atoms::audit_atom::value, domain::audit_event{"evt_1", type, "{}", 0, 1})
+      .receive([&](kernel::audit_ack& ack) { out = ack; }, [&](caf::error& e) { out = std::move(e); });
+    return out;
+  }
+  bool healthy() {
+    bool up = false;
+    self->request(k, 5s, atoms::health_atom::value).receive([&](bool h) { up = h; }, [](caf::error&) {});
+    return up;
+  }
+
+  static caf::actor_system_config& configured(caf::actor_system_config& c) {
+    configure_actor_system(c);
+    return c;
+  }
+
+  metrics::registry reg;
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self;
+  kernel_client_actor k;
+};
+
+kernel_client_config kernel_at(std::uint16_t port) {
+  kernel_client_config kc;
+  kc.where = *upstream::parse_url("http://127.0.0.1:" + std::to_string(port));
+  kc.source = "test";
+  return kc;
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(kernel_client_actor, scripted_kernel)
 
 BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
-  // The registry outlives the actor system: the system's destructor waits
-  // for the kernel client, which counts into it until it is gone.
-  metrics::registry reg;
-  caf::actor_system_config cfg;
-  configure_actor_system(cfg);
-  caf::actor_system sys{cfg};
-  kernel_client_config kc;
-  kc.where = *upstream::parse_url("http://127.0.0.1:" + std::to_string(port));
-  kc.source = "test";
-  auto k = sys.spawn(kernel_client, kc, &reg);
-  caf::scoped_actor self{sys};
-  auto submit = [&](const std::string& type) -> caf::expected<kernel::audit_ack> {
-    caf::expected<kernel::audit_ack> out{caf::error{}};
-    self->request(k, 10s, atoms::audit_atom::value,
-                  domain::audit_event{"evt_1", type, "{}", 0, 1})
-      .receive([&](kernel::audit_ack& ack) { out = ack; },
-               [&](caf::error& e) { out = std::move(e); });
-    return out;
-  };
-  auto ok = submit("ok");
+  client_under_test t{kernel_at(port)};
+  auto ok = t.submit("ok");
   BOOST_REQUIRE(ok);
   BOOST_TEST(ok->kernel_id == "kae_1");
   for (auto type : {"fail", "reject", "garbage"}) {
-    auto r = submit(type);
+    auto r = t.submit(type);
     BOOST_REQUIRE(!r);
     BOOST_TEST(r.error().category() == error_category(), type);
     BOOST_TEST(r.error().code() == static_cast<std::uint8_t>(error_code::upstream_unavailable), type);
   }
-  bool healthy = false;
-  self->request(k, 5s, atoms::health_atom::value)
-    .receive([&](bool h) { healthy = h; }, [](caf::error&) {});
-  BOOST_TEST(healthy);
-  auto text = reg.render();
+  BOOST_TEST(t.healthy());
+  auto text = t.reg.render();
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 1)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="server_error"} 1)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="rejected"} 1)") != std::string::npos);
-  caf::anon_send_exit(k, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(every_request_carries_the_token_and_a_rotated_token_file_is_used_at_once) {
-  auto dir = test::temp_dir("kernel-token");
-  auto file = dir + "/token";
+  auto file = test::temp_dir("kernel-token") + "/token";
   test::write_file(file, "token-one\n");
-  metrics::registry reg;
-  caf::actor_system_config cfg;
-  configure_actor_system(cfg);
-  caf::actor_system sys{cfg};
-  kernel_client_config kc;
-  kc.where = *upstream::parse_url("http://127.0.0.1:" + std::to_string(port));
+  auto kc = kernel_at(port);
   kc.token = secret_source::parse("@" + file);
-  auto k = sys.spawn(kernel_client, kc, &reg);
-  caf::scoped_actor self{sys};
-  auto submit = [&] {
-    bool ok = false;
-    self->request(k, 10s, atoms::audit_atom::value, domain::audit_event{"evt_1", "ok", "{}", 0, 1})
-      .receive([&](kernel::audit_ack&) { ok = true; }, [](caf::error&) {});
-    return ok;
-  };
-  auto probe = [&] {
-    bool healthy = false;
-    self->request(k, 5s, atoms::health_atom::value)
-      .receive([&](bool h) { healthy = h; }, [](caf::error&) {});
-    return healthy;
-  };
-  BOOST_TEST(submit());
-  BOOST_TEST(probe());
+  client_under_test t{kc};
+  BOOST_TEST(bool{t.submit("ok")});
+  BOOST_TEST(t.healthy());
   // A rotation writes the new token; the very next request carries it.
   test::write_file(file, "token-two\n");
-  BOOST_TEST(submit());
-  BOOST_TEST(probe());
+  BOOST_TEST(bool{t.submit("ok")});
+  BOOST_TEST(t.healthy());
   std::vector<std::string> expected{"Bearer token-one", "Bearer token-one", "Bearer token-two",
                                     "Bearer token-two"};
   BOOST_TEST(seen() == expected, boost::test_tools::per_element());
-  caf::anon_send_exit(k, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(without_a_token_no_authorization_header_is_sent) {
-  metrics::registry reg;
-  caf::actor_system_config cfg;
-  configure_actor_system(cfg);
-  caf::actor_system sys{cfg};
-  kernel_client_config kc;
-  kc.where = *upstream::parse_url("http://127.0.0.1:" + std::to_string(port));
-  auto k = sys.spawn(kernel_client, kc, &reg);
-  caf::scoped_actor self{sys};
-  self->request(k, 5s, atoms::health_atom::value).receive([](bool) {}, [](caf::error&) {});
+  client_under_test t{kernel_at(port)};
+  BOOST_TEST(t.healthy());
   BOOST_TEST(seen() == std::vector<std::string>{"-"}, boost::test_tools::per_element());
-  caf::anon_send_exit(k, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

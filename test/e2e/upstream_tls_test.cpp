@@ -242,6 +242,20 @@ void rotate(const std::string& path, const std::string& contents) {
   BOOST_REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
 }
 
+/// Runs a service on `db` with `env` whose Kernel cannot be reached: a
+/// checkout still answers 201, `/health` says the Kernel is unreachable and
+/// the events wait in the outbox. Returns the order and the service's log.
+std::pair<std::string, std::string> checkout_with_kernel_unreachable(
+  const std::string& db, const std::map<std::string, std::string>& env, const std::string& what) {
+  service_process svc{db, env};
+  auto r = checkout(svc.port(), "unreachable");
+  BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+  std::this_thread::sleep_for(1500ms);
+  BOOST_TEST(!kernel_healthy(svc.port()), what);
+  BOOST_TEST(metric(svc.port(), "ap_audit_outbox_pending") > 0, what);
+  return {order_of(r), read_file(svc.log())};
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(tls_end_to_end, pki)
@@ -313,20 +327,10 @@ BOOST_AUTO_TEST_CASE(an_untrusted_kernel_is_refused_with_the_reason_and_its_even
     auto db = fresh_database("ap_e2e_tls_refused_" + std::to_string(n++));
     std::map<std::string, std::string> env{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
                                            {"ARTIFACT_PUBLISHER_CA_FILE", trusted.cert_file()}};
-    std::string order;
-    {
-      service_process svc{db, env};
-      auto r = checkout(svc.port(), "untrusted");
-      // The sale goes on; its audit events wait in the outbox.
-      BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
-      order = order_of(r);
-      std::this_thread::sleep_for(1500ms);
-      BOOST_TEST(!kernel_healthy(svc.port()), c.reason);
-      BOOST_TEST(metric(svc.port(), "ap_audit_outbox_pending") > 0, c.reason);
-      auto log = read_file(svc.log());
-      BOOST_TEST(contains(log, "the TLS handshake with an upstream failed"), c.reason);
-      BOOST_TEST(contains(log, c.reason), c.reason);
-    }
+    // The sale goes on; its audit events wait in the outbox.
+    auto [order, log] = checkout_with_kernel_unreachable(db, env, c.reason);
+    BOOST_TEST(contains(log, "the TLS handshake with an upstream failed"), c.reason);
+    BOOST_TEST(contains(log, c.reason), c.reason);
     if (c.cert == &unknown_issuer) {
       // Nothing was lost: with the Kernel's CA configured and the service
       // restarted, the waiting events reach the Kernel.
@@ -362,16 +366,8 @@ BOOST_AUTO_TEST_CASE(a_kernel_that_wants_mutual_tls_gets_the_configured_client_c
   std::map<std::string, std::string> env{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
                                          {"ARTIFACT_PUBLISHER_CA_FILE", trusted.cert_file()}};
   auto db = fresh_database("ap_e2e_tls_mutual");
-  std::string order;
-  {
-    // Without a client certificate the Kernel cannot be reached.
-    service_process svc{db, env};
-    auto r = checkout(svc.port(), "mutual");
-    BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
-    order = order_of(r);
-    std::this_thread::sleep_for(1500ms);
-    BOOST_TEST(!kernel_healthy(svc.port()));
-  }
+  // Without a client certificate the Kernel cannot be reached.
+  auto order = checkout_with_kernel_unreachable(db, env, "no client certificate").first;
   env["ARTIFACT_PUBLISHER_KERNEL_CLIENT_CERT"] = good.cert_file;
   env["ARTIFACT_PUBLISHER_KERNEL_CLIENT_KEY"] = good.key_file;
   service_process svc{db, env};
