@@ -26,7 +26,6 @@ public:
   std::optional<std::string> check();
 
   bool from_file() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
   /// How often the file was found changed and read again.
   std::uint64_t reloads() const { return reloads_; }
 

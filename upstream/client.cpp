@@ -452,10 +452,6 @@ std::unique_ptr<client> make_client(endpoint where, client_options options) {
   }
 }
 
-const endpoint& client::where() const {
-  return impl_->where;
-}
-
 void client::send(request r, callback done) {
   auto deadline = steady::now() + r.timeout;
   net::post(impl_->ioc, [i = impl_, r = std::move(r), done = std::move(done), deadline]() mutable {

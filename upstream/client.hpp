@@ -92,8 +92,6 @@ public:
   /// Queues `r`; thread-safe.
   void send(request r, callback done);
 
-  const endpoint& where() const;
-
   struct impl;
 
 private:

@@ -13,17 +13,14 @@
 #include "http/server.hpp"
 #include "test/support/files.hpp"
 #include "test/support/http_client.hpp"
+#include "test/support/local_server.hpp"
 
 using namespace ap;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct scripted_kernel {
-  metrics::registry registry;
-  http::router routes;
-  std::unique_ptr<http::server> server;
-  std::uint16_t port = 0;
+struct scripted_kernel : test::local_server {
   std::atomic<int> audits{0};
   /// The Authorization header of every request, in order ("-" when absent).
   std::mutex seen_mutex;
@@ -60,18 +57,10 @@ struct scripted_kernel {
                  note(req);
                  reply(http::json_response(200, "{}"));
                });
-    http::server_limits limits;
-    limits.handler_deadline = 30s;
-    limits.drain_timeout = 500ms;
-    server = std::make_unique<http::server>(routes, registry, limits);
-    port = server->listen("127.0.0.1", 0);
-    server->start(1);
+    start();
   }
-  ~scripted_kernel() { server->stop(); }
-
-  std::uint64_t connections() {
-    return registry.get_counter("ap_http_connections_accepted_total", "").value();
-  }
+  // Stops before the members the handlers use are gone.
+  ~scripted_kernel() { stop(); }
 };
 
 /// A Kernel client actor of `kc` with its actor system. The registry is

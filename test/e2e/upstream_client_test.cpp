@@ -9,6 +9,7 @@
 
 #include "http/server.hpp"
 #include "test/support/http_client.hpp"
+#include "test/support/local_server.hpp"
 #include "upstream/client.hpp"
 
 using namespace ap;
@@ -21,11 +22,7 @@ namespace {
 /// "ok", "silent" (never answers), "reset" (carries the request out, then
 /// resets the connection instead of answering). While `stalled`, it accepts
 /// and reads every request and answers none: a Kernel that hangs.
-struct scripted_upstream {
-  metrics::registry registry;
-  http::router routes;
-  std::unique_ptr<http::server> server;
-  std::uint16_t port = 0;
+struct scripted_upstream : test::local_server {
   std::atomic<bool> stalled{false};
   std::mutex mutex;
   /// The X-Seq header of every request read, in order.
@@ -49,21 +46,14 @@ struct scripted_upstream {
                    }
                    reply(http::json_response(200, R"({"ok":true})"));
                  });
-    http::server_limits limits;
-    limits.handler_deadline = 30s;
-    limits.drain_timeout = 300ms;
-    server = std::make_unique<http::server>(routes, registry, limits);
-    port = server->listen("127.0.0.1", 0);
-    server->start(1);
+    start();
   }
-  ~scripted_upstream() { server->stop(); }
+  // Stops before the members the handlers use are gone.
+  ~scripted_upstream() { stop(); }
 
   std::vector<std::string> seen() {
     std::lock_guard<std::mutex> guard{mutex};
     return received;
-  }
-  std::uint64_t connections() {
-    return registry.get_counter("ap_http_connections_accepted_total", "").value();
   }
   upstream::endpoint where() const {
     return *upstream::parse_url("http://127.0.0.1:" + std::to_string(port));
@@ -189,10 +179,8 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_by_the_server_while_idle_is_not_reused)
   upstream::client client{where(), options()};
   BOOST_TEST(call(client, make("POST", "1")).status == 200);
   // Restarting the server closes its idle keep-alive connections at once.
-  server->stop();
-  server = std::make_unique<http::server>(routes, registry, http::server_limits{});
-  port = server->listen("127.0.0.1", port);
-  server->start(1);
+  stop();
+  start();
   std::this_thread::sleep_for(50ms);
   auto r = call(client, make("POST", "2"));
   BOOST_TEST(r.status == 200);

@@ -9,6 +9,7 @@
 
 #include "http/server.hpp"
 #include "test/support/files.hpp"
+#include "test/support/local_server.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
 #include "test/support/test_pki.hpp"
@@ -33,28 +34,13 @@ struct pki {
 };
 
 /// An HTTPS server presenting `cert`: GET /call answers 200.
-struct tls_upstream {
-  metrics::registry registry;
-  http::router routes;
-  std::unique_ptr<http::server> server;
-  std::uint16_t port = 0;
-
+struct tls_upstream : local_server {
   explicit tls_upstream(const pem_pair& cert, const std::string& client_ca = {}) {
     routes.add("GET", "/call", http::access::open, http::body_kind::none,
                [](http::request&, http::reply_fn reply) {
                  reply(http::json_response(200, R"({"ok":true})"));
                });
-    http::server_limits limits;
-    limits.drain_timeout = 300ms;
-    server = std::make_unique<http::server>(routes, registry, limits);
-    server->use_tls({cert.cert_file, cert.key_file, client_ca});
-    port = server->listen("127.0.0.1", 0);
-    server->start(1);
-  }
-  ~tls_upstream() { server->stop(); }
-
-  std::uint64_t connections() {
-    return registry.get_counter("ap_http_connections_accepted_total", "").value();
+    start(http::tls_files{cert.cert_file, cert.key_file, client_ca});
   }
 };
 
