@@ -26,6 +26,7 @@
 #include "domain/multisig.hpp"       // upgrade_proposal, approval, upgrade_record
 #include "domain/order.hpp"          // order_record, order_ids, checkout_outcome_kind
 #include "domain/payments.hpp"       // charge_request/_result, journal_request/_entry
+#include "domain/proof.hpp"          // signed_proof, verification
 #include "kernel/messages.hpp"       // audit_ack, upgrade_call, upgrade_ack
 #include "upstream/reply.hpp"        // reply
 #include "persistence/db_status.hpp" // db_status
@@ -112,6 +113,21 @@ using upgrade_store_handlers = handlers<
   // an error whose name is the rule's reason.
   replies<atoms::multisig_atom, persistence::upgrade_step>::with<domain::upgrade_record>>;
 
+/// Every instance's proof key set and the active kid (SPEC §11), so that a
+/// rotation applied anywhere reaches every instance's proof actor.
+using proof_key_handlers = handlers<
+  // Records this instance's key set (instance id, canonical `{kid:
+  // commitment}`) and answers the active kid ("" before any rotation).
+  replies<atoms::keyset_atom, std::string, std::string>::with<std::string>,
+  // What stands against a rotation to a kid on the instances seen within the
+  // given milliseconds (kid, commitment): one line per instance without that
+  // kid or with another key for it; empty when every one has it.
+  replies<atoms::rotation_atom, std::string, std::string,
+          std::int32_t>::with<std::vector<std::string>>>;
+
+/// The key sets, as the proof actor uses them. A database_actor converts to it.
+using proof_store_actor = interface<proof_key_handlers>;
+
 /// The outbox, as the audit forwarder uses it. A database_actor converts to it.
 using outbox_actor = interface<outbox_handlers>;
 
@@ -122,7 +138,7 @@ using upgrade_store_actor = interface<upgrade_store_handlers>;
 /// PostgreSQL. It spreads requests over detached workers, each owning one
 /// connection, so no libpq call ever runs on a scheduler thread.
 using database_actor = interface<db_status_handlers, order_record_handlers, order_store_handlers,
-                                 outbox_handlers, upgrade_store_handlers>;
+                                 outbox_handlers, upgrade_store_handlers, proof_key_handlers>;
 
 /// What storing a batch of orders came to: one entry per order, in order:
 /// an error, or what storing it came to.
@@ -141,6 +157,7 @@ typename Inspector::result_type inspect(Inspector& f, store_batch_outcome& x) {
 /// which the facade gathers concurrent checkouts' records and stores.
 using database_worker_actor = interface<
   db_status_handlers, order_record_handlers, outbox_handlers, upgrade_store_handlers,
+  proof_key_handlers,
   handlers<
     // Records several checkouts with one statement; one result each, in order.
     replies<atoms::begin_atom, std::vector<persistence::checkout_begin>>::with<
@@ -228,6 +245,25 @@ using checkout_actor = interface<handlers<
   replies<atoms::resume_atom, persistence::unfinished_checkout>::with<checkout_outcome>,
   // Internal: answers the checkouts past their deadline.
   caf::reacts_to<atoms::sweep_atom>>>;
+
+/// The proof actor (SPEC §5, §11): owns the proof keyring. It signs the
+/// checkout's proofs with the active key, verifies proofs for the API,
+/// serves the public keys, and follows the active kid stored in PostgreSQL,
+/// so a rotation applied on any instance reaches it within a poll.
+using proof_actor = interface<handlers<
+  // Signs a proof payload (its canonical JSON, the issue time).
+  replies<atoms::sign_atom, std::string, std::string>::with<domain::signed_proof>,
+  // Verifies a proof record against a payload (each as JSON text).
+  replies<atoms::verify_atom, std::string, std::string>::with<domain::verification>,
+  // `{"keys":[{kid, algorithm, publicKey, active}]}`.
+  replies<atoms::pubkeys_atom>::with<std::string>,
+  // Checks a proposed rotation (kid, binaryHash) against this instance's
+  // keys and every live instance's; a refusal is an invalid_input error.
+  replies<atoms::rotation_atom, std::string, std::string>::with<bool>,
+  // Makes a kid active at once (an applied rotation); false if unconfigured.
+  replies<atoms::activate_atom, std::string>::with<bool>,
+  // Internal: the poll timer (report the key set, read the active kid).
+  caf::reacts_to<atoms::poll_atom>>>;
 
 /// The timed audit forwarder: moves outbox events into the Kernel's audit
 /// log within the freshness budget, never dropping one.

@@ -76,6 +76,16 @@ using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using approve_atom = caf::atom_constant<caf::atom("approve")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using oneshot_atom = caf::atom_constant<caf::atom("oneshot")>;
+/// The proof actor: sign a proof / verify one / the public keys document /
+/// check a proposed rotation against every instance / switch the active kid.
+using sign_atom = caf::atom_constant<caf::atom("sign")>;
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
+using pubkeys_atom = caf::atom_constant<caf::atom("pubkeys")>;
+using rotation_atom = caf::atom_constant<caf::atom("rotation")>;
+using activate_atom = caf::atom_constant<caf::atom("activate")>;
+/// An instance's proof key set, reported to the database (which answers the
+/// active kid).
+using keyset_atom = caf::atom_constant<caf::atom("keyset")>;
 /// Tells the supervisor to start a child again after its backoff.
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 /// Never sent: the behavior of an actor that only waits for a response.

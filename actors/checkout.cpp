@@ -6,6 +6,7 @@
 #include "actors/metering.hpp"
 
 #include "actors/errors.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
 
@@ -58,6 +59,8 @@ const char* phase_name(checkout_phase phase) {
       return "charging";
     case checkout_phase::posting:
       return "posting";
+    case checkout_phase::signing:
+      return "signing";
     case checkout_phase::storing:
       return "storing";
     case checkout_phase::undoing:
@@ -225,18 +228,30 @@ void undo(const context& ctx, const job_ptr& j, std::string reason) {
       [ctx, j](caf::error& e) { in_doubt(ctx, j, "undo", e); });
 }
 
-void complete(const context& ctx, const job_ptr& j) {
+void complete(const context& ctx, const job_ptr& j, const domain::signed_proof& proof) {
   domain::order_record rec;
   try {
-    rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry,
-                                     ctx.cfg.keys->active(), ctx.cfg.delivery_key,
-                                     *ctx.self->state.catalog);
+    rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry, proof,
+                                     ctx.cfg.delivery_key, *ctx.self->state.catalog);
   } catch (const std::exception& e) {
     // It would fail again on every retry: a definite failure.
     log::error("assembling an order failed", {{"actor", "checkout"}, {"error", e.what()}});
     return undo(ctx, j, "the order could not be assembled");
   }
   store(ctx, j, std::move(rec), domain::checkout_outcome_kind::completed, "completed");
+}
+
+// The proof actor signs with the active key. It holds no state of the
+// order: should it be down, the recorded checkout is finished later.
+void sign(const context& ctx, const job_ptr& j) {
+  j->phase = checkout_phase::signing;
+  auto payload = json::canonical(
+    domain::proof_payload(j->ids.order_id, j->req, j->quote, j->payment, j->entry));
+  ctx.self
+    ->request(ctx.directory->proof(), caf::infinite, atoms::sign_atom::value, std::move(payload),
+              j->ids.created_at)
+    .then([ctx, j](domain::signed_proof& proof) { complete(ctx, j, proof); },
+          [ctx, j](caf::error& e) { in_doubt(ctx, j, "proof", e); });
 }
 
 void post_ledger(const context& ctx, const job_ptr& j) {
@@ -250,7 +265,7 @@ void post_ledger(const context& ctx, const job_ptr& j) {
         j->posted = true;
         if (j->entry.credit != j->entry.debit || j->entry.credit != j->quote.total)
           return undo(ctx, j, "the finance ledger booked an unbalanced entry");
-        complete(ctx, j);
+        sign(ctx, j);
       },
       [ctx, j](caf::error& e) {
         if (is_definite_refusal(e))

@@ -14,14 +14,11 @@
 #include "actors/directory.hpp"
 #include "core/metrics.hpp"
 #include "domain/checkout.hpp"
-#include "domain/proof.hpp"
 
 namespace ap {
 
 /// What the checkout actor works with.
 struct checkout_config {
-  /// Signs new proofs with its active key.
-  std::shared_ptr<const domain::proof_keyring> keys;
   /// The DELIVERY_KEY master key.
   std::string delivery_key;
   /// Every checkout is answered within this (REQUEST_TIMEOUT_MS).
@@ -40,6 +37,8 @@ enum class checkout_phase {
   charging,
   /// Waiting for the ledger's entry.
   posting,
+  /// Waiting for the proof actor's signature.
+  signing,
   /// Waiting for the order's transaction.
   storing,
   /// Undoing a sale refused after its capture: decide, refund, reverse, store.
@@ -63,7 +62,7 @@ struct checkout_state {
 /// The checkout pipeline (SPEC §4, §9): prices the request, records the
 /// checkout (claiming its Idempotency-Key) before anything external
 /// happens, charges the payment under an idempotency key derived from that
-/// record, posts the ledger entry, signs the proof, issues the license,
+/// record, posts the ledger entry, has the proof actor sign the proof, issues the license,
 /// seals the delivery, and stores it all with its outbox events in one
 /// transaction that also ends the record.
 ///

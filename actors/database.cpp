@@ -187,6 +187,15 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
         persistence::upgrade_step& step) -> caf::result<domain::upgrade_record> {
       return self->delegate(next(), x, std::move(step));
     }),
+    // Periodic: never behind the checkouts' statements.
+    metered(self, meter_, [=](atoms::keyset_atom x, std::string& instance,
+        std::string& key_set) -> caf::result<std::string> {
+      return self->delegate(background(), x, std::move(instance), std::move(key_set));
+    }),
+    metered(self, meter_, [=](atoms::rotation_atom x, std::string& kid, std::string& commitment,
+        std::int32_t within_ms) -> caf::result<std::vector<std::string>> {
+      return self->delegate(next(), x, std::move(kid), std::move(commitment), within_ms);
+    }),
   };
 }
 
@@ -394,6 +403,19 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       if (out->refusal)
         return refusal_error(*out->refusal);
       return std::move(out->record);
+    }),
+    metered(self, meter_, [=](atoms::keyset_atom, const std::string& instance,
+        const std::string& key_set) -> caf::result<std::string> {
+      return to_result(with_connection(self, "keyset", [&](persistence::connection& db) {
+        return persistence::report_proof_keys(db, instance, key_set);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::rotation_atom, const std::string& kid,
+        const std::string& commitment, std::int32_t within_ms)
+        -> caf::result<std::vector<std::string>> {
+      return to_result(with_connection(self, "rotation", [&](persistence::connection& db) {
+        return persistence::rotation_problems(db, kid, commitment, within_ms);
+      }));
     }),
   };
 }

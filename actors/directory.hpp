@@ -26,6 +26,8 @@ public:
   void set_forwarder(audit_forwarder_actor h) { set(forwarder_, std::move(h)); }
   multisig_actor multisig() const { return get(multisig_); }
   void set_multisig(multisig_actor h) { set(multisig_, std::move(h)); }
+  proof_actor proof() const { return get(proof_); }
+  void set_proof(proof_actor h) { set(proof_, std::move(h)); }
   checkout_actor checkout() const { return get(checkout_); }
   void set_checkout(checkout_actor h) { set(checkout_, std::move(h)); }
 
@@ -49,6 +51,7 @@ private:
   kernel_actor kernel_;
   audit_forwarder_actor forwarder_;
   multisig_actor multisig_;
+  proof_actor proof_;
 };
 
 } // namespace ap

@@ -20,6 +20,18 @@ void gateway::kernel_health(std::chrono::milliseconds timeout, callback<bool> do
   ask<bool>(*system_, directory_->kernel(), timeout, std::move(done), atoms::health_atom::value);
 }
 
+void gateway::verify_proof(std::string proof, std::string payload,
+                           std::chrono::milliseconds timeout,
+                           callback<domain::verification> done) const {
+  ask<domain::verification>(*system_, directory_->proof(), timeout, std::move(done),
+                            atoms::verify_atom::value, std::move(proof), std::move(payload));
+}
+
+void gateway::proof_keys(std::chrono::milliseconds timeout, callback<std::string> done) const {
+  ask<std::string>(*system_, directory_->proof(), timeout, std::move(done),
+                   atoms::pubkeys_atom::value);
+}
+
 void gateway::catalog(std::chrono::milliseconds timeout,
                       callback<std::vector<domain::catalog_item>> done) const {
   ask<std::vector<domain::catalog_item>>(*system_, directory_->database(), timeout,

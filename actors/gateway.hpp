@@ -37,6 +37,13 @@ public:
   /// Whether the Kernel answers its health check.
   void kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const;
 
+  /// Verifies a proof record against a payload (each as JSON text).
+  void verify_proof(std::string proof, std::string payload, std::chrono::milliseconds timeout,
+                    callback<domain::verification> done) const;
+
+  /// The public proof keys document.
+  void proof_keys(std::chrono::milliseconds timeout, callback<std::string> done) const;
+
   /// The catalog, sorted by SKU.
   void catalog(std::chrono::milliseconds timeout,
                callback<std::vector<domain::catalog_item>> done) const;

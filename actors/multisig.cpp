@@ -62,32 +62,29 @@ void kernel_step(const context& ctx, kernel::upgrade_call call, promise_t promis
 }
 
 void propose(const context& ctx, domain::upgrade_proposal p, promise_t promise, next_fn done) {
-  if (p.kind == "secret-rotation") {
-    // The approvers sign exactly which key: binaryHash names its public key.
-    const auto* key = ctx.cfg->keys->find(p.version);
-    if (!key)
-      return (void) promise.deliver(make_error(
-        error_code::invalid_input, "no proof secret is configured for kid '" + p.version + "'",
-        "version"));
-    if (crypto::sha256_hex(key->public_key) != p.binary_hash)
-      return (void) promise.deliver(make_error(error_code::invalid_input,
-                                               "binaryHash must be the SHA-256 of kid '"
-                                                 + p.version + "''s Ed25519 public key",
-                                               "binaryHash"));
-  }
   persistence::upgrade_step check;
   check.op = persistence::upgrade_op::propose;
   check.proposal = p;
-  db_step(ctx, check, promise, [ctx, check, promise, done](domain::upgrade_record r) mutable {
-    kernel::upgrade_call call;
-    call.kind = kernel::upgrade_call_kind::propose;
-    call.upgrade = std::move(r);
-    kernel_step(ctx, std::move(call), promise,
-                [ctx, check, promise, done](kernel::upgrade_ack) mutable {
-                  check.record = true;
-                  db_step(ctx, check, promise, done);
-                });
-  });
+  auto run = [ctx, check, promise, done]() mutable {
+    db_step(ctx, check, promise, [ctx, check, promise, done](domain::upgrade_record r) mutable {
+      kernel::upgrade_call call;
+      call.kind = kernel::upgrade_call_kind::propose;
+      call.upgrade = std::move(r);
+      kernel_step(ctx, std::move(call), promise,
+                  [ctx, check, promise, done](kernel::upgrade_ack) mutable {
+                    check.record = true;
+                    db_step(ctx, check, promise, done);
+                  });
+    });
+  };
+  if (p.kind != "secret-rotation")
+    return run();
+  // The approvers sign exactly which key (binaryHash names its public key),
+  // and every instance must be able to sign with it once applied.
+  ctx.self->request(ctx.directory->proof(), multisig_db_timeout, atoms::rotation_atom::value,
+                    p.version, p.binary_hash)
+    .then([run](bool) mutable { run(); },
+          [promise](caf::error& e) mutable { fail(promise, e); });
 }
 
 void approve(const context& ctx, const std::string& id, const std::string& approver,
@@ -129,10 +126,11 @@ void apply(const context& ctx, const std::string& id, promise_t promise, next_fn
                   write.record = true;
                   write.applied_at_ms = ack.applied_at_ms;
                   db_step(ctx, write, promise, [ctx, done](domain::upgrade_record r) mutable {
-                    if (r.proposal.kind == "secret-rotation") {
-                      ctx.cfg->keys->activate(r.proposal.version);
-                      log::info("proof key activated", {{"actor", "multisig"}, {"kid", r.proposal.version}});
-                    }
+                    // Stored as the active kid already: this instance
+                    // switches now, the others within a poll.
+                    if (r.proposal.kind == "secret-rotation")
+                      caf::anon_send(ctx.directory->proof(), atoms::activate_atom::value,
+                                     r.proposal.version);
                     done(std::move(r));
                   });
                 });

@@ -11,14 +11,11 @@
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
 #include "core/metrics.hpp"
-#include "domain/proof.hpp"
 
 namespace ap {
 
 /// What the multisig actor works with.
 struct multisig_config {
-  /// Switched by an applied secret rotation.
-  std::shared_ptr<domain::proof_keyring> keys;
   /// Wall-clock Unix milliseconds.
   std::function<std::int64_t()> now_ms;
   /// Sent to the Kernel as the applier.
@@ -36,8 +33,10 @@ struct multisig_state {
 /// state by the service's rules, then submitted to the Kernel (which
 /// enforces the same rules itself), then recorded with its audit event in
 /// one transaction, re-checked under a lock so concurrent steps are decided
-/// one at a time. Apply returns the Kernel's appliedAt; an applied
-/// secret rotation switches the active proof key.
+/// one at a time. Apply returns the Kernel's appliedAt. A secret rotation
+/// is checked by the proof actor when proposed (against every instance's
+/// keys) and, once applied, switches this instance's proof actor at once
+/// (the others follow the stored active kid within a poll).
 multisig_actor::behavior_type multisig(multisig_actor::stateful_pointer<multisig_state> self,
                                        multisig_config cfg, actor_directory* directory);
 

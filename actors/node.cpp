@@ -67,6 +67,13 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
                         dir.set_forwarder(handle);
                         return caf::actor_cast<caf::actor>(handle);
                       }});
+  auto proof_cfg = opts.proof;
+  proof_cfg.store = [&dir]() -> proof_store_actor { return dir.database(); };
+  children.push_back({"proof", [&dir, proof_cfg, reg](caf::actor_system& s) {
+                        auto handle = s.spawn(proof, proof_cfg, reg);
+                        dir.set_proof(handle);
+                        return caf::actor_cast<caf::actor>(handle);
+                      }});
   children.push_back({"multisig", [&dir, cfg = opts.multisig](caf::actor_system& s) {
                         auto handle = s.spawn(multisig, cfg, &dir);
                         dir.set_multisig(handle);

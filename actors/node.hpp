@@ -10,6 +10,7 @@
 #include "actors/checkout.hpp"
 #include "actors/database.hpp"
 #include "actors/multisig.hpp"
+#include "actors/proof.hpp"
 #include "actors/reconciler.hpp"
 #include "actors/stripe_connector.hpp"
 #include "actors/directory.hpp"
@@ -32,6 +33,9 @@ struct node_options {
   /// Where the Kernel is, how to reach it, and the source its audit events name.
   kernel_client_config kernel;
   multisig_config multisig;
+  /// The proof keys and how the active kid is followed (its store lookup is
+  /// filled in by start_node).
+  proof_config proof;
   /// How the audit forwarder runs (its outbox and kernel lookups are filled
   /// in by start_node).
   audit_forwarder_config forwarder;

@@ -82,11 +82,11 @@ int serve() {
   configure_actor_system(actor_cfg, cfg->actor_threads);
   caf::actor_system system{actor_cfg};
 
-  std::shared_ptr<domain::proof_keyring> keys;
+  domain::proof_keyring keys;
   try {
     auto secrets = cfg->proof_secrets;
     secrets[cfg->proof_kid] = cfg->proof_secret;
-    keys = std::make_shared<domain::proof_keyring>(cfg->proof_kid, secrets);
+    keys = domain::proof_keyring{cfg->proof_kid, secrets};
   } catch (const std::exception& e) {
     log::error("invalid proof keys", {{"error", e.what()}});
     return 2;
@@ -95,7 +95,7 @@ int serve() {
   try {
     persistence::connection db{cfg->db_url};
     if (auto kid = persistence::active_proof_kid(db)) {
-        if (keys->activate(*kid))
+        if (keys.activate(*kid))
           log::info("proof key from the last applied rotation", {{"kid", *kid}});
         else
           log::error("the last applied rotation names an unconfigured kid; keeping PROOF_KID",
@@ -111,8 +111,7 @@ int serve() {
   for (const auto& a : cfg->approvers)
     opts.database.approvers[a.id] = a.public_key;
   opts.database.multisig_threshold = cfg->multisig_threshold;
-  opts.multisig.keys = keys;
-  opts.checkout.keys = keys;
+  opts.proof.keys = std::move(keys);
   opts.checkout.delivery_key = cfg->delivery_key;
   opts.checkout.deadline = cfg->request_timeout;
   opts.deterministic_salt = cfg->deterministic_salt;
@@ -137,13 +136,14 @@ int serve() {
   }
   opts.forwarder.instance_id = random_hex(6);
   opts.reconciler.instance_id = opts.forwarder.instance_id;
+  opts.proof.instance_id = opts.forwarder.instance_id;
   opts.reconciler.after = cfg->reconcile_after;
   opts.reconciler.resume_timeout = std::max(cfg->request_timeout * 2, std::chrono::milliseconds{5000});
   auto root = start_node(system, opts, directory, registry);
 
   gateway actors{system, directory};
   http::router routes;
-  http::add_service_routes(routes, {&actors, &registry, &*cfg, keys});
+  http::add_service_routes(routes, {&actors, &registry, &*cfg});
   http::server_limits limits;
   limits.max_connections = cfg->max_connections;
   // A last-resort guard above every actor timeout (the longest is a
@@ -158,7 +158,8 @@ int serve() {
       server.use_tls({cfg->tls_cert_file, cfg->tls_key_file});
     auto port = server.listen(cfg->bind, cfg->port);
     log::info("listening",
-              {{"url", (tls ? "https://" : "http://") + cfg->bind + ":" + std::to_string(port)}});
+              {{"url", (tls ? "https://" : "http://") + cfg->bind + ":" + std::to_string(port)},
+               {"instance", opts.forwarder.instance_id}});
   } catch (const std::exception& e) {
     log::error("cannot listen", {{"bind", cfg->bind},
                                  {"port", std::to_string(cfg->port)},
@@ -170,6 +171,14 @@ int serve() {
   server.run(cfg->io_threads, true);
   flush_outbox(system, directory, shutdown_flush_limit);
   stop_node(system, root);
+  // A stopped instance no longer holds a rotation back; one that crashed
+  // stops counting once its key set is older than the live window.
+  try {
+    persistence::connection db{cfg->db_url};
+    persistence::forget_proof_keys(db, opts.proof.instance_id);
+  } catch (const std::exception& e) {
+    log::warn("could not withdraw this instance's proof key set", {{"error", e.what()}});
+  }
   log::info("stopped");
   return 0;
 }

@@ -134,7 +134,7 @@ rapidjson::Document proof_payload(const std::string& order_id, const checkout_re
 
 order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
                                 const charge_result& payment, const journal_entry& entry,
-                                const proof_key& key, const std::string& delivery_master_key,
+                                const signed_proof& proof, const std::string& delivery_master_key,
                                 const catalog& items) {
   order_record rec;
   rec.order_id = ids.order_id;
@@ -148,9 +148,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   rec.items = q.items;
   rec.created_at = ids.created_at;
 
-  auto payload = proof_payload(ids.order_id, req, q, payment, entry);
-  auto proof = sign_proof(key, payload, ids.created_at);
-  auto proof_doc = proof.record;
+  const auto& proof_doc = proof.record;
 
   // The artifacts travel only inside the ciphertext.
   rapidjson::Document plain{rapidjson::kObjectType};

@@ -121,11 +121,12 @@ rapidjson::Document proof_payload(const std::string& order_id, const checkout_re
                                   const quote& q, const charge_result& payment,
                                   const journal_entry& entry);
 
-/// Builds a completed order: proof, license, encrypted delivery, the
+/// Builds a completed order around its signed proof (of `proof_payload`,
+/// signed by the proof actor): license, encrypted delivery, the
 /// CheckoutResult and the `order.completed` and `delivery.generated` events.
 order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
                                 const charge_result& payment, const journal_entry& entry,
-                                const proof_key& key, const std::string& delivery_master_key,
+                                const signed_proof& proof, const std::string& delivery_master_key,
                                 const catalog& items);
 
 /// Builds an order whose payment was declined: the 402 response, the order

@@ -23,22 +23,29 @@ proof_keyring::proof_keyring(std::string active_kid,
     throw std::invalid_argument("no secret for the active proof kid '" + active_ + "'");
 }
 
-const proof_key& proof_keyring::active() const {
-  std::lock_guard<std::mutex> guard{mutex_};
-  return keys_.at(active_);
-}
-
-std::string proof_keyring::active_kid() const {
-  std::lock_guard<std::mutex> guard{mutex_};
-  return active_;
-}
-
 bool proof_keyring::activate(const std::string& kid) {
   if (!keys_.count(kid))
     return false;
-  std::lock_guard<std::mutex> guard{mutex_};
   active_ = kid;
   return true;
+}
+
+std::string key_commitment(const proof_key& key) {
+  return crypto::sha256_hex(key.public_key);
+}
+
+std::string key_set_document(const proof_keyring& keys) {
+  // std::map iterates in byte order: canonical as written.
+  std::string out = "{";
+  for (const auto& [kid, key] : keys.keys()) {
+    if (out.size() > 1)
+      out += ',';
+    json::append_quoted(out, kid);
+    out += ':';
+    json::append_quoted(out, key_commitment(key));
+  }
+  out += '}';
+  return out;
 }
 
 const proof_key* proof_keyring::find(const std::string& kid) const {
@@ -48,7 +55,11 @@ const proof_key* proof_keyring::find(const std::string& kid) const {
 
 signed_proof sign_proof(const proof_key& key, const rapidjson::Value& payload,
                         const std::string& issued_at) {
-  auto canonical_payload = json::canonical(payload);
+  return sign_canonical_proof(key, json::canonical(payload), issued_at);
+}
+
+signed_proof sign_canonical_proof(const proof_key& key, const std::string& canonical_payload,
+                                  const std::string& issued_at) {
   auto digest = crypto::sha256(canonical_payload);
   signed_proof out;
   out.payload_hash = crypto::hex_encode(digest);

@@ -4,10 +4,10 @@
 // signature by a key derived from the same secret, named by a kid.
 
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include <caf/meta/type_name.hpp>
 #include <rapidjson/document.h>
 
 #include "core/crypto.hpp"
@@ -29,26 +29,37 @@ struct proof_key {
 /// Derives the key pair of `kid` from `secret`.
 proof_key derive_proof_key(const std::string& kid, const std::string& secret);
 
-/// Every configured proof key and which one signs new proofs.
+/// What a multisig rotation commits to for a proof key (its `binaryHash`):
+/// the hex SHA-256 of the raw Ed25519 public key.
+std::string key_commitment(const proof_key& key);
+
+/// Every configured proof key and which one signs new proofs. A plain
+/// value: the proof actor owns the one the service signs with.
 class proof_keyring {
 public:
+  /// No keys (signing with it is a defect).
+  proof_keyring() = default;
   /// `secrets` maps kid → secret and must contain `active_kid`.
   proof_keyring(std::string active_kid, const std::map<std::string, std::string>& secrets);
-  /// The key that signs new proofs. Thread-safe.
-  const proof_key& active() const;
+  /// The key that signs new proofs.
+  const proof_key& active() const { return keys_.at(active_); }
   /// The key of `kid`, or nullptr when it is not configured.
   const proof_key* find(const std::string& kid) const;
   const std::map<std::string, proof_key>& keys() const { return keys_; }
-  std::string active_kid() const;
+  const std::string& active_kid() const { return active_; }
   /// Makes `kid` the signing key (a secret rotation); false when it is not
-  /// configured. Proofs under other kids stay verifiable. Thread-safe.
+  /// configured. Proofs under other kids stay verifiable.
   bool activate(const std::string& kid);
 
 private:
-  mutable std::mutex mutex_;
   std::string active_;
   std::map<std::string, proof_key> keys_;
 };
+
+/// The key set an instance can sign and verify with, as canonical JSON
+/// `{kid: commitment}`: what a rotation proposed on any instance is checked
+/// against.
+std::string key_set_document(const proof_keyring& keys);
 
 /// A signed proof: its parts and the record as canonical JSON.
 struct signed_proof {
@@ -57,15 +68,29 @@ struct signed_proof {
   std::string record;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, signed_proof& x) {
+  return f(caf::meta::type_name("signed_proof"), x.proof_id, x.payload_hash, x.record);
+}
+
 /// Signs the canonical form of `payload` (an object) with `key`.
 signed_proof sign_proof(const proof_key& key, const rapidjson::Value& payload,
                         const std::string& issued_at);
+
+/// Signs `canonical_payload`, the canonical JSON of a payload object.
+signed_proof sign_canonical_proof(const proof_key& key, const std::string& canonical_payload,
+                                  const std::string& issued_at);
 
 /// The outcome of a verification; `reason` says which check failed.
 struct verification {
   bool valid = false;
   std::string reason;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification& x) {
+  return f(caf::meta::type_name("verification"), x.valid, x.reason);
+}
 
 /// Verifies `proof` (a proof record) against `payload`: the hash, the
 /// proof id, the HMAC and the Ed25519 signature under the kid it names.

@@ -21,6 +21,8 @@ constexpr auto readiness_timeout = std::chrono::milliseconds{4000};
 constexpr auto kernel_probe_timeout = std::chrono::milliseconds{1500};
 /// How long reading a stored order may take.
 constexpr auto order_read_timeout = std::chrono::milliseconds{3000};
+/// The proof actor answers from memory.
+constexpr auto proof_timeout = std::chrono::milliseconds{3000};
 
 bool is_order_id(const std::string& id) {
   if (id.size() != 30 || id.compare(0, 6, "order_") != 0)
@@ -190,18 +192,25 @@ void add_proof_routes(router& r, const route_context& ctx) {
               return;
             }
           }
-          // Two hashes and two signature checks: cheap enough for the io thread.
-          auto result = domain::verify_proof(*ctx.keys, body["proof"], body["payload"]);
-          std::string out = result.valid ? "{\"valid\":true}" : "{\"reason\":";
-          if (!result.valid) {
-            json::append_quoted(out, result.reason);
-            out += ",\"valid\":false}";
-          }
-          reply(json_response(200, std::move(out)));
+          // The proof actor owns the keys; the parts travel as JSON text.
+          ctx.actors->verify_proof(
+            json::to_string(body["proof"]), json::to_string(body["payload"]), proof_timeout,
+            [reply](caf::expected<domain::verification> result) {
+              if (!result)
+                return reply(response_for(result.error()));
+              std::string out = result->valid ? "{\"valid\":true}" : "{\"reason\":";
+              if (!result->valid) {
+                json::append_quoted(out, result->reason);
+                out += ",\"valid\":false}";
+              }
+              reply(json_response(200, std::move(out)));
+            });
         });
   r.add("GET", "/api/proof/keys", access::api, body_kind::none,
         [ctx](request&, reply_fn reply) {
-          reply(json_response(200, domain::public_keys_document(*ctx.keys)));
+          ctx.actors->proof_keys(proof_timeout, [reply](caf::expected<std::string> doc) {
+            reply(doc ? json_response(200, std::move(*doc)) : response_for(doc.error()));
+          });
         });
 }
 

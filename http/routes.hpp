@@ -26,7 +26,6 @@ struct route_context {
   const gateway* actors;
   metrics::registry* registry;
   const service_config* config;
-  std::shared_ptr<const domain::proof_keyring> keys;
 };
 
 /// Registers every route of the service (SPEC §4) on `r`, area by area.

@@ -192,4 +192,39 @@ std::optional<std::string> active_proof_kid(connection& db) {
   return rows.value(0, 0);
 }
 
+std::string report_proof_keys(connection& db, const std::string& instance_id,
+                              const std::string& key_set) {
+  // The unreferenced data-modifying WITH runs all the same.
+  auto rows = db.exec(
+    "WITH seen AS (INSERT INTO proof_key_sets (instance_id, keys, seen_at)"
+    "              VALUES ($1, $2::jsonb, now())"
+    "              ON CONFLICT (instance_id) DO UPDATE SET keys = EXCLUDED.keys, seen_at = now())"
+    " SELECT version FROM upgrades WHERE kind = 'secret-rotation' AND status = 'applied'"
+    " ORDER BY applied_at_ms DESC LIMIT 1",
+    {instance_id, key_set});
+  return rows.rows() == 0 ? std::string{} : rows.value(0, 0);
+}
+
+void forget_proof_keys(connection& db, const std::string& instance_id) {
+  db.exec("DELETE FROM proof_key_sets WHERE instance_id = $1", {instance_id});
+}
+
+std::vector<std::string> rotation_problems(connection& db, const std::string& kid,
+                                           const std::string& commitment, std::int32_t within_ms) {
+  db.exec("DELETE FROM proof_key_sets WHERE seen_at < now() - interval '1 day'");
+  auto rows = db.exec("SELECT instance_id, keys ->> $1 FROM proof_key_sets"
+                      " WHERE seen_at > now() - make_interval(secs => $2::double precision / 1000)"
+                      " ORDER BY instance_id",
+                      {kid, std::to_string(within_ms)});
+  std::vector<std::string> out;
+  for (int i = 0; i < rows.rows(); ++i) {
+    auto instance = rows.value(i, 0);
+    if (rows.is_null(i, 1))
+      out.push_back("instance " + instance + " has no proof secret for kid '" + kid + "'");
+    else if (rows.value(i, 1) != commitment)
+      out.push_back("instance " + instance + " has another key for kid '" + kid + "'");
+  }
+  return out;
+}
+
 } // namespace ap::persistence

@@ -66,4 +66,19 @@ multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
 /// The kid of the most recently applied secret rotation, if any.
 std::optional<std::string> active_proof_kid(connection& db);
 
+/// Records `instance_id`'s proof key set (canonical `{kid: commitment}`) as
+/// seen now, and answers the active kid ("" before any rotation): one round
+/// trip for a proof actor's poll.
+std::string report_proof_keys(connection& db, const std::string& instance_id,
+                              const std::string& key_set);
+
+/// Withdraws a stopping instance's key set.
+void forget_proof_keys(connection& db, const std::string& instance_id);
+
+/// The instances seen within `within_ms` that could not sign with `kid`
+/// under `commitment`, one line each ("instance X has no secret for kid
+/// 'v2'"); empty when every one can. Forgets instances not seen for a day.
+std::vector<std::string> rotation_problems(connection& db, const std::string& kid,
+                                           const std::string& commitment, std::int32_t within_ms);
+
 } // namespace ap::persistence

@@ -12,6 +12,7 @@
 #include "test/support/print.hpp"
 #include "actors/checkout.hpp"
 #include "actors/errors.hpp"
+#include "actors/proof.hpp"
 #include "actors/reconciler.hpp"
 #include "domain/order.hpp"
 #include "test/support/actor_fixture.hpp"
@@ -193,6 +194,11 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
     [](atoms::multisig_atom, const persistence::upgrade_step&) {
       return unused<domain::upgrade_record>();
     },
+    // No rotation was ever applied.
+    [](atoms::keyset_atom, const std::string&, const std::string&) { return std::string{}; },
+    [](atoms::rotation_atom, const std::string&, const std::string&, std::int32_t) {
+      return std::vector<std::string>{};
+    },
   };
 }
 
@@ -279,6 +285,11 @@ struct checkout_fixture : test::actor_fixture {
     directory.set_payment(payment);
     directory.set_ledger(ledger);
     directory.set_forwarder(sys.spawn(fake_forwarder, w));
+    proof_config keys;
+    keys.keys = domain::proof_keyring{
+      "k1", std::map<std::string, std::string>{{"k1", std::string(32, 's')}}};
+    keys.store = [this]() -> proof_store_actor { return database; };
+    directory.set_proof(sys.spawn(proof, keys, &registry));
     start_checkout_actor();
   }
 
@@ -292,7 +303,8 @@ struct checkout_fixture : test::actor_fixture {
                                 caf::actor_cast<caf::actor>(directory.database()),
                                 caf::actor_cast<caf::actor>(directory.payment()),
                                 caf::actor_cast<caf::actor>(directory.ledger()),
-                                caf::actor_cast<caf::actor>(directory.forwarder())};
+                                caf::actor_cast<caf::actor>(directory.forwarder()),
+                                caf::actor_cast<caf::actor>(directory.proof())};
     if (reconciler_handle)
       all.push_back(caf::actor_cast<caf::actor>(reconciler_handle));
     for (const auto& a : all)
@@ -302,8 +314,6 @@ struct checkout_fixture : test::actor_fixture {
 
   void start_checkout_actor() {
     checkout_config cfg;
-    cfg.keys = std::make_shared<domain::proof_keyring>(
-      "k1", std::map<std::string, std::string>{{"k1", std::string(32, 's')}});
     cfg.delivery_key = std::string(32, 'd');
     cfg.deadline = deadline;
     directory.set_checkout(sys.spawn(checkout, cfg, &directory, &registry));

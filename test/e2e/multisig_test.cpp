@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <optional>
 #include <unistd.h>
 
 #include "core/crypto.hpp"
@@ -296,6 +297,91 @@ BOOST_AUTO_TEST_CASE(secret_rotation_switches_the_active_proof_key) {
   // The rotation outlives a restart.
   main_stack().svc.restart();
   BOOST_TEST(std::string{parse_json(order().body)["proof"]["kid"].GetString()} == "v2");
+}
+
+// Two instances share one database. A rotation is checked against every
+// live instance's keys when proposed, and once applied through one
+// instance the other signs with the new key within 5 s, without a restart.
+BOOST_AUTO_TEST_CASE(a_rotation_applied_on_one_instance_reaches_the_other_within_5_s) {
+  kernel_process kernel{{"--approvers", standard_registry()}};
+  auto db = fresh_database("ap_e2e_rotation_two");
+  auto env = [&](const std::string& v2_secret) {
+    std::map<std::string, std::string> e{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                                         {"ARTIFACT_PUBLISHER_ADMIN_TOKEN", admin_token},
+                                         {"ARTIFACT_PUBLISHER_APPROVERS", standard_registry()}};
+    if (!v2_secret.empty())
+      e["ARTIFACT_PUBLISHER_PROOF_SECRETS"] = R"({"v2":")" + v2_secret + "\"}";
+    return e;
+  };
+  service_process a{db, env(proof_secret_v2)};
+  std::optional<service_process> b{std::in_place, db, env("another-second-secret-0123456789abcdef")};
+  std::optional<service_process> c{std::in_place, db, env("")};
+  auto header = [](bool admin) {
+    header_list h{{"Content-Type", "application/json"}};
+    if (admin)
+      h.emplace_back("Authorization", "Bearer " + admin_token);
+    return h;
+  };
+  auto kid_of_checkout = [&](std::uint16_t port) {
+    auto r = http_call(port, "POST", "/api/checkout", header(false),
+                       R"({"customerId":"two","email":"t@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}]})");
+    BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+    return std::string{parse_json(r.body)["proof"]["kid"].GetString()};
+  };
+  auto reported = [&](const std::string& count) {
+    persistence::connection conn{db};
+    for (int i = 0; i < 50; ++i) {
+      if (conn.exec("SELECT count(*) FROM proof_key_sets").value(0, 0) == count)
+        return true;
+      ::usleep(100 * 1000);
+    }
+    return false;
+  };
+  BOOST_REQUIRE(reported("3"));
+  std::string v2_key;
+  for (const auto& k : parse_json(http_call(a.port(), "GET", "/api/proof/keys").body)["keys"].GetArray())
+    if (std::string{k["kid"].GetString()} == "v2")
+      v2_key = k["publicKey"].GetString();
+  BOOST_REQUIRE(!v2_key.empty());
+  upgrade u{"v2", {"alice", "bob"}, "secret-rotation", crypto::sha256_hex(*crypto::base64_decode(v2_key))};
+
+  // B has another secret under v2, C none: A refuses, naming both.
+  auto refused = http_call(a.port(), "POST", "/api/multisig/upgrades", header(true), u.body());
+  BOOST_TEST(refused.status == 400, refused.body);
+  BOOST_TEST(code_of(refused) == "invalid_input");
+  BOOST_TEST(refused.body.find("has another key for kid 'v2'") != std::string::npos, refused.body);
+  BOOST_TEST(refused.body.find("has no proof secret for kid 'v2'") != std::string::npos, refused.body);
+
+  // Stopped instances withdraw their key sets; B comes back with the right one.
+  c.reset();
+  b.reset();
+  BOOST_REQUIRE(reported("1"));
+  b.emplace(db, env(proof_secret_v2));
+  BOOST_REQUIRE(reported("2"));
+  BOOST_TEST(kid_of_checkout(b->port()) == "v1");
+
+  BOOST_REQUIRE(http_call(a.port(), "POST", "/api/multisig/upgrades", header(true), u.body()).status == 201);
+  for (const char* who : {"alice", "bob"})
+    BOOST_REQUIRE(http_call(a.port(), "POST", "/api/multisig/upgrades/" + u.id + "/approvals",
+                            header(false), u.approval(who, u.signature(who)))
+                    .status == 201);
+  BOOST_REQUIRE(http_call(a.port(), "POST", "/api/multisig/upgrades/" + u.id + "/apply", header(true), "")
+                  .status == 200);
+  auto applied = std::chrono::steady_clock::now();
+  BOOST_TEST(kid_of_checkout(a.port()) == "v2");  // at once where it was applied
+  std::string kid_b;
+  while (std::chrono::steady_clock::now() - applied < std::chrono::seconds(5)) {
+    kid_b = kid_of_checkout(b->port());
+    if (kid_b == "v2")
+      break;
+    ::usleep(200 * 1000);
+  }
+  BOOST_TEST(kid_b == "v2");
+  for (const auto& k : parse_json(http_call(b->port(), "GET", "/api/proof/keys").body)["keys"].GetArray())
+    BOOST_TEST(k["active"].GetBool() == (std::string{k["kid"].GetString()} == "v2"));
+  // The proof actor is an actor like the others, metered.
+  BOOST_TEST(http_call(b->port(), "GET", "/metrics").body.find(R"(ap_actor_messages_total{actor="proof"})")
+             != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(the_kernel_refuses_what_the_service_would_let_through) {

@@ -39,7 +39,7 @@ std::string with_placeholders(const std::string& pattern) {
 std::vector<http::router::entry> service_routes() {
   service_config cfg;
   http::router r;
-  http::add_service_routes(r, {nullptr, nullptr, &cfg, nullptr});
+  http::add_service_routes(r, {nullptr, nullptr, &cfg});
   return r.table();
 }
 

@@ -124,6 +124,29 @@ BOOST_AUTO_TEST_CASE(verification_accepts_the_proof_and_names_each_failure) {
   BOOST_TEST(verify_proof(only_new, again, payload).reason == "unknown_kid");
 }
 
+BOOST_AUTO_TEST_CASE(signing_the_canonical_text_gives_the_same_proof) {
+  fixed_order o;
+  auto key = derive_proof_key("v1", vector_secret);
+  auto payload = proof_payload("order_000000000000000000000001", o.req, o.q, o.payment, o.entry);
+  auto from_value = sign_proof(key, payload, "2026-01-01T00:00:00.000Z");
+  auto from_text = sign_canonical_proof(key, json::canonical(payload), "2026-01-01T00:00:00.000Z");
+  BOOST_TEST(from_text.record == from_value.record);
+  BOOST_TEST(from_text.proof_id == from_value.proof_id);
+}
+
+BOOST_AUTO_TEST_CASE(the_key_set_commits_to_each_public_key_and_activation_needs_a_configured_kid) {
+  proof_keyring ring{"v1", {{"v2", vector_secret + "-rotated"}, {"v1", vector_secret}}};
+  auto v1 = crypto::sha256_hex(ring.find("v1")->public_key);
+  auto v2 = crypto::sha256_hex(ring.find("v2")->public_key);
+  BOOST_TEST(key_commitment(*ring.find("v1")) == v1);
+  BOOST_TEST(v1 != v2);
+  BOOST_TEST(key_set_document(ring) == R"({"v1":")" + v1 + R"(","v2":")" + v2 + R"("})");
+  BOOST_TEST(!ring.activate("v9"));
+  BOOST_TEST(ring.active_kid() == "v1");
+  BOOST_TEST(ring.activate("v2"));
+  BOOST_TEST(ring.active().kid == "v2");
+}
+
 BOOST_AUTO_TEST_CASE(license_mode_delivery_opens_with_openssl) {
   std::string master = "delivery-master-key-for-tests-0123456789";
   std::string plain = R"({"artifacts":[{"sha256":"ab","sku":"creator-basic","url":"u"}],"licenseId":"lic_1","orderId":"order_1"})";

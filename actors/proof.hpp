@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/actors.hpp"
+#include "core/metrics.hpp"
+#include "domain/proof.hpp"
+
+namespace ap {
+
+/// How the proof actor runs.
+struct proof_config {
+  /// Every configured proof key (PROOF_SECRET(S)), with the kid that signs
+  /// until the stored active kid says otherwise.
+  domain::proof_keyring keys;
+  /// Names this instance's key set in PostgreSQL.
+  std::string instance_id = "local";
+  /// How often the key set is reported and the active kid read: a rotation
+  /// applied on another instance is followed within this (SPEC §11: 5 s).
+  std::chrono::milliseconds poll_interval{1000};
+  /// A rotation is checked against the instances whose key set was reported
+  /// within this.
+  std::chrono::milliseconds live_within{10000};
+  /// Where the key sets and the active kid are stored (looked up at each
+  /// use, so a restarted database actor is picked up).
+  std::function<proof_store_actor()> store;
+};
+
+/// State of the proof actor.
+struct proof_state {
+  static constexpr const char* name = "proof";
+  /// The stored active kid last seen, configured or not; a change is logged once.
+  std::string stored_active;
+  /// A poll is waiting for the database.
+  bool polling = false;
+};
+
+/// The proof actor (SPEC §5, §11): owns the keyring. Signs each checkout's
+/// proof with the active key, verifies proofs for `POST /api/proof/verify`,
+/// serves `GET /api/proof/keys`, and checks a proposed secret rotation
+/// against its own keys and the key set every live instance reported. Every
+/// `poll_interval` it reports its key set and reads the active kid from
+/// PostgreSQL (the last applied rotation), switching to it when it is
+/// configured; an applied rotation on this instance switches it at once.
+/// Reports `ap_proof_active_kid_unconfigured` (1 while the stored active kid
+/// has no secret here) and `ap_proofs_signed_total`.
+proof_actor::behavior_type proof(proof_actor::stateful_pointer<proof_state> self, proof_config cfg,
+                                 metrics::registry* registry);
+
+} // namespace ap
