@@ -123,6 +123,15 @@ measure() {  # LABEL BIN_DIR
   bench_wait_outbox_drained "$db_url"
   bench_audit_lag "$db_url" "$(printf '%-9s audit lag ms (delivered_at - created_at)' "$label")"
   printf '%-9s %s\n' "$label" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total')"
+  # Time each domain actor spends per message: at the 64-connection rate
+  # this says how close one actor is to a full core (the proof actor signs
+  # every checkout).
+  curl -s "http://127.0.0.1:$port/metrics" | awk -v l="$label" '
+    /^ap_actor_processing_seconds_(sum|count)\{actor="(checkout|proof)"\}/ {
+      split($1, a, "\""); k = a[2]; if ($1 ~ /_sum/) sum[k] = $2; else n[k] = $2 }
+    END {printf "%-9s actor time per message:", l
+         for (k in n) if (n[k] > 0) printf " %s=%.1fus (%d messages)", k, sum[k] / n[k] * 1e6, n[k]
+         print ""}'
   curl -s "http://127.0.0.1:$port/metrics" | awk -v l="$label" '/^ap_db_batch/ {v[$1] = $2}
     END {claims = v["ap_db_batched_requests_total{kind=\"claim\"}"] + v["ap_db_batched_requests_total{kind=\"begin\"}"];
          claim_batches = v["ap_db_batches_total{kind=\"claim\"}"] + v["ap_db_batches_total{kind=\"begin\"}"];
