@@ -91,6 +91,25 @@ caf::expected<kernel::upgrade_ack> upgrade_answer(kernel::upgrade_call_kind kind
   return ack;
 }
 
+// The receipt fields of an AuditEvent answer (SPEC §6); what is missing,
+// or not a string, stays empty.
+kernel::audit_ack audit_ack_of(const std::string& body) {
+  kernel::audit_ack ack;
+  rapidjson::Document doc;
+  if (json::parse_strict(body, doc) || !doc.IsObject())
+    return ack;
+  ack.kernel_id = json::string_member(doc, "id");
+  auto meta = doc.FindMember("metadata");
+  if (meta != doc.MemberEnd())
+    ack.event_id = json::string_member(meta->value, "eventId");
+  ack.hash = json::string_member(doc, "hash");
+  ack.prev_hash = json::string_member(doc, "prevHash");
+  ack.signature = json::string_member(doc, "signature");
+  ack.signer_id = json::string_member(doc, "signerId");
+  ack.ts = json::string_member(doc, "ts");
+  return ack;
+}
+
 } // namespace
 
 kernel_client_actor::behavior_type
@@ -206,14 +225,10 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       auto promise = it->second;
       st.audits.erase(it);
       if (reply.status == 200 || reply.status == 201 || reply.status == 202) {
-        rapidjson::Document doc;
-        if (!json::parse_strict(reply.body, doc) && doc.IsObject() && doc.HasMember("id")
-            && doc["id"].IsString()) {
+        auto ack = audit_ack_of(reply.body);
+        if (!ack.kernel_id.empty()) {
           count("audit", "ok");
-          promise.deliver(kernel::audit_ack{doc["id"].GetString(),
-                                            doc.HasMember("hash") && doc["hash"].IsString()
-                                              ? doc["hash"].GetString()
-                                              : ""});
+          promise.deliver(std::move(ack));
           return;
         }
         count("audit", "bad_answer");

@@ -20,6 +20,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// An AuditEvent as the Kernel answers it (SPEC §6).
+const std::string full_receipt =
+  R"({"eventType":"ok","hash":"0f","id":"kae_1","metadata":{"eventId":"evt_1","source":"test"},)"
+  R"("payload":{},"prevHash":"0e","signature":"c2ln","signerId":"k1","ts":"2026-01-01T00:00:00Z"})";
+
 struct scripted_kernel : test::local_server {
   std::atomic<int> audits{0};
   /// The Authorization header of every request, in order ("-" when absent).
@@ -50,7 +55,7 @@ struct scripted_kernel : test::local_server {
                    return reply(http::json_response(202, "{\"no\":\"id\"}"));
                  if (type == "silent")
                    return;  // never answers (the server's own deadline is long)
-                 reply(http::json_response(202, R"({"id":"kae_1","hash":"ab"})"));
+                 reply(http::json_response(202, full_receipt));
                });
     routes.add("GET", "/health", http::access::open, http::body_kind::none,
                [this](http::request& req, http::reply_fn reply) {
@@ -111,6 +116,12 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   auto ok = t.submit("ok");
   BOOST_REQUIRE(ok);
   BOOST_TEST(ok->kernel_id == "kae_1");
+  BOOST_TEST(ok->event_id == "evt_1");
+  BOOST_TEST(ok->hash == "0f");
+  BOOST_TEST(ok->prev_hash == "0e");
+  BOOST_TEST(ok->signature == "c2ln");
+  BOOST_TEST(ok->signer_id == "k1");
+  BOOST_TEST(ok->ts == "2026-01-01T00:00:00Z");
   for (auto type : {"fail", "reject", "garbage"}) {
     auto r = t.submit(type);
     BOOST_REQUIRE(!r);

@@ -21,7 +21,8 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
       if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
         return make_error(error_code::invalid_input, "payload must be a JSON object");
       auto appended = st.log->append(sub.event_type, payload, sub.event_id, "artifact-publisher", "simulated");
-      kernel::audit_ack ack{appended.event->id, appended.event->hash};
+      const auto& e = *appended.event;
+      kernel::audit_ack ack{e.id, e.event_id, e.hash, e.prev_hash, e.signature, e.signer_id, e.ts};
       if (st.faults->latency.count() == 0)
         return ack;
       auto id = st.next_call++;

@@ -38,8 +38,9 @@ struct kernel_double_state {
 };
 
 /// The Kernel's audit logic as an actor, for actor tests: appends to `log`
-/// at once (idempotent by event id) and answers after `faults->latency`, or
-/// fails during an outage. Upgrade steps are not served in process.
+/// at once (idempotent by event id) and answers its receipt after
+/// `faults->latency`, or fails during an outage. Upgrade steps are not
+/// served in process.
 kernel_double_actor::behavior_type
 kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
               std::shared_ptr<kernel::audit_log> log, std::shared_ptr<kernel_faults> faults);
