@@ -26,7 +26,7 @@
 #include "domain/multisig.hpp"       // upgrade_proposal, approval, upgrade_record
 #include "domain/order.hpp"          // order_record, order_ids, checkout_outcome_kind
 #include "domain/payments.hpp"       // charge_request/_result, journal_request/_entry
-#include "kernel/messages.hpp"       // audit_ack, upgrade_call, upgrade_ack
+#include "kernel/messages.hpp"       // audit_ack, signer_key, upgrade_call, upgrade_ack
 #include "upstream/reply.hpp"        // reply
 #include "persistence/db_status.hpp" // db_status
 #include "persistence/multisig_store.hpp" // upgrade_step
@@ -154,9 +154,14 @@ using database_worker_actor = interface<
 /// an in-process double in tests.
 using kernel_handlers = handlers<
   // Submits one audit event; the Kernel is idempotent by its event id.
+  // Any 2xx answer is an ack, with what it carries: checking that it is a
+  // receipt of the event is the caller's part (SPEC §11).
   replies<atoms::audit_atom, domain::audit_event>::with<kernel::audit_ack>,
   // Whether GET /health answers 200.
   replies<atoms::health_atom>::with<bool>,
+  // The Kernel's published signing keys (GET /kernel/keys), the usable
+  // Ed25519 ones.
+  replies<atoms::keys_atom>::with<std::vector<kernel::signer_key>>,
   // Takes one upgrade step. A refusal is an error named "kernel_refused".
   replies<atoms::upgrade_atom, kernel::upgrade_call>::with<kernel::upgrade_ack>>;
 

@@ -9,6 +9,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "domain/receipt.hpp"
 
 namespace ap {
 
@@ -18,6 +19,7 @@ namespace {
 /// own, longer or equal, timeout.
 constexpr auto audit_http_timeout = std::chrono::milliseconds{5000};
 constexpr auto health_http_timeout = std::chrono::milliseconds{1000};
+constexpr auto keys_http_timeout = std::chrono::milliseconds{2000};
 
 } // namespace
 
@@ -170,6 +172,14 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       send({"GET", "/health", {}, "application/json", {}, health_http_timeout}, completion(id));
       return promise;
     }),
+    metered(self, meter_, [self, completion, send](atoms::keys_atom)
+                            -> caf::result<std::vector<kernel::signer_key>> {
+      auto id = self->state.next_call++;
+      auto promise = self->make_response_promise<std::vector<kernel::signer_key>>();
+      self->state.key_reads.emplace(id, promise);
+      send({"GET", "/kernel/keys", {}, "application/json", {}, keys_http_timeout}, completion(id));
+      return promise;
+    }),
     metered(self, meter_, [self, completion, send](atoms::upgrade_atom,
                        const kernel::upgrade_call& call) -> caf::result<kernel::upgrade_ack> {
       auto id = self->state.next_call++;
@@ -217,6 +227,25 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
         count("health", reply.status == 200 ? "ok" : "failed");
         it->second.deliver(reply.status == 200);
         st.probes.erase(it);
+        return;
+      }
+      if (auto it = st.key_reads.find(id); it != st.key_reads.end()) {
+        auto promise = it->second;
+        st.key_reads.erase(it);
+        auto keys = reply.status == 200 ? domain::parse_kernel_keys(reply.body) : std::nullopt;
+        count("keys", keys ? "ok"
+                      : reply.status == 0 ? "unreachable"
+                      : reply.status == 200 ? "bad_answer"
+                      : reply.status == 401 ? "unauthorized"
+                      : reply.status < 500 ? "rejected" : "server_error");
+        if (keys)
+          promise.deliver(std::move(*keys));
+        else
+          promise.deliver(make_error(error_code::upstream_unavailable,
+                                     reply.status == 0 ? "the Kernel is unreachable: " + reply.error
+                                     : reply.status == 200
+                                       ? std::string{"the Kernel's keys are not a keys document"}
+                                       : "the Kernel answered " + std::to_string(reply.status)));
         return;
       }
       auto it = st.audits.find(id);

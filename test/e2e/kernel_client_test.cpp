@@ -10,6 +10,7 @@
 #include "actors/errors.hpp"
 #include "actors/kernel_client.hpp"
 #include "actors/node.hpp"
+#include "core/crypto.hpp"
 #include "http/server.hpp"
 #include "test/support/files.hpp"
 #include "test/support/http_client.hpp"
@@ -26,6 +27,10 @@ const std::string full_receipt =
   R"("payload":{},"prevHash":"0e","signature":"c2ln","signerId":"k1","ts":"2026-01-01T00:00:00Z"})";
 
 struct scripted_kernel : test::local_server {
+  /// What GET /kernel/keys answers.
+  std::string keys_document =
+    R"({"signers":[{"algorithm":"ed25519","publicKey":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",)"
+    R"("signerId":"k1"}]})";
   std::atomic<int> audits{0};
   /// The Authorization header of every request, in order ("-" when absent).
   std::mutex seen_mutex;
@@ -57,6 +62,11 @@ struct scripted_kernel : test::local_server {
                    return;  // never answers (the server's own deadline is long)
                  reply(http::json_response(202, full_receipt));
                });
+    routes.add("GET", "/kernel/keys", http::access::open, http::body_kind::none,
+               [this](http::request& req, http::reply_fn reply) {
+                 note(req);
+                 reply(http::json_response(200, keys_document));
+               });
     routes.add("GET", "/health", http::access::open, http::body_kind::none,
                [this](http::request& req, http::reply_fn reply) {
                  note(req);
@@ -80,6 +90,13 @@ struct client_under_test {
     caf::expected<kernel::audit_ack> out{caf::error{}};
     self->request(k, 10s, atoms::audit_atom::value, domain::audit_event{"evt_1", type, "{}", 0, 1})
       .receive([&](kernel::audit_ack& ack) { out = ack; }, [&](caf::error& e) { out = std::move(e); });
+    return out;
+  }
+  caf::expected<std::vector<kernel::signer_key>> keys() {
+    caf::expected<std::vector<kernel::signer_key>> out{caf::error{}};
+    self->request(k, 5s, atoms::keys_atom::value)
+      .receive([&](std::vector<kernel::signer_key>& ks) { out = std::move(ks); },
+               [&](caf::error& e) { out = std::move(e); });
     return out;
   }
   bool healthy() {
@@ -150,6 +167,28 @@ BOOST_AUTO_TEST_CASE(every_request_carries_the_token_and_a_rotated_token_file_is
   std::vector<std::string> expected{"Bearer token-one", "Bearer token-one", "Bearer token-two",
                                     "Bearer token-two"};
   BOOST_TEST(seen() == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(the_signing_keys_are_read_with_the_token) {
+  auto kc = kernel_at(port);
+  kc.token = secret_source::parse("token-keys");
+  client_under_test t{kc};
+  auto keys = t.keys();
+  BOOST_REQUIRE(keys);
+  BOOST_REQUIRE(keys->size() == 1u);
+  BOOST_TEST((*keys)[0].signer_id == "k1");
+  BOOST_TEST(crypto::hex_encode((*keys)[0].public_key)
+             == "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  BOOST_TEST(seen() == std::vector<std::string>{"Bearer token-keys"}, boost::test_tools::per_element());
+  // A document that is not one is an error, not an empty key set.
+  keys_document = R"({"keys":[]})";
+  auto bad = t.keys();
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().code() == static_cast<std::uint8_t>(error_code::upstream_unavailable));
+  auto text = t.reg.render();
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="keys",outcome="ok"} 1)") != std::string::npos, text);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="keys",outcome="bad_answer"} 1)") != std::string::npos,
+             text);
 }
 
 BOOST_AUTO_TEST_CASE(without_a_token_no_authorization_header_is_sent) {

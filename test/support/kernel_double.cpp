@@ -32,6 +32,15 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
       return promise;
     },
     [self](atoms::health_atom) { return !self->state.faults->outage; },
+    [self](atoms::keys_atom) -> caf::result<std::vector<kernel::signer_key>> {
+      auto& st = self->state;
+      if (st.faults->outage || st.faults->keys_down)
+        return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
+      ++st.faults->key_reads;
+      std::vector<kernel::signer_key> keys{{st.log->signer_id(), st.log->public_key()}};
+      keys.insert(keys.end(), st.faults->also_published.begin(), st.faults->also_published.end());
+      return keys;
+    },
     [](atoms::upgrade_atom, const kernel::upgrade_call&) -> caf::result<kernel::upgrade_ack> {
       // Upgrades are served by the kernel-mock process, not in process.
       return make_error(error_code::upstream_unavailable, "no upgrade steps in process");
