@@ -245,7 +245,9 @@ using audit_forwarder_actor = interface<handlers<
   // Internal: the poll timer.
   caf::reacts_to<atoms::poll_atom>,
   // Internal: the end of a gather window.
-  caf::reacts_to<atoms::gather_atom>>>;
+  caf::reacts_to<atoms::gather_atom>,
+  // Internal: the Kernel's keys may be read again (receipts wait for them).
+  caf::reacts_to<atoms::keys_atom>>>;
 
 /// The reconciler (SPEC §9): a timed actor that leases checkouts left
 /// unfinished for RECONCILE_AFTER_MS on any instance and has each finished.

@@ -254,15 +254,11 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       auto promise = it->second;
       st.audits.erase(it);
       if (reply.status == 200 || reply.status == 201 || reply.status == 202) {
-        auto ack = audit_ack_of(reply.body);
-        if (!ack.kernel_id.empty()) {
-          count("audit", "ok");
-          promise.deliver(std::move(ack));
-          return;
-        }
-        count("audit", "bad_answer");
-        promise.deliver(make_error(error_code::upstream_unavailable,
-                                   "the Kernel answered without an event id"));
+        // Whatever the answer carries: whether it is a receipt of this
+        // event is the forwarder's check (SPEC §11), so that a misrouted
+        // endpoint's 2xx is counted as a rejected receipt like any other.
+        count("audit", "ok");
+        promise.deliver(audit_ack_of(reply.body));
         return;
       }
       if (reply.status == 401) {

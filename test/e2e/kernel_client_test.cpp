@@ -60,6 +60,8 @@ struct scripted_kernel : test::local_server {
                    return reply(http::json_response(202, "{\"no\":\"id\"}"));
                  if (type == "silent")
                    return;  // never answers (the server's own deadline is long)
+                 if (type == "html")
+                   return reply(http::response{200, "text/html", "<html>a login page</html>", {}, false});
                  reply(http::json_response(202, full_receipt));
                });
     routes.add("GET", "/kernel/keys", http::access::open, http::body_kind::none,
@@ -139,7 +141,16 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   BOOST_TEST(ok->signature == "c2ln");
   BOOST_TEST(ok->signer_id == "k1");
   BOOST_TEST(ok->ts == "2026-01-01T00:00:00Z");
-  for (auto type : {"fail", "reject", "garbage"}) {
+  // A 2xx that is no receipt is answered as one with nothing in it: the
+  // forwarder's check refuses it (SPEC §11).
+  for (auto type : {"garbage", "html"}) {
+    auto empty = t.submit(type);
+    BOOST_REQUIRE_MESSAGE(empty, type);
+    BOOST_TEST(empty->kernel_id.empty(), type);
+    BOOST_TEST(empty->hash.empty(), type);
+    BOOST_TEST(empty->signature.empty(), type);
+  }
+  for (auto type : {"fail", "reject"}) {
     auto r = t.submit(type);
     BOOST_REQUIRE(!r);
     BOOST_TEST(r.error().category() == error_category(), type);
@@ -147,7 +158,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   }
   BOOST_TEST(t.healthy());
   auto text = t.reg.render();
-  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 1)") != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 3)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="server_error"} 1)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="rejected"} 1)") != std::string::npos);
 }

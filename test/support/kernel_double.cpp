@@ -23,6 +23,8 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
       auto appended = st.log->append(sub.event_type, payload, sub.event_id, "artifact-publisher", "simulated");
       const auto& e = *appended.event;
       kernel::audit_ack ack{e.id, e.event_id, e.hash, e.prev_hash, e.signature, e.signer_id, e.ts};
+      if (st.faults->tamper)
+        ack = st.faults->tamper(std::move(ack));
       if (st.faults->latency.count() == 0)
         return ack;
       auto id = st.next_call++;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -21,6 +22,9 @@ struct kernel_faults {
   std::chrono::milliseconds latency{0};
   /// Every call fails at once.
   bool outage = false;
+  /// Rewrites each receipt before it is answered (a Kernel, or something
+  /// in between, answering what it should not); none by default.
+  std::function<kernel::audit_ack(kernel::audit_ack)> tamper;
   /// GET /kernel/keys fails (the audit answers do not).
   bool keys_down = false;
   /// Keys published beside the log's own (a Kernel that rotates its signer).
