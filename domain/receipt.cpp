@@ -169,10 +169,8 @@ std::string result_with_receipts(const std::string& stored_result, order_status 
     list.PushBack(s.second, a);
   rapidjson::Value audit{rapidjson::kObjectType};
   auto old = doc.FindMember("audit");
-  std::string event_id;
-  if (old != doc.MemberEnd())
-    event_id = json::string_member(old->value, "eventId");
-  audit.AddMember("eventId", json::string_value(event_id, a), a);
+  if (old != doc.MemberEnd() && old->value.IsObject() && old->value.HasMember("eventId"))
+    audit.AddMember("eventId", json::string_value(json::string_member(old->value, "eventId"), a), a);
   audit.AddMember("receipts", list, a);
   audit.AddMember("status", rapidjson::StringRef(delivered ? "delivered" : "pending"), a);
   if (old != doc.MemberEnd())

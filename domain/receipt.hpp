@@ -89,7 +89,7 @@ signer_keys keys_by_signer(const std::vector<kernel::signer_key>& keys);
 
 /// What `GET /api/checkout/{id}` answers for a stored order: its stored
 /// result with the `audit` member rewritten to `{eventId, receipts,
-/// status}`. `receipts` are the canonical JSON receipts stored for the
+/// status}` (eventId as stored, when it is). `receipts` are the canonical JSON receipts stored for the
 /// order's events, shown in the order audit_event_types gives; `status` is
 /// "delivered" once each of the order's events (audit_event_types of
 /// `status`) has one, else "pending". Throws std::invalid_argument when

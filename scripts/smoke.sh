@@ -72,7 +72,11 @@ check "checkout answers 201" [ "$status" = 201 ]
 check "the order has an id" [ -n "$order_id" ]
 
 curl -s "${auth[@]}" "$API_BASE_URL/api/checkout/$order_id" -o "$work/read.json"
-check "reading the order back gives the same bytes" cmp -s "$work/order.json" "$work/read.json"
+# The order reads back as it was answered but for its audit member (first
+# in the canonical document), which shows the receipts of its events.
+but_audit() { sed 's/^{"audit":.*},"createdAt":/"createdAt":/' "$1"; }
+check "reading the order back gives the same bytes after its audit" \
+  cmp -s <(but_audit "$work/order.json") <(but_audit "$work/read.json")
 
 curl -s "${auth[@]}" "$API_BASE_URL/api/proof/keys" -o "$work/keys.json"
 check "its proof verifies offline with the published key" \
