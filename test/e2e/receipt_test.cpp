@@ -1,12 +1,16 @@
 // Audit receipts end to end (SPEC §11): the kernel-mock's receipts are
 // checked, stored and shown on the order within the budget, and verify
 // under the keys it publishes; a Kernel (or whatever answers in its place)
-// whose answers are not valid receipts leaves the order pending.
+// whose answers are not valid receipts leaves the order pending; and a buyer
+// checks the receipts offline with `verify-proof --kernel-keys`, each
+// tampering named.
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 
 #include "core/crypto.hpp"
 #include "core/json.hpp"
@@ -74,6 +78,23 @@ std::string sql_value(const std::string& db_url, const std::string& query,
   persistence::connection db{db_url};
   auto rows = db.exec(query, p);
   return rows.rows() ? rows.value(0, 0) : "";
+}
+
+std::string write_temp(const std::string& name, const std::string& content) {
+  auto path = "/tmp/ap-e2e-receipts-" + std::to_string(::getpid()) + "-" + name;
+  std::ofstream{path} << content;
+  return path;
+}
+
+// Runs the CLI; returns its exit code and what it printed (both streams).
+std::pair<int, std::string> cli(const std::vector<std::string>& args) {
+  auto log = "/tmp/ap-e2e-receipts-cli-" + std::to_string(::getpid()) + ".log";
+  std::remove(log.c_str());
+  process p{std::string{AP_BIN_DIR} + "/artifact-publisher", args, {}, log};
+  int rc = p.wait(std::chrono::seconds(20));
+  auto out = read_file(log);
+  std::remove(log.c_str());
+  return {rc, out};
 }
 
 // One Kernel and one service for the suites that need a delivered order.
@@ -186,6 +207,80 @@ BOOST_AUTO_TEST_CASE(a_delivered_order_shows_receipts_that_verify_under_the_kern
   auto replay = checkout(s.svc.port(), "receipts-1");
   BOOST_TEST(replay.status == 201);
   BOOST_TEST(replay.body == posted.body);
+}
+
+BOOST_AUTO_TEST_CASE(verify_proof_checks_the_receipts_of_a_delivered_result) {
+  auto& s = shared_stack();
+  auto posted = checkout(s.svc.port());
+  auto answered = std::chrono::steady_clock::now();
+  BOOST_REQUIRE_MESSAGE(posted.status == 201, posted.body);
+  auto order_id = str(parse_json(posted.body), "orderId");
+  auto doc = read_until_delivered(s.svc.port(), order_id, answered, 3000ms);
+  BOOST_REQUIRE(str(doc["audit"], "status") == "delivered");
+  auto delivered_text = http_call(s.svc.port(), "GET", "/api/checkout/" + order_id).body;
+
+  auto result = write_temp("delivered.json", delivered_text);
+  auto keys = write_temp("keys.json", http_call(s.svc.port(), "GET", "/api/proof/keys").body);
+  auto kernel_keys =
+    write_temp("kernel-keys.json", http_call(s.kernel.port(), "GET", "/kernel/keys").body);
+
+  auto [ok_rc, ok_out] = cli({"verify-proof", result, "--keys", keys, "--kernel-keys", kernel_keys});
+  BOOST_TEST(ok_rc == 0, ok_out);
+  BOOST_TEST(ok_out.find(R"("valid":true})") != std::string::npos, ok_out);
+  BOOST_TEST(ok_out.find(R"("eventType":"delivery.generated","valid":true)") != std::string::npos,
+             ok_out);
+
+  const auto& receipts = doc["audit"]["receipts"];
+  auto completed_id = str(receipts[0], "eventId");
+  auto generated_id = str(receipts[1], "eventId");
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    auto text = delivered_text;
+    auto at = text.find(from);
+    BOOST_REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+  };
+  auto expect_failure = [&](const std::string& name, const std::string& text,
+                            const std::string& kernel_keys_file, const std::string& check,
+                            const std::string& event_id) {
+    auto file = write_temp(name, text);
+    auto [rc, out] = cli({"verify-proof", file, "--keys", keys, "--kernel-keys", kernel_keys_file});
+    BOOST_TEST(rc == 1, name << ": " << out);
+    BOOST_TEST(out.find(R"("reason":")" + check + "\"") != std::string::npos, name << ": " << out);
+    BOOST_TEST(out.find(event_id + " fails: " + check) != std::string::npos, name << ": " << out);
+    std::remove(file.c_str());
+  };
+
+  // A hash that is not that of the payload.
+  auto hash = str(receipts[0], "hash");
+  auto other_hash = std::string(64, hash[0] == 'a' ? 'b' : 'a');
+  expect_failure("tampered-hash.json", replaced(hash, other_hash), kernel_keys, "hash_mismatch",
+                 completed_id);
+  // A signature that is not the Kernel's (a valid one, of another hash).
+  auto signature = str(receipts[1], "signature");
+  expect_failure("tampered-signature.json", replaced(signature, str(receipts[0], "signature")),
+                 kernel_keys, "bad_signature", generated_id);
+  // The keys of another Kernel (another signing seed, the same signer id).
+  kernel_process other{{"--signing-seed", std::string(64, '8')}};
+  auto other_keys =
+    write_temp("other-kernel-keys.json", http_call(other.port(), "GET", "/kernel/keys").body);
+  expect_failure("other-kernel.json", delivered_text, other_keys, "bad_signature", completed_id);
+  // A payload member the Kernel did not hash: the delivery names another license.
+  auto delivery_id = str(doc["delivery"], "deliveryId");
+  expect_failure("tampered-delivery.json",
+                 replaced("\"deliveryId\":\"" + delivery_id + "\"", "\"deliveryId\":\"dlv_x\""),
+                 kernel_keys, "hash_mismatch", generated_id);
+
+  // The POST's answer (audit pending, no receipts yet): refused, and said why.
+  auto pending = write_temp("pending.json", posted.body);
+  auto [pending_rc, pending_out] =
+    cli({"verify-proof", pending, "--keys", keys, "--kernel-keys", kernel_keys});
+  BOOST_TEST(pending_rc == 1, pending_out);
+  BOOST_TEST(pending_out.find("audit is still pending") != std::string::npos, pending_out);
+  BOOST_TEST(pending_out.find(R"("reason":"audit_pending")") != std::string::npos, pending_out);
+  // Without --kernel-keys, its proof verifies as before.
+  BOOST_TEST(cli({"verify-proof", pending, "--keys", keys}).first == 0);
+  for (const auto& f : {result, keys, kernel_keys, other_keys, pending})
+    std::remove(f.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(an_answer_with_only_an_id_leaves_the_order_pending) {
