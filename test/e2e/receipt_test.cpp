@@ -279,7 +279,12 @@ BOOST_AUTO_TEST_CASE(verify_proof_checks_the_receipts_of_a_delivered_result) {
   BOOST_TEST(pending_out.find(R"("reason":"audit_pending")") != std::string::npos, pending_out);
   // Without --kernel-keys, its proof verifies as before.
   BOOST_TEST(cli({"verify-proof", pending, "--keys", keys}).first == 0);
-  for (const auto& f : {result, keys, kernel_keys, other_keys, pending})
+  // A bare proof has no receipts to check.
+  auto proof_only = write_temp("proof.json", json::canonical(doc["proof"]));
+  auto [bare_rc, bare_out] = cli({"verify-proof", proof_only, "--keys", keys, "--kernel-keys", kernel_keys});
+  BOOST_TEST(bare_rc == 1, bare_out);
+  BOOST_TEST(bare_out.find("no audit receipts to check") != std::string::npos, bare_out);
+  for (const auto& f : {result, keys, kernel_keys, other_keys, pending, proof_only})
     std::remove(f.c_str());
 }
 
