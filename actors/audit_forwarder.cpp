@@ -34,7 +34,7 @@ struct instruments {
       breaches(r.get_counter("ap_audit_freshness_breaches_total",
                              "Audit events that reached the Kernel later than the 3 s budget")),
       delivered(r.get_counter("ap_audit_events_forwarded_total",
-                              "Audit events acknowledged by the Kernel")),
+                              "Audit events acknowledged by the Kernel with a valid receipt")),
       failed(r.get_counter("ap_audit_forward_failures_total",
                            "Failed attempts to forward an audit event (retried)")),
       pending(r.get_gauge("ap_audit_outbox_pending", "Audit events not yet in the Kernel")),
