@@ -27,7 +27,7 @@
 #include "domain/order.hpp"          // order_record, order_ids, checkout_outcome_kind
 #include "domain/payments.hpp"       // charge_request/_result, journal_request/_entry
 #include "domain/proof.hpp"          // signed_proof, verification
-#include "kernel/messages.hpp"       // audit_ack, upgrade_call, upgrade_ack
+#include "kernel/messages.hpp"       // audit_ack, signer_key, upgrade_call, upgrade_ack
 #include "upstream/reply.hpp"        // reply
 #include "persistence/db_status.hpp" // db_status
 #include "persistence/multisig_store.hpp" // upgrade_step
@@ -171,9 +171,14 @@ using database_worker_actor = interface<
 /// an in-process double in tests.
 using kernel_handlers = handlers<
   // Submits one audit event; the Kernel is idempotent by its event id.
+  // Any 2xx answer is an ack, with what it carries: checking that it is a
+  // receipt of the event is the caller's part (SPEC §11).
   replies<atoms::audit_atom, domain::audit_event>::with<kernel::audit_ack>,
   // Whether GET /health answers 200.
   replies<atoms::health_atom>::with<bool>,
+  // The Kernel's published signing keys (GET /kernel/keys), the usable
+  // Ed25519 ones.
+  replies<atoms::keys_atom>::with<std::vector<kernel::signer_key>>,
   // Takes one upgrade step. A refusal is an error named "kernel_refused".
   replies<atoms::upgrade_atom, kernel::upgrade_call>::with<kernel::upgrade_ack>>;
 
@@ -276,7 +281,9 @@ using audit_forwarder_actor = interface<handlers<
   // Internal: the poll timer.
   caf::reacts_to<atoms::poll_atom>,
   // Internal: the end of a gather window.
-  caf::reacts_to<atoms::gather_atom>>>;
+  caf::reacts_to<atoms::gather_atom>,
+  // Internal: the Kernel's keys may be read again (receipts wait for them).
+  caf::reacts_to<atoms::keys_atom>>>;
 
 /// The reconciler (SPEC §9): a timed actor that leases checkouts left
 /// unfinished for RECONCILE_AFTER_MS on any instance and has each finished.

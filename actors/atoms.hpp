@@ -47,10 +47,12 @@ using pretry_atom = caf::atom_constant<caf::atom("pretry")>;
 
 // --- the Kernel ---------------------------------------------------------------
 
-/// Submits an audit event / probes health / takes an upgrade step.
+/// Submits an audit event / probes health / takes an upgrade step / reads
+/// the signing keys that audit receipts are checked with.
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using health_atom = caf::atom_constant<caf::atom("health")>;
 using upgrade_atom = caf::atom_constant<caf::atom("upgrade")>;
+using keys_atom = caf::atom_constant<caf::atom("keys")>;
 /// The Kernel client to itself: an HTTP exchange completed.
 using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
 

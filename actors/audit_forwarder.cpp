@@ -25,6 +25,7 @@ struct instruments {
   metrics::gauge& pending;
   metrics::gauge& oldest;
   metrics::gauge& past_budget;
+  std::map<domain::receipt_check, metrics::counter*> rejections;
 
   explicit instruments(metrics::registry& r)
     : lag(r.get_histogram("ap_audit_lag_seconds",
@@ -33,7 +34,7 @@ struct instruments {
       breaches(r.get_counter("ap_audit_freshness_breaches_total",
                              "Audit events that reached the Kernel later than the 3 s budget")),
       delivered(r.get_counter("ap_audit_events_forwarded_total",
-                              "Audit events acknowledged by the Kernel")),
+                              "Audit events acknowledged by the Kernel with a valid receipt")),
       failed(r.get_counter("ap_audit_forward_failures_total",
                            "Failed attempts to forward an audit event (retried)")),
       pending(r.get_gauge("ap_audit_outbox_pending", "Audit events not yet in the Kernel")),
@@ -41,6 +42,12 @@ struct instruments {
                          "Age of the oldest audit event not yet in the Kernel")),
       past_budget(r.get_gauge("ap_audit_outbox_pending_past_budget",
                               "Audit events pending for longer than the 3 s budget")) {
+    // Every reason from the start, so a rate over them has a zero to start from.
+    for (auto reason : domain::receipt_failures)
+      rejections[reason] = &r.get_counter(
+        "ap_audit_receipt_rejections_total",
+        "Kernel answers to audit events that failed a receipt check (the event is retried)",
+        {{"reason", domain::to_string(reason)}});
   }
 };
 
@@ -64,10 +71,17 @@ void finish_cycle(const context& ctx, bool more) {
   }
 }
 
-void settle(const context& ctx, std::shared_ptr<std::vector<domain::forwarding_outcome>> outcomes,
-            bool full_batch) {
-  ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, *outcomes)
-    .then([ctx, full_batch](bool) { finish_cycle(ctx, full_batch); },
+// The rows of one lease (or hand-over) on their way, and how each ended.
+struct batch {
+  std::vector<domain::audit_event> rows;
+  std::vector<domain::forwarding_outcome> outcomes;
+  std::size_t remaining = 0;
+  bool full = false;
+};
+
+void settle(const context& ctx, std::shared_ptr<batch> b) {
+  ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, b->outcomes)
+    .then([ctx, full = b->full](bool) { finish_cycle(ctx, full); },
           [ctx](caf::error& e) {
             // The leases run out and the rows are sent again; the Kernel
             // deduplicates by event id.
@@ -77,45 +91,141 @@ void settle(const context& ctx, std::shared_ptr<std::vector<domain::forwarding_o
           });
 }
 
+// One row's outcome is decided; the last one settles the batch.
+void decided(const context& ctx, const std::shared_ptr<batch>& b) {
+  if (--b->remaining == 0)
+    settle(ctx, b);
+}
+
+// Counts a receipt that failed a check and logs it, at most once per reason
+// in each interval: a Kernel (or whatever answers in its place) that is
+// wrong is wrong for every event, and the counter has the rest.
+void reject(const context& ctx, const domain::audit_event& row, const kernel::audit_ack& ack,
+            domain::receipt_check reason) {
+  ctx.m->rejections[reason]->inc();
+  auto now = ctx.self->clock().now();
+  auto [it, first] = ctx.self->state.rejections_logged.try_emplace(reason, now, 0);
+  auto& [last, unlogged] = it->second;
+  if (!first && now - last < ctx.cfg->rejection_log_interval) {
+    ++unlogged;
+    return;
+  }
+  log::warn("the Kernel's answer is not a valid receipt of the event; it stays undelivered",
+            {{"actor", "audit-forwarder"}, {"reason", domain::to_string(reason)},
+             {"eventId", row.event_id}, {"kernelEventId", ack.kernel_id},
+             {"signerId", ack.signer_id},
+             {"alsoRejectedSinceLastLog", std::to_string(unlogged)}});
+  last = now;
+  unlogged = 0;
+}
+
+void read_keys(const context& ctx);
+
+// Decides row `i` of `b` by the Kernel's answer: acknowledged only with a
+// receipt that passes every check (SPEC §11). A receipt from a signer not
+// among the keys read last, or whose signature fails under the key read
+// last (a Kernel may replace a signer's key and keep its id), waits for the
+// next read of the keys and is checked again, once.
+void judge(const context& ctx, std::shared_ptr<batch> b, std::size_t i, kernel::audit_ack ack,
+           bool keys_read_since) {
+  const auto& row = b->rows[i];
+  auto verdict = domain::check_receipt(ack, row.event_id, row.payload, ctx.self->state.signer_keys);
+  bool key_in_doubt = verdict == domain::receipt_check::unknown_signer
+                      || verdict == domain::receipt_check::bad_signature;
+  if (key_in_doubt && !keys_read_since) {
+    ctx.self->state.awaiting_keys.push_back(
+      [ctx, b, i, ack = std::move(ack)](bool keys_read) mutable {
+        if (keys_read)
+          return judge(ctx, b, i, std::move(ack), true);
+        // Nothing is known against the receipt: the event goes again.
+        ctx.m->failed.inc();
+        decided(ctx, b);
+      });
+    read_keys(ctx);
+    return;
+  }
+  if (verdict != domain::receipt_check::ok) {
+    reject(ctx, row, ack, verdict);
+    return decided(ctx, b);
+  }
+  auto& out = b->outcomes[i];
+  out.acknowledged = true;
+  out.kernel_id = ack.kernel_id;
+  out.receipt = domain::to_json({row.event_type, std::move(ack)});
+  auto lag_ms = ctx.cfg->now_ms() - row.committed_at_ms;
+  ctx.m->lag.observe(static_cast<double>(lag_ms) / 1000.0);
+  ctx.m->delivered.inc();
+  if (lag_ms > ctx.cfg->budget.count()) {
+    ctx.m->breaches.inc();
+    log::warn("audit freshness budget breached",
+              {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
+               {"lagMs", std::to_string(lag_ms)}});
+  }
+  decided(ctx, b);
+}
+
+// The keys are in (or could not be read): the receipts waiting on them are
+// checked.
+void keys_read_done(const context& ctx, bool read) {
+  auto& st = ctx.self->state;
+  st.keys_reading = false;
+  auto waiting = std::move(st.awaiting_keys);
+  st.awaiting_keys.clear();
+  for (auto& check : waiting)
+    check(read);
+}
+
+// Reads the Kernel's keys: one read at a time, and no sooner than
+// `keys_interval` after the last one (a later turn is scheduled instead), so
+// a flood of receipts from an unknown signer costs one read a second.
+void read_keys(const context& ctx) {
+  auto& st = ctx.self->state;
+  if (st.keys_reading || st.keys_read_scheduled)
+    return;
+  auto now = ctx.self->clock().now();
+  if (st.last_keys_read && now - *st.last_keys_read < ctx.cfg->keys_interval) {
+    st.keys_read_scheduled = true;
+    ctx.self->delayed_send(ctx.self, *st.last_keys_read + ctx.cfg->keys_interval - now,
+                           atoms::keys_atom::value);
+    return;
+  }
+  st.keys_reading = true;
+  st.last_keys_read = now;
+  ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::keys_atom::value)
+    .then(
+      [ctx](std::vector<kernel::signer_key>& keys) {
+        // The keys published now replace those read before: a key the
+        // Kernel withdrew no longer vouches for a receipt.
+        ctx.self->state.signer_keys = domain::keys_by_signer(keys);
+        keys_read_done(ctx, true);
+      },
+      [ctx](caf::error& e) {
+        log::debug("reading the Kernel's keys failed",
+                   {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
+        keys_read_done(ctx, false);
+      });
+}
+
 // Sends leased rows and settles their outcomes; `lease_more` when they came
 // from a lease, which is repeated after a full batch.
 void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lease_more) {
-  auto outcomes = std::make_shared<std::vector<domain::forwarding_outcome>>(rows.size());
-  auto remaining = std::make_shared<std::size_t>(rows.size());
-  bool full_batch =
-    lease_more && static_cast<std::int32_t>(rows.size()) >= ctx.cfg->batch_size;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& row = rows[i];
-    (*outcomes)[i] = {row.event_id, false, {}, row.attempts};
-    auto committed_at_ms = row.committed_at_ms;
-    auto event_id = row.event_id;
-    auto done = [ctx, outcomes, remaining, full_batch] {
-      if (--*remaining == 0)
-        settle(ctx, outcomes, full_batch);
-    };
+  auto b = std::make_shared<batch>();
+  b->rows = std::move(rows);
+  b->remaining = b->rows.size();
+  b->full = lease_more && static_cast<std::int32_t>(b->rows.size()) >= ctx.cfg->batch_size;
+  b->outcomes.resize(b->rows.size());
+  for (std::size_t i = 0; i < b->rows.size(); ++i) {
+    const auto& row = b->rows[i];
+    b->outcomes[i] = {row.event_id, false, {}, row.attempts, {}};
     ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::audit_atom::value, row)
       .then(
-        [ctx, outcomes, i, committed_at_ms, event_id, done](kernel::audit_ack& ack) {
-          auto& out = (*outcomes)[i];
-          out.acknowledged = true;
-          out.kernel_id = ack.kernel_id;
-          auto lag_ms = ctx.cfg->now_ms() - committed_at_ms;
-          ctx.m->lag.observe(static_cast<double>(lag_ms) / 1000.0);
-          ctx.m->delivered.inc();
-          if (lag_ms > ctx.cfg->budget.count()) {
-            ctx.m->breaches.inc();
-            log::warn("audit freshness budget breached",
-                      {{"actor", "audit-forwarder"}, {"eventId", event_id},
-                       {"lagMs", std::to_string(lag_ms)}});
-          }
-          done();
-        },
-        [ctx, event_id, done](caf::error& e) {
+        [ctx, b, i](kernel::audit_ack& ack) { judge(ctx, b, i, std::move(ack), false); },
+        [ctx, b, i](caf::error& e) {
           ctx.m->failed.inc();
           log::debug("forwarding an audit event failed; will retry",
-                     {{"actor", "audit-forwarder"}, {"eventId", event_id},
+                     {{"actor", "audit-forwarder"}, {"eventId", b->rows[i].event_id},
                       {"error", caf::to_string(e)}});
-          done();
+          decided(ctx, b);
         });
   }
 }
@@ -203,6 +313,8 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
   context ctx{self, std::make_shared<audit_forwarder_config>(std::move(cfg)),
               std::make_shared<instruments>(*registry)};
   self->send(self, atoms::poll_atom::value);
+  // Read before the first receipt needs them, so it need not wait.
+  read_keys(ctx);
   auto meter_ = actor_meter::make(*registry, "audit-forwarder");
   return {
     metered(self, meter_, [ctx](atoms::wake_atom) {
@@ -224,6 +336,12 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
     metered(self, meter_, [ctx](atoms::gather_atom) {
       ctx.self->state.gathering = false;
       flush(ctx);
+    }),
+    metered(self, meter_, [ctx](atoms::keys_atom) {
+      auto& st = ctx.self->state;
+      st.keys_read_scheduled = false;
+      if (!st.awaiting_keys.empty())
+        read_keys(ctx);
     }),
     metered(self, meter_, [ctx](atoms::poll_atom) {
       auto self = ctx.self;

@@ -4,13 +4,18 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
+#include "domain/receipt.hpp"
 
 namespace ap {
 
@@ -41,6 +46,13 @@ struct audit_forwarder_config {
   /// One Kernel call may take this long; longer than the budget, so a slow
   /// Kernel delays events rather than making the forwarder give up early.
   std::chrono::milliseconds kernel_timeout{5000};
+  /// The Kernel's signing keys are read at most this often: a receipt from
+  /// a signer not among the keys read last, or whose signature fails under
+  /// the key read last, waits for the next read.
+  std::chrono::milliseconds keys_interval{1000};
+  /// A rejected receipt is logged at most this often for each reason (each
+  /// is counted).
+  std::chrono::milliseconds rejection_log_interval{10000};
   std::chrono::milliseconds budget = domain::audit_freshness_budget;
   /// Wall-clock Unix milliseconds; tests pass simulated time.
   std::function<std::int64_t()> now_ms;
@@ -62,11 +74,31 @@ struct audit_forwarder_state {
   /// Rows handed over, already leased to this instance, not yet sent.
   std::deque<domain::audit_event> handed;
   std::chrono::steady_clock::time_point last_stats{};
+  /// The Kernel's signing keys as last read (SPEC §11).
+  domain::signer_keys signer_keys;
+  /// A read of the keys is on its way; another waits for its turn.
+  bool keys_reading = false;
+  bool keys_read_scheduled = false;
+  std::optional<std::chrono::steady_clock::time_point> last_keys_read;
+  /// Receipts whose signer's key is in doubt, checked again once the keys being
+  /// read arrive (with true), or released for a retry when they cannot be
+  /// read (with false).
+  std::vector<std::function<void(bool keys_read)>> awaiting_keys;
+  /// When each kind of rejection was last logged, and how many were not
+  /// logged since.
+  std::map<domain::receipt_check, std::pair<std::chrono::steady_clock::time_point, std::uint64_t>>
+    rejections_logged;
 };
 
 /// The timed audit forwarder: submits outbox rows to the Kernel
-/// concurrently, records each outcome (delivered with the Kernel's id, or
-/// released for a retry with backoff). The rows of this instance's
+/// concurrently, checks each answer as a receipt of the event sent (SPEC
+/// §11: it names the event, its hash is that of the payload sent, its
+/// signature verifies under the Kernel's published key, read at the start
+/// and again when a receipt names an unknown signer or fails under the key
+/// read last, at most once every `keys_interval`), and records each
+/// outcome (delivered with its receipt, or released for a retry with
+/// backoff). A receipt that fails a check is counted in
+/// `ap_audit_receipt_rejections_total{reason}` and logged. The rows of this instance's
 /// checkouts are handed over by the checkout, written already leased; it
 /// polls for the others (another instance's, retries, expired leases),
 /// leasing them (FOR UPDATE SKIP LOCKED) and repeating while rows remain. Measures

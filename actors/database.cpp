@@ -353,11 +353,12 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       enum class found { document, no_order, unfinished, no_part };
       std::string text;
       auto where = with_connection(self, "get", [&](persistence::connection& db) {
-        auto result = persistence::load_order_part(db, id, persistence::order_part::result);
-        if (result.empty())
-          return persistence::is_unfinished(db, id) ? found::unfinished : found::no_order;
-        text = persistence::order_part_of(result, part);
-        return text.empty() ? found::no_part : found::document;
+        text = persistence::load_order_part(db, id, part);
+        if (!text.empty())
+          return found::document;
+        if (part != persistence::order_part::result && persistence::order_exists(db, id))
+          return found::no_part;
+        return persistence::is_unfinished(db, id) ? found::unfinished : found::no_order;
       });
       if (!where)
         return std::move(where.error());

@@ -9,6 +9,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "domain/receipt.hpp"
 
 namespace ap {
 
@@ -18,6 +19,7 @@ namespace {
 /// own, longer or equal, timeout.
 constexpr auto audit_http_timeout = std::chrono::milliseconds{5000};
 constexpr auto health_http_timeout = std::chrono::milliseconds{1000};
+constexpr auto keys_http_timeout = std::chrono::milliseconds{2000};
 
 } // namespace
 
@@ -91,6 +93,25 @@ caf::expected<kernel::upgrade_ack> upgrade_answer(kernel::upgrade_call_kind kind
   return ack;
 }
 
+// The receipt fields of an AuditEvent answer (SPEC §6); what is missing,
+// or not a string, stays empty.
+kernel::audit_ack audit_ack_of(const std::string& body) {
+  kernel::audit_ack ack;
+  rapidjson::Document doc;
+  if (json::parse_strict(body, doc) || !doc.IsObject())
+    return ack;
+  ack.kernel_id = json::string_member(doc, "id");
+  auto meta = doc.FindMember("metadata");
+  if (meta != doc.MemberEnd())
+    ack.event_id = json::string_member(meta->value, "eventId");
+  ack.hash = json::string_member(doc, "hash");
+  ack.prev_hash = json::string_member(doc, "prevHash");
+  ack.signature = json::string_member(doc, "signature");
+  ack.signer_id = json::string_member(doc, "signerId");
+  ack.ts = json::string_member(doc, "ts");
+  return ack;
+}
+
 } // namespace
 
 kernel_client_actor::behavior_type
@@ -151,6 +172,14 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       send({"GET", "/health", {}, "application/json", {}, health_http_timeout}, completion(id));
       return promise;
     }),
+    metered(self, meter_, [self, completion, send](atoms::keys_atom)
+                            -> caf::result<std::vector<kernel::signer_key>> {
+      auto id = self->state.next_call++;
+      auto promise = self->make_response_promise<std::vector<kernel::signer_key>>();
+      self->state.key_reads.emplace(id, promise);
+      send({"GET", "/kernel/keys", {}, "application/json", {}, keys_http_timeout}, completion(id));
+      return promise;
+    }),
     metered(self, meter_, [self, completion, send](atoms::upgrade_atom,
                        const kernel::upgrade_call& call) -> caf::result<kernel::upgrade_ack> {
       auto id = self->state.next_call++;
@@ -200,25 +229,36 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
         st.probes.erase(it);
         return;
       }
+      if (auto it = st.key_reads.find(id); it != st.key_reads.end()) {
+        auto promise = it->second;
+        st.key_reads.erase(it);
+        auto keys = reply.status == 200 ? domain::parse_kernel_keys(reply.body) : std::nullopt;
+        count("keys", keys ? "ok"
+                      : reply.status == 0 ? "unreachable"
+                      : reply.status == 200 ? "bad_answer"
+                      : reply.status == 401 ? "unauthorized"
+                      : reply.status < 500 ? "rejected" : "server_error");
+        if (keys)
+          promise.deliver(std::move(*keys));
+        else
+          promise.deliver(make_error(error_code::upstream_unavailable,
+                                     reply.status == 0 ? "the Kernel is unreachable: " + reply.error
+                                     : reply.status == 200
+                                       ? std::string{"the Kernel's keys are not a keys document"}
+                                       : "the Kernel answered " + std::to_string(reply.status)));
+        return;
+      }
       auto it = st.audits.find(id);
       if (it == st.audits.end())
         return;
       auto promise = it->second;
       st.audits.erase(it);
       if (reply.status == 200 || reply.status == 201 || reply.status == 202) {
-        rapidjson::Document doc;
-        if (!json::parse_strict(reply.body, doc) && doc.IsObject() && doc.HasMember("id")
-            && doc["id"].IsString()) {
-          count("audit", "ok");
-          promise.deliver(kernel::audit_ack{doc["id"].GetString(),
-                                            doc.HasMember("hash") && doc["hash"].IsString()
-                                              ? doc["hash"].GetString()
-                                              : ""});
-          return;
-        }
-        count("audit", "bad_answer");
-        promise.deliver(make_error(error_code::upstream_unavailable,
-                                   "the Kernel answered without an event id"));
+        // Whatever the answer carries: whether it is a receipt of this
+        // event is the forwarder's check (SPEC §11), so that a misrouted
+        // endpoint's 2xx is counted as a rejected receipt like any other.
+        count("audit", "ok");
+        promise.deliver(audit_ack_of(reply.body));
         return;
       }
       if (reply.status == 401) {

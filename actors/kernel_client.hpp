@@ -45,6 +45,7 @@ struct kernel_client_state {
   std::uint64_t next_call = 0;
   std::map<std::uint64_t, caf::typed_response_promise<kernel::audit_ack>> audits;
   std::map<std::uint64_t, caf::typed_response_promise<bool>> probes;
+  std::map<std::uint64_t, caf::typed_response_promise<std::vector<kernel::signer_key>>> key_reads;
   /// Upgrade steps in flight, with which step each is (to read its answer).
   std::map<std::uint64_t,
            std::pair<caf::typed_response_promise<kernel::upgrade_ack>, kernel::upgrade_call_kind>>

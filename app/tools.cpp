@@ -9,11 +9,14 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "domain/delivery.hpp"
+#include "domain/order.hpp"
 #include "domain/proof.hpp"
+#include "domain/receipt.hpp"
 
 namespace ap::app {
 
@@ -41,16 +44,19 @@ bool load_json(const std::string& path, rapidjson::Document& doc, const char* wh
   return true;
 }
 
-// Splits `FILE --flag value` arguments; nullopt on anything unexpected.
-std::optional<std::pair<std::string, std::pair<std::string, std::string>>>
-file_and_flag(const std::vector<std::string>& args, std::initializer_list<const char*> flags) {
+// Splits `FILE --flag value ...` arguments, each of `flags` at most once;
+// nullopt on anything unexpected.
+std::optional<std::pair<std::string, std::map<std::string, std::string>>>
+file_and_flags(const std::vector<std::string>& args, std::initializer_list<const char*> flags) {
   std::string file;
-  std::pair<std::string, std::string> flag;
+  std::map<std::string, std::string> given;
   for (std::size_t i = 0; i < args.size(); ++i) {
     bool matched = false;
     for (const char* f : flags) {
-      if (args[i] == f && i + 1 < args.size() && flag.first.empty()) {
-        flag = {f, args[++i]};
+      if (args[i] == f) {
+        if (i + 1 >= args.size() || given.count(f))
+          return std::nullopt;
+        given[f] = args[++i];
         matched = true;
       }
     }
@@ -62,7 +68,7 @@ file_and_flag(const std::vector<std::string>& args, std::initializer_list<const 
   }
   if (file.empty())
     return std::nullopt;
-  return std::make_pair(file, flag);
+  return std::make_pair(file, given);
 }
 
 const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
@@ -74,15 +80,84 @@ const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
 
 } // namespace
 
+namespace {
+
+// One receipt's verdict, for the report.
+struct receipt_verdict {
+  std::string event_id;
+  std::string event_type;
+  std::string reason;  // empty when it passed every check
+};
+
+// Checks the receipts of a CheckoutResult read back after delivery (SPEC
+// §11): one for each event the order has, each payload rebuilt from the
+// result itself, each hash recomputed and each signature verified under its
+// signer's key. A result with no receipts to check yields the reason in
+// `problem`.
+std::vector<receipt_verdict> check_receipts(const rapidjson::Value& result,
+                                            const domain::signer_keys& kernel_keys,
+                                            std::string& problem) {
+  std::vector<receipt_verdict> out;
+  const auto* audit = member(result, "audit");
+  const auto* status = audit ? member(*audit, "status") : nullptr;
+  const auto* receipts = audit ? member(*audit, "receipts") : nullptr;
+  if (status && status->IsString() && std::string{status->GetString()} == "pending") {
+    problem = "audit_pending";
+    return out;
+  }
+  if (!status || !status->IsString() || std::string{status->GetString()} != "delivered"
+      || !receipts || !receipts->IsArray()) {
+    problem = "no_receipts";
+    return out;
+  }
+  auto order_status = domain::order_status_from(json::string_member(result, "status"));
+  if (!order_status) {
+    problem = "no_receipts";
+    return out;
+  }
+  std::map<std::string, const rapidjson::Value*> by_type;
+  for (const auto& r : receipts->GetArray())
+    by_type[json::string_member(r, "eventType")] = &r;
+  for (const auto& type : domain::audit_event_types(*order_status)) {
+    receipt_verdict v{{}, type, {}};
+    auto found = by_type.find(type);
+    auto receipt = found == by_type.end() ? std::nullopt : domain::receipt_from_json(*found->second);
+    if (!receipt) {
+      v.reason = found == by_type.end() ? "missing_receipt" : "malformed";
+      out.push_back(std::move(v));
+      continue;
+    }
+    v.event_id = receipt->ack.event_id;
+    // The order's own event id is in its audit member; the others are
+    // bound to the order by their payload, which names it.
+    auto expected_id = type == "order.completed" ? json::string_member(*audit, "eventId")
+                                                 : receipt->ack.event_id;
+    auto payload = domain::event_payload_from_result(result, type);
+    if (!payload)
+      v.reason = "payload_unavailable";
+    else if (auto check = domain::check_receipt(receipt->ack, expected_id, *payload, kernel_keys);
+             check != domain::receipt_check::ok)
+      v.reason = domain::to_string(check);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+} // namespace
+
 int verify_proof_command(const std::vector<std::string>& args) {
-  auto parsed = file_and_flag(args, {"--keys", "--public-key"});
-  if (!parsed) {
+  auto parsed = file_and_flags(args, {"--keys", "--public-key", "--kernel-keys"});
+  if (!parsed || (parsed->second.count("--keys") && parsed->second.count("--public-key"))) {
     std::cerr << "usage: artifact-publisher verify-proof FILE [--keys KEYS.json | --public-key "
                  "BASE64]\n"
+                 "                                    [--kernel-keys KERNEL_KEYS.json]\n"
                  "FILE holds a CheckoutResult, a proof record, or {\"proof\",\"payload\"};\n"
-                 "KEYS.json is what GET /api/proof/keys answers.\n";
+                 "KEYS.json is what GET /api/proof/keys answers. With --kernel-keys (what the\n"
+                 "Kernel's GET /kernel/keys answers), FILE must be a CheckoutResult read back\n"
+                 "after its audit was delivered, and its audit receipts are checked too.\n";
     return 2;
   }
+  const auto& flags = parsed->second;
   rapidjson::Document doc;
   if (!load_json(parsed->first, doc, "proof"))
     return 2;
@@ -98,18 +173,32 @@ int verify_proof_command(const std::vector<std::string>& args) {
   auto kid_value = member(*proof, "kid");
   std::string kid = kid_value && kid_value->IsString() ? kid_value->GetString() : "";
 
+  std::optional<domain::signer_keys> kernel_keys;
+  if (auto k = flags.find("--kernel-keys"); k != flags.end()) {
+    auto text = read_text(k->second);
+    if (!text) {
+      std::cerr << "cannot read kernel keys file " << k->second << "\n";
+      return 2;
+    }
+    auto keys = domain::parse_kernel_keys(*text);
+    if (!keys) {
+      std::cerr << k->second << ": not what GET /kernel/keys answers ({\"signers\":[...]})\n";
+      return 2;
+    }
+    kernel_keys = domain::keys_by_signer(*keys);
+  }
+
   std::string public_key_b64;
-  const auto& [flag, value] = parsed->second;
-  if (flag == "--public-key") {
-    public_key_b64 = value;
-  } else if (flag == "--keys") {
+  if (auto k = flags.find("--public-key"); k != flags.end()) {
+    public_key_b64 = k->second;
+  } else if (auto k = flags.find("--keys"); k != flags.end()) {
     rapidjson::Document keys;
-    if (!load_json(value, keys, "keys"))
+    if (!load_json(k->second, keys, "keys"))
       return 2;
     if (auto* list = member(keys, "keys"); list && list->IsArray())
-      for (const auto& k : list->GetArray())
-        if (auto* id = member(k, "kid"); id && id->IsString() && kid == id->GetString())
-          if (auto* pk = member(k, "publicKey"); pk && pk->IsString())
+      for (const auto& key : list->GetArray())
+        if (auto* id = member(key, "kid"); id && id->IsString() && kid == id->GetString())
+          if (auto* pk = member(key, "publicKey"); pk && pk->IsString())
             public_key_b64 = pk->GetString();
     if (public_key_b64.empty()) {
       std::cout << R"({"valid":false,"reason":"unknown_kid"})" << "\n";
@@ -125,22 +214,65 @@ int verify_proof_command(const std::vector<std::string>& args) {
     return 2;
   }
   auto result = domain::verify_proof_offline(*proof, *payload, *public_key);
+  bool valid = result.valid;
+  std::string reason = result.reason;
+
+  std::string receipts_json;
+  if (kernel_keys) {
+    std::string problem;
+    auto verdicts = check_receipts(doc, *kernel_keys, problem);
+    if (!problem.empty()) {
+      std::cerr << parsed->first
+                << (problem == "audit_pending"
+                      ? ": its audit is still pending, so not every receipt is in yet; read the "
+                        "order again (GET /api/checkout/{orderId}) once audit.status is delivered\n"
+                      : ": no audit receipts to check; --kernel-keys needs a CheckoutResult read "
+                        "back (GET /api/checkout/{orderId}) after its audit was delivered\n");
+      valid = false;
+      if (reason.empty())
+        reason = problem;
+    }
+    receipts_json = "[";
+    for (const auto& v : verdicts) {
+      if (receipts_json.size() > 1)
+        receipts_json += ',';
+      receipts_json += "{\"eventId\":";
+      json::append_quoted(receipts_json, v.event_id);
+      receipts_json += ",\"eventType\":";
+      json::append_quoted(receipts_json, v.event_type);
+      if (!v.reason.empty()) {
+        receipts_json += ",\"reason\":";
+        json::append_quoted(receipts_json, v.reason);
+        std::cerr << "the receipt of " << v.event_type << " event "
+                  << (v.event_id.empty() ? std::string{"(none)"} : v.event_id)
+                  << " fails: " << v.reason << "\n";
+        valid = false;
+        if (reason.empty())
+          reason = v.reason;
+      }
+      receipts_json += v.reason.empty() ? ",\"valid\":true}" : ",\"valid\":false}";
+    }
+    receipts_json += "]";
+  }
+
   std::string out = "{";
-  if (!result.valid) {
+  if (!valid) {
     out += "\"reason\":";
-    json::append_quoted(out, result.reason);
+    json::append_quoted(out, reason);
     out += ',';
   }
   out += "\"kid\":";
   json::append_quoted(out, kid);
-  out += result.valid ? ",\"valid\":true}" : ",\"valid\":false}";
+  if (kernel_keys)
+    out += ",\"receipts\":" + receipts_json;
+  out += valid ? ",\"valid\":true}" : ",\"valid\":false}";
   std::cout << out << "\n";
-  return result.valid ? 0 : 1;
+  return valid ? 0 : 1;
 }
 
 int decrypt_delivery_command(const std::vector<std::string>& args) {
-  auto parsed = file_and_flag(args, {"--license-key", "--private-key"});
-  if (!parsed) {
+  auto parsed = file_and_flags(args, {"--license-key", "--private-key"});
+  if (!parsed || parsed->second.size() > 1) {
     std::cerr << "usage: artifact-publisher decrypt-delivery FILE [--license-key BASE64 | "
                  "--private-key PEMFILE]\n"
                  "FILE holds a delivery record or a whole CheckoutResult (whose license key,\n"
@@ -160,7 +292,9 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
     return 2;
   }
   std::string key;
-  const auto& [flag, value] = parsed->second;
+  std::string flag, value;
+  if (!parsed->second.empty())
+    std::tie(flag, value) = *parsed->second.begin();
   try {
     if (flag == "--license-key") {
       auto k = crypto::base64_decode(value);

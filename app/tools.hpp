@@ -5,9 +5,12 @@
 
 namespace ap::app {
 
-/// `artifact-publisher verify-proof FILE [--keys FILE | --public-key BASE64]`:
-/// checks a proof offline with the published Ed25519 key. Returns 0 when
-/// valid, 1 when not, 2 on a usage or input error.
+/// `artifact-publisher verify-proof FILE [--keys FILE | --public-key BASE64]
+/// [--kernel-keys FILE]`: checks a proof offline with the published Ed25519
+/// key and, with the Kernel's keys, the audit receipts of a CheckoutResult
+/// read back after delivery (SPEC §11), each event's payload rebuilt from
+/// the result. Returns 0 when valid, 1 when not (naming the failed check
+/// and the event), 2 on a usage or input error.
 int verify_proof_command(const std::vector<std::string>& args);
 
 /// `artifact-publisher decrypt-delivery FILE [--license-key BASE64 |

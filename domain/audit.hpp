@@ -42,16 +42,20 @@ typename Inspector::result_type inspect(Inspector& f, audit_event& x) {
 /// How forwarding one leased event ended.
 struct forwarding_outcome {
   std::string event_id;
-  /// The Kernel acknowledged it; `kernel_id` is its id there.
+  /// The Kernel acknowledged it with a receipt that passed every check
+  /// (SPEC §11); `kernel_id` is its id there.
   bool acknowledged = false;
   std::string kernel_id;
   std::int32_t attempts = 0;
+  /// The receipt of an acknowledged event, as canonical JSON (domain/receipt.hpp);
+  /// empty otherwise.
+  std::string receipt;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, forwarding_outcome& x) {
   return f(caf::meta::type_name("forwarding_outcome"), x.event_id, x.acknowledged, x.kernel_id,
-           x.attempts);
+           x.attempts, x.receipt);
 }
 
 /// The outbox at a glance, for metrics.

@@ -132,6 +132,91 @@ rapidjson::Document proof_payload(const std::string& order_id, const checkout_re
   return d;
 }
 
+std::string order_completed_payload(const completed_sale& sale) {
+  rapidjson::Document d{rapidjson::kObjectType};
+  auto& a = d.GetAllocator();
+  d.AddMember("currency", str(sale.currency, a), a);
+  d.AddMember("customerId", str(sale.customer_id, a), a);
+  d.AddMember("financeEntry", str(sale.finance_entry, a), a);
+  d.AddMember("orderId", str(sale.order_id, a), a);
+  d.AddMember("paymentId", str(sale.payment_id, a), a);
+  d.AddMember("proofId", str(sale.proof_id, a), a);
+  d.AddMember("payloadHash", str(sale.payload_hash, a), a);
+  d.AddMember("total", sale.total, a);
+  return json::canonical(d);
+}
+
+std::string delivery_generated_payload(const generated_delivery& delivery) {
+  rapidjson::Document d{rapidjson::kObjectType};
+  auto& a = d.GetAllocator();
+  d.AddMember("deliveryId", str(delivery.delivery_id, a), a);
+  d.AddMember("keyMode", str(delivery.key_mode, a), a);
+  d.AddMember("licenseId", str(delivery.license_id, a), a);
+  d.AddMember("orderId", str(delivery.order_id, a), a);
+  return json::canonical(d);
+}
+
+std::optional<std::string> event_payload_from_result(const rapidjson::Value& result,
+                                                     std::string_view event_type) {
+  bool complete = true;
+  auto object = [&](const rapidjson::Value& v, const char* name) -> const rapidjson::Value& {
+    static const rapidjson::Value none{rapidjson::kObjectType};
+    auto it = v.IsObject() ? v.FindMember(name) : v.MemberEnd();
+    if (!v.IsObject() || it == v.MemberEnd() || !it->value.IsObject()) {
+      complete = false;
+      return none;
+    }
+    return it->value;
+  };
+  auto text = [&](const rapidjson::Value& v, const char* name) {
+    auto it = v.IsObject() ? v.FindMember(name) : v.MemberEnd();
+    if (!v.IsObject() || it == v.MemberEnd() || !it->value.IsString()) {
+      complete = false;
+      return std::string{};
+    }
+    return std::string{it->value.GetString(), it->value.GetStringLength()};
+  };
+  std::string payload;
+  if (event_type == "order.completed") {
+    const auto& proof = object(result, "proof");
+    auto total = result.IsObject() ? result.FindMember("total") : result.MemberEnd();
+    if (!result.IsObject() || total == result.MemberEnd() || !total->value.IsInt64())
+      return std::nullopt;
+    completed_sale sale{text(result, "orderId"),
+                        // The customer as the signed proof names it.
+                        text(object(proof, "payload"), "customerId"),
+                        text(result, "currency"),
+                        total->value.GetInt64(),
+                        text(object(result, "payment"), "paymentId"),
+                        text(object(result, "finance"), "entryId"),
+                        text(proof, "proofId"),
+                        text(proof, "payloadHash")};
+    payload = order_completed_payload(sale);
+  } else if (event_type == "delivery.generated") {
+    const auto& delivery = object(result, "delivery");
+    generated_delivery d{text(result, "orderId"), text(delivery, "licenseId"),
+                         text(delivery, "deliveryId"), text(delivery, "keyMode")};
+    payload = delivery_generated_payload(d);
+  } else {
+    return std::nullopt;
+  }
+  if (!complete)
+    return std::nullopt;
+  return payload;
+}
+
+std::vector<std::string> audit_event_types(order_status s) {
+  switch (s) {
+    case order_status::completed:
+      return {"order.completed", "delivery.generated"};
+    case order_status::payment_failed:
+      return {"order.payment_failed"};
+    case order_status::settlement_failed:
+      return {"order.settlement_failed"};
+  }
+  return {};
+}
+
 order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
                                 const charge_result& payment, const journal_entry& entry,
                                 const signed_proof& proof, const std::string& delivery_master_key,
@@ -221,25 +306,13 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   result.AddMember("total", q.total, ra);
   rec.result = json::canonical(result);
 
-  rapidjson::Document completed{rapidjson::kObjectType};
-  auto& ca = completed.GetAllocator();
-  completed.AddMember("currency", str(q.currency, ca), ca);
-  completed.AddMember("customerId", str(req.customer_id, ca), ca);
-  completed.AddMember("financeEntry", str(entry.entry_id, ca), ca);
-  completed.AddMember("orderId", str(ids.order_id, ca), ca);
-  completed.AddMember("paymentId", str(payment.payment_id, ca), ca);
-  completed.AddMember("proofId", str(proof.proof_id, ca), ca);
-  completed.AddMember("payloadHash", str(proof.payload_hash, ca), ca);
-  completed.AddMember("total", q.total, ca);
-  rec.events.push_back({ids.completed_event_id, "order.completed", json::canonical(completed)});
-
-  rapidjson::Document generated{rapidjson::kObjectType};
-  auto& ga = generated.GetAllocator();
-  generated.AddMember("deliveryId", str(ids.delivery_id, ga), ga);
-  generated.AddMember("keyMode", str(sealed.key_mode, ga), ga);
-  generated.AddMember("licenseId", str(ids.license_id, ga), ga);
-  generated.AddMember("orderId", str(ids.order_id, ga), ga);
-  rec.events.push_back({ids.delivery_event_id, "delivery.generated", json::canonical(generated)});
+  rec.events.push_back({ids.completed_event_id, "order.completed",
+                        order_completed_payload({ids.order_id, req.customer_id, q.currency,
+                                                 q.total, payment.payment_id, entry.entry_id,
+                                                 proof.proof_id, proof.payload_hash})});
+  rec.events.push_back({ids.delivery_event_id, "delivery.generated",
+                        delivery_generated_payload(
+                          {ids.order_id, ids.license_id, ids.delivery_id, sealed.key_mode})});
   return rec;
 }
 

@@ -121,6 +121,45 @@ rapidjson::Document proof_payload(const std::string& order_id, const checkout_re
                                   const quote& q, const charge_result& payment,
                                   const journal_entry& entry);
 
+/// What an order's `order.completed` event says of its sale (SPEC §6).
+struct completed_sale {
+  std::string order_id;
+  std::string customer_id;
+  std::string currency;
+  std::int64_t total = 0;
+  std::string payment_id;
+  std::string finance_entry;
+  std::string proof_id;
+  std::string payload_hash;
+};
+
+/// The canonical payload of `order.completed`: the one function that builds
+/// it, for the checkout and for a buyer checking its receipt.
+std::string order_completed_payload(const completed_sale& sale);
+
+/// What an order's `delivery.generated` event says of its delivery.
+struct generated_delivery {
+  std::string order_id;
+  std::string license_id;
+  std::string delivery_id;
+  std::string key_mode;
+};
+
+/// The canonical payload of `delivery.generated` (as order_completed_payload).
+std::string delivery_generated_payload(const generated_delivery& delivery);
+
+/// The payload of a completed order's event of `event_type`
+/// (`order.completed` or `delivery.generated`) rebuilt from the order's
+/// CheckoutResult alone, byte for byte what the checkout sent to the Kernel.
+/// nullopt for another type, or when the result lacks a member it needs.
+std::optional<std::string> event_payload_from_result(const rapidjson::Value& result,
+                                                     std::string_view event_type);
+
+/// The types of the audit events an order of this status has, in the order
+/// the assemble_* function of that status writes them: the events whose
+/// receipts make the order's audit read delivered.
+std::vector<std::string> audit_event_types(order_status s);
+
 /// Builds a completed order around its signed proof (of `proof_payload`,
 /// signed by the proof actor): license, encrypted delivery, the
 /// CheckoutResult and the `order.completed` and `delivery.generated` events.

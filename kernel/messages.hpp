@@ -11,16 +11,44 @@
 
 namespace ap::kernel {
 
-/// The Kernel's acknowledgement of an audit event.
+/// The Kernel's acknowledgement of an audit event: the AuditEvent it answers
+/// (SPEC §6) less the payload and metadata the service sent, which is the
+/// event's receipt (SPEC §11). The client fills in what the answer carries
+/// (missing fields stay empty); whether it proves anything is checked by
+/// domain::check_receipt before the event counts as delivered.
 struct audit_ack {
-  /// The Kernel's id of the stored event.
+  /// The Kernel's id of the stored event (`id`).
   std::string kernel_id;
+  /// The service's id of the event it acknowledges (`metadata.eventId`).
+  std::string event_id;
+  /// Lower-case hex SHA-256 of the payload and the previous hash.
   std::string hash;
+  /// The previous event's hash; empty for the first event of the log.
+  std::string prev_hash;
+  /// Base64 Ed25519 over the 32 bytes of `hash`.
+  std::string signature;
+  /// Which of the Kernel's published keys signed it.
+  std::string signer_id;
+  /// When the Kernel stored it (RFC 3339).
+  std::string ts;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_ack& x) {
-  return f(caf::meta::type_name("audit_ack"), x.kernel_id, x.hash);
+  return f(caf::meta::type_name("audit_ack"), x.kernel_id, x.event_id, x.hash, x.prev_hash,
+           x.signature, x.signer_id, x.ts);
+}
+
+/// One of the Kernel's signing keys, as `GET /kernel/keys` publishes it.
+struct signer_key {
+  std::string signer_id;
+  /// The raw 32-byte Ed25519 public key.
+  std::string public_key;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, signer_key& x) {
+  return f(caf::meta::type_name("signer_key"), x.signer_id, x.public_key);
 }
 
 /// Which step of a multisig upgrade the Kernel is asked to take.

@@ -5,6 +5,7 @@
 #include <utility>
 #include <stdexcept>
 
+#include "domain/receipt.hpp"
 #include "persistence/connection.hpp"
 
 #include "core/json.hpp"
@@ -390,10 +391,32 @@ std::string order_part_of(const std::string& result, order_part part) {
 }
 
 std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
-  auto rows = db.exec("SELECT result FROM orders WHERE order_id = $1", {order_id});
+  if (part != order_part::result) {
+    auto rows = db.exec("SELECT result FROM orders WHERE order_id = $1", {order_id});
+    if (rows.rows() == 0)
+      return {};
+    return order_part_of(rows.value(0, 0), part);
+  }
+  // The result with the receipts of its events (migration 0011), in one
+  // round trip.
+  auto rows = db.exec("SELECT o.result, o.status,"
+                      " ARRAY(SELECT r.receipt FROM audit_receipts r WHERE r.order_id = o.order_id)"
+                      " FROM orders o WHERE o.order_id = $1",
+                      {order_id});
   if (rows.rows() == 0)
     return {};
-  return order_part_of(rows.value(0, 0), part);
+  auto status = domain::order_status_from(rows.value(0, 1));
+  if (!status)
+    throw db_error("an order's stored status is not one the service writes", "XX000", false);
+  try {
+    return domain::result_with_receipts(rows.value(0, 0), *status, from_pg_array(rows.value(0, 2)));
+  } catch (const std::invalid_argument&) {
+    throw db_error("an order's stored result is not a JSON object", "XX000", false);
+  }
+}
+
+bool order_exists(connection& db, const std::string& order_id) {
+  return db.exec("SELECT 1 FROM orders WHERE order_id = $1", {order_id}).rows() > 0;
 }
 
 } // namespace ap::persistence

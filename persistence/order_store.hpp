@@ -218,8 +218,14 @@ std::vector<stored_order> store_orders(connection& db,
                                        const outbox_lease& lease = {});
 
 /// The stored document, or an empty string when the order (or that part of
-/// it) does not exist. The parts are members of the stored result.
+/// it) does not exist. The parts are members of the stored result. The
+/// result itself is answered with its `audit` member showing the receipts
+/// of its events as they are now (domain::result_with_receipts): the stored
+/// bytes, which a POST and its replays answer, say "pending" for ever.
 std::string load_order_part(connection& db, const std::string& order_id, order_part part);
+
+/// Whether an order `order_id` is stored.
+bool order_exists(connection& db, const std::string& order_id);
 
 /// That part of an order's stored result (the result itself for
 /// order_part::result); empty when the order has no such part.

@@ -29,21 +29,32 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   // and the rows are sent again.
   std::vector<std::string> acknowledged;
   std::vector<std::string> kernel_ids;
+  std::vector<std::string> receipts;
   std::vector<std::string> failed;
   for (const auto& o : outcomes) {
     if (o.acknowledged) {
       acknowledged.push_back(o.event_id);
       kernel_ids.push_back(o.kernel_id);
+      receipts.push_back(o.receipt);
     } else {
       failed.push_back(o.event_id);
     }
   }
+  // The delivered rows and their receipts (migration 0011) in one statement,
+  // so one commit: an event is never delivered without its receipt. The
+  // receipt takes its order and type from the outbox row (read as it was
+  // before the update); a repeat finds both written and changes nothing.
   if (!acknowledged.empty())
-    db.exec("UPDATE audit_outbox o SET delivered_at = now(), kernel_audit_id = d.kernel_id,"
-            " leased_until = NULL"
-            " FROM unnest($1::text[], $2::text[]) AS d(event_id, kernel_id)"
-            " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
-            {to_pg_array(acknowledged), to_pg_array(kernel_ids)});
+    db.exec("WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+            "             AS d(event_id, kernel_id, receipt)),"
+            " delivered AS (UPDATE audit_outbox o SET delivered_at = now(),"
+            "                 kernel_audit_id = d.kernel_id, leased_until = NULL"
+            "                 FROM d WHERE o.event_id = d.event_id AND o.delivered_at IS NULL)"
+            " INSERT INTO audit_receipts (event_id, order_id, event_type, receipt)"
+            " SELECT d.event_id, o.order_id, o.event_type, d.receipt"
+            "   FROM d JOIN audit_outbox o ON o.event_id = d.event_id"
+            " ON CONFLICT (event_id) DO NOTHING",
+            {to_pg_array(acknowledged), to_pg_array(kernel_ids), to_pg_array(receipts)});
   // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
   if (!failed.empty())
     db.exec("UPDATE audit_outbox SET leased_until = NULL, next_attempt_at = now()"

@@ -20,9 +20,11 @@ class connection;
 /// `terms.lease_ms`; oldest first. Counts an attempt on each.
 std::vector<domain::audit_event> lease_outbox(connection& db, const lease_terms& terms);
 
-/// Records the outcomes: acknowledged rows get their Kernel id, the others
-/// are released and retried after a backoff that grows with their attempts
-/// (100 ms doubling, at most `max_backoff`).
+/// Records the outcomes: acknowledged rows get their Kernel id and their
+/// receipt is kept (audit_receipts, with the row's order and type), in one
+/// statement for the batch; the others are released and retried after a
+/// backoff that grows with their attempts (100 ms doubling, at most
+/// `max_backoff`). Idempotent: settling a delivered row again changes nothing.
 void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>& outcomes,
                    std::chrono::milliseconds max_backoff = domain::audit_max_retry_backoff);
 

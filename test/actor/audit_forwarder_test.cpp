@@ -6,6 +6,8 @@
 #include "actors/audit_forwarder.hpp"
 #include "test/support/kernel_double.hpp"
 #include "core/crypto.hpp"
+#include "core/json.hpp"
+#include "domain/receipt.hpp"
 #include "test/support/actor_fixture.hpp"
 
 using namespace ap;
@@ -22,6 +24,7 @@ struct fake_row {
   std::int64_t lease_until_ms = 0;
   std::int64_t due_ms = 0;
   std::string kernel_id;
+  std::string receipt;
 };
 
 struct fake_outbox_state {
@@ -56,8 +59,10 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
           if (r.row.event_id == o.event_id) {
             r.leased = false;
             r.delivered = r.delivered || o.acknowledged;
-            if (o.acknowledged)
+            if (o.acknowledged) {
               r.kernel_id = o.kernel_id;
+              r.receipt = o.receipt;
+            }
             else
               r.due_ms = now() + 100;
           }
@@ -129,6 +134,9 @@ struct forwarding : test::actor_fixture {
 
   std::uint64_t count(const std::string& name) {
     return registry.get_counter(name, "").value();
+  }
+  std::uint64_t rejections(const char* reason) {
+    return registry.get_counter("ap_audit_receipt_rejections_total", "", {{"reason", reason}}).value();
   }
   metrics::histogram& lag() {
     return registry.get_histogram("ap_audit_lag_seconds", "");
@@ -297,6 +305,150 @@ BOOST_AUTO_TEST_CASE(outbox_gauges_follow_the_outbox) {
   auto text = registry.render();
   BOOST_TEST(text.find("ap_audit_outbox_pending 2\n") != std::string::npos, text);
   BOOST_TEST(text.find("ap_audit_outbox_oldest_pending_seconds") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_delivered_event_keeps_its_receipt_which_verifies_under_the_published_key) {
+  commit("evt_r");
+  BOOST_REQUIRE(delivered_rows() == 1u);
+  rapidjson::Document doc;
+  BOOST_REQUIRE(!json::parse_strict((*rows)[0].receipt, doc));
+  auto receipt = domain::receipt_from_json(doc);
+  BOOST_REQUIRE(receipt);
+  BOOST_TEST(receipt->event_type == "order.completed");
+  BOOST_TEST(receipt->ack.event_id == "evt_r");
+  BOOST_TEST(receipt->ack.kernel_id == log->events()[0].id);
+  BOOST_TEST(domain::to_string(domain::check_receipt(receipt->ack, "evt_r", (*rows)[0].row.payload,
+                                                     {{log->signer_id(), log->public_key()}}))
+             == "ok");
+  // The keys were read once, at the start, before any receipt needed them.
+  BOOST_TEST(faults->key_reads == 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_with_only_an_id_leaves_the_event_pending) {
+  // What a misrouted endpoint, or anything in between, might answer.
+  faults->tamper = [](kernel::audit_ack) { return kernel::audit_ack{"x", "", "", "", "", "", ""}; };
+  commit("evt_x");
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(rejections("malformed") == 1u);
+  BOOST_TEST(count("ap_audit_events_forwarded_total") == 0u);
+  BOOST_TEST(lag().count() == 0u);
+  // Retried with its backoff, and refused each time.
+  for (int i = 0; i < 4; ++i)
+    advance(250ms);
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(rejections("malformed") >= 3u);
+  BOOST_TEST((*rows)[0].receipt.empty());
+  // Once the Kernel answers with a receipt, it is delivered.
+  faults->tamper = nullptr;
+  advance(1s);
+  BOOST_TEST(delivered_rows() == 1u);
+  auto text = registry.render();
+  BOOST_TEST(text.find(R"(ap_audit_receipt_rejections_total{reason="bad_signature"} 0)")
+               != std::string::npos, text);
+}
+
+BOOST_AUTO_TEST_CASE(each_failed_check_leaves_the_event_pending_and_is_counted_by_its_reason) {
+  crypto::ed25519_signer other{std::string(32, '\x0b')};
+  std::vector<std::pair<const char*, std::function<kernel::audit_ack(kernel::audit_ack)>>> cases{
+    {"event_id_mismatch", [](kernel::audit_ack a) { a.event_id += "-other"; return a; }},
+    {"hash_mismatch", [](kernel::audit_ack a) {
+       a.hash = std::string(64, 'a');
+       return a;
+     }},
+    // Signed by a key the Kernel does not publish, under its signer's name.
+    {"bad_signature", [other](kernel::audit_ack a) {
+       a.signature = crypto::base64_encode(other.sign(*crypto::hex_decode(a.hash)));
+       return a;
+     }},
+    {"unknown_signer", [](kernel::audit_ack a) {
+       a.signer_id = "nobody";
+       return a;
+     }},
+  };
+  for (const auto& [reason, tamper] : cases) {
+    faults->tamper = tamper;
+    auto delivered_before = delivered_rows();
+    commit(std::string{"evt_"} + reason);
+    advance(1100ms);  // the unknown signer waits for the next read of the keys
+    BOOST_TEST(delivered_rows() == delivered_before, reason);
+    BOOST_TEST(rejections(reason) >= 1u, reason);
+  }
+  for (auto r : {"event_id_mismatch", "hash_mismatch", "bad_signature", "unknown_signer", "malformed"})
+    BOOST_TEST(registry.render().find(std::string{"reason=\""} + r + "\"") != std::string::npos, r);
+  BOOST_TEST(rejections("malformed") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_signer_is_read_once_for_all_the_receipts_that_name_it) {
+  BOOST_TEST(faults->key_reads == 1);
+  // The Kernel rotates its signing key; its receipts name the new signer.
+  crypto::ed25519_signer next{std::string(32, '\x0c')};
+  faults->also_published = {{"kernel-2", next.public_key()}};
+  faults->tamper = [next](kernel::audit_ack a) {
+    a.signer_id = "kernel-2";
+    a.signature = crypto::base64_encode(next.sign(*crypto::hex_decode(a.hash)));
+    return a;
+  };
+  // The last read is more than a second ago: the keys are read at once.
+  advance(1s);
+  for (int i = 0; i < 3; ++i)
+    commit("evt_n" + std::to_string(i));
+  BOOST_TEST(delivered_rows() == 3u);
+  BOOST_TEST(faults->key_reads == 2);
+  BOOST_TEST(rejections("unknown_signer") == 0u);
+
+  // A signer that is not published: the keys were read just now, so the
+  // next read waits for its turn, and the receipts with it.
+  faults->tamper = [next](kernel::audit_ack a) {
+    a.signer_id = "kernel-3";
+    a.signature = crypto::base64_encode(next.sign(*crypto::hex_decode(a.hash)));
+    return a;
+  };
+  commit("evt_u1");
+  commit("evt_u2");
+  BOOST_TEST(faults->key_reads == 2);
+  BOOST_TEST(rejections("unknown_signer") == 0u);
+  advance(999ms);
+  BOOST_TEST(faults->key_reads == 2);
+  advance(1ms);
+  BOOST_TEST(faults->key_reads == 3);
+  BOOST_TEST(rejections("unknown_signer") == 2u);
+  BOOST_TEST(delivered_rows() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_replaced_under_the_same_signer_id_is_read_again) {
+  crypto::ed25519_signer next{std::string(32, '\x0e')};
+  faults->also_published = {{log->signer_id(), next.public_key()}};
+  faults->tamper = [next](kernel::audit_ack a) {
+    a.signature = crypto::base64_encode(next.sign(*crypto::hex_decode(a.hash)));
+    return a;
+  };
+  advance(1s);
+  commit("evt_same_id");
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(faults->key_reads == 2);
+  BOOST_TEST(rejections("bad_signature") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(receipts_waiting_for_keys_that_cannot_be_read_go_again) {
+  crypto::ed25519_signer next{std::string(32, '\x0d')};
+  faults->tamper = [next](kernel::audit_ack a) {
+    a.signer_id = "kernel-2";
+    a.signature = crypto::base64_encode(next.sign(*crypto::hex_decode(a.hash)));
+    return a;
+  };
+  faults->keys_down = true;
+  advance(1s);
+  commit("evt_k");
+  // Nothing is known against the receipt: released for a retry, not rejected.
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(rejections("unknown_signer") == 0u);
+  BOOST_TEST(count("ap_audit_forward_failures_total") == 1u);
+  // The keys come back with the new signer: the retry is delivered.
+  faults->keys_down = false;
+  faults->also_published = {{"kernel-2", next.public_key()}};
+  advance(1s);
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(rejections("unknown_signer") == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,6 +125,20 @@ BOOST_AUTO_TEST_CASE(array_literals_round_trip_every_element) {
                      {to_pg_array(some)}).value(0, 0) == "k\"1|true");
 }
 
+BOOST_AUTO_TEST_CASE(audit_receipts_are_keyed_by_event_and_found_by_order) {
+  connection db{test::fresh_database("ap_migrate_receipts")};
+  migrate(db);
+  BOOST_TEST(db.exec("SELECT a.attname FROM pg_index i"
+                     " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                     " WHERE i.indrelid = 'audit_receipts'::regclass AND i.indisprimary")
+               .value(0, 0) == "event_id");
+  BOOST_TEST(db.exec("SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_receipts_order_idx'")
+               .value(0, 0).find("(order_id)") != std::string::npos);
+  // Nothing ties a receipt to its outbox row, which may be purged.
+  BOOST_TEST(db.exec("SELECT count(*) FROM pg_constraint WHERE conrelid = 'audit_receipts'::regclass"
+                     " AND confrelid = 'audit_outbox'::regclass").value(0, 0) == "0");
+}
+
 BOOST_AUTO_TEST_CASE(transactions_roll_back_on_error) {
   connection db{test::fresh_database("ap_migrate_tx")};
   db.exec("CREATE TABLE t (x int PRIMARY KEY)");

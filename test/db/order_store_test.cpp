@@ -1,6 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
+#include "core/json.hpp"
 #include "domain/order.hpp"
+#include "domain/receipt.hpp"
 #include "test/support/print.hpp"
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
@@ -61,8 +63,10 @@ BOOST_AUTO_TEST_CASE(an_order_is_stored_whole) {
   BOOST_TEST(count("orders") == "1");
   BOOST_TEST(count("order_items") == "1");
   BOOST_TEST(count("audit_outbox") == "2");
+  // Shown with its audit receipts (none yet); stored as it was written.
   BOOST_TEST(load_order_part(db, order("1").order_id, order_part::result)
-             == order("1").result);
+             == domain::result_with_receipts(order("1").result, domain::order_status::completed, {}));
+  BOOST_TEST(db.exec("SELECT result FROM orders").value(0, 0) == order("1").result);
   BOOST_TEST(load_order_part(db, "order_nope", order_part::result).empty());
 }
 
@@ -339,7 +343,8 @@ BOOST_AUTO_TEST_CASE(a_batch_stores_every_order_whole) {
   BOOST_TEST(count("audit_outbox") == "10");
   BOOST_TEST(db.exec("SELECT count(*) FROM idempotency_keys WHERE state = 'completed'"
                      " AND order_id IS NOT NULL").value(0, 0) == "5");
-  BOOST_TEST(load_order_part(db, batch[3].order_id, order_part::result) == batch[3].result);
+  BOOST_TEST(load_order_part(db, batch[3].order_id, order_part::result)
+             == domain::result_with_receipts(batch[3].result, domain::order_status::completed, {}));
   BOOST_TEST(load_order_part(db, batch[2].order_id, order_part::proof).empty());
   BOOST_TEST(db.exec("SELECT finance_entry_id IS NULL FROM orders WHERE order_id = $1",
                      {batch[2].order_id}).value(0, 0) == "t");
@@ -375,6 +380,56 @@ BOOST_AUTO_TEST_CASE(batched_claims_answer_each_claim_in_order) {
   // The same key twice in one batch: only the first holds it.
   BOOST_TEST(results[4].state == claim_state::in_flight);
   BOOST_TEST(count("idempotency_keys") == "3");
+}
+
+BOOST_AUTO_TEST_CASE(settled_receipts_are_kept_with_their_order_and_outlive_the_outbox) {
+  auto o = order("7");
+  store_order(db, o);
+  // An event of no order, as the multisig actor writes them.
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload)"
+          " VALUES ('evt_up', 'upgrade.proposed', '{}')");
+  auto receipt = [](const domain::audit_event& e, const std::string& hash) {
+    return domain::to_json({e.event_type, {"kae_" + e.event_id, e.event_id, hash, "", "c2ln", "k1", "t"}});
+  };
+  const auto& completed = o.events[0];
+  const auto& generated = o.events[1];
+  auto first = receipt(completed, std::string(64, 'a'));
+  settle_outbox(db, {{completed.event_id, true, "kae_1", 1, first},
+                     {generated.event_id, false, {}, 1, {}},
+                     {"evt_up", true, "kae_up", 1, receipt({"evt_up", "upgrade.proposed", "{}"}, std::string(64, 'c'))}});
+  BOOST_TEST(count("audit_receipts") == "2");
+  auto row = db.exec("SELECT order_id, event_type, receipt FROM audit_receipts WHERE event_id = $1",
+                     {completed.event_id});
+  BOOST_TEST(row.value(0, 0) == o.order_id);
+  BOOST_TEST(row.value(0, 1) == "order.completed");
+  BOOST_TEST(row.value(0, 2) == first);
+  BOOST_TEST(db.exec("SELECT order_id IS NULL, event_type FROM audit_receipts WHERE event_id = 'evt_up'")
+               .value(0, 1) == "upgrade.proposed");
+  BOOST_TEST(db.exec("SELECT kernel_audit_id FROM audit_outbox WHERE event_id = $1", {completed.event_id})
+               .value(0, 0) == "kae_1");
+
+  auto shown = [&] {
+    rapidjson::Document doc;
+    BOOST_REQUIRE(!json::parse_strict(load_order_part(db, o.order_id, order_part::result), doc));
+    return json::canonical(doc["audit"]);
+  };
+  BOOST_TEST(shown() == R"({"receipts":[)" + first + R"(],"status":"pending"})");
+
+  // A repeat (a lease that ran out, the event sent again) changes nothing:
+  // the first receipt stays.
+  settle_outbox(db, {{completed.event_id, true, "kae_1", 2, receipt(completed, std::string(64, 'b'))}});
+  BOOST_TEST(count("audit_receipts") == "2");
+  BOOST_TEST(shown() == R"({"receipts":[)" + first + R"(],"status":"pending"})");
+
+  auto second = receipt(generated, std::string(64, 'd'));
+  settle_outbox(db, {{generated.event_id, true, "kae_2", 2, second}});
+  BOOST_TEST(shown() == R"({"receipts":[)" + first + "," + second + R"(],"status":"delivered"})");
+
+  // The outbox is a queue, which may be emptied of what it delivered; the
+  // receipts stay.
+  db.exec("DELETE FROM audit_outbox WHERE delivered_at IS NOT NULL");
+  BOOST_TEST(count("audit_outbox") == "0");
+  BOOST_TEST(shown() == R"({"receipts":[)" + first + "," + second + R"(],"status":"delivered"})");
 }
 
 BOOST_AUTO_TEST_CASE(catalog_loads_sorted) {

@@ -10,6 +10,7 @@
 #include "actors/errors.hpp"
 #include "actors/kernel_client.hpp"
 #include "actors/node.hpp"
+#include "core/crypto.hpp"
 #include "http/server.hpp"
 #include "test/support/files.hpp"
 #include "test/support/http_client.hpp"
@@ -20,7 +21,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// An AuditEvent as the Kernel answers it (SPEC §6).
+const std::string full_receipt =
+  R"({"eventType":"ok","hash":"0f","id":"kae_1","metadata":{"eventId":"evt_1","source":"test"},)"
+  R"("payload":{},"prevHash":"0e","signature":"c2ln","signerId":"k1","ts":"2026-01-01T00:00:00Z"})";
+
 struct scripted_kernel : test::local_server {
+  /// What GET /kernel/keys answers.
+  std::string keys_document =
+    R"({"signers":[{"algorithm":"ed25519","publicKey":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",)"
+    R"("signerId":"k1"}]})";
   std::atomic<int> audits{0};
   /// The Authorization header of every request, in order ("-" when absent).
   std::mutex seen_mutex;
@@ -50,7 +60,14 @@ struct scripted_kernel : test::local_server {
                    return reply(http::json_response(202, "{\"no\":\"id\"}"));
                  if (type == "silent")
                    return;  // never answers (the server's own deadline is long)
-                 reply(http::json_response(202, R"({"id":"kae_1","hash":"ab"})"));
+                 if (type == "html")
+                   return reply(http::response{200, "text/html", "<html>a login page</html>", {}, false});
+                 reply(http::json_response(202, full_receipt));
+               });
+    routes.add("GET", "/kernel/keys", http::access::open, http::body_kind::none,
+               [this](http::request& req, http::reply_fn reply) {
+                 note(req);
+                 reply(http::json_response(200, keys_document));
                });
     routes.add("GET", "/health", http::access::open, http::body_kind::none,
                [this](http::request& req, http::reply_fn reply) {
@@ -75,6 +92,13 @@ struct client_under_test {
     caf::expected<kernel::audit_ack> out{caf::error{}};
     self->request(k, 10s, atoms::audit_atom::value, domain::audit_event{"evt_1", type, "{}", 0, 1})
       .receive([&](kernel::audit_ack& ack) { out = ack; }, [&](caf::error& e) { out = std::move(e); });
+    return out;
+  }
+  caf::expected<std::vector<kernel::signer_key>> keys() {
+    caf::expected<std::vector<kernel::signer_key>> out{caf::error{}};
+    self->request(k, 5s, atoms::keys_atom::value)
+      .receive([&](std::vector<kernel::signer_key>& ks) { out = std::move(ks); },
+               [&](caf::error& e) { out = std::move(e); });
     return out;
   }
   bool healthy() {
@@ -111,7 +135,22 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   auto ok = t.submit("ok");
   BOOST_REQUIRE(ok);
   BOOST_TEST(ok->kernel_id == "kae_1");
-  for (auto type : {"fail", "reject", "garbage"}) {
+  BOOST_TEST(ok->event_id == "evt_1");
+  BOOST_TEST(ok->hash == "0f");
+  BOOST_TEST(ok->prev_hash == "0e");
+  BOOST_TEST(ok->signature == "c2ln");
+  BOOST_TEST(ok->signer_id == "k1");
+  BOOST_TEST(ok->ts == "2026-01-01T00:00:00Z");
+  // A 2xx that is no receipt is answered as one with nothing in it: the
+  // forwarder's check refuses it (SPEC §11).
+  for (auto type : {"garbage", "html"}) {
+    auto empty = t.submit(type);
+    BOOST_REQUIRE_MESSAGE(empty, type);
+    BOOST_TEST(empty->kernel_id.empty(), type);
+    BOOST_TEST(empty->hash.empty(), type);
+    BOOST_TEST(empty->signature.empty(), type);
+  }
+  for (auto type : {"fail", "reject"}) {
     auto r = t.submit(type);
     BOOST_REQUIRE(!r);
     BOOST_TEST(r.error().category() == error_category(), type);
@@ -119,7 +158,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   }
   BOOST_TEST(t.healthy());
   auto text = t.reg.render();
-  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 1)") != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 3)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="server_error"} 1)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="rejected"} 1)") != std::string::npos);
 }
@@ -139,6 +178,28 @@ BOOST_AUTO_TEST_CASE(every_request_carries_the_token_and_a_rotated_token_file_is
   std::vector<std::string> expected{"Bearer token-one", "Bearer token-one", "Bearer token-two",
                                     "Bearer token-two"};
   BOOST_TEST(seen() == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(the_signing_keys_are_read_with_the_token) {
+  auto kc = kernel_at(port);
+  kc.token = secret_source::parse("token-keys");
+  client_under_test t{kc};
+  auto keys = t.keys();
+  BOOST_REQUIRE(keys);
+  BOOST_REQUIRE(keys->size() == 1u);
+  BOOST_TEST((*keys)[0].signer_id == "k1");
+  BOOST_TEST(crypto::hex_encode((*keys)[0].public_key)
+             == "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  BOOST_TEST(seen() == std::vector<std::string>{"Bearer token-keys"}, boost::test_tools::per_element());
+  // A document that is not one is an error, not an empty key set.
+  keys_document = R"({"keys":[]})";
+  auto bad = t.keys();
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().code() == static_cast<std::uint8_t>(error_code::upstream_unavailable));
+  auto text = t.reg.render();
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="keys",outcome="ok"} 1)") != std::string::npos, text);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="keys",outcome="bad_answer"} 1)") != std::string::npos,
+             text);
 }
 
 BOOST_AUTO_TEST_CASE(without_a_token_no_authorization_header_is_sent) {

@@ -21,7 +21,10 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
       if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
         return make_error(error_code::invalid_input, "payload must be a JSON object");
       auto appended = st.log->append(sub.event_type, payload, sub.event_id, "artifact-publisher", "simulated");
-      kernel::audit_ack ack{appended.event->id, appended.event->hash};
+      const auto& e = *appended.event;
+      kernel::audit_ack ack{e.id, e.event_id, e.hash, e.prev_hash, e.signature, e.signer_id, e.ts};
+      if (st.faults->tamper)
+        ack = st.faults->tamper(std::move(ack));
       if (st.faults->latency.count() == 0)
         return ack;
       auto id = st.next_call++;
@@ -31,6 +34,15 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
       return promise;
     },
     [self](atoms::health_atom) { return !self->state.faults->outage; },
+    [self](atoms::keys_atom) -> caf::result<std::vector<kernel::signer_key>> {
+      auto& st = self->state;
+      if (st.faults->outage || st.faults->keys_down)
+        return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
+      ++st.faults->key_reads;
+      std::vector<kernel::signer_key> keys{{st.log->signer_id(), st.log->public_key()}};
+      keys.insert(keys.end(), st.faults->also_published.begin(), st.faults->also_published.end());
+      return keys;
+    },
     [](atoms::upgrade_atom, const kernel::upgrade_call&) -> caf::result<kernel::upgrade_ack> {
       // Upgrades are served by the kernel-mock process, not in process.
       return make_error(error_code::upstream_unavailable, "no upgrade steps in process");

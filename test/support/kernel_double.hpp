@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -20,6 +22,16 @@ struct kernel_faults {
   std::chrono::milliseconds latency{0};
   /// Every call fails at once.
   bool outage = false;
+  /// Rewrites each receipt before it is answered (a Kernel, or something
+  /// in between, answering what it should not); none by default.
+  std::function<kernel::audit_ack(kernel::audit_ack)> tamper;
+  /// GET /kernel/keys fails (the audit answers do not).
+  bool keys_down = false;
+  /// Keys published beside the log's own (a Kernel that rotates its signer).
+  std::vector<kernel::signer_key> also_published;
+  /// Key reads answered so far (GET /kernel/keys, at once: the latency
+  /// delays audit answers only).
+  int key_reads = 0;
 };
 
 /// The in-process Kernel: the Kernel's interface, and the completion of a
@@ -38,8 +50,9 @@ struct kernel_double_state {
 };
 
 /// The Kernel's audit logic as an actor, for actor tests: appends to `log`
-/// at once (idempotent by event id) and answers after `faults->latency`, or
-/// fails during an outage. Upgrade steps are not served in process.
+/// at once (idempotent by event id) and answers its receipt after
+/// `faults->latency`, or fails during an outage; publishes the log's signing
+/// key as signer `log->signer_id()`. Upgrade steps are not served in process.
 kernel_double_actor::behavior_type
 kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
               std::shared_ptr<kernel::audit_log> log, std::shared_ptr<kernel_faults> faults);

@@ -1,0 +1,115 @@
+// The audit events of an order: which ones each order status has, pinned
+// against the assemble_* functions that write them, and the payloads of a
+// completed order rebuilt from its CheckoutResult alone.
+#include <boost/test/unit_test.hpp>
+
+#include "core/json.hpp"
+#include "domain/order.hpp"
+
+using namespace ap;
+using namespace ap::domain;
+
+namespace {
+
+rapidjson::Document json_of(const std::string& text) {
+  rapidjson::Document doc;
+  BOOST_REQUIRE(!json::parse_strict(text, doc));
+  return doc;
+}
+
+// A completed order, a declined one and a refunded one of the same request.
+struct three_orders {
+  order_record completed;
+  order_record declined;
+  order_record refunded;
+  three_orders() {
+    checkout_request req;
+    req.customer_id = "cust-receipt";
+    req.email = "r@example.com";
+    req.currency = "usd";
+    req.items = {{"creator-basic", 1}};
+    quote q;
+    q.currency = "usd";
+    q.items = {{"creator-basic", 1, 1200, 1200}};
+    q.total = 1200;
+    charge_result paid;
+    paid.payment_id = "pay_000000000000000000000007";
+    paid.amount = 1200;
+    paid.currency = "usd";
+    paid.status = "captured";
+    paid.processor = "mock";
+    journal_entry entry;
+    entry.entry_id = "fin_000000000000000000000007";
+    entry.ledger_id = "ledger";
+    entry.currency = "usd";
+    entry.credit = entry.debit = 1200;
+    catalog items{{"creator-basic", {"creator-basic", "Creator Basic", 1200, "usd", "https://a/b",
+                                     std::string(64, 'a')}}};
+    order_ids ids;
+    ids.order_id = "order_000000000000000000000007";
+    ids.payment_key = ids.order_id;
+    ids.license_id = "lic_000000000000000000000007";
+    ids.delivery_id = "dlv_000000000000000000000007";
+    ids.completed_event_id = "evt_000000000000000000000071";
+    ids.delivery_event_id = "evt_000000000000000000000072";
+    ids.created_at = "2026-01-01T00:00:00.000Z";
+    ids.license_expires_at = "2027-01-01T00:00:00.000Z";
+    auto proof = sign_proof(derive_proof_key("v1", "receipt-test-proof-secret-0123456789"),
+                            proof_payload(ids.order_id, req, q, paid, entry), ids.created_at);
+    completed = assemble_completed(ids, req, q, paid, entry, proof,
+                                   "receipt-test-delivery-key-0123456789", items);
+    auto declined_payment = paid;
+    declined_payment.status = "declined";
+    declined_payment.decline_code = "generic_decline";
+    declined = assemble_payment_failed(ids, req, q, declined_payment);
+    refunded = assemble_settlement_failed(ids, req, q, paid, "ledger_refused");
+  }
+};
+
+std::vector<std::string> types_of(const order_record& o) {
+  std::vector<std::string> out;
+  for (const auto& e : o.events)
+    out.push_back(e.event_type);
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(order_events)
+
+BOOST_AUTO_TEST_CASE(each_order_status_has_the_events_its_assemble_function_writes) {
+  three_orders o;
+  BOOST_TEST(types_of(o.completed) == audit_event_types(order_status::completed),
+             boost::test_tools::per_element());
+  BOOST_TEST(types_of(o.declined) == audit_event_types(o.declined.status),
+             boost::test_tools::per_element());
+  BOOST_TEST(types_of(o.refunded) == audit_event_types(o.refunded.status),
+             boost::test_tools::per_element());
+  BOOST_TEST(to_string(o.declined.status) == "payment_failed");
+  BOOST_TEST(to_string(o.refunded.status) == "settlement_failed");
+}
+
+BOOST_AUTO_TEST_CASE(a_completed_order_s_event_payloads_rebuild_from_its_result) {
+  three_orders o;
+  auto result = json_of(o.completed.result);
+  // The payloads as the Kernel has them from every order so far.
+  std::string proof_id = result["proof"]["proofId"].GetString();
+  std::string payload_hash = result["proof"]["payloadHash"].GetString();
+  BOOST_TEST(o.completed.events[0].payload
+             == R"({"currency":"usd","customerId":"cust-receipt","financeEntry":"fin_000000000000000000000007",)"
+                R"("orderId":"order_000000000000000000000007","payloadHash":")" + payload_hash
+                  + R"(","paymentId":"pay_000000000000000000000007","proofId":")" + proof_id
+                  + R"(","total":1200})");
+  BOOST_TEST(o.completed.events[1].payload
+             == R"({"deliveryId":"dlv_000000000000000000000007","keyMode":"license",)"
+                R"("licenseId":"lic_000000000000000000000007","orderId":"order_000000000000000000000007"})");
+  for (const auto& e : o.completed.events)
+    BOOST_TEST(event_payload_from_result(result, e.event_type).value_or("") == e.payload, e.event_type);
+  BOOST_TEST(!event_payload_from_result(result, "order.payment_failed"));
+  result["proof"].RemoveMember("payloadHash");
+  BOOST_TEST(!event_payload_from_result(result, "order.completed"));
+  BOOST_TEST(event_payload_from_result(result, "delivery.generated").value_or("")
+             == o.completed.events[1].payload);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
