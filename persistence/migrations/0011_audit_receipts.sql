@@ -16,7 +16,10 @@
 CREATE TABLE audit_receipts (
   event_id    text PRIMARY KEY,
   -- NULL for the events of no order (upgrade.*, proof_key.activated).
-  order_id    text REFERENCES orders (order_id),
+  -- Copied from the outbox row, which references the order already; no
+  -- foreign key of its own, whose check would lock the order's row (a
+  -- write to it) for every receipt.
+  order_id    text,
   event_type  text NOT NULL,
   -- Canonical JSON {eventId, eventType, hash, kernelEventId, prevHash,
   -- signature, signerId, ts}, as the order shows it.
