@@ -102,6 +102,10 @@ using order_store_handlers = handlers<
 using outbox_handlers = handlers<
   // Leases due events (oldest first).
   replies<atoms::lease_atom, persistence::lease_terms>::with<std::vector<domain::audit_event>>,
+  // Extends this instance's leases on events still on their way to the
+  // Kernel (lease terms, event ids); answers how many it extended.
+  replies<atoms::renew_atom, persistence::lease_terms,
+          std::vector<std::string>>::with<std::int32_t>,
   // Records how forwarding leased events ended.
   replies<atoms::settle_atom, std::vector<domain::forwarding_outcome>>::with<bool>,
   // Pending count and ages, for metrics.

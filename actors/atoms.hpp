@@ -65,6 +65,8 @@ using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;
 /// A timed actor's poll timer fired (the forwarder's, the reconciler's).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
+/// Extends the outbox leases of events whose Kernel call is still running.
+using renew_atom = caf::atom_constant<caf::atom("renew")>;
 
 // --- checkout, multisig, supervision ------------------------------------------
 

@@ -73,6 +73,8 @@ void finish_cycle(const context& ctx, bool more) {
 
 // The rows of one lease (or hand-over) on their way, and how each ended.
 struct batch {
+  /// Its key in the state's `on_their_way`.
+  std::uint64_t id = 0;
   std::vector<domain::audit_event> rows;
   std::vector<domain::forwarding_outcome> outcomes;
   std::size_t remaining = 0;
@@ -80,6 +82,8 @@ struct batch {
 };
 
 void settle(const context& ctx, std::shared_ptr<batch> b) {
+  // Settling releases or ends the leases: nothing more to renew.
+  ctx.self->state.on_their_way.erase(b->id);
   ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, b->outcomes)
     .then([ctx, full = b->full](bool) { finish_cycle(ctx, full); },
           [ctx](caf::error& e) {
@@ -210,6 +214,13 @@ void read_keys(const context& ctx) {
 // from a lease, which is repeated after a full batch.
 void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lease_more) {
   auto b = std::make_shared<batch>();
+  auto& st = ctx.self->state;
+  b->id = st.next_batch++;
+  std::vector<std::string> ids;
+  ids.reserve(rows.size());
+  for (const auto& row : rows)
+    ids.push_back(row.event_id);
+  st.on_their_way.emplace(b->id, std::make_pair(ctx.self->clock().now(), std::move(ids)));
   b->rows = std::move(rows);
   b->remaining = b->rows.size();
   b->full = lease_more && static_cast<std::int32_t>(b->rows.size()) >= ctx.cfg->batch_size;
@@ -228,6 +239,32 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
           decided(ctx, b);
         });
   }
+}
+
+// Renews the leases of the batches out for half a lease or more, in one
+// statement; a renewal that fails leaves the lease to run out (the Kernel
+// stores a second send once).
+void renew_leases(const context& ctx) {
+  auto& st = ctx.self->state;
+  auto now = ctx.self->clock().now();
+  auto half = std::chrono::milliseconds{ctx.cfg->lease_ms / 2};
+  std::vector<std::string> ids;
+  for (auto& [id, entry] : st.on_their_way) {
+    if (now - entry.first < half)
+      continue;
+    entry.first = now;
+    ids.insert(ids.end(), entry.second.begin(), entry.second.end());
+  }
+  if (ids.empty())
+    return;
+  ctx.self
+    ->request(ctx.cfg->outbox(), outbox_timeout, atoms::renew_atom::value,
+              persistence::lease_terms{ctx.cfg->instance_id, 0, ctx.cfg->lease_ms}, std::move(ids))
+    .then([](std::int32_t) {},
+          [](caf::error& e) {
+            log::debug("renewing outbox leases failed",
+                       {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
+          });
 }
 
 void run_cycle(const context& ctx) {
@@ -345,6 +382,7 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
     }),
     metered(self, meter_, [ctx](atoms::poll_atom) {
       auto self = ctx.self;
+      renew_leases(ctx);
       run_cycle(ctx);
       auto now = self->clock().now();
       if (now - self->state.last_stats >= ctx.cfg->stats_interval) {

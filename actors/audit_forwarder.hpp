@@ -28,9 +28,9 @@ struct audit_forwarder_config {
   /// next cycle while its events are still on their way.
   int max_cycles = 4;
   /// How long a leased row stays reserved for this instance. Short, so that
-  /// the rows of an instance that died are taken over within the budget; a
-  /// row sent twice (a Kernel slower than the lease) is stored once by the
-  /// Kernel.
+  /// the rows of an instance that died are taken over within the budget;
+  /// the rows of a call still running are renewed every half lease, so a
+  /// Kernel slower than the lease does not get them twice.
   std::int32_t lease_ms = 2000;
   /// A wake-up leases after this long, so that the events of the checkouts
   /// committed meanwhile travel in the same lease and settle (one lease per
@@ -74,6 +74,12 @@ struct audit_forwarder_state {
   /// Rows handed over, already leased to this instance, not yet sent.
   std::deque<domain::audit_event> handed;
   std::chrono::steady_clock::time_point last_stats{};
+  /// The events of each batch on its way to the Kernel, and when their
+  /// lease was last set: a batch out for half a lease has it renewed, so a
+  /// Kernel slower than the lease still gets each event once.
+  std::map<std::uint64_t, std::pair<caf::actor_clock::time_point, std::vector<std::string>>>
+    on_their_way;
+  std::uint64_t next_batch = 0;
   /// The Kernel's signing keys as last read (SPEC §11).
   domain::signer_keys signer_keys;
   /// A read of the keys is on its way; another waits for its turn.

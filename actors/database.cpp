@@ -176,6 +176,10 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
         persistence::lease_terms& terms) -> caf::result<std::vector<domain::audit_event>> {
       return self->delegate(next(), x, std::move(terms));
     }),
+    metered(self, meter_, [=](atoms::renew_atom x, persistence::lease_terms& terms,
+        std::vector<std::string>& ids) -> caf::result<std::int32_t> {
+      return self->delegate(next(), x, std::move(terms), std::move(ids));
+    }),
     metered(self, meter_, [=](atoms::settle_atom x,
         std::vector<domain::forwarding_outcome>& outcomes) -> caf::result<bool> {
       return self->delegate(next(), x, std::move(outcomes));
@@ -380,6 +384,12 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         const persistence::lease_terms& terms) -> caf::result<std::vector<domain::audit_event>> {
       return to_result(with_connection(self, "lease", [&](persistence::connection& db) {
         return persistence::lease_outbox(db, terms);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::renew_atom, const persistence::lease_terms& terms,
+        const std::vector<std::string>& ids) -> caf::result<std::int32_t> {
+      return to_result(with_connection(self, "renew", [&](persistence::connection& db) {
+        return persistence::renew_outbox_leases(db, terms, ids);
       }));
     }),
     metered(self, meter_, [=](atoms::settle_atom,

@@ -21,6 +21,17 @@ std::vector<domain::audit_event> lease_outbox(connection& db, const lease_terms&
   return out;
 }
 
+std::int32_t renew_outbox_leases(connection& db, const lease_terms& terms,
+                                 const std::vector<std::string>& event_ids) {
+  auto rows = db.exec("WITH renewed AS (UPDATE audit_outbox"
+                      " SET leased_until = now() + make_interval(secs => $2::double precision / 1000)"
+                      " WHERE event_id = ANY($3::text[]) AND leased_by = $1 AND delivered_at IS NULL"
+                      " AND leased_until IS NOT NULL RETURNING 1)"
+                      " SELECT count(*) FROM renewed",
+                      {terms.owner, std::to_string(terms.lease_ms), to_pg_array(event_ids)});
+  return static_cast<std::int32_t>(std::stol(rows.value(0, 0)));
+}
+
 void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>& outcomes,
                    std::chrono::milliseconds max_backoff) {
   // One statement for the delivered rows of the batch and one for the

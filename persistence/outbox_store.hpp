@@ -20,6 +20,13 @@ class connection;
 /// `terms.lease_ms`; oldest first. Counts an attempt on each.
 std::vector<domain::audit_event> lease_outbox(connection& db, const lease_terms& terms);
 
+/// Extends the leases `terms.owner` holds on `event_ids` to `terms.lease_ms`
+/// from now (rows still undelivered and still leased to it); answers how
+/// many were extended. A call to the Kernel slower than the lease keeps its
+/// rows, so a poll does not send them a second time.
+std::int32_t renew_outbox_leases(connection& db, const lease_terms& terms,
+                                 const std::vector<std::string>& event_ids);
+
 /// Records the outcomes: acknowledged rows get their Kernel id and their
 /// receipt is kept (audit_receipts, with the row's order and type), in one
 /// statement for the batch; the others are released and retried after a

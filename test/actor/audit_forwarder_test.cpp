@@ -53,6 +53,17 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
       }
       return out;
     },
+    [rows, now](atoms::renew_atom, const persistence::lease_terms& terms,
+                const std::vector<std::string>& ids) {
+      std::int32_t renewed = 0;
+      for (const auto& id : ids)
+        for (auto& r : *rows)
+          if (r.row.event_id == id && r.leased && !r.delivered) {
+            r.lease_until_ms = now() + terms.lease_ms;
+            ++renewed;
+          }
+      return renewed;
+    },
     [rows, now](atoms::settle_atom, const std::vector<domain::forwarding_outcome>& outcomes) {
       for (const auto& o : outcomes)
         for (auto& r : *rows)
@@ -225,6 +236,21 @@ BOOST_AUTO_TEST_CASE(a_kernel_slower_than_the_call_timeout_gets_the_event_once) 
   BOOST_TEST(delivered_rows() == 1u);
   BOOST_TEST(log->size() == 1u);  // the retry was deduplicated by event id
   BOOST_TEST(count("ap_audit_freshness_breaches_total") == 1u);
+}
+
+// The lease (2 s) is shorter than the call's timeout (5 s): a Kernel that
+// answers in 2.5 s must not be sent the event a second time by the poll
+// that finds the lease run out.
+BOOST_AUTO_TEST_CASE(a_kernel_slower_than_the_lease_gets_each_event_once) {
+  faults->latency = 2500ms;
+  commit("evt_lease");
+  commit_leased(caf::actor_cast<caf::actor>(forwarder), {"evt_handed"});
+  advance(2500ms);
+  BOOST_TEST(delivered_rows() == 2u);
+  advance(3s);  // polls go on; nothing is sent again
+  BOOST_TEST(faults->audit_calls == 2u);
+  for (const auto& r : *rows)
+    BOOST_TEST(r.row.attempts == 1, r.row.event_id);
 }
 
 BOOST_AUTO_TEST_CASE(wake_ups_within_the_gather_window_share_one_lease) {

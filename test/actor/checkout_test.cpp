@@ -187,6 +187,9 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
     [](atoms::lease_atom, const persistence::lease_terms&) {
       return unused<std::vector<domain::audit_event>>();
     },
+    [](atoms::renew_atom, const persistence::lease_terms&, const std::vector<std::string>&) {
+      return unused<std::int32_t>();
+    },
     [](atoms::settle_atom, const std::vector<domain::forwarding_outcome>&) {
       return unused<bool>();
     },

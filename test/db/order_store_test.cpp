@@ -152,6 +152,23 @@ BOOST_AUTO_TEST_CASE(events_stored_under_a_lease_are_not_leased_again_until_it_e
   BOOST_TEST(rows[0].attempts == 2);
 }
 
+BOOST_AUTO_TEST_CASE(only_the_holder_renews_a_lease_and_only_on_undelivered_rows) {
+  store_order(db, order("9"), {"instance-a", 1000});
+  auto until = [&](const char* id) {
+    return db.exec("SELECT leased_until > now() + interval '50 s' FROM audit_outbox WHERE event_id = $1",
+                   {id}).value(0, 0);
+  };
+  // Another instance renews nothing; the holder renews what it names.
+  BOOST_TEST(renew_outbox_leases(db, {"instance-b", 0, 60000}, {"evt_a9", "evt_b9"}) == 0);
+  BOOST_TEST(until("evt_a9") == "f");
+  BOOST_TEST(renew_outbox_leases(db, {"instance-a", 0, 60000}, {"evt_a9"}) == 1);
+  BOOST_TEST(until("evt_a9") == "t");
+  BOOST_TEST(until("evt_b9") == "f");
+  // A delivered row is not leased again.
+  settle_outbox(db, {{"evt_b9", true, "kae_9", 1, {}}});
+  BOOST_TEST(renew_outbox_leases(db, {"instance-a", 0, 60000}, {"evt_b9"}) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(a_failure_part_way_leaves_nothing) {
   auto o = order("2");
   o.events[1].event_id = o.events[0].event_id;  // the second insert fails

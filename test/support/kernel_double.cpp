@@ -15,6 +15,7 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
   return {
     [self](atoms::audit_atom, const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
       auto& st = self->state;
+      ++st.faults->audit_calls;
       if (st.faults->outage)
         return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
       rapidjson::Document payload;

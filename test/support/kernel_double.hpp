@@ -22,6 +22,8 @@ struct kernel_faults {
   std::chrono::milliseconds latency{0};
   /// Every call fails at once.
   bool outage = false;
+  /// Audit submissions received, answered or not.
+  std::uint64_t audit_calls = 0;
   /// Rewrites each receipt before it is answered (a Kernel, or something
   /// in between, answering what it should not); none by default.
   std::function<kernel::audit_ack(kernel::audit_ack)> tamper;
