@@ -10,6 +10,7 @@
 
 #include "core/json.hpp"
 #include "core/secret_source.hpp"
+#include "domain/multisig.hpp"  // max_approver_id: what an approval may name
 #include "upstream/endpoint.hpp"
 
 namespace ap {
@@ -100,8 +101,9 @@ std::vector<approver> parse_approvers_impl(const std::string& text, const std::s
     approver a;
     a.id = entry["id"].GetString();
     a.public_key_b64 = entry["publicKey"].GetString();
-    if (a.id.empty() || a.id.size() > 128) {
-      problems.push_back(where + ".id: must be 1-128 characters");
+    if (a.id.empty() || a.id.size() > domain::max_approver_id) {
+      problems.push_back(where + ".id: must be 1-" + std::to_string(domain::max_approver_id)
+                         + " characters");
       continue;
     }
     if (!seen.insert(a.id).second) {

@@ -169,6 +169,22 @@ validate_proposal(const upgrade_proposal& p, const std::map<std::string, std::st
   return std::nullopt;
 }
 
+std::optional<multisig_refusal> check_approval_fields(const std::string& approver,
+                                                      const std::string& signature,
+                                                      const std::string& field) {
+  if (approver.empty() || approver.size() > max_approver_id)
+    return refuse(refusal_kind::invalid_input, "invalid_input",
+                  "approver must be a registered approver id of 1-"
+                    + std::to_string(max_approver_id) + " characters",
+                  field + "approver");
+  if (signature.empty() || signature.size() > max_signature_b64)
+    return refuse(refusal_kind::invalid_input, "invalid_input",
+                  "signature must be the base64 Ed25519 signature (at most "
+                    + std::to_string(max_signature_b64) + " characters)",
+                  field + "signature");
+  return std::nullopt;
+}
+
 std::optional<multisig_refusal> parse_proposal(const rapidjson::Value& body, upgrade_proposal& out,
                                                const std::vector<std::string>& allowed_extra) {
   if (!body.IsObject())

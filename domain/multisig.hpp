@@ -105,6 +105,19 @@ struct multisig_refusal {
   std::string field;
 };
 
+/// The longest approver id: as registered (ARTIFACT_PUBLISHER_APPROVERS).
+constexpr std::size_t max_approver_id = 64;
+/// The longest approval signature accepted: base64 of a 64-byte Ed25519
+/// signature is 88 characters.
+constexpr std::size_t max_signature_b64 = 128;
+
+/// Bounds an approval's fields before anything is looked up or recorded:
+/// each present and at most its length (`field` prefixes the field names,
+/// e.g. "approvals[0].").
+std::optional<multisig_refusal> check_approval_fields(const std::string& approver,
+                                                      const std::string& signature,
+                                                      const std::string& field = {});
+
 /// How long a proposal stays open.
 constexpr std::int64_t upgrade_lifetime_ms = 24LL * 3600 * 1000;
 

@@ -236,13 +236,17 @@ void add_multisig_routes(router& r, const route_context& ctx) {
           ctx.actors->upgrade(req.params.at("id"), multisig_timeout, to_reply(reply, 200));
         });
   r.add("POST", "/api/multisig/upgrades/{id}/approvals", access::open, body_kind::json,
-        [ctx, to_reply](request& req, reply_fn reply) {
+        [ctx, to_reply, refused](request& req, reply_fn reply) {
           const auto& b = *req.json;
           for (const char* f : {"approver", "signature"})
             if (!b.IsObject() || !b.HasMember(f) || !b[f].IsString() || b[f].GetStringLength() == 0)
               return reply(error_response(400, "invalid_input", std::string{f} + " is required", f));
-          ctx.actors->approve(req.params.at("id"), b["approver"].GetString(),
-                              b["signature"].GetString(), multisig_timeout, to_reply(reply, 201));
+          std::string approver = b["approver"].GetString();
+          std::string signature = b["signature"].GetString();
+          if (auto bad = domain::check_approval_fields(approver, signature))
+            return reply(refused(*bad));
+          ctx.actors->approve(req.params.at("id"), std::move(approver), std::move(signature),
+                              multisig_timeout, to_reply(reply, 201));
         });
   r.add("POST", "/api/multisig/upgrades/{id}/apply", access::admin, body_kind::none,
         [ctx, to_reply](request& req, reply_fn reply) {
@@ -264,7 +268,10 @@ void add_multisig_routes(router& r, const route_context& ctx) {
               if (!a.IsObject() || !a.HasMember("approver") || !a["approver"].IsString()
                   || !a.HasMember("signature") || !a["signature"].IsString())
                 return reply(error_response(400, "invalid_input", "each approval is {approver, signature}", field));
-              approvals.push_back({a["approver"].GetString(), a["signature"].GetString(), 0});
+              domain::approval one{a["approver"].GetString(), a["signature"].GetString(), 0};
+              if (auto bad = domain::check_approval_fields(one.approver, one.signature, field + "."))
+                return reply(refused(*bad));
+              approvals.push_back(std::move(one));
             }
           }
           // 200 once applied, 202 while approvals are missing.

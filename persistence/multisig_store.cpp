@@ -128,8 +128,13 @@ multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
     }
     if (refusal) {
       // A refused step on an existing upgrade is audited (whether the check
-      // or the recording refused it): it may be an attack.
-      if (cmd.op != upgrade_op::propose && refusal->kind != domain::refusal_kind::not_found) {
+      // or the recording refused it): it may be an attack. Approvals can be
+      // sent by anyone, so only a registered approver's refusal is: anything
+      // else would let anyone write permanent audit events.
+      bool audited = cmd.op != upgrade_op::propose
+                     && refusal->kind != domain::refusal_kind::not_found
+                     && (cmd.op != upgrade_op::approve || registry.count(cmd.approver) > 0);
+      if (audited) {
         std::string extra = "\"approver\":";
         json::append_quoted(extra, cmd.approver);
         extra += ",\"reason\":";
