@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -151,6 +152,114 @@ void parse_proof_secrets(const std::string& text, service_config& cfg,
 
 bool is_weak(const std::string& value, std::string_view dev_default) {
   return value.empty() || value == dev_default || value.size() < min_secret_bytes;
+}
+
+constexpr std::string_view redacted = "<redacted>";
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// A connection URI as libpq reads it: the password may sit in the userinfo
+// and again in any `password=` query parameter, which libpq honours too.
+std::string redact_db_uri(std::string_view uri) {
+  auto scheme_end = uri.find("://") + 3;
+  auto query = uri.find('?', scheme_end);
+  auto before_query = uri.substr(0, query);
+  std::string out{uri.substr(0, scheme_end)};
+  // The last '@' rather than the first: a password with an unescaped '@'
+  // must not leave its tail in the log, whatever libpq makes of it.
+  auto at = before_query.rfind('@');
+  if (at != std::string_view::npos && at >= scheme_end) {
+    auto userinfo = before_query.substr(scheme_end, at - scheme_end);
+    auto colon = userinfo.find(':');
+    out += userinfo.substr(0, colon);
+    if (colon != std::string_view::npos)
+      out += ":" + std::string{redacted};
+    out += before_query.substr(at);
+  } else {
+    out += before_query.substr(scheme_end);
+  }
+  if (query == std::string_view::npos)
+    return out;
+  out += '?';
+  auto params = uri.substr(query + 1);
+  for (std::size_t start = 0; start <= params.size();) {
+    auto end = std::min(params.find('&', start), params.size());
+    auto param = params.substr(start, end - start);
+    auto eq = param.find('=');
+    if (start > 0)
+      out += '&';
+    if (param.substr(0, eq) == "password")
+      out += "password=" + std::string{redacted};
+    else
+      out += param;
+    start = end + 1;
+  }
+  return out;
+}
+
+// The keyword=value form: a value is either single-quoted or runs to the next
+// white space, and a backslash escapes the next character in both. A string we
+// cannot read is not shown at all, since we would not know where its password
+// ends.
+std::string redact_db_keywords(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    while (i < text.size() && is_space(text[i]))
+      ++i;
+  };
+  for (skip_space(); i < text.size(); skip_space()) {
+    auto key_start = i;
+    while (i < text.size() && text[i] != '=' && !is_space(text[i]))
+      ++i;
+    auto key = text.substr(key_start, i - key_start);
+    skip_space();
+    if (key.empty() || i == text.size() || text[i] != '=')
+      return "<unreadable>";
+    ++i;
+    skip_space();
+    std::string value;
+    if (i < text.size() && text[i] == '\'') {
+      ++i;
+      bool closed = false;
+      for (; i < text.size(); ++i) {
+        if (text[i] == '\\' && i + 1 < text.size()) {
+          value += text[++i];
+        } else if (text[i] == '\'') {
+          closed = true;
+          ++i;
+          break;
+        } else {
+          value += text[i];
+        }
+      }
+      if (!closed)
+        return "<unreadable>";
+    } else {
+      for (; i < text.size() && !is_space(text[i]); ++i) {
+        if (text[i] == '\\' && i + 1 < text.size())
+          ++i;
+        value += text[i];
+      }
+    }
+    if (!out.empty())
+      out += ' ';
+    out += std::string{key} + "=" + (key == "password" ? std::string{redacted} : value);
+  }
+  return out;
+}
+
+// What the start-up line shows of the database connection string: where it
+// connects (host, port, database, user) and options, never the password.
+std::string redact_db_url(std::string_view url) {
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)
+    return redact_db_uri(url);
+  if (url.find('=') != std::string_view::npos)
+    return redact_db_keywords(url);
+  // libpq refuses anything else; it may still be a mistyped secret.
+  return "<unreadable>";
 }
 
 } // namespace
@@ -327,9 +436,7 @@ std::string service_config::redacted_summary() const {
   auto secret = [](const std::string& s) {
     return s.empty() ? std::string{"unset"} : "<" + std::to_string(s.size()) + " bytes>";
   };
-  // The database URL may carry a password: show only what follows '@'.
-  auto at = db_url.rfind('@');
-  auto db_shown = at == std::string::npos ? std::string{"<set>"} : db_url.substr(at + 1);
+  auto db_shown = redact_db_url(db_url);
   std::ostringstream out;
   out << "env=" << (production ? "production" : "development") << " bind=" << bind
       << " port=" << port << " db=" << db_shown << " kernel=" << kernel_url

@@ -524,6 +524,20 @@ unsigned rsa_public_key_bits(std::string_view public_key_pem) {
   return load_rsa_public_key(public_key_pem).GetModulus().BitCount();
 }
 
+rsa_public_key_shape rsa_public_key_shape_of(std::string_view public_key_pem) {
+  auto key = load_rsa_public_key(public_key_pem);
+  rsa_public_key_shape shape;
+  shape.modulus_bits = key.GetModulus().BitCount();
+  const auto& e = key.GetPublicExponent();
+  if (e.BitCount() <= 64) {
+    std::uint64_t value = 0;
+    for (unsigned i = e.ByteCount(); i-- > 0;)
+      value = (value << 8) | e.GetByte(i);
+    shape.exponent = value;
+  }
+  return shape;
+}
+
 // -- randomness -------------------------------------------------------------------------
 
 std::string random_bytes(std::size_t n) {

@@ -5,6 +5,7 @@
 // Every function throws crypto_error on invalid input (bad key, bad tag,
 // malformed encoding) and never returns partial output.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -98,6 +99,17 @@ std::string rsa_oaep_sha256_decrypt(std::string_view private_key_pem, std::strin
 /// The modulus size in bits of a PEM SubjectPublicKeyInfo RSA key; throws
 /// crypto_error when it is not one.
 unsigned rsa_public_key_bits(std::string_view public_key_pem);
+
+/// The sizes that decide what a public RSA operation costs.
+struct rsa_public_key_shape {
+  unsigned modulus_bits = 0;
+  /// The public exponent, or nullopt when it needs more than 64 bits.
+  std::optional<std::uint64_t> exponent;
+};
+
+/// The shape of a PEM SubjectPublicKeyInfo RSA key; throws crypto_error when
+/// it is not one.
+rsa_public_key_shape rsa_public_key_shape_of(std::string_view public_key_pem);
 
 // -- randomness ------------------------------------------------------------------------
 

@@ -50,6 +50,27 @@ read_string(const rapidjson::Value& obj, const char* name, bool optional) {
   return std::string{it->value.GetString(), it->value.GetStringLength()};
 }
 
+// The license key is wrapped to the buyer's key on the checkout actor, and a
+// public RSA operation costs time cubic in the modulus and linear in the
+// exponent's length: a 16,384-bit key with a large exponent held the actor
+// for a second, and a body's worth of modulus for minutes. 8192 bits is more
+// than any buyer needs; 2^32 admits every exponent in common use.
+constexpr unsigned min_buyer_key_bits = 2048;
+constexpr unsigned max_buyer_key_bits = 8192;
+constexpr std::uint64_t max_buyer_key_exponent = std::uint64_t{1} << 32;
+
+bool is_acceptable_buyer_key(const std::string& pem) {
+  crypto::rsa_public_key_shape shape;
+  try {
+    shape = crypto::rsa_public_key_shape_of(pem);
+  } catch (const crypto::crypto_error&) {
+    return false;
+  }
+  return shape.modulus_bits >= min_buyer_key_bits && shape.modulus_bits <= max_buyer_key_bits
+         && shape.exponent && *shape.exponent >= 3 && *shape.exponent <= max_buyer_key_exponent
+         && *shape.exponent % 2 == 1;
+}
+
 } // namespace
 
 bool is_valid_customer_id(std::string_view id) {
@@ -206,14 +227,11 @@ std::variant<checkout_request, input_error> parse_checkout(const rapidjson::Valu
   if (auto* e = std::get_if<input_error>(&key))
     return *e;
   if (auto* k = std::get_if<std::string>(&key)) {
-    try {
-      if (crypto::rsa_public_key_bits(*k) < 2048)
-        return input_error{"buyerPublicKey", "buyerPublicKey must be an RSA key of at least "
-                                             "2048 bits"};
-    } catch (const crypto::crypto_error&) {
-      return input_error{"buyerPublicKey", "buyerPublicKey must be a PEM SubjectPublicKeyInfo "
-                                           "RSA key of at least 2048 bits"};
-    }
+    if (!is_acceptable_buyer_key(*k))
+      return input_error{"buyerPublicKey",
+                         "buyerPublicKey must be a PEM SubjectPublicKeyInfo RSA key with a "
+                         "modulus of 2048 to 8192 bits and an odd public exponent from 3 to "
+                         "2^32"};
     req.buyer_public_key = *k;
   }
 

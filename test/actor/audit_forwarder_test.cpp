@@ -323,14 +323,28 @@ BOOST_AUTO_TEST_CASE(polling_finds_rows_committed_without_a_wake_up) {
   BOOST_TEST(delivered_rows() == 1u);
 }
 
+// The gauges are registered at start, so their names alone prove nothing:
+// their values must rise with what is pending and fall back once it is sent.
 BOOST_AUTO_TEST_CASE(outbox_gauges_follow_the_outbox) {
+  auto& pending = registry.get_gauge("ap_audit_outbox_pending", "");
+  auto& oldest = registry.get_gauge("ap_audit_outbox_oldest_pending_seconds", "");
   faults->outage = true;
   commit("evt_g1");
   commit("evt_g2");
   advance(2s);
-  auto text = registry.render();
-  BOOST_TEST(text.find("ap_audit_outbox_pending 2\n") != std::string::npos, text);
-  BOOST_TEST(text.find("ap_audit_outbox_oldest_pending_seconds") != std::string::npos);
+  BOOST_TEST(pending.value() == 2.0);
+  // Read at the last refresh, at most a stats interval ago.
+  BOOST_TEST(oldest.value() >= 1.0);
+  BOOST_TEST(oldest.value() <= 2.0);
+  advance(2s);
+  auto older = oldest.value();
+  BOOST_TEST(older >= 3.0);
+  faults->outage = false;
+  advance(3s);
+  BOOST_REQUIRE(delivered_rows() == 2u);
+  advance(2s);  // the next refresh
+  BOOST_TEST(pending.value() == 0.0);
+  BOOST_TEST(oldest.value() == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(a_delivered_event_keeps_its_receipt_which_verifies_under_the_published_key) {
@@ -399,8 +413,7 @@ BOOST_AUTO_TEST_CASE(each_failed_check_leaves_the_event_pending_and_is_counted_b
     BOOST_TEST(delivered_rows() == delivered_before, reason);
     BOOST_TEST(rejections(reason) >= 1u, reason);
   }
-  for (auto r : {"event_id_mismatch", "hash_mismatch", "bad_signature", "unknown_signer", "malformed"})
-    BOOST_TEST(registry.render().find(std::string{"reason=\""} + r + "\"") != std::string::npos, r);
+  // None of these answers is counted as malformed.
   BOOST_TEST(rejections("malformed") == 0u);
 }
 

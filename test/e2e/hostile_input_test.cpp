@@ -3,6 +3,11 @@
 // stays up.
 #include <boost/test/unit_test.hpp>
 
+#include <cryptopp/base64.h>
+#include <cryptopp/filters.h>
+#include <cryptopp/integer.h>
+#include <cryptopp/rsa.h>
+
 #include "persistence/connection.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
@@ -93,9 +98,49 @@ std::vector<std::string> hostile_bodies() {
   return out;
 }
 
+/// A buyer key with a 16,384-bit modulus and a 4,097-bit exponent, as a JSON
+/// string: well formed, and a second or more of work to wrap to. The modulus
+/// need not be a product of primes, which spares generating one.
+std::string oversized_buyer_key_json() {
+  CryptoPP::RSAFunction key;
+  key.Initialize(CryptoPP::Integer::Power2(16383) + CryptoPP::Integer::One(),
+                 CryptoPP::Integer::Power2(4096) + CryptoPP::Integer::One());
+  std::string der;
+  CryptoPP::StringSink sink(der);
+  key.DEREncode(sink);
+  std::string body;
+  CryptoPP::StringSource(der, true,
+                         new CryptoPP::Base64Encoder(new CryptoPP::StringSink(body), true, 64));
+  std::string pem = "-----BEGIN PUBLIC KEY-----\\n";
+  for (char c : body)
+    pem += c == '\n' ? std::string{"\\n"} : std::string(1, c);
+  return "\"" + pem + "-----END PUBLIC KEY-----\\n\"";
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(hostile_input)
+
+// Refused while the request is parsed, before the checkout actor could spend
+// its time on the key: nothing is written, and a good checkout sent next is
+// served as usual.
+BOOST_AUTO_TEST_CASE(an_oversized_buyer_key_is_refused_before_checkout) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_hostile_rsa"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  const std::string order =
+      R"({"customerId":"c","email":"a@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}])";
+  auto refused = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                           order + R"(,"buyerPublicKey":)" + oversized_buyer_key_json() + "}");
+  BOOST_TEST(refused.status == 400, refused.status << " " << refused.body.substr(0, 300));
+  BOOST_TEST(refused.body.find("invalid_input") != std::string::npos, refused.body);
+  BOOST_TEST(refused.body.find("buyerPublicKey") != std::string::npos, refused.body);
+  persistence::connection db{svc.db_url()};
+  BOOST_TEST(db.exec("SELECT count(*) FROM orders").value(0, 0) == "0");
+  auto fine = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                        order + "}");
+  BOOST_TEST(fine.status == 201, fine.status << " " << fine.body.substr(0, 300));
+}
 
 BOOST_AUTO_TEST_CASE(every_route_answers_malformed_bodies_with_a_4xx_json_error) {
   kernel_process kernel;

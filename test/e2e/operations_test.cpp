@@ -10,6 +10,7 @@
 
 #include "core/crypto.hpp"
 #include "domain/multisig.hpp"
+#include "persistence/connection.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
 
@@ -91,8 +92,18 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_secrets_never_leak) {
   BOOST_TEST(call("POST", "/api/multisig/upgrades/" + upg + "/apply", "", admin_token).status == 200);
   call("GET", "/health", "", "");
 
-  // Let the outbox drain so the forwarder's log lines are in too.
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  // Wait for the outbox to drain so the forwarder's log lines are in too: a
+  // fixed pause was too short on a busy machine and idle on a quiet one.
+  {
+    persistence::connection db{svc.db_url()};
+    auto pending = [&] {
+      return db.exec("SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL").value(0, 0);
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (pending() != "0" && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    BOOST_REQUIRE_MESSAGE(pending() == "0", pending() << " audit events still pending");
+  }
   auto metrics = call("GET", "/metrics", "", "");
   BOOST_REQUIRE(metrics.status == 200);
 

@@ -1,5 +1,10 @@
 #include <boost/test/unit_test.hpp>
 
+#include <cryptopp/base64.h>
+#include <cryptopp/filters.h>
+#include <cryptopp/integer.h>
+#include <cryptopp/rsa.h>
+
 #include "core/json.hpp"
 #include "domain/checkout.hpp"
 
@@ -38,9 +43,70 @@ catalog test_catalog() {
   return c;
 }
 
+/// A SubjectPublicKeyInfo PEM for a chosen modulus and exponent. Validation
+/// looks only at their sizes, so a modulus nobody can factor is not needed,
+/// and no slow key generation either: n = 2^(bits-1) + 1 has exactly `bits`
+/// bits and is odd.
+std::string rsa_public_pem(unsigned bits, const CryptoPP::Integer& e) {
+  CryptoPP::RSAFunction key;
+  key.Initialize(CryptoPP::Integer::Power2(bits - 1) + CryptoPP::Integer::One(), e);
+  std::string der;
+  CryptoPP::StringSink sink(der);
+  key.DEREncode(sink);
+  std::string body;
+  CryptoPP::StringSource(der, true,
+                         new CryptoPP::Base64Encoder(new CryptoPP::StringSink(body), true, 64));
+  return "-----BEGIN PUBLIC KEY-----\n" + body + "-----END PUBLIC KEY-----\n";
+}
+
+std::string with_buyer_key(const std::string& pem) {
+  std::string escaped;
+  for (char c : pem)
+    escaped += c == '\n' ? std::string{"\\n"} : std::string(1, c);
+  return valid.substr(0, valid.size() - 1) + R"(,"buyerPublicKey":")" + escaped + "\"}";
+}
+
+// The message a buyer key is refused with, or "" when it is accepted.
+std::string key_refusal(unsigned bits, const CryptoPP::Integer& e) {
+  auto r = check(with_buyer_key(rsa_public_pem(bits, e)));
+  auto* err = std::get_if<input_error>(&r);
+  if (!err)
+    return "";
+  BOOST_TEST(err->field == "buyerPublicKey");
+  return err->message.empty() ? "<no message>" : err->message;
+}
+
+const CryptoPP::Integer f4{65537};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(checkout_validation)
+
+// Wrapping to the buyer's key costs time cubic in the modulus and linear in
+// the exponent's size, on the checkout actor: both are bounded here, where a
+// request can still be refused cheaply.
+BOOST_AUTO_TEST_CASE(buyer_keys_are_bounded_in_modulus_and_exponent) {
+  BOOST_TEST(key_refusal(2048, f4).empty());
+  BOOST_TEST(key_refusal(4096, f4).empty());
+  BOOST_TEST(key_refusal(8192, f4).empty());
+  BOOST_TEST(key_refusal(2048, CryptoPP::Integer{3}).empty());
+  BOOST_TEST(key_refusal(2048, CryptoPP::Integer::Power2(32) - CryptoPP::Integer::One()).empty());
+
+  for (unsigned bits : {1024u, 2047u, 8193u, 8200u, 16384u}) {
+    auto message = key_refusal(bits, f4);
+    BOOST_TEST(message.find("2048") != std::string::npos, bits << ": " << message);
+    BOOST_TEST(message.find("8192") != std::string::npos, bits << ": " << message);
+  }
+
+  const CryptoPP::Integer exponents[] = {
+      CryptoPP::Integer::One(), CryptoPP::Integer{65536},
+      CryptoPP::Integer::Power2(32) + CryptoPP::Integer::One(),
+      CryptoPP::Integer::Power2(1000) + CryptoPP::Integer::One()};
+  for (const auto& e : exponents) {
+    auto message = key_refusal(2048, e);
+    BOOST_TEST(message.find("exponent") != std::string::npos, e << ": " << message);
+  }
+}
 
 BOOST_AUTO_TEST_CASE(a_valid_request_passes_with_defaults) {
   auto r = check(valid);

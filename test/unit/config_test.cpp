@@ -188,6 +188,39 @@ BOOST_AUTO_TEST_CASE(summary_hides_database_password) {
   BOOST_TEST(summary.find("db:5432/x") != std::string::npos);
 }
 
+// libpq takes a password in the userinfo, in a query parameter and, in the
+// key=value form, as a plain or quoted value that may itself contain '@'.
+BOOST_AUTO_TEST_CASE(summary_hides_database_passwords_in_every_libpq_form) {
+  struct sample {
+    std::string url;
+    std::string secret;
+    std::vector<std::string> shown;
+  };
+  const std::vector<sample> samples = {
+      {"postgresql://app@db/ap?password=s3cret", "s3cret", {"app@db/ap", "password=<redacted>"}},
+      {"postgresql://user:hunter2@db:5432/ap?password=s3cret&sslmode=require", "s3cret",
+       {"user:<redacted>@db:5432/ap", "sslmode=require"}},
+      {"postgres://u:hunter2@db/ap?sslmode=disable&password=s3cret", "s3cret",
+       {"u:<redacted>@db/ap", "sslmode=disable"}},
+      {"postgresql://u:p@ss@db/ap", "p@ss", {"@db/ap"}},
+      {"password=p@ss host=db", "p@ss", {"host=db"}},
+      {"host=db port=5433 password=p@ss dbname=ap user=app", "p@ss",
+       {"host=db", "port=5433", "dbname=ap", "user=app", "password=<redacted>"}},
+      {"host=db password='a b@c' dbname=ap", "a b@c", {"host=db", "dbname=ap"}},
+      {R"(host=db password='se\'cr3t' dbname=ap)", "cr3t", {"host=db", "dbname=ap"}},
+      {"host=db password = spaced dbname=ap", "spaced", {"host=db", "dbname=ap"}},
+  };
+  for (const auto& s : samples) {
+    auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_DB_URL", s.url}}));
+    BOOST_REQUIRE_MESSAGE(r.config, s.url);
+    auto summary = r.config->redacted_summary();
+    BOOST_TEST(summary.find(s.secret) == std::string::npos, s.url << " -> " << summary);
+    BOOST_TEST(summary.find("hunter2") == std::string::npos, s.url << " -> " << summary);
+    for (const auto& part : s.shown)
+      BOOST_TEST(summary.find(part) != std::string::npos, s.url << " should show " << part);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(active_kid_must_agree_with_proof_secret) {
   auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_PROOF_KID", "v2"},
                                {"ARTIFACT_PUBLISHER_PROOF_SECRETS", R"({"v2":"other"})"}}));
