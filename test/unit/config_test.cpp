@@ -124,6 +124,15 @@ BOOST_AUTO_TEST_CASE(bad_approvers_are_refused) {
                                         + R"("},{"id":"a","publicKey":")" + key_b + R"("}])"}}));
   BOOST_TEST(!duplicate.config);
   BOOST_TEST(mentions(duplicate.problems, "duplicate"));
+  // An approval names at most 64 characters, so no id can be longer.
+  auto id_of = [](std::size_t n) {
+    return R"([{"id":")" + std::string(n, 'a') + R"(","publicKey":")" + key_a
+           + R"("},{"id":"b","publicKey":")" + key_b + R"("}])";
+  };
+  BOOST_TEST(load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", id_of(64)}})).config.has_value());
+  auto too_long = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", id_of(65)}}));
+  BOOST_TEST(!too_long.config);
+  BOOST_TEST(mentions(too_long.problems, "1-64 characters"));
   auto not_json = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", "[{"}}));
   BOOST_TEST(!not_json.config);
   auto missing_file = load_config(env_of({{"ARTIFACT_PUBLISHER_APPROVERS", "@/nonexistent/x"}}));
