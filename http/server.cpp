@@ -397,14 +397,18 @@ private:
   void record(int status) {
     auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
     std::string route{route_};
+    // Series are never dropped, so a label may only take values from a fixed
+    // set: the route is a pattern or a fixed name, the method one the
+    // service serves, "OTHER", or "-" when no request line was read.
+    std::string method{method_ == "-" ? std::string_view{method_} : method_label(method_)};
     srv_->registry
       .get_counter("ap_http_requests_total", "HTTP requests by route, method and status",
-                   {{"route", route}, {"method", method_}, {"status", std::to_string(status)}})
+                   {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
       .inc();
     srv_->registry
       .get_histogram("ap_http_request_duration_seconds",
                      "HTTP request latency from the last byte read to the reply",
-                     {{"route", route}, {"method", method_}})
+                     {{"route", route}, {"method", method}})
       .observe(elapsed.count());
     if (status >= 500)
       log::warn("request failed", {{"requestId", request_id_}, {"route", route},

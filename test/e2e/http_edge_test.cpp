@@ -140,6 +140,25 @@ bool is_error_body(const http_reply& r, const std::string& code) {
          && r.body.find("\"message\":") != std::string::npos;
 }
 
+// Lines of the request metrics in the registry's text: each series is one
+// counter line or one histogram's bucket, sum and count lines.
+std::size_t request_metric_lines(const metrics::registry& registry) {
+  auto text = registry.render();
+  std::size_t lines = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    auto line = std::string_view{text}.substr(start, end - start);
+    if (line.rfind("ap_http_requests_total", 0) == 0
+        || line.rfind("ap_http_request_duration_seconds", 0) == 0)
+      ++lines;
+    start = end + 1;
+  }
+  return lines;
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(http_edge, edge)
@@ -345,6 +364,38 @@ BOOST_AUTO_TEST_CASE(request_metrics_are_recorded_per_route) {
     text.find(R"(ap_http_requests_total{route="unmatched",method="GET",status="404"} 1)")
     != std::string::npos);
   BOOST_TEST(text.find(R"(ap_http_request_duration_seconds_count{route="/echo",method="POST"} 1)")
+             != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(client_chosen_methods_and_paths_do_not_mint_metric_series) {
+  // Warm up every label the flood below may use, so the difference counts
+  // only what the flood adds.
+  http_call(port, "GET", "/nowhere");
+  {
+    connection c{port};
+    c.send("BREW /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.read_reply();
+  }
+  auto before = request_metric_lines(registry);
+  int refused = 0;
+  for (int i = 0; i < 500; ++i) {
+    connection c{port};
+    BOOST_REQUIRE(c.send("X" + std::to_string(i) + "Y /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.read_reply();
+    if (r.status == 405 && is_error_body(r, "method_not_allowed"))
+      ++refused;
+  }
+  for (int i = 0; i < 500; ++i)
+    BOOST_REQUIRE(http_call(port, "GET", "/nowhere/" + std::to_string(i)).status == 404);
+  auto after = request_metric_lines(registry);
+  BOOST_TEST(refused == 500);
+  // At most the series of one new (route, method, status) combination:
+  // unknown methods on /echo.
+  BOOST_TEST(after - before <= 20u);
+  auto text = registry.render();
+  BOOST_TEST(text.find(R"(ap_http_requests_total{route="unmatched",method="OTHER",status="405"} 501)")
+             != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_http_requests_total{route="unmatched",method="GET",status="404"} 501)")
              != std::string::npos);
 }
 
