@@ -50,6 +50,7 @@ struct edge {
   std::unique_ptr<http::server> server;
   std::uint16_t port = 0;
   std::atomic<int> slow_started{0};
+  std::atomic<int> smuggled_calls{0};
 
   explicit edge(http::server_limits limits = test_limits()) {
     configure_actor_system(cfg);
@@ -65,6 +66,12 @@ struct edge {
                    std::this_thread::sleep_for(300ms);
                    reply(http::json_response(200, R"({"slow":true})"));
                  }).detach();
+               });
+    // The target a smuggled request names: it must never be reached.
+    routes.add("GET", "/smuggled", http::access::open, http::body_kind::none,
+               [this](http::request&, http::reply_fn reply) {
+                 ++smuggled_calls;
+                 reply(http::json_response(200, "{}"));
                });
     routes.add("GET", "/never", http::access::open, http::body_kind::none,
                [](http::request&, http::reply_fn) {});
@@ -397,6 +404,74 @@ BOOST_AUTO_TEST_CASE(client_chosen_methods_and_paths_do_not_mint_metric_series) 
              != std::string::npos);
   BOOST_TEST(text.find(R"(ap_http_requests_total{route="unmatched",method="GET",status="404"} 501)")
              != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(smuggled_request_behind_a_transfer_coding_list_is_never_routed) {
+  connection c{port};
+  // A proxy that honours the last coding would see one request here; Beast
+  // 1.74 by itself saw a bodiless POST and then the GET.
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Transfer-Encoding: chunked, identity\r\n\r\n"
+         "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.read_reply();
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(is_error_body(r, "bad_request"));
+  BOOST_TEST(r.header("connection") == "close");
+  BOOST_TEST(!c.read_reply(1s).complete);
+  BOOST_TEST(smuggled_calls.load() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(framing_the_service_cannot_read_unambiguously_is_400_and_closed) {
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const std::vector<std::string> refused{
+    head + "Transfer-Encoding: gzip\r\n\r\n[1]",
+    head + "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\n[1]\r\n0\r\n\r\n",
+    head + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1]\r\n0\r\n\r\n",
+    head + "Transfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n[1]",
+    head + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1]\r\n0\r\n\r\n",
+    head + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\n[1]\r\n0\r\n\r\n",
+    head + "Content-Length: 5\r\nContent-Length: 3\r\n\r\n[1]",
+    head + "Content-Length: 5, 3\r\n\r\n[1]",
+  };
+  for (const auto& bytes : refused) {
+    BOOST_TEST_CONTEXT("request: " << bytes) {
+      connection c{port};
+      c.send(bytes + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+      auto r = c.read_reply();
+      BOOST_TEST(r.status == 400);
+      BOOST_TEST(is_error_body(r, "bad_request"));
+      BOOST_TEST(r.header("connection") == "close");
+      BOOST_TEST(!c.read_reply(1s).complete);
+    }
+  }
+  BOOST_TEST(smuggled_calls.load() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(chunked_and_repeated_equal_lengths_still_frame_requests_on_one_connection) {
+  connection c{port};
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  BOOST_REQUIRE(c.send(head + "Transfer-Encoding: chunked\r\n\r\n3\r\n[1]\r\n0\r\n\r\n"));
+  auto chunked = c.read_reply();
+  BOOST_TEST(chunked.status == 200);
+  BOOST_TEST(chunked.body == "[1]");
+  // The coding name is case-insensitive, and whitespace around it is no
+  // part of it.
+  BOOST_REQUIRE(c.send(head + "Transfer-Encoding:  Chunked \t\r\n\r\n3\r\n[2]\r\n0\r\n\r\n"));
+  auto spaced = c.read_reply();
+  BOOST_TEST(spaced.status == 200);
+  BOOST_TEST(spaced.body == "[2]");
+  // The same length twice says one thing, so it is accepted.
+  BOOST_REQUIRE(c.send(head + "Content-Length: 3\r\nContent-Length: 3\r\n\r\n[3]"));
+  auto repeated = c.read_reply();
+  BOOST_TEST(repeated.status == 200);
+  BOOST_TEST(repeated.body == "[3]");
+  BOOST_REQUIRE(c.send(make_request("POST", "/echo", json_type, "[4]")));
+  auto plain = c.read_reply();
+  BOOST_TEST(plain.status == 200);
+  BOOST_TEST(plain.body == "[4]");
+  BOOST_REQUIRE(c.send(make_request("GET", "/smuggled")));
+  BOOST_TEST(c.read_reply().status == 200);
+  BOOST_TEST(smuggled_calls.load() == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
