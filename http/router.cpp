@@ -51,6 +51,22 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 namespace {
 
+constexpr std::string_view served_methods[] = {"GET", "HEAD", "POST", "PUT",
+                                               "DELETE", "OPTIONS", "PATCH"};
+
+} // namespace
+
+bool is_served_method(std::string_view method) {
+  return std::find(std::begin(served_methods), std::end(served_methods), method)
+         != std::end(served_methods);
+}
+
+std::string_view method_label(std::string_view method) {
+  return is_served_method(method) ? method : "OTHER";
+}
+
+namespace {
+
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
   std::size_t start = 0;
@@ -196,6 +212,16 @@ std::string_view router::dispatch(request& req, const reply_fn& reply) const {
     }
     r.fn(req, reply);
     return r.pattern;
+  }
+  if (!is_served_method(req.method)) {
+    // Refused the same on every path, and without echoing the token: it is
+    // whatever the client chose to send.
+    auto res = error_response(405, "method_not_allowed",
+                              "the service serves only GET, HEAD, POST, PUT, DELETE, OPTIONS "
+                              "and PATCH");
+    res.headers.emplace_back("Allow", allowed);
+    reply(std::move(res));
+    return "unmatched";
   }
   if (!allowed.empty()) {
     auto res = error_response(405, "method_not_allowed",

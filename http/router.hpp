@@ -37,9 +37,11 @@ public:
   /// Adds a route; later routes never shadow earlier ones.
   void add(std::string method, std::string pattern, access who, body_kind body, handler h);
 
-  /// Routes `req` and calls its handler, or replies with the error. Returns
-  /// the matched pattern (stable for the router's lifetime) for metrics, or
-  /// "unmatched".
+  /// Routes `req` and calls its handler, or replies with the error: 404 for
+  /// a path no route has, 405 for a method its routes do not take or one
+  /// the service does not serve at all. Returns the matched pattern (stable
+  /// for the router's lifetime) for metrics, or "unmatched" for every
+  /// request that reached no handler.
   std::string_view dispatch(request& req, const reply_fn& reply) const;
 
   /// One row of the table, for tests that must cover every route.
@@ -68,6 +70,16 @@ private:
   std::string api_token_;
   std::string admin_token_;
 };
+
+/// Whether `method` is one of the methods the service serves anywhere: GET,
+/// HEAD, POST, PUT, DELETE, OPTIONS, PATCH. The parser accepts any token as a
+/// method, and the method is a metric label: a fixed set keeps a client from
+/// adding a series with every token it makes up.
+bool is_served_method(std::string_view method);
+
+/// The method as a metric label: the method itself when it is served, else
+/// "OTHER".
+std::string_view method_label(std::string_view method);
 
 /// Compares two strings in time that depends only on their lengths, never on
 /// where they first differ.

@@ -162,6 +162,32 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+// Why a request's framing is refused, or null when it is acceptable
+// (RFC 9112 §6.1-6.3). Beast 1.74 takes a request whose last transfer coding
+// is not chunked for one without a body: `chunked, identity` ends the request
+// at its header, and what a proxy in front read as the body is served as the
+// next request. It also takes a Content-Length after a coding other than
+// chunked. The service decodes no coding but chunked, so anything else, and
+// any mix of the two framings, is refused before the body is read. Beast
+// itself refuses Content-Length values that differ and takes an identical
+// value repeated as one.
+const char* framing_problem(const bhttp::request_header<>& header) {
+  std::size_t codings = 0;
+  auto [it, end] = header.equal_range(bhttp::field::transfer_encoding);
+  for (; it != end; ++it) {
+    std::string_view value{it->value().data(), it->value().size()};
+    auto first = value.find_first_not_of(" \t");
+    auto last = value.find_last_not_of(" \t");
+    value = first == std::string_view::npos ? std::string_view{}
+                                            : value.substr(first, last - first + 1);
+    if (++codings > 1 || !beast::iequals(beast::string_view{value.data(), value.size()}, "chunked"))
+      return "the only Transfer-Encoding accepted is a single chunked";
+  }
+  if (codings > 0 && header.count(bhttp::field::content_length) > 0)
+    return "a request may not carry both Content-Length and Transfer-Encoding";
+  return nullptr;
+}
+
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -268,8 +294,34 @@ private:
     // One deadline covers the headers and the body (SPEC §8), and an idle
     // keep-alive connection waiting for its next request.
     lowest().expires_after(srv_->limits.read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&session::on_header,
+                                                       this->shared_from_this()));
+  }
+
+  // The framing is judged before any of the body is read, so bytes whose
+  // place in the stream is in doubt are never parsed as a request.
+  void on_header(beast::error_code ec, std::size_t bytes) {
+    if (ec)
+      return on_read(ec, bytes);
+    if (auto problem = framing_problem(parser_->get())) {
+      started_ = std::chrono::steady_clock::now();
+      note_unreadable_request();
+      return write(error_response(400, "bad_request", problem));
+    }
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&session::on_read, this->shared_from_this()));
+  }
+
+  // For a request answered without being handled: what the reply and the
+  // metrics need, and no keep-alive, since the rest of the stream cannot be
+  // trusted to start at a request boundary.
+  void note_unreadable_request() {
+    keep_alive_ = false;
+    version_ = parser_->is_header_done() ? parser_->get().version() : 11;
+    method_ = parser_->is_header_done() ? std::string{parser_->get().method_string()} : "-";
+    request_id_ = parser_->is_header_done() ? pick_request_id(parser_->get()) : new_request_id();
+    route_ = "invalid";
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -279,13 +331,8 @@ private:
         || ec == net::error::eof)
       return close();
     if (ec) {
-      // The request could not be read whole: answer, then close, since the
-      // rest of the stream cannot be trusted to start at a request boundary.
-      keep_alive_ = false;
-      version_ = parser_->is_header_done() ? parser_->get().version() : 11;
-      method_ = parser_->is_header_done() ? std::string{parser_->get().method_string()} : "-";
-      request_id_ = parser_->is_header_done() ? pick_request_id(parser_->get()) : new_request_id();
-      route_ = "invalid";
+      // The request could not be read whole: answer, then close.
+      note_unreadable_request();
       if (ec == bhttp::error::body_limit)
         return write(error_response(413, "payload_too_large",
                                     "the body exceeds "
@@ -397,14 +444,18 @@ private:
   void record(int status) {
     auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
     std::string route{route_};
+    // Series are never dropped, so a label may only take values from a fixed
+    // set: the route is a pattern or a fixed name, the method one the
+    // service serves, "OTHER", or "-" when no request line was read.
+    std::string method{method_ == "-" ? std::string_view{method_} : method_label(method_)};
     srv_->registry
       .get_counter("ap_http_requests_total", "HTTP requests by route, method and status",
-                   {{"route", route}, {"method", method_}, {"status", std::to_string(status)}})
+                   {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
       .inc();
     srv_->registry
       .get_histogram("ap_http_request_duration_seconds",
                      "HTTP request latency from the last byte read to the reply",
-                     {{"route", route}, {"method", method_}})
+                     {{"route", route}, {"method", method}})
       .observe(elapsed.count());
     if (status >= 500)
       log::warn("request failed", {{"requestId", request_id_}, {"route", route},

@@ -74,6 +74,18 @@ BOOST_AUTO_TEST_CASE(wrong_method_is_405_with_allow) {
   BOOST_TEST(res.headers[0].second == "POST");
 }
 
+BOOST_AUTO_TEST_CASE(methods_the_service_does_not_serve_are_405_on_every_path) {
+  for (const char* path : {"/api/checkout", "/nope"}) {
+    auto res = call(make("BREW", path));
+    BOOST_TEST(res.status == 405);
+    BOOST_TEST(res.body.find("method_not_allowed") != std::string::npos);
+    BOOST_TEST(res.body.find("BREW") == std::string::npos);
+  }
+  BOOST_TEST(method_label("PATCH") == "PATCH");
+  BOOST_TEST(method_label("BREW") == "OTHER");
+  BOOST_TEST(method_label("get") == "OTHER");
+}
+
 BOOST_AUTO_TEST_CASE(path_parameters_are_extracted) {
   BOOST_TEST(call(make("GET", "/api/checkout/order_1")).status == 200);
   BOOST_TEST(last_param == "order_1");
