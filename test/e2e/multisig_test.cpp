@@ -373,7 +373,9 @@ BOOST_AUTO_TEST_CASE(a_rotation_applied_on_one_instance_reaches_the_other_within
   };
   BOOST_REQUIRE(reported("3"));
   std::string v2_key;
-  for (const auto& k : parse_json(http_call(a.port(), "GET", "/api/proof/keys").body)["keys"].GetArray())
+  // The document outlives the loop (a range over a temporary's member would not).
+  auto a_keys = parse_json(http_call(a.port(), "GET", "/api/proof/keys").body);
+  for (const auto& k : a_keys["keys"].GetArray())
     if (std::string{k["kid"].GetString()} == "v2")
       v2_key = k["publicKey"].GetString();
   BOOST_REQUIRE(!v2_key.empty());
@@ -411,7 +413,8 @@ BOOST_AUTO_TEST_CASE(a_rotation_applied_on_one_instance_reaches_the_other_within
     ::usleep(200 * 1000);
   }
   BOOST_TEST(kid_b == "v2");
-  for (const auto& k : parse_json(http_call(b->port(), "GET", "/api/proof/keys").body)["keys"].GetArray())
+  auto b_keys = parse_json(http_call(b->port(), "GET", "/api/proof/keys").body);
+  for (const auto& k : b_keys["keys"].GetArray())
     BOOST_TEST(k["active"].GetBool() == (std::string{k["kid"].GetString()} == "v2"));
   // The proof actor is an actor like the others, metered.
   BOOST_TEST(http_call(b->port(), "GET", "/metrics").body.find(R"(ap_actor_messages_total{actor="proof"})")
