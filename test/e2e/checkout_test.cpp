@@ -352,16 +352,6 @@ std::string write_temp(const std::string& name, const std::string& content) {
   return path;
 }
 
-// Runs the CLI; returns the exit code and what it printed.
-std::pair<int, std::string> cli(const std::vector<std::string>& args) {
-  auto log = "/tmp/ap-e2e-cli-" + std::to_string(::getpid()) + ".log";
-  std::remove(log.c_str());
-  process p{std::string{AP_BIN_DIR} + "/artifact-publisher", args, {}, log};
-  int rc = p.wait(std::chrono::seconds(20));
-  auto out = read_file(log);
-  std::remove(log.c_str());
-  return {rc, out};
-}
 
 } // namespace
 
@@ -370,29 +360,29 @@ BOOST_AUTO_TEST_CASE(verify_proof_and_decrypt_delivery_work_offline) {
   BOOST_REQUIRE(r.status == 201);
   auto order = write_temp("order.json", r.body);
   auto keys = write_temp("keys.json", http_call(svc().port(), "GET", "/api/proof/keys").body);
-  auto [ok_rc, ok_out] = cli({"verify-proof", order, "--keys", keys});
+  auto [ok_rc, ok_out] = run_cli({"verify-proof", order, "--keys", keys});
   BOOST_TEST(ok_rc == 0, ok_out);
   BOOST_TEST(ok_out.find("\"valid\":true") != std::string::npos, ok_out);
   auto doc = parse_json(r.body);
   auto proof_only = write_temp("proof.json", json::canonical(doc["proof"]));
   auto key_b64 = std::string{parse_json(read_file(keys))["keys"][0]["publicKey"].GetString()};
-  BOOST_TEST(cli({"verify-proof", proof_only, "--public-key", key_b64}).first == 0);
+  BOOST_TEST(run_cli({"verify-proof", proof_only, "--public-key", key_b64}).first == 0);
 
   auto tampered_text = r.body;
   auto at = tampered_text.find("\"customerId\":\"cust-cli\"");
   BOOST_REQUIRE(at != std::string::npos);
   tampered_text.replace(at, 23, "\"customerId\":\"cust-xyz\"");
   auto tampered = write_temp("tampered.json", tampered_text);
-  auto [bad_rc, bad_out] = cli({"verify-proof", tampered, "--keys", keys});
+  auto [bad_rc, bad_out] = run_cli({"verify-proof", tampered, "--keys", keys});
   BOOST_TEST(bad_rc == 1);
   BOOST_TEST(bad_out.find("\"valid\":false") != std::string::npos, bad_out);
 
-  auto [dec_rc, dec_out] = cli({"decrypt-delivery", order});
+  auto [dec_rc, dec_out] = run_cli({"decrypt-delivery", order});
   BOOST_TEST(dec_rc == 0, dec_out);
   BOOST_TEST(dec_out.find("\"orderId\":\"" + str(doc, "orderId") + "\"") != std::string::npos);
   auto wrong_key = crypto::base64_encode(std::string(32, '\x07'));
-  BOOST_TEST(cli({"decrypt-delivery", order, "--license-key", wrong_key}).first == 1);
-  BOOST_TEST(cli({"decrypt-delivery"}).first == 2);
+  BOOST_TEST(run_cli({"decrypt-delivery", order, "--license-key", wrong_key}).first == 1);
+  BOOST_TEST(run_cli({"decrypt-delivery"}).first == 2);
   for (const auto& f : {order, keys, proof_only, tampered})
     std::remove(f.c_str());
 }
@@ -415,7 +405,7 @@ BOOST_AUTO_TEST_CASE(buyer_key_mode_round_trip) {
   BOOST_TEST(!doc["delivery"]["wrappedKey"].IsNull());
   BOOST_TEST(!doc["license"].HasMember("licenseKey"));
   auto order = write_temp("buyer-order.json", r.body);
-  auto [rc, out] = cli({"decrypt-delivery", order, "--private-key", priv});
+  auto [rc, out] = run_cli({"decrypt-delivery", order, "--private-key", priv});
   BOOST_TEST(rc == 0, out);
   BOOST_TEST(out.find("\"licenseId\":\"" + str(doc["license"], "licenseId") + "\"") != std::string::npos,
              out);

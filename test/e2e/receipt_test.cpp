@@ -86,16 +86,6 @@ std::string write_temp(const std::string& name, const std::string& content) {
   return path;
 }
 
-// Runs the CLI; returns its exit code and what it printed (both streams).
-std::pair<int, std::string> cli(const std::vector<std::string>& args) {
-  auto log = "/tmp/ap-e2e-receipts-cli-" + std::to_string(::getpid()) + ".log";
-  std::remove(log.c_str());
-  process p{std::string{AP_BIN_DIR} + "/artifact-publisher", args, {}, log};
-  int rc = p.wait(std::chrono::seconds(20));
-  auto out = read_file(log);
-  std::remove(log.c_str());
-  return {rc, out};
-}
 
 // One Kernel and one service for the suites that need a delivered order.
 struct stack {
@@ -224,7 +214,7 @@ BOOST_AUTO_TEST_CASE(verify_proof_checks_the_receipts_of_a_delivered_result) {
   auto kernel_keys =
     write_temp("kernel-keys.json", http_call(s.kernel.port(), "GET", "/kernel/keys").body);
 
-  auto [ok_rc, ok_out] = cli({"verify-proof", result, "--keys", keys, "--kernel-keys", kernel_keys});
+  auto [ok_rc, ok_out] = run_cli({"verify-proof", result, "--keys", keys, "--kernel-keys", kernel_keys});
   BOOST_TEST(ok_rc == 0, ok_out);
   BOOST_TEST(ok_out.find(R"("valid":true})") != std::string::npos, ok_out);
   BOOST_TEST(ok_out.find(R"("eventType":"delivery.generated","valid":true)") != std::string::npos,
@@ -243,7 +233,7 @@ BOOST_AUTO_TEST_CASE(verify_proof_checks_the_receipts_of_a_delivered_result) {
                             const std::string& kernel_keys_file, const std::string& check,
                             const std::string& event_id) {
     auto file = write_temp(name, text);
-    auto [rc, out] = cli({"verify-proof", file, "--keys", keys, "--kernel-keys", kernel_keys_file});
+    auto [rc, out] = run_cli({"verify-proof", file, "--keys", keys, "--kernel-keys", kernel_keys_file});
     BOOST_TEST(rc == 1, name << ": " << out);
     BOOST_TEST(out.find(R"("reason":")" + check + "\"") != std::string::npos, name << ": " << out);
     BOOST_TEST(out.find(event_id + " fails: " + check) != std::string::npos, name << ": " << out);
@@ -273,15 +263,15 @@ BOOST_AUTO_TEST_CASE(verify_proof_checks_the_receipts_of_a_delivered_result) {
   // The POST's answer (audit pending, no receipts yet): refused, and said why.
   auto pending = write_temp("pending.json", posted.body);
   auto [pending_rc, pending_out] =
-    cli({"verify-proof", pending, "--keys", keys, "--kernel-keys", kernel_keys});
+    run_cli({"verify-proof", pending, "--keys", keys, "--kernel-keys", kernel_keys});
   BOOST_TEST(pending_rc == 1, pending_out);
   BOOST_TEST(pending_out.find("audit is still pending") != std::string::npos, pending_out);
   BOOST_TEST(pending_out.find(R"("reason":"audit_pending")") != std::string::npos, pending_out);
   // Without --kernel-keys, its proof verifies as before.
-  BOOST_TEST(cli({"verify-proof", pending, "--keys", keys}).first == 0);
+  BOOST_TEST(run_cli({"verify-proof", pending, "--keys", keys}).first == 0);
   // A bare proof has no receipts to check.
   auto proof_only = write_temp("proof.json", json::canonical(doc["proof"]));
-  auto [bare_rc, bare_out] = cli({"verify-proof", proof_only, "--keys", keys, "--kernel-keys", kernel_keys});
+  auto [bare_rc, bare_out] = run_cli({"verify-proof", proof_only, "--keys", keys, "--kernel-keys", kernel_keys});
   BOOST_TEST(bare_rc == 1, bare_out);
   BOOST_TEST(bare_out.find("no audit receipts to check") != std::string::npos, bare_out);
   for (const auto& f : {result, keys, kernel_keys, other_keys, pending, proof_only})

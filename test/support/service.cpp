@@ -272,6 +272,16 @@ void service_process::restart() {
   start();
 }
 
+std::pair<int, std::string> run_cli(const std::vector<std::string>& args) {
+  auto log = "/tmp/ap-cli-" + std::to_string(::getpid()) + ".log";
+  std::remove(log.c_str());
+  process p{bin_dir + "/artifact-publisher", args, {}, log};
+  int rc = p.wait(std::chrono::seconds(20));
+  auto out = read_file(log);
+  std::remove(log.c_str());
+  return {rc, out};
+}
+
 rapidjson::Document parse_json(const std::string& body) {
   rapidjson::Document doc;
   doc.Parse(body.c_str(), body.size());
