@@ -17,8 +17,9 @@ std::string now_rfc3339();
 /// `with_millis`.
 std::string format_rfc3339(std::int64_t unix_ms, bool with_millis = true);
 
-/// Reads `YYYY-MM-DDTHH:MM:SS[.mmm…]` (UTC) as Unix milliseconds; 0 when
-/// `text` does not start with such a time.
+/// Reads an RFC 3339 time, `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, as
+/// Unix milliseconds (the fraction's first three digits); 0 when `text` is
+/// anything else, trailing characters included.
 std::int64_t parse_rfc3339_ms(const std::string& text);
 
 } // namespace ap
