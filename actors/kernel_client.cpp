@@ -20,6 +20,7 @@ namespace {
 constexpr auto audit_http_timeout = std::chrono::milliseconds{5000};
 constexpr auto health_http_timeout = std::chrono::milliseconds{1000};
 constexpr auto keys_http_timeout = std::chrono::milliseconds{2000};
+constexpr auto upgrade_read_timeout = std::chrono::milliseconds{2000};
 
 } // namespace
 
@@ -71,28 +72,6 @@ caf::error kernel_refusal(const upstream::reply& r) {
   return make_named_error(code, "kernel_refused", "the Kernel refused: " + why);
 }
 
-// What the Kernel's answer to an upgrade step comes to.
-caf::expected<kernel::upgrade_ack> upgrade_answer(kernel::upgrade_call_kind kind,
-                                                  const upstream::reply& r) {
-  if (r.status >= 400 && r.status < 500)
-    return kernel_refusal(r);
-  if (r.status < 200 || r.status >= 300)
-    return make_error(error_code::upstream_unavailable,
-                      r.status == 0 ? "the Kernel is unreachable: " + r.error
-                                    : "the Kernel answered " + std::to_string(r.status));
-  kernel::upgrade_ack ack;
-  if (kind != kernel::upgrade_call_kind::apply)
-    return ack;
-  rapidjson::Document doc;
-  if (!json::parse_strict(r.body, doc) && doc.IsObject() && doc.HasMember("upgrade")
-      && doc["upgrade"].IsObject() && doc["upgrade"].HasMember("appliedAt")
-      && doc["upgrade"]["appliedAt"].IsString())
-    ack.applied_at_ms = parse_rfc3339_ms(doc["upgrade"]["appliedAt"].GetString());
-  if (ack.applied_at_ms == 0)
-    return make_error(error_code::upstream_unavailable, "the Kernel applied without an appliedAt");
-  return ack;
-}
-
 // The receipt fields of an AuditEvent answer (SPEC §6); what is missing,
 // or not a string, stays empty.
 kernel::audit_ack audit_ack_of(const std::string& body) {
@@ -113,6 +92,61 @@ kernel::audit_ack audit_ack_of(const std::string& body) {
 }
 
 } // namespace
+
+caf::expected<kernel::upgrade_ack> kernel_upgrade_answer(kernel::upgrade_call_kind kind,
+                                                         const upstream::reply& r) {
+  if (r.status >= 400 && r.status < 500)
+    return kernel_refusal(r);
+  if (r.status < 200 || r.status >= 300)
+    return make_error(error_code::upstream_unavailable,
+                      r.status == 0 ? "the Kernel is unreachable: " + r.error
+                                    : "the Kernel answered " + std::to_string(r.status));
+  kernel::upgrade_ack ack;
+  rapidjson::Document doc;
+  const rapidjson::Value* record = nullptr;
+  if (!json::parse_strict(r.body, doc) && doc.IsObject()) {
+    auto m = doc.FindMember("upgrade");
+    if (m != doc.MemberEnd() && m->value.IsObject())
+      record = &m->value;
+  }
+  if (record) {
+    ack.status = json::string_member(*record, "status");
+    ack.payload_hash = json::string_member(*record, "payloadHash");
+    auto approvals = record->FindMember("approvals");
+    if (approvals != record->MemberEnd() && approvals->value.IsArray())
+      for (const auto& a : approvals->value.GetArray())
+        if (auto who = json::string_member(a, "approver"); !who.empty())
+          ack.approvers.push_back(std::move(who));
+    // An appliedAt the service cannot read is the Kernel breaking its
+    // protocol: the step's outcome is then unknown, never a time made up.
+    auto applied = record->FindMember("appliedAt");
+    if (applied != record->MemberEnd()) {
+      std::string text = applied->value.IsString() ? applied->value.GetString() : "(not a string)";
+      ack.applied_at_ms = parse_rfc3339_ms(text);
+      if (ack.applied_at_ms == 0)
+        return make_error(error_code::upstream_unavailable,
+                          "the Kernel's appliedAt is not an RFC 3339 time: " + text.substr(0, 40));
+    }
+  }
+  switch (kind) {
+    case kernel::upgrade_call_kind::propose:
+    case kernel::upgrade_call_kind::approve:
+      break;  // taken by the status alone
+    case kernel::upgrade_call_kind::apply:
+      if (ack.applied_at_ms == 0)
+        return make_error(error_code::upstream_unavailable,
+                          "the Kernel applied without an appliedAt");
+      if (ack.status.empty())
+        ack.status = "applied";
+      break;
+    case kernel::upgrade_call_kind::read:
+      if (!record)
+        return make_error(error_code::upstream_unavailable,
+                          "the Kernel's answer holds no upgrade record");
+      break;
+  }
+  return ack;
+}
 
 kernel_client_actor::behavior_type
 kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
@@ -202,20 +236,25 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
         case kernel::upgrade_call_kind::apply:
           target += "/" + call.upgrade.upgrade_id + "/apply";
           break;
+        case kernel::upgrade_call_kind::read:
+          target += "/" + call.upgrade.upgrade_id;
+          break;
       }
       if (!call.applied_by.empty())
         headers.emplace_back("X-Applied-By", call.applied_by);
       self->state.calls.emplace(id, std::make_pair(promise, call.kind));
-      send({"POST", std::move(target), std::move(body), "application/json", std::move(headers),
-            audit_http_timeout},
+      bool read = call.kind == kernel::upgrade_call_kind::read;
+      send({read ? "GET" : "POST", std::move(target), std::move(body), "application/json",
+            std::move(headers), read ? upgrade_read_timeout : audit_http_timeout},
            completion(id));
       return promise;
     }),
     metered(self, meter_, [self, count](atoms::kdone_atom, std::uint64_t id, upstream::reply& reply) {
       auto& st = self->state;
       if (auto it = st.calls.find(id); it != st.calls.end()) {
-        count("upgrade", reply.status == 0 ? "unreachable" : reply.status < 500 ? "ok" : "server_error");
-        auto answer = upgrade_answer(it->second.second, reply);
+        count(it->second.second == kernel::upgrade_call_kind::read ? "upgrade_read" : "upgrade",
+              reply.status == 0 ? "unreachable" : reply.status < 500 ? "ok" : "server_error");
+        auto answer = kernel_upgrade_answer(it->second.second, reply);
         if (answer)
           it->second.first.deliver(std::move(*answer));
         else

@@ -52,6 +52,14 @@ struct kernel_client_state {
     calls;
 };
 
+/// What the Kernel's answer to an upgrade step or read comes to: the
+/// Kernel's refusal as the service's own error of that kind (named
+/// `kernel_refused`), `upstream_unavailable` when it did not answer or
+/// answered what the service cannot read (an appliedAt that is not an RFC
+/// 3339 time among them), else its record of the upgrade.
+caf::expected<kernel::upgrade_ack> kernel_upgrade_answer(kernel::upgrade_call_kind kind,
+                                                         const upstream::reply& reply);
+
 /// The Kernel over HTTP(S) (SPEC §6, §7, §10). The exchanges run on the
 /// upstream client's own io thread; their completions come back to this
 /// actor as `kdone` messages, so the actor never touches a socket and never

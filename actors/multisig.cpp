@@ -1,5 +1,7 @@
 #include "actors/multisig.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
@@ -52,13 +54,81 @@ void db_step(const context& ctx, persistence::upgrade_step step, promise_t promi
           [promise](caf::error& e) mutable { fail(promise, e); });
 }
 
-// Has the Kernel take the step; its refusal is passed on.
+// Whether a Kernel step that failed with `e` may have been taken all the
+// same: its reply lost or unreadable (the request was sent), or a 409 from a
+// Kernel that holds the step already (an earlier attempt whose reply, or
+// whose local write, was lost).
+bool outcome_unknown(const caf::error& e) {
+  if (e == caf::sec::request_timeout)
+    return true;
+  if (e.category() != error_category())
+    return false;
+  auto code = static_cast<error_code>(e.code());
+  return code == error_code::upstream_unavailable || code == error_code::timeout
+         || code == error_code::conflict;
+}
+
+// Whether the Kernel's record shows `call` taken.
+bool taken(const kernel::upgrade_call& call, const kernel::upgrade_ack& held) {
+  switch (call.kind) {
+    case kernel::upgrade_call_kind::propose:
+      return held.payload_hash == call.upgrade.payload_hash;
+    case kernel::upgrade_call_kind::approve:
+      return std::find(held.approvers.begin(), held.approvers.end(), call.approver)
+             != held.approvers.end();
+    case kernel::upgrade_call_kind::apply:
+      return held.status == "applied" && held.applied_at_ms > 0;
+    case kernel::upgrade_call_kind::read:
+      return true;
+  }
+  return false;
+}
+
+const char* step_name(kernel::upgrade_call_kind kind) {
+  switch (kind) {
+    case kernel::upgrade_call_kind::propose:
+      return "propose";
+    case kernel::upgrade_call_kind::approve:
+      return "approve";
+    case kernel::upgrade_call_kind::apply:
+      return "apply";
+    case kernel::upgrade_call_kind::read:
+      return "read";
+  }
+  return "?";
+}
+
+// Has the Kernel take the step; its refusal is passed on. When the outcome
+// is unknown, the Kernel's record decides (SPEC §9: in doubt, find out and
+// roll forward): a step the Kernel holds is recorded here as taken, with
+// the Kernel's appliedAt; one it does not hold fails as it failed, to be
+// sent again.
 void kernel_step(const context& ctx, kernel::upgrade_call call, promise_t promise,
                  std::function<void(kernel::upgrade_ack)> next) {
+  auto sent = call;
   ctx.self->request(ctx.directory->kernel(), multisig_kernel_timeout, atoms::upgrade_atom::value,
                     std::move(call))
     .then([next](kernel::upgrade_ack& ack) mutable { next(ack); },
-          [promise](caf::error& e) mutable { fail(promise, e); });
+          [ctx, sent, promise, next](caf::error& e) mutable {
+            if (!outcome_unknown(e))
+              return fail(promise, e);
+            kernel::upgrade_call read;
+            read.kind = kernel::upgrade_call_kind::read;
+            read.upgrade.upgrade_id = sent.upgrade.upgrade_id;
+            ctx.self->request(ctx.directory->kernel(), multisig_kernel_timeout,
+                              atoms::upgrade_atom::value, std::move(read))
+              .then(
+                [sent, promise, next, e](kernel::upgrade_ack& held) mutable {
+                  if (!taken(sent, held))
+                    return fail(promise, e);
+                  log::warn("the Kernel had taken an upgrade step whose outcome was unknown;"
+                            " recorded as taken",
+                            {{"actor", "multisig"}, {"upgradeId", sent.upgrade.upgrade_id},
+                             {"step", step_name(sent.kind)}, {"error", caf::to_string(e)}});
+                  next(held);
+                },
+                [promise, e](caf::error&) mutable { fail(promise, e); });
+          });
 }
 
 void propose(const context& ctx, domain::upgrade_proposal p, promise_t promise, next_fn done) {

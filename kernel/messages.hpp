@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
@@ -51,8 +52,10 @@ typename Inspector::result_type inspect(Inspector& f, signer_key& x) {
   return f(caf::meta::type_name("signer_key"), x.signer_id, x.public_key);
 }
 
-/// Which step of a multisig upgrade the Kernel is asked to take.
-enum class upgrade_call_kind : std::uint8_t { propose, approve, apply };
+/// Which step of a multisig upgrade the Kernel is asked to take, or `read`:
+/// what the Kernel holds of it (`GET /kernel/upgrade/{id}`), asked when the
+/// outcome of a step is unknown.
+enum class upgrade_call_kind : std::uint8_t { propose, approve, apply, read };
 
 /// One upgrade step submitted to the Kernel, which enforces the multisig
 /// rules itself (`POST /kernel/upgrade[/{id}/approve|/apply]`).
@@ -73,14 +76,21 @@ typename Inspector::result_type inspect(Inspector& f, upgrade_call& x) {
            x.applied_by);
 }
 
-/// The Kernel took the step; for apply, when it applied it.
+/// The Kernel took the step: its record of the upgrade as it answered it
+/// (what an answer leaves out stays empty); for apply and read, when it
+/// applied it.
 struct upgrade_ack {
   std::int64_t applied_at_ms = 0;
+  std::string status;
+  std::string payload_hash;
+  /// The approvers whose approvals the Kernel holds.
+  std::vector<std::string> approvers;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, upgrade_ack& x) {
-  return f(caf::meta::type_name("upgrade_ack"), x.applied_at_ms);
+  return f(caf::meta::type_name("upgrade_ack"), x.applied_at_ms, x.status, x.payload_hash,
+           x.approvers);
 }
 
 } // namespace ap::kernel

@@ -46,6 +46,12 @@ void add_control_routes(http::router& r, mock_state& k) {
               return reply(http::error_response(400, "invalid_input", "resetRate in 0..1", "resetRate"));
             k.f.reset_rate = b["resetRate"].GetDouble();
           }
+          if (b.HasMember("upgradeResets")) {
+            if (!non_negative("upgradeResets"))
+              return reply(http::error_response(400, "invalid_input", "upgradeResets >= 0",
+                                                "upgradeResets"));
+            k.f.upgrade_resets = static_cast<long>(b["upgradeResets"].GetInt64());
+          }
           if (b.HasMember("outage")) {
             if (!b["outage"].IsBool())
               return reply(http::error_response(400, "invalid_input", "outage is a boolean", "outage"));

@@ -6,7 +6,16 @@ std::string faults::to_json() const {
   return "{\"errorRate\":" + std::to_string(error_rate.load()) + ",\"jitterMs\":"
          + std::to_string(jitter_ms.load()) + ",\"latencyMs\":" + std::to_string(latency_ms.load())
          + ",\"outage\":" + (outage.load() ? "true" : "false")
-         + ",\"resetRate\":" + std::to_string(reset_rate.load()) + "}";
+         + ",\"resetRate\":" + std::to_string(reset_rate.load())
+         + ",\"upgradeResets\":" + std::to_string(upgrade_resets.load()) + "}";
+}
+
+bool faults::take_upgrade_reset() {
+  long left = upgrade_resets.load();
+  while (left > 0)
+    if (upgrade_resets.compare_exchange_weak(left, left - 1))
+      return true;
+  return false;
 }
 
 void token_check::require(std::string token) {

@@ -29,6 +29,13 @@ struct faults {
   std::atomic<double> error_rate{0};
   std::atomic<double> reset_rate{0};
   std::atomic<bool> outage{false};
+  /// The next this many upgrade steps (propose, approve, apply) take effect
+  /// and are then answered with a connection reset: a reply lost after the
+  /// Kernel acted.
+  std::atomic<long> upgrade_resets{0};
+
+  /// Takes one of `upgrade_resets`, if any are left.
+  bool take_upgrade_reset();
 
   /// The body of GET /mock/faults.
   std::string to_json() const;

@@ -30,6 +30,18 @@ int status_of(domain::refusal_kind kind) {
   return 400;
 }
 
+// An upgrade step under the Kernel's faults and, besides, the upgradeResets
+// fault: a step that took effect answered with a reset.
+http::handler step(mock_state& k, http::handler inner) {
+  return faulty(k, [&k, inner = std::move(inner)](http::request& req, http::reply_fn reply) {
+    inner(req, [&k, reply](http::response res) {
+      if (res.status < 300 && k.f.take_upgrade_reset())
+        res.reset = true;
+      reply(std::move(res));
+    });
+  });
+}
+
 } // namespace
 
 void add_upgrade_routes(http::router& r, mock_state& k) {
@@ -40,7 +52,7 @@ void add_upgrade_routes(http::router& r, mock_state& k) {
     return http::error_response(status_of(m.kind), m.code, m.message, m.field);
   };
   r.add("POST", "/kernel/upgrade", access::open, body_kind::json,
-        faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
+        step(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
           domain::upgrade_proposal p;
           if (auto bad = domain::parse_proposal(*req.json, p, {"upgradeId", "payloadHash", "threshold"}))
             return reply(refusal(*bad));
@@ -58,7 +70,7 @@ void add_upgrade_routes(http::router& r, mock_state& k) {
           reply(http::json_response(201, "{\"upgrade\":" + domain::upgrade_json(rec) + "}"));
         }));
   r.add("POST", "/kernel/upgrade/{id}/approve", access::open, body_kind::json,
-        faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
+        step(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
           const auto& b = *req.json;
           for (const char* f : {"approverId", "signature"})
             if (!b.IsObject() || !b.HasMember(f) || !b[f].IsString())
@@ -71,7 +83,7 @@ void add_upgrade_routes(http::router& r, mock_state& k) {
           reply(http::json_response(201, "{\"upgrade\":" + domain::upgrade_json(rec) + "}"));
         }));
   r.add("POST", "/kernel/upgrade/{id}/apply", access::open, body_kind::none,
-        faulty(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
+        step(k, [&k, now_ms, refusal](http::request& req, http::reply_fn reply) {
           std::string by{req.header("x-applied-by")};
           std::lock_guard<std::mutex> guard{k.mutex};
           domain::upgrade_record rec;

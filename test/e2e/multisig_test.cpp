@@ -169,6 +169,71 @@ BOOST_AUTO_TEST_CASE(two_of_two_applies_through_the_kernel) {
                 "upgrade.rejected");  // the early apply and the second apply were refused
 }
 
+// The Kernel took each step and the reply was lost (a connection reset
+// after the step): the service reads the Kernel's record, records the step
+// as taken and answers as if the reply had come, instead of a failure that
+// every retry would then meet as a 409.
+BOOST_AUTO_TEST_CASE(steps_whose_kernel_reply_is_lost_are_read_back_from_the_kernel) {
+  upgrade u{"1.1.5"};
+  auto kernel_port = main_stack().kernel.port();
+  auto lose_next_reply = [&] {
+    BOOST_REQUIRE(http_call(kernel_port, "POST", "/mock/faults", {{"Content-Type", "application/json"}},
+                            R"({"upgradeResets":1})").status == 200);
+  };
+  // The fault was spent: the Kernel did reset the step's connection.
+  auto reset_happened = [&] {
+    return parse_json(http_call(kernel_port, "GET", "/mock/faults").body)["upgradeResets"].GetInt() == 0;
+  };
+  lose_next_reply();
+  auto proposed = propose(u);
+  BOOST_TEST(reset_happened());
+  BOOST_TEST(proposed.status == 201, proposed.body);
+  lose_next_reply();
+  auto approved = approve(u, "alice");
+  BOOST_TEST(reset_happened());
+  BOOST_TEST(approved.status == 201, approved.body);
+  BOOST_TEST(approve(u, "bob").status == 201);
+  lose_next_reply();
+  auto applied = apply(u);
+  BOOST_TEST(reset_happened());
+  BOOST_REQUIRE_MESSAGE(applied.status == 200, applied.body);
+  // The local record follows the Kernel's, appliedAt included.
+  auto kernel = parse_json(http_call(kernel_port, "GET", "/kernel/upgrade/" + u.id).body);
+  BOOST_TEST(std::string{kernel["upgrade"]["status"].GetString()} == "applied");
+  BOOST_TEST(std::string{parse_json(applied.body)["appliedAt"].GetString()}
+             == kernel["upgrade"]["appliedAt"].GetString());
+  auto got = parse_json(call("GET", "/api/multisig/upgrades/" + u.id).body);
+  BOOST_TEST(std::string{got["status"].GetString()} == "applied");
+  BOOST_TEST(got["approvals"].Size() == 2u);
+  // Each step was recorded, and audited, once.
+  BOOST_TEST(sql("SELECT string_agg(event_type, ',' ORDER BY created_at, event_type) FROM audit_outbox"
+                 " WHERE payload LIKE $1", {"%" + u.id + "%"})
+             == "upgrade.proposed,upgrade.approved,upgrade.approved,upgrade.applied");
+}
+
+// The Kernel is ahead of the local record (the step's local write was lost,
+// or the Kernel was called directly): the Kernel answers 409, and its record
+// shows the step taken, so the service records it and goes on.
+BOOST_AUTO_TEST_CASE(a_kernel_ahead_of_the_local_record_is_followed) {
+  upgrade u{"1.1.6"};
+  auto kernel_port = main_stack().kernel.port();
+  BOOST_REQUIRE(propose(u).status == 201);
+  auto direct = http_call(kernel_port, "POST", "/kernel/upgrade/" + u.id + "/approve",
+                          {{"Content-Type", "application/json"}},
+                          R"({"approverId":"alice","signature":")" + u.signature("alice") + "\"}");
+  BOOST_REQUIRE_MESSAGE(direct.status == 201, direct.body);
+  auto approved = approve(u, "alice");
+  BOOST_TEST(approved.status == 201, approved.body);
+  BOOST_TEST(sql("SELECT count(*) FROM upgrade_approvals WHERE upgrade_id = $1", {u.id}) == "1");
+  // What the Kernel does not hold is still refused as the Kernel refused it:
+  // bob's approval there is not in the Kernel, and an apply before it is not
+  // taken.
+  auto early = apply(u);
+  BOOST_TEST(early.status == 409);
+  BOOST_TEST(approve(u, "bob").status == 201);
+  BOOST_TEST(apply(u).status == 200);
+}
+
 BOOST_AUTO_TEST_CASE(two_of_three_applies) {
   upgrade u{"1.2.0", {"carol", "alice", "bob"}};
   BOOST_REQUIRE(propose(u).status == 201);
