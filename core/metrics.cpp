@@ -77,7 +77,7 @@ void histogram::observe(double value) noexcept {
 }
 
 std::vector<double> latency_buckets() {
-  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10};
 }
 
 std::string render_labels(const labels& l) {
