@@ -50,10 +50,12 @@ constexpr const char* usage =
   "  --help, --version\n"
   "\n"
   "At run time: GET /mock/faults shows the faults, POST /mock/faults\n"
-  "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"resetRate\",\"outage\",\"requireToken\"}\n"
-  "changes any of them; resetRate is the fraction of /kernel/* requests that are\n"
-  "carried out and then answered with a connection reset instead of a response;\n"
-  "requireToken replaces the token (\"\" requires none). GET /mock/requests counts\n"
+  "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"resetRate\",\"outage\",\"requireToken\",\n"
+  "\"refuseEventType\"} changes any of them; resetRate is the fraction of /kernel/*\n"
+  "requests that are carried out and then answered with a connection reset instead\n"
+  "of a response; requireToken replaces the token (\"\" requires none);\n"
+  "refuseEventType answers 413 to every audit event of that type (\"\" none), counted\n"
+  "as \"refused\" in GET /mock/faults. GET /mock/requests counts\n"
   "the /kernel/* and /health requests made while a token was required:\n"
   "{\"authorized\":N,\"unauthorized\":M,\"tokenRequired\":true|false}.\n";
 

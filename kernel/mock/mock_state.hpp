@@ -29,9 +29,20 @@ struct faults {
   std::atomic<double> error_rate{0};
   std::atomic<double> reset_rate{0};
   std::atomic<bool> outage{false};
+  /// Audit submissions refused for what they carry (`refuse_event_type`).
+  std::atomic<long> refused{0};
+
+  /// Audit events of `type` are refused with 413, as a Kernel refuses an
+  /// oversized payload (none when empty).
+  void refuse_event_type(std::string type);
+  bool refuses(const std::string& type) const;
 
   /// The body of GET /mock/faults.
   std::string to_json() const;
+
+ private:
+  mutable std::mutex refused_type_mutex_;
+  std::string refused_type_;
 };
 
 /// The bearer token the mock demands of every /kernel/* and /health request
