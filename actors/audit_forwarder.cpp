@@ -3,8 +3,10 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include "actors/errors.hpp"
 #include "actors/metering.hpp"
 
+#include "core/json.hpp"
 #include "core/time.hpp"
 #include "core/log.hpp"
 
@@ -22,9 +24,11 @@ struct instruments {
   metrics::counter& breaches;
   metrics::counter& delivered;
   metrics::counter& failed;
+  metrics::counter& dead_letters;
   metrics::gauge& pending;
   metrics::gauge& oldest;
   metrics::gauge& past_budget;
+  metrics::gauge& dead_lettered;
   std::map<domain::receipt_check, metrics::counter*> rejections;
 
   explicit instruments(metrics::registry& r)
@@ -37,11 +41,16 @@ struct instruments {
                               "Audit events acknowledged by the Kernel with a valid receipt")),
       failed(r.get_counter("ap_audit_forward_failures_total",
                            "Failed attempts to forward an audit event (retried)")),
+      dead_letters(r.get_counter("ap_audit_dead_letters_total",
+                                 "Audit events the Kernel refused for what they carry, "
+                                 "dead-lettered (not retried until requeued)")),
       pending(r.get_gauge("ap_audit_outbox_pending", "Audit events not yet in the Kernel")),
       oldest(r.get_gauge("ap_audit_outbox_oldest_pending_seconds",
                          "Age of the oldest audit event not yet in the Kernel")),
       past_budget(r.get_gauge("ap_audit_outbox_pending_past_budget",
-                              "Audit events pending for longer than the 3 s budget")) {
+                              "Audit events pending for longer than the 3 s budget")),
+      dead_lettered(r.get_gauge("ap_audit_outbox_dead_lettered",
+                                "Audit events dead-lettered in the outbox, waiting for an operator")) {
     // Every reason from the start, so a rate over them has a zero to start from.
     for (auto reason : domain::receipt_failures)
       rejections[reason] = &r.get_counter(
@@ -81,11 +90,36 @@ struct batch {
   bool full = false;
 };
 
+// Says, once they are recorded, which events of `b` are dead-lettered: one
+// error line each, with what identifies the event and the Kernel's answer
+// (never the payload, whose content may be what was refused).
+void report_dead_letters(const context& ctx, const batch& b) {
+  for (std::size_t i = 0; i < b.outcomes.size(); ++i) {
+    const auto& out = b.outcomes[i];
+    if (out.refused_status == 0)
+      continue;
+    const auto& row = b.rows[i];
+    std::string order_id;
+    rapidjson::Document payload;
+    if (!json::parse_strict(row.payload, payload) && payload.IsObject())
+      order_id = json::string_member(payload, "orderId");
+    ctx.m->dead_letters.inc();
+    log::error("the Kernel refused an audit event for what it carries; it is dead-lettered"
+               " (docs/runbooks/audit-freshness.md)",
+               {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
+                {"eventType", row.event_type}, {"orderId", order_id},
+                {"status", std::to_string(out.refused_status)}, {"reason", out.refusal}});
+  }
+}
+
 void settle(const context& ctx, std::shared_ptr<batch> b) {
   // Settling releases or ends the leases: nothing more to renew.
   ctx.self->state.on_their_way.erase(b->id);
   ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, b->outcomes)
-    .then([ctx, full = b->full](bool) { finish_cycle(ctx, full); },
+    .then([ctx, b](bool) {
+            report_dead_letters(ctx, *b);
+            finish_cycle(ctx, b->full);
+          },
           [ctx](caf::error& e) {
             // The leases run out and the rows are sent again; the Kernel
             // deduplicates by event id.
@@ -227,11 +261,18 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
   b->outcomes.resize(b->rows.size());
   for (std::size_t i = 0; i < b->rows.size(); ++i) {
     const auto& row = b->rows[i];
-    b->outcomes[i] = {row.event_id, false, {}, row.attempts, {}};
+    b->outcomes[i] = {row.event_id, false, {}, row.attempts, {}, 0, {}};
     ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::audit_atom::value, row)
       .then(
         [ctx, b, i](kernel::audit_ack& ack) { judge(ctx, b, i, std::move(ack), false); },
         [ctx, b, i](caf::error& e) {
+          if (auto status = error_upstream_status(e); status != 0) {
+            // Refused for what it carries: sent again, it would be refused
+            // again. Dead-lettered when the batch settles.
+            b->outcomes[i].refused_status = status;
+            b->outcomes[i].refusal = error_upstream_excerpt(e);
+            return decided(ctx, b);
+          }
           ctx.m->failed.inc();
           log::debug("forwarding an audit event failed; will retry",
                      {{"actor", "audit-forwarder"}, {"eventId", b->rows[i].event_id},
@@ -336,6 +377,7 @@ void refresh_stats(const context& ctx) {
         ctx.m->pending.set(static_cast<double>(s.pending));
         ctx.m->oldest.set(static_cast<double>(s.oldest_pending_ms) / 1000.0);
         ctx.m->past_budget.set(static_cast<double>(s.pending_past_budget));
+        ctx.m->dead_lettered.set(static_cast<double>(s.dead_lettered));
       },
       [](caf::error&) {});
 }

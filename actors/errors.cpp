@@ -59,6 +59,13 @@ caf::error make_order_error(error_code code, std::string message, std::string or
                     caf::make_message(std::move(message), std::string{}, std::move(order_id))};
 }
 
+caf::error make_upstream_refusal(std::int32_t status, std::string excerpt) {
+  return caf::error{static_cast<std::uint8_t>(error_code::upstream_refused), error_category(),
+                    caf::make_message("the upstream refused it (" + std::to_string(status) + ")",
+                                      std::string{}, std::string{}, std::string{"upstream_refused"},
+                                      status, std::move(excerpt))};
+}
+
 caf::error refusal_error(const domain::multisig_refusal& r) {
   auto code = error_code::invalid_input;
   switch (r.kind) {
@@ -100,6 +107,19 @@ std::string context_string(const caf::error& err, std::size_t index) {
 }
 
 } // namespace
+
+std::int32_t error_upstream_status(const caf::error& err) {
+  if (err.category() != error_category())
+    return 0;
+  const auto& ctx = err.context();
+  if (ctx.size() > 4 && ctx.match_element<std::int32_t>(4))
+    return ctx.get_as<std::int32_t>(4);
+  return 0;
+}
+
+std::string error_upstream_excerpt(const caf::error& err) {
+  return context_string(err, 5);
+}
 
 std::string error_message(const caf::error& err) {
   return context_string(err, 0);

@@ -66,6 +66,19 @@ caf::error refusal_error(const domain::multisig_refusal& refusal);
 /// (SPEC §9), so the client can follow the order it may have paid for.
 caf::error make_order_error(error_code code, std::string message, std::string order_id);
 
+/// An upstream's definite refusal of what was sent to it for its content
+/// (a 4xx such as 413 or 422): sending it again gets the same answer. Carries
+/// the upstream's status and `excerpt`, a bounded and printable excerpt of
+/// its answer, for the record of the refusal (never shown to a client).
+caf::error make_upstream_refusal(std::int32_t status, std::string excerpt);
+
+/// The upstream status a `make_upstream_refusal` error carries, or 0.
+std::int32_t error_upstream_status(const caf::error& err);
+
+/// The excerpt of the upstream's answer a `make_upstream_refusal` error
+/// carries, or empty.
+std::string error_upstream_excerpt(const caf::error& err);
+
 /// The order id an `ap` error names, or empty.
 std::string error_order_id(const caf::error& err);
 

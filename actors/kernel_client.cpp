@@ -91,6 +91,35 @@ kernel::audit_ack audit_ack_of(const std::string& body) {
   return ack;
 }
 
+// Up to `limit` bytes of `text`, cut at a character boundary, with every
+// byte that is not printable ASCII or part of a valid UTF-8 sequence (a
+// control character, a NUL, a broken sequence) replaced by '?': the
+// excerpt goes into a log line and a text column, which must take it
+// whatever the Kernel (or what answers in its place) sent.
+std::string printable_excerpt(const std::string& text, std::size_t limit) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size() && out.size() < limit) {
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k)
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (valid && len == 1 && (c < 0x20 || c == 0x7F))
+      valid = false;
+    if (!valid) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    if (out.size() + len > limit)
+      break;
+    out.append(text, i, len);
+    i += len;
+  }
+  return out;
+}
+
 } // namespace
 
 caf::expected<kernel::upgrade_ack> kernel_upgrade_answer(kernel::upgrade_call_kind kind,
@@ -146,6 +175,32 @@ caf::expected<kernel::upgrade_ack> kernel_upgrade_answer(kernel::upgrade_call_ki
       break;
   }
   return ack;
+}
+
+bool refuses_the_event(std::int32_t status) {
+  if (status < 400 || status >= 500)
+    return false;
+  switch (status) {
+    case 401:  // credentials
+    case 403:
+    case 407:
+    case 404:  // routing
+    case 408:  // timing
+    case 409:
+    case 425:
+    case 429:
+      return false;
+    default:
+      return true;
+  }
+}
+
+caf::error audit_submission_error(const upstream::reply& reply) {
+  if (refuses_the_event(reply.status))
+    return make_upstream_refusal(reply.status, printable_excerpt(reply.body, refusal_excerpt_limit));
+  return make_error(error_code::upstream_unavailable,
+                    reply.status == 0 ? "the Kernel is unreachable: " + reply.error
+                                      : "the Kernel answered " + std::to_string(reply.status));
 }
 
 kernel_client_actor::behavior_type
@@ -311,20 +366,22 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
           log::error("the Kernel refused the service's credentials; check KERNEL_TOKEN",
                      {{"actor", "kernel-client"}, {"status", "401"}});
         }
+      } else if (refuses_the_event(reply.status)) {
+        // The Kernel refused the event for what it carries: sending it again
+        // gets the same answer. The forwarder dead-letters it and says so.
+        count("audit", "refused");
       } else if (reply.status >= 400 && reply.status < 500) {
-        // The Kernel refused the event itself: a defect on one side; the
-        // event stays in the outbox and is retried, and this is logged.
+        // Refused for a reason that is not the event (the route, the
+        // timing, a permission): a defect or a passing state on one side;
+        // the event stays in the outbox and is retried, and this is logged.
         count("audit", "rejected");
         log::error("the Kernel rejected an audit event",
                    {{"actor", "kernel-client"}, {"status", std::to_string(reply.status)},
-                    {"body", reply.body.substr(0, 200)}});
+                    {"body", printable_excerpt(reply.body, refusal_excerpt_limit)}});
       } else {
         count("audit", reply.status == 0 ? "unreachable" : "server_error");
       }
-      promise.deliver(make_error(error_code::upstream_unavailable,
-                                 reply.status == 0 ? "the Kernel is unreachable: " + reply.error
-                                                   : "the Kernel answered "
-                                                       + std::to_string(reply.status)));
+      promise.deliver(audit_submission_error(reply));
     }),
   };
 }

@@ -60,6 +60,23 @@ struct kernel_client_state {
 caf::expected<kernel::upgrade_ack> kernel_upgrade_answer(kernel::upgrade_call_kind kind,
                                                          const upstream::reply& reply);
 
+/// Whether a Kernel answering `status` to an audit submission refuses the
+/// event itself, for what it carries (400, 413, 422, ...): every 4xx but
+/// those about the credentials (401, 403, 407), the route (404) or the
+/// timing (408, 409, 425, 429), which say nothing against the event.
+bool refuses_the_event(std::int32_t status);
+
+/// The error an audit submission answered `reply` (anything but a 2xx)
+/// ends with: `make_upstream_refusal` with the status and a bounded,
+/// printable excerpt of the answer when the Kernel refuses the event
+/// (`refuses_the_event`), so the forwarder dead-letters it instead of
+/// sending it again; `upstream_unavailable` otherwise, and it is retried.
+caf::error audit_submission_error(const upstream::reply& reply);
+
+/// At most this many bytes of the Kernel's answer are kept with a refused
+/// event (logged, and stored with its dead-letter record).
+constexpr std::size_t refusal_excerpt_limit = 200;
+
 /// The Kernel over HTTP(S) (SPEC §6, §7, §10). The exchanges run on the
 /// upstream client's own io thread; their completions come back to this
 /// actor as `kdone` messages, so the actor never touches a socket and never

@@ -17,6 +17,7 @@
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/multisig_store.hpp"
+#include "persistence/outbox_store.hpp"
 
 namespace ap::app {
 
@@ -37,6 +38,30 @@ std::optional<service_config> load_or_report() {
 }
 
 } // namespace
+
+int requeue_dead_letters(const std::vector<std::string>& args) {
+  std::vector<std::string> event_ids;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--event-id" && i + 1 < args.size() && !args[i + 1].empty()) {
+      event_ids.push_back(args[++i]);
+      continue;
+    }
+    std::cerr << "usage: artifact-publisher requeue-dead-letters [--event-id ID]...\n";
+    return 2;
+  }
+  auto cfg = load_or_report();
+  if (!cfg)
+    return 2;
+  try {
+    persistence::connection db{cfg->db_url};
+    auto requeued = persistence::requeue_dead_letters(db, event_ids);
+    std::cout << "{\"requeued\":" << requeued << "}" << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    log::error("requeueing dead-lettered audit events failed", {{"error", e.what()}});
+    return 1;
+  }
+}
 
 int migrate() {
   auto cfg = load_or_report();

@@ -13,4 +13,11 @@ int serve();
 /// JSON report. Returns the process exit code.
 int migrate();
 
+/// `artifact-publisher requeue-dead-letters [--event-id ID]...`: clears the
+/// dead-letter state of the named audit events (of every dead-lettered one
+/// without --event-id), so the forwarder leases them again at once, and
+/// prints `{"requeued": N}`. For after the cause of the Kernel's refusal is
+/// fixed (docs/runbooks/audit-freshness.md). Returns the process exit code.
+int requeue_dead_letters(const std::vector<std::string>& args);
+
 } // namespace ap::app

@@ -18,6 +18,9 @@ constexpr const char* usage =
   "commands:\n"
   "  serve      run the HTTP service (the default)\n"
   "  migrate    apply missing database migrations (idempotent) and print a report\n"
+  "  requeue-dead-letters [--event-id ID]...\n"
+  "             send dead-lettered audit events (all, or those named) to the Kernel again,\n"
+  "             once the cause of its refusal is fixed; prints how many\n"
   "  verify-proof FILE [--keys KEYS.json | --public-key BASE64] [--kernel-keys KERNEL_KEYS.json]\n"
   "             check a proof offline with the published Ed25519 key; with the Kernel's\n"
   "             keys (GET /kernel/keys), also the audit receipts of an order read back\n"
@@ -57,6 +60,8 @@ int main(int argc, char** argv) {
     return ap::app::decrypt_delivery_command(rest);
   if (command == "keygen")
     return ap::app::keygen_command(rest);
+  if (command == "requeue-dead-letters")
+    return ap::app::requeue_dead_letters(rest);
   if (command == "sign-approval")
     return ap::app::sign_approval_command(rest);
   if (argc > 2) {

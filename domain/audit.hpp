@@ -50,25 +50,34 @@ struct forwarding_outcome {
   /// The receipt of an acknowledged event, as canonical JSON (domain/receipt.hpp);
   /// empty otherwise.
   std::string receipt;
+  /// Non-zero when the Kernel refused the event for what it carries (a 4xx
+  /// such as 413 or 422): the Kernel's status. The event is dead-lettered,
+  /// not sent again until an operator requeues it.
+  std::int32_t refused_status = 0;
+  /// With `refused_status`: a bounded excerpt of the Kernel's answer.
+  std::string refusal;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, forwarding_outcome& x) {
   return f(caf::meta::type_name("forwarding_outcome"), x.event_id, x.acknowledged, x.kernel_id,
-           x.attempts, x.receipt);
+           x.attempts, x.receipt, x.refused_status, x.refusal);
 }
 
-/// The outbox at a glance, for metrics.
+/// The outbox at a glance, for metrics. Dead-lettered events are not
+/// pending (nothing sends them until an operator requeues them): they are
+/// counted apart.
 struct outbox_stats {
   std::int64_t pending = 0;
   std::int64_t oldest_pending_ms = 0;
   std::int64_t pending_past_budget = 0;
+  std::int64_t dead_lettered = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outbox_stats& x) {
   return f(caf::meta::type_name("outbox_stats"), x.pending, x.oldest_pending_ms,
-           x.pending_past_budget);
+           x.pending_past_budget, x.dead_lettered);
 }
 
 } // namespace ap::domain

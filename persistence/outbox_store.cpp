@@ -42,11 +42,18 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   std::vector<std::string> kernel_ids;
   std::vector<std::string> receipts;
   std::vector<std::string> failed;
+  std::vector<std::string> refused;
+  std::vector<std::string> refused_statuses;
+  std::vector<std::string> refusals;
   for (const auto& o : outcomes) {
     if (o.acknowledged) {
       acknowledged.push_back(o.event_id);
       kernel_ids.push_back(o.kernel_id);
       receipts.push_back(o.receipt);
+    } else if (o.refused_status != 0) {
+      refused.push_back(o.event_id);
+      refused_statuses.push_back(std::to_string(o.refused_status));
+      refusals.push_back(o.refusal);
     } else {
       failed.push_back(o.event_id);
     }
@@ -73,6 +80,28 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
             "                              100 * power(2, least(attempts, 20))) / 1000)"
             " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
             {to_pg_array(failed), std::to_string(max_backoff.count())});
+  // The refused rows are dead-lettered, with the Kernel's status and its
+  // answer cut to the column's bound; lease_outbox skips them from now on.
+  if (!refused.empty())
+    db.exec("UPDATE audit_outbox o SET dead_lettered_at = now(), leased_until = NULL,"
+            "   dead_letter_status = d.status, dead_letter_reason = left(d.reason, 1000)"
+            " FROM unnest($1::text[], $2::integer[], $3::text[]) AS d(event_id, status, reason)"
+            " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
+            {to_pg_array(refused), to_pg_array(refused_statuses), to_pg_array(refusals)});
+}
+
+std::int64_t requeue_dead_letters(connection& db, const std::vector<std::string>& event_ids) {
+  // Due at once, with the record of the refusal cleared: should the Kernel
+  // refuse the event again, a new one is written.
+  auto rows = db.exec("WITH requeued AS (UPDATE audit_outbox"
+                      " SET dead_lettered_at = NULL, dead_letter_status = NULL,"
+                      "     dead_letter_reason = NULL, next_attempt_at = now()"
+                      " WHERE dead_lettered_at IS NOT NULL AND delivered_at IS NULL"
+                      "   AND (cardinality($1::text[]) = 0 OR event_id = ANY($1::text[]))"
+                      " RETURNING 1)"
+                      " SELECT count(*) FROM requeued",
+                      {to_pg_array(event_ids)});
+  return std::stoll(rows.value(0, 0));
 }
 
 domain::outbox_stats outbox_statistics(connection& db, std::chrono::milliseconds budget) {
@@ -80,9 +109,12 @@ domain::outbox_stats outbox_statistics(connection& db, std::chrono::milliseconds
     "SELECT count(*),"
     " coalesce((extract(epoch FROM now() - min(created_at)) * 1000)::bigint, 0),"
     " count(*) FILTER (WHERE created_at < now() - make_interval(secs => $1::double precision / 1000))"
-    " FROM audit_outbox WHERE delivered_at IS NULL",
+    " FROM audit_outbox WHERE delivered_at IS NULL AND dead_lettered_at IS NULL",
     {std::to_string(budget.count())});
-  return {std::stoll(rows.value(0, 0)), std::stoll(rows.value(0, 1)), std::stoll(rows.value(0, 2))};
+  auto dead = db.exec("SELECT count(*) FROM audit_outbox"
+                      " WHERE dead_lettered_at IS NOT NULL AND delivered_at IS NULL");
+  return {std::stoll(rows.value(0, 0)), std::stoll(rows.value(0, 1)), std::stoll(rows.value(0, 2)),
+          std::stoll(dead.value(0, 0))};
 }
 
 } // namespace ap::persistence

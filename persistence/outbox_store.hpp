@@ -29,13 +29,23 @@ std::int32_t renew_outbox_leases(connection& db, const lease_terms& terms,
 
 /// Records the outcomes: acknowledged rows get their Kernel id and their
 /// receipt is kept (audit_receipts, with the row's order and type), in one
-/// statement for the batch; the others are released and retried after a
-/// backoff that grows with their attempts (100 ms doubling, at most
-/// `max_backoff`). Idempotent: settling a delivered row again changes nothing.
+/// statement for the batch; rows the Kernel refused for what they carry
+/// (`refused_status`) are dead-lettered with its status and answer, in one
+/// statement, and never leased again until requeued; the others are
+/// released and retried after a backoff that grows with their attempts
+/// (100 ms doubling, at most `max_backoff`). Idempotent: settling a
+/// delivered row again changes nothing.
 void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>& outcomes,
                    std::chrono::milliseconds max_backoff = domain::audit_max_retry_backoff);
 
-/// Pending count, oldest pending age and how many are older than `budget`.
+/// Clears the dead-letter state of the dead-lettered rows among
+/// `event_ids` (of all of them when it is empty), so they are leased again
+/// at once; answers how many. For an operator who fixed what made the
+/// Kernel refuse them (docs/runbooks/audit-freshness.md).
+std::int64_t requeue_dead_letters(connection& db, const std::vector<std::string>& event_ids);
+
+/// Pending count, oldest pending age and how many are older than `budget`,
+/// dead-lettered rows apart; and how many are dead-lettered.
 domain::outbox_stats outbox_statistics(
   connection& db, std::chrono::milliseconds budget = domain::audit_freshness_budget);
 

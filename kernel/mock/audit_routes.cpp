@@ -42,6 +42,11 @@ void add_audit_routes(http::router& r, mock_state& k) {
           if (!body.HasMember("metadata") || !is_str(body["metadata"], "eventId"))
             return reply(http::error_response(400, "invalid_input", "metadata.eventId is required",
                                               "metadata.eventId"));
+          if (k.f.refuses(body["eventType"].GetString())) {
+            ++k.f.refused;
+            return reply(http::error_response(413, "payload_too_large",
+                                              "the event is too large to be stored (injected)"));
+          }
           const auto& meta = body["metadata"];
           std::string source = is_str(meta, "source") ? meta["source"].GetString() : "";
           std::lock_guard<std::mutex> guard{k.mutex};

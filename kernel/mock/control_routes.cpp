@@ -57,6 +57,13 @@ void add_control_routes(http::router& r, mock_state& k) {
               return reply(http::error_response(400, "invalid_input", "outage is a boolean", "outage"));
             k.f.outage = b["outage"].GetBool();
           }
+          if (b.HasMember("refuseEventType")) {
+            if (!b["refuseEventType"].IsString())
+              return reply(http::error_response(400, "invalid_input",
+                                                "refuseEventType is a string (empty: none)",
+                                                "refuseEventType"));
+            k.f.refuse_event_type(b["refuseEventType"].GetString());
+          }
           if (b.HasMember("requireToken")) {
             if (!b["requireToken"].IsString())
               return reply(http::error_response(400, "invalid_input",

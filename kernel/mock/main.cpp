@@ -51,11 +51,13 @@ constexpr const char* usage =
   "\n"
   "At run time: GET /mock/faults shows the faults, POST /mock/faults\n"
   "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"resetRate\",\"upgradeResets\",\"outage\",\n"
-  "\"requireToken\"} changes any of them; resetRate is the fraction of /kernel/*\n"
-  "requests that are carried out and then answered with a connection reset instead\n"
-  "of a response; upgradeResets is how many of the next upgrade steps (propose,\n"
-  "approve, apply) are answered that way after they took effect;\n"
-  "requireToken replaces the token (\"\" requires none). GET /mock/requests counts\n"
+  "\"requireToken\",\"refuseEventType\"} changes any of them; resetRate is the fraction\n"
+  "of /kernel/* requests that are carried out and then answered with a connection\n"
+  "reset instead of a response; upgradeResets is how many of the next upgrade steps\n"
+  "(propose, approve, apply) are answered that way after they took effect;\n"
+  "requireToken replaces the token (\"\" requires none); refuseEventType answers 413\n"
+  "to every audit event of that type (\"\" none), counted as \"refused\" in\n"
+  "GET /mock/faults. GET /mock/requests counts\n"
   "the /kernel/* and /health requests made while a token was required:\n"
   "{\"authorized\":N,\"unauthorized\":M,\"tokenRequired\":true|false}.\n";
 

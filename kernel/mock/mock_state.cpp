@@ -1,11 +1,31 @@
 #include "kernel/mock/mock_state.hpp"
 
+#include "core/json.hpp"
+
 namespace ap::kernel::mock {
 
+void faults::refuse_event_type(std::string type) {
+  std::lock_guard<std::mutex> guard{refused_type_mutex_};
+  refused_type_ = std::move(type);
+}
+
+bool faults::refuses(const std::string& type) const {
+  std::lock_guard<std::mutex> guard{refused_type_mutex_};
+  return !refused_type_.empty() && refused_type_ == type;
+}
+
 std::string faults::to_json() const {
-  return "{\"errorRate\":" + std::to_string(error_rate.load()) + ",\"jitterMs\":"
-         + std::to_string(jitter_ms.load()) + ",\"latencyMs\":" + std::to_string(latency_ms.load())
-         + ",\"outage\":" + (outage.load() ? "true" : "false")
+  std::string refused_type;
+  {
+    std::lock_guard<std::mutex> guard{refused_type_mutex_};
+    refused_type = refused_type_;
+  }
+  std::string out = "{\"errorRate\":" + std::to_string(error_rate.load()) + ",\"jitterMs\":"
+                    + std::to_string(jitter_ms.load()) + ",\"latencyMs\":"
+                    + std::to_string(latency_ms.load()) + ",\"outage\":"
+                    + (outage.load() ? "true" : "false") + ",\"refuseEventType\":";
+  json::append_quoted(out, refused_type);
+  return out + ",\"refused\":" + std::to_string(refused.load())
          + ",\"resetRate\":" + std::to_string(reset_rate.load())
          + ",\"upgradeResets\":" + std::to_string(upgrade_resets.load()) + "}";
 }

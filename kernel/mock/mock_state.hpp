@@ -37,8 +37,20 @@ struct faults {
   /// Takes one of `upgrade_resets`, if any are left.
   bool take_upgrade_reset();
 
+  /// Audit submissions refused for what they carry (`refuse_event_type`).
+  std::atomic<long> refused{0};
+
+  /// Audit events of `type` are refused with 413, as a Kernel refuses an
+  /// oversized payload (none when empty).
+  void refuse_event_type(std::string type);
+  bool refuses(const std::string& type) const;
+
   /// The body of GET /mock/faults.
   std::string to_json() const;
+
+ private:
+  mutable std::mutex refused_type_mutex_;
+  std::string refused_type_;
 };
 
 /// The bearer token the mock demands of every /kernel/* and /health request

@@ -16,7 +16,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // An outbox in memory with the real interface: leases due rows, records
-// outcomes (a failed row is due again 100 ms later).
+// outcomes (a failed row is due again 100 ms later, a refused one is
+// dead-lettered and never leased again).
 struct fake_row {
   domain::audit_event row;
   bool delivered = false;
@@ -25,6 +26,8 @@ struct fake_row {
   std::int64_t due_ms = 0;
   std::string kernel_id;
   std::string receipt;
+  std::int32_t dead_letter_status = 0;
+  std::string dead_letter_reason;
 };
 
 struct fake_outbox_state {
@@ -44,7 +47,7 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
       for (auto& r : *rows) {
         if (static_cast<std::int32_t>(out.size()) >= limit)
           break;
-        if (!r.delivered && (!r.leased || r.lease_until_ms <= now()) && r.due_ms <= now()) {
+        if (!r.delivered && r.dead_letter_status == 0 && (!r.leased || r.lease_until_ms <= now()) && r.due_ms <= now()) {
           r.leased = true;
           r.lease_until_ms = now() + lease_ms;
           ++r.row.attempts;
@@ -73,8 +76,10 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
             if (o.acknowledged) {
               r.kernel_id = o.kernel_id;
               r.receipt = o.receipt;
-            }
-            else
+            } else if (o.refused_status != 0) {
+              r.dead_letter_status = o.refused_status;
+              r.dead_letter_reason = o.refusal;
+            } else
               r.due_ms = now() + 100;
           }
       return true;
@@ -82,7 +87,9 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
     [rows, now](atoms::stats_atom) {
       domain::outbox_stats s;
       for (const auto& r : *rows)
-        if (!r.delivered) {
+        if (r.dead_letter_status != 0)
+          ++s.dead_lettered;
+        else if (!r.delivered) {
           ++s.pending;
           s.oldest_pending_ms = std::max(s.oldest_pending_ms, now() - r.row.committed_at_ms);
         }
@@ -166,6 +173,13 @@ struct forwarding : test::actor_fixture {
     caf::anon_send(caf::actor_cast<audit_forwarder_actor>(to), atoms::handover_atom::value,
                    std::move(handed));
     run();
+  }
+
+  // Lets `how_long` pass in steps of 50 ms, so every timer on the way
+  // fires (advance() jumps and fires each due timer once).
+  void pass(std::chrono::milliseconds how_long) {
+    for (auto t = 0ms; t < how_long; t += 50ms)
+      advance(50ms);
   }
 
   std::size_t delivered_rows() {
@@ -345,6 +359,65 @@ BOOST_AUTO_TEST_CASE(outbox_gauges_follow_the_outbox) {
   advance(2s);  // the next refresh
   BOOST_TEST(pending.value() == 0.0);
   BOOST_TEST(oldest.value() == 0.0);
+}
+
+// The Kernel refuses two events for what they carry (413, 422): each is
+// submitted once, dead-lettered with the Kernel's status, counted, and
+// shown by the gauge; the events beside them, and after them, get through.
+BOOST_AUTO_TEST_CASE(an_event_the_kernel_refuses_is_dead_lettered_after_one_submission) {
+  faults->answer_status = [](const domain::audit_event& e) -> std::int32_t {
+    return e.event_id == "evt_big" ? 413 : e.event_id == "evt_bad" ? 422 : 0;
+  };
+  auto& dead_lettered = registry.get_gauge("ap_audit_outbox_dead_lettered", "");
+  auto& pending = registry.get_gauge("ap_audit_outbox_pending", "");
+  commit("evt_1");
+  commit("evt_big");
+  commit("evt_2");
+  commit("evt_bad");
+  pass(5s);
+  BOOST_TEST(faults->submissions["evt_big"] == 1);
+  BOOST_TEST(faults->submissions["evt_bad"] == 1);
+  BOOST_TEST(delivered_rows() == 2u);
+  BOOST_TEST(log->size() == 2u);
+  BOOST_TEST(count("ap_audit_dead_letters_total") == 2u);
+  BOOST_TEST(count("ap_audit_forward_failures_total") == 0u);
+  for (const auto& r : *rows) {
+    auto expected = r.row.event_id == "evt_big" ? 413 : r.row.event_id == "evt_bad" ? 422 : 0;
+    BOOST_TEST(r.dead_letter_status == expected, r.row.event_id);
+    if (expected != 0)
+      BOOST_TEST(r.dead_letter_reason.find("scripted answer") != std::string::npos);
+  }
+  BOOST_TEST(dead_lettered.value() == 2.0);
+  BOOST_TEST(pending.value() == 0.0);
+  // Later events flow as before; the dead-lettered ones stay where they are.
+  commit("evt_3");
+  pass(3s);
+  BOOST_TEST(delivered_rows() == 3u);
+  BOOST_TEST(faults->submissions["evt_big"] == 1);
+  BOOST_TEST(faults->submissions["evt_bad"] == 1);
+  BOOST_TEST(count("ap_audit_dead_letters_total") == 2u);
+}
+
+// 429 and 500 say nothing against the event: it is sent again until the
+// Kernel takes it, and nothing is dead-lettered.
+BOOST_AUTO_TEST_CASE(an_event_answered_429_or_500_is_sent_again) {
+  auto status = std::make_shared<std::int32_t>(429);
+  faults->answer_status = [status](const domain::audit_event&) { return *status; };
+  commit("evt_busy");
+  pass(2s);
+  auto after_429 = faults->submissions["evt_busy"];
+  BOOST_TEST(after_429 >= 5);
+  *status = 500;
+  pass(2s);
+  BOOST_TEST(faults->submissions["evt_busy"] >= after_429 + 5);
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(count("ap_audit_dead_letters_total") == 0u);
+  BOOST_TEST(count("ap_audit_forward_failures_total") >= 10u);
+  BOOST_TEST(rows->front().dead_letter_status == 0);
+  *status = 0;
+  pass(2s);
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(log->size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_delivered_event_keeps_its_receipt_which_verifies_under_the_published_key) {

@@ -165,8 +165,92 @@ BOOST_AUTO_TEST_CASE(only_the_holder_renews_a_lease_and_only_on_undelivered_rows
   BOOST_TEST(until("evt_a9") == "t");
   BOOST_TEST(until("evt_b9") == "f");
   // A delivered row is not leased again.
-  settle_outbox(db, {{"evt_b9", true, "kae_9", 1, {}}});
+  settle_outbox(db, {{"evt_b9", true, "kae_9", 1, {}, 0, {}}});
   BOOST_TEST(renew_outbox_leases(db, {"instance-a", 0, 60000}, {"evt_b9"}) == 0);
+}
+
+// An event the Kernel refused for what it carries is dead-lettered: never
+// leased again, not pending (so no freshness alarm for it), counted apart,
+// until an operator requeues it.
+BOOST_AUTO_TEST_CASE(a_dead_lettered_event_is_not_leased_again_until_requeued) {
+  store_order(db, order("5"));
+  auto rows = lease_outbox(db, {"instance-a", 10, 2000});
+  BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+  auto reason = std::string(1500, 'x');  // longer than the column's bound
+  settle_outbox(db, {{"evt_a5", false, {}, 1, {}, 413, reason}, {"evt_b5", false, {}, 1, {}, 0, {}}},
+                std::chrono::milliseconds{0});
+  auto dead = db.exec("SELECT dead_lettered_at IS NOT NULL, dead_letter_status,"
+                      " length(dead_letter_reason), leased_until IS NULL"
+                      " FROM audit_outbox WHERE event_id = 'evt_a5'");
+  BOOST_TEST(dead.value(0, 0) == "t");
+  BOOST_TEST(dead.value(0, 1) == "413");
+  BOOST_TEST(dead.value(0, 2) == "1000");
+  BOOST_TEST(dead.value(0, 3) == "t");
+  // The failed one is due again at once (no backoff here); the dead-lettered
+  // one is not, even with its lease gone and its retry time past.
+  rows = lease_outbox(db, {"instance-b", 10, 2000});
+  BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+  BOOST_TEST(rows[0].event_id == "evt_b5");
+  settle_outbox(db, {{"evt_b5", false, {}, 2, {}, 0, {}}}, std::chrono::milliseconds{0});
+  db.exec("UPDATE audit_outbox SET created_at = now() - interval '1 minute'");
+  auto stats = outbox_statistics(db);
+  BOOST_TEST(stats.pending == 1);
+  BOOST_TEST(stats.pending_past_budget == 1);
+  BOOST_TEST(stats.dead_lettered == 1);
+  // Settling it again as failed (a late outcome from another instance)
+  // does not bring it back.
+  settle_outbox(db, {{"evt_a5", false, {}, 1, {}, 0, {}}}, std::chrono::milliseconds{0});
+  rows = lease_outbox(db, {"instance-b", 10, 2000});
+  BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+  BOOST_TEST(rows[0].event_id == "evt_b5");
+  settle_outbox(db, {{"evt_b5", true, "kae_b5", 3, {}, 0, {}}});
+  stats = outbox_statistics(db);
+  BOOST_TEST(stats.pending == 0);
+  BOOST_TEST(stats.oldest_pending_ms == 0);
+  BOOST_TEST(stats.dead_lettered == 1);
+
+  // A requeue names what it clears: another event id clears nothing.
+  BOOST_TEST(requeue_dead_letters(db, {"evt_b5", "evt_none"}) == 0);
+  BOOST_TEST(lease_outbox(db, {"instance-b", 10, 2000}).empty());
+  BOOST_TEST(requeue_dead_letters(db, {"evt_a5"}) == 1);
+  stats = outbox_statistics(db);
+  BOOST_TEST(stats.pending == 1);
+  BOOST_TEST(stats.dead_lettered == 0);
+  BOOST_TEST(db.exec("SELECT dead_letter_status IS NULL AND dead_letter_reason IS NULL"
+                     " FROM audit_outbox WHERE event_id = 'evt_a5'").value(0, 0) == "t");
+  rows = lease_outbox(db, {"instance-b", 10, 2000});
+  BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+  BOOST_TEST(rows[0].event_id == "evt_a5");
+  // Without names, every dead-lettered row is requeued.
+  settle_outbox(db, {{"evt_a5", false, {}, 2, {}, 422, "again"}});
+  BOOST_TEST(outbox_statistics(db).dead_lettered == 1);
+  BOOST_TEST(requeue_dead_letters(db, {}) == 1);
+  BOOST_TEST(requeue_dead_letters(db, {}) == 0);
+}
+
+// The lease keeps to the index of the rows it may take (undelivered, not
+// dead-lettered) as the outbox fills with delivered and dead-lettered rows.
+BOOST_AUTO_TEST_CASE(the_lease_reads_the_due_index) {
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload, delivered_at)"
+          " SELECT 'evt_d' || g, 'order.completed', '{}', now() FROM generate_series(1, 20000) g");
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload, dead_lettered_at)"
+          " SELECT 'evt_x' || g, 'order.completed', '{}', now() FROM generate_series(1, 2000) g");
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload)"
+          " SELECT 'evt_p' || g, 'order.completed', '{}' FROM generate_series(1, 5) g");
+  db.exec("ANALYZE audit_outbox");
+  auto scans = [&](const char* what) {
+    db.exec("SELECT pg_stat_force_next_flush()");
+    db.exec("SELECT pg_stat_clear_snapshot()");
+    return std::stoll(db.exec(std::string{"SELECT "} + what).value(0, 0));
+  };
+  auto seq = "seq_scan FROM pg_stat_user_tables WHERE relname = 'audit_outbox'";
+  auto due = "idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'audit_outbox_due_idx'";
+  auto seq_before = scans(seq);
+  auto due_before = scans(due);
+  auto rows = lease_outbox(db, {"instance-a", 10, 2000});
+  BOOST_TEST(rows.size() == 5u);
+  BOOST_TEST(scans(seq) == seq_before);
+  BOOST_TEST(scans(due) > due_before);
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_part_way_leaves_nothing) {
@@ -411,9 +495,10 @@ BOOST_AUTO_TEST_CASE(settled_receipts_are_kept_with_their_order_and_outlive_the_
   const auto& completed = o.events[0];
   const auto& generated = o.events[1];
   auto first = receipt(completed, std::string(64, 'a'));
-  settle_outbox(db, {{completed.event_id, true, "kae_1", 1, first},
-                     {generated.event_id, false, {}, 1, {}},
-                     {"evt_up", true, "kae_up", 1, receipt({"evt_up", "upgrade.proposed", "{}"}, std::string(64, 'c'))}});
+  settle_outbox(db, {{completed.event_id, true, "kae_1", 1, first, 0, {}},
+                     {generated.event_id, false, {}, 1, {}, 0, {}},
+                     {"evt_up", true, "kae_up", 1,
+                      receipt({"evt_up", "upgrade.proposed", "{}"}, std::string(64, 'c')), 0, {}}});
   BOOST_TEST(count("audit_receipts") == "2");
   auto row = db.exec("SELECT order_id, event_type, receipt FROM audit_receipts WHERE event_id = $1",
                      {completed.event_id});
@@ -434,12 +519,12 @@ BOOST_AUTO_TEST_CASE(settled_receipts_are_kept_with_their_order_and_outlive_the_
 
   // A repeat (a lease that ran out, the event sent again) changes nothing:
   // the first receipt stays.
-  settle_outbox(db, {{completed.event_id, true, "kae_1", 2, receipt(completed, std::string(64, 'b'))}});
+  settle_outbox(db, {{completed.event_id, true, "kae_1", 2, receipt(completed, std::string(64, 'b')), 0, {}}});
   BOOST_TEST(count("audit_receipts") == "2");
   BOOST_TEST(shown() == R"({"receipts":[)" + first + R"(],"status":"pending"})");
 
   auto second = receipt(generated, std::string(64, 'd'));
-  settle_outbox(db, {{generated.event_id, true, "kae_2", 2, second}});
+  settle_outbox(db, {{generated.event_id, true, "kae_2", 2, second, 0, {}}});
   BOOST_TEST(shown() == R"({"receipts":[)" + first + "," + second + R"(],"status":"delivered"})");
 
   // The outbox is a queue, which may be emptied of what it delivered; the

@@ -176,3 +176,93 @@ BOOST_AUTO_TEST_CASE(sigterm_flushes_the_outbox_before_exiting) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(dead_letters_end_to_end)
+
+// A Kernel that refuses every delivery.generated event with 413: each is
+// submitted once and dead-lettered (counted, shown by the gauge, logged
+// without its payload), the order.completed events beside it and a 500
+// storm after it are retried and delivered as before, and once the cause is
+// gone the operator's requeue gets the refused event into the Kernel.
+BOOST_AUTO_TEST_CASE(a_refused_event_is_dead_lettered_once_and_requeued_by_the_operator) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_dead_letters"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  auto set_faults = [&](const std::string& body) {
+    BOOST_REQUIRE(http_call(kernel.port(), "POST", "/mock/faults",
+                            {{"Content-Type", "application/json"}}, body).status == 200);
+  };
+  auto refused = [&] {
+    return parse_json(http_call(kernel.port(), "GET", "/mock/faults").body)["refused"].GetInt64();
+  };
+  auto checkout = [&](const std::string& customer) {
+    auto r = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                       R"({"customerId":")" + customer + R"(","email":"d@example.com","currency":"usd",)"
+                       R"("items":[{"sku":"creator-basic","quantity":1}]})");
+    BOOST_REQUIRE(r.status == 201);
+    return std::string{parse_json(r.body)["orderId"].GetString()};
+  };
+  auto in_kernel = [&](const std::string& order_id, const char* type) {
+    return kernel_search(kernel.port(), order_id).body.find(type) != std::string::npos;
+  };
+  persistence::connection db{svc.db_url()};
+
+  set_faults(R"({"refuseEventType":"delivery.generated"})");
+  auto first = checkout("dead-letter-1");
+  // A few seconds: a retried event would have been sent a dozen times.
+  std::this_thread::sleep_for(4s);
+  BOOST_TEST(refused() == 1);
+  BOOST_TEST(in_kernel(first, "order.completed"));
+  BOOST_TEST(!in_kernel(first, "delivery.generated"));
+  auto dead = db.exec("SELECT event_type, dead_letter_status, dead_letter_reason, payload FROM audit_outbox"
+                      " WHERE dead_lettered_at IS NOT NULL");
+  BOOST_REQUIRE(dead.rows() == 1);
+  BOOST_TEST(dead.value(0, 0) == "delivery.generated");
+  BOOST_TEST(dead.value(0, 1) == "413");
+  BOOST_TEST(dead.value(0, 2).find("too large") != std::string::npos);
+  BOOST_TEST(metric(svc.port(), "ap_audit_dead_letters_total") == 1.0);
+  BOOST_TEST(metric(svc.port(), "ap_audit_outbox_dead_lettered") == 1.0);
+  BOOST_TEST(metric(svc.port(), "ap_audit_outbox_pending") == 0.0);
+  // One error line names the event and the Kernel's answer, not the payload.
+  auto log = read_file(svc.log());
+  auto line_at = log.find("it is dead-lettered");
+  BOOST_REQUIRE(line_at != std::string::npos);
+  auto line = log.substr(log.rfind('\n', line_at) + 1);
+  line = line.substr(0, line.find('\n'));
+  BOOST_TEST(line.find(first) != std::string::npos, line);  // the orderId
+  BOOST_TEST(line.find("delivery.generated") != std::string::npos, line);
+  BOOST_TEST(line.find("413") != std::string::npos, line);
+  BOOST_TEST(line.find(dead.value(0, 3)) == std::string::npos, line);
+  BOOST_TEST(log.find("it is dead-lettered", line_at + 1) == std::string::npos);
+
+  // A Kernel answering 500 to everything: the events wait and are retried,
+  // none is dead-lettered.
+  set_faults(R"({"refuseEventType":"","errorRate":1})");
+  auto second = checkout("dead-letter-2");
+  std::this_thread::sleep_for(2s);
+  BOOST_TEST(!in_kernel(second, "order.completed"));
+  set_faults(R"({"errorRate":0})");
+  for (int i = 0; i < 50 && !(in_kernel(second, "order.completed") && in_kernel(second, "delivery.generated")); ++i)
+    std::this_thread::sleep_for(100ms);
+  BOOST_TEST(in_kernel(second, "order.completed"));
+  BOOST_TEST(in_kernel(second, "delivery.generated"));
+  BOOST_TEST(metric(svc.port(), "ap_audit_dead_letters_total") == 1.0);
+  BOOST_TEST(!in_kernel(first, "delivery.generated"));
+
+  // The cause fixed, the operator requeues it: the Kernel gets it once more.
+  auto env = std::map<std::string, std::string>{{"ARTIFACT_PUBLISHER_DB_URL", svc.db_url()}};
+  BOOST_TEST(run_cli({"requeue-dead-letters", "--event-id"}, env).first == 2);
+  auto [rc, out] = run_cli({"requeue-dead-letters"}, env);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find(R"({"requeued":1})") != std::string::npos, out);
+  for (int i = 0; i < 50 && !in_kernel(first, "delivery.generated"); ++i)
+    std::this_thread::sleep_for(100ms);
+  BOOST_TEST(in_kernel(first, "delivery.generated"));
+  BOOST_TEST(refused() == 1);
+  std::this_thread::sleep_for(1500ms);  // a refresh of the gauges
+  BOOST_TEST(metric(svc.port(), "ap_audit_outbox_dead_lettered") == 0.0);
+  BOOST_TEST(db.exec("SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL").value(0, 0) == "0");
+  BOOST_TEST(run_cli({"requeue-dead-letters"}, env).second.find(R"({"requeued":0})") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

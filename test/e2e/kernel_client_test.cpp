@@ -56,6 +56,20 @@ struct scripted_kernel : test::local_server {
                    return reply(http::error_response(500, "boom", "scripted failure"));
                  if (type == "reject")
                    return reply(http::error_response(400, "invalid_input", "scripted refusal"));
+                 // Refusals of the event, with an answer that is long and not
+                 // all printable.
+                 if (type == "too_large")
+                   return reply(http::response{413, "text/plain",
+                                               "payload too large\n\x01\xff" + std::string(500, 'z'),
+                                               {}, false});
+                 if (type == "unprocessable")
+                   return reply(http::error_response(422, "invalid_input", "scripted refusal"));
+                 // Refusals that say nothing against the event.
+                 for (auto [name, status] : {std::pair<const char*, int>{"forbidden", 403},
+                                             {"no_route", 404}, {"conflict", 409},
+                                             {"too_many", 429}})
+                   if (type == name)
+                     return reply(http::error_response(status, "scripted", "scripted answer"));
                  if (type == "garbage")
                    return reply(http::json_response(202, "{\"no\":\"id\"}"));
                  if (type == "silent")
@@ -150,17 +164,36 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
     BOOST_TEST(empty->hash.empty(), type);
     BOOST_TEST(empty->signature.empty(), type);
   }
-  for (auto type : {"fail", "reject"}) {
+  // A server error, and a refusal about the credentials, the route or the
+  // timing, say nothing against the event: it is sent again.
+  for (auto type : {"fail", "forbidden", "no_route", "conflict", "too_many"}) {
     auto r = t.submit(type);
     BOOST_REQUIRE(!r);
     BOOST_TEST(r.error().category() == error_category(), type);
     BOOST_TEST(r.error().code() == static_cast<std::uint8_t>(error_code::upstream_unavailable), type);
+    BOOST_TEST(error_upstream_status(r.error()) == 0, type);
+  }
+  // A refusal of the event itself is definite, with the status and a
+  // bounded, printable excerpt of the answer.
+  for (auto [type, status] : {std::pair<const char*, int>{"reject", 400}, {"too_large", 413},
+                              {"unprocessable", 422}}) {
+    auto r = t.submit(type);
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(r.error().code() == static_cast<std::uint8_t>(error_code::upstream_refused), type);
+    BOOST_TEST(is_definite_refusal(r.error()), type);
+    BOOST_TEST(error_upstream_status(r.error()) == status, type);
+    if (status == 413)
+      BOOST_TEST(error_upstream_excerpt(r.error())
+                 == "payload too large???" + std::string(refusal_excerpt_limit - 20, 'z'));
+    else
+      BOOST_TEST(error_upstream_excerpt(r.error()).find("scripted refusal") != std::string::npos);
   }
   BOOST_TEST(t.healthy());
   auto text = t.reg.render();
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 3)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="server_error"} 1)") != std::string::npos);
-  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="rejected"} 1)") != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="rejected"} 4)") != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="refused"} 3)") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(every_request_carries_the_token_and_a_rotated_token_file_is_used_at_once) {

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/errors.hpp"
+#include "actors/kernel_client.hpp"
 #include "core/json.hpp"
 
 namespace ap {
@@ -16,8 +17,11 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
     [self](atoms::audit_atom, const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
       auto& st = self->state;
       ++st.faults->audit_calls;
+      ++st.faults->submissions[sub.event_id];
       if (st.faults->outage)
         return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
+      if (auto status = st.faults->answer_status ? st.faults->answer_status(sub) : 0; status != 0)
+        return audit_submission_error({status, R"({"error":"scripted","message":"scripted answer"})", {}, true});
       rapidjson::Document payload;
       if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
         return make_error(error_code::invalid_input, "payload must be a JSON object");

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <caf/stateful_actor.hpp>
@@ -24,6 +25,13 @@ struct kernel_faults {
   bool outage = false;
   /// Audit submissions received, answered or not.
   std::uint64_t audit_calls = 0;
+  /// The same by event id.
+  std::map<std::string, int> submissions;
+  /// The HTTP status the Kernel answers an event with instead of storing
+  /// it, 0 to store it: the submission fails as the Kernel client fails it
+  /// for that status (`audit_submission_error`), a refusal of the event
+  /// (413, 422) or a failure that is retried (429, 500). None by default.
+  std::function<std::int32_t(const domain::audit_event&)> answer_status;
   /// Rewrites each receipt before it is answered (a Kernel, or something
   /// in between, answering what it should not); none by default.
   std::function<kernel::audit_ack(kernel::audit_ack)> tamper;

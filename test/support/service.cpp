@@ -272,10 +272,11 @@ void service_process::restart() {
   start();
 }
 
-std::pair<int, std::string> run_cli(const std::vector<std::string>& args) {
+std::pair<int, std::string> run_cli(const std::vector<std::string>& args,
+                                    const std::map<std::string, std::string>& env) {
   auto log = "/tmp/ap-cli-" + std::to_string(::getpid()) + ".log";
   std::remove(log.c_str());
-  process p{bin_dir + "/artifact-publisher", args, {}, log};
+  process p{bin_dir + "/artifact-publisher", args, env, log};
   int rc = p.wait(std::chrono::seconds(20));
   auto out = read_file(log);
   std::remove(log.c_str());

@@ -149,9 +149,11 @@ processor_records read_processor_records(std::uint16_t port,
 /// Runs `artifact-publisher migrate` on `url`; throws when it fails.
 void migrate_database(const std::string& url);
 
-/// Runs `artifact-publisher ARGS...` (a command-line tool) to its end, at
-/// most 20 s; returns its exit code and what it printed on both streams.
-std::pair<int, std::string> run_cli(const std::vector<std::string>& args);
+/// Runs `artifact-publisher ARGS...` (a command-line tool), with `env`
+/// added to its environment, to its end, at most 20 s; returns its exit
+/// code and what it printed on both streams.
+std::pair<int, std::string> run_cli(const std::vector<std::string>& args,
+                                    const std::map<std::string, std::string>& env = {});
 
 /// Parses a response body; fails the current test when it is not JSON.
 rapidjson::Document parse_json(const std::string& body);
