@@ -53,9 +53,9 @@ export ARTIFACT_PUBLISHER_DB_URL=$db_url ARTIFACT_PUBLISHER_PORT=$port
 export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
 "$bin/artifact-publisher" migrate >/dev/null
 "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel.log" &
-pids+=($!)
+pids+=("$!")
 "$bin/artifact-publisher" serve >/dev/null 2>"$work/service.log" &
-pids+=($!)
+pids+=("$!")
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 
 # What the probes cost: the database's readiness checks and the Kernel
@@ -81,7 +81,7 @@ read -r db1 kernel1 <<<"$(probe_calls)"
 wrk -t1 -c8 -d"$((duration + 1))s" --timeout 10s -s bench/probes.lua "http://127.0.0.1:$port" \
   >"$work/probes.out" &
 flood=$!
-pids+=($flood)
+pids+=("$flood")
 sleep 0.5
 with_probes=$(checkouts "with probes")
 wait "$flood" || true
