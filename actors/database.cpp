@@ -263,8 +263,14 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
   self->state.busy = &reg.get_gauge("ap_db_pool_busy", "Database workers inside a call");
   auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
   auto meter_ = actor_meter::make(*registry, "database-worker");
+  // What the open probes cost the pool: each check is a round trip on a
+  // worker that checkouts also wait for.
+  auto* status_checks = &registry->get_counter(
+    "ap_db_status_checks_total", "Readiness checks run against the database (SELECT 1 and the "
+                                 "schema version)");
   return {
     metered(self, meter_, [=](atoms::ping_atom) -> persistence::db_status {
+      status_checks->inc();
       persistence::db_status status;
       status.expected_version = persistence::latest_version();
       // A connection the server dropped (say, by restarting) is only found

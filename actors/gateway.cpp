@@ -7,7 +7,10 @@
 namespace ap {
 
 gateway::gateway(caf::actor_system& system, actor_directory& directory)
-  : system_(&system), directory_(&directory) {
+  : system_(&system),
+    directory_(&directory),
+    database_probe_(probe_freshness),
+    kernel_probe_(probe_freshness) {
 }
 
 void gateway::database_status(std::chrono::milliseconds timeout,
@@ -18,6 +21,23 @@ void gateway::database_status(std::chrono::milliseconds timeout,
 
 void gateway::kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const {
   ask<bool>(*system_, directory_->kernel(), timeout, std::move(done), atoms::health_atom::value);
+}
+
+void gateway::probed_database_status(std::chrono::milliseconds timeout,
+                                     callback<persistence::db_status> done) const {
+  database_probe_.get(
+    [this, timeout](std::function<void(caf::expected<persistence::db_status>)> arrived) {
+      database_status(timeout, std::move(arrived));
+    },
+    std::move(done));
+}
+
+void gateway::probed_kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const {
+  kernel_probe_.get(
+    [this, timeout](std::function<void(caf::expected<bool>)> arrived) {
+      kernel_health(timeout, std::move(arrived));
+    },
+    std::move(done));
 }
 
 void gateway::verify_proof(std::string proof, std::string payload,

@@ -15,10 +15,16 @@
 #include <caf/fwd.hpp>
 
 #include "actors/actors.hpp"
+#include "core/single_flight.hpp"
 
 namespace ap {
 
 class actor_directory;
+
+/// How long the open probes reuse what they learnt of the database and the
+/// Kernel: a probe reports a state at most this old, and a flood of probes
+/// costs one call of each per period.
+constexpr auto probe_freshness = std::chrono::seconds{1};
 
 /// Requests to the service's actors, each with a bounded wait.
 class gateway {
@@ -36,6 +42,15 @@ public:
 
   /// Whether the Kernel answers its health check.
   void kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const;
+
+  /// As `database_status`, for the open probes: a result that arrived
+  /// within `probe_freshness` (errors and timeouts included) is reused, and
+  /// a caller that finds none joins the call in flight, if any.
+  void probed_database_status(std::chrono::milliseconds timeout,
+                              callback<persistence::db_status> done) const;
+
+  /// As `kernel_health`, reused and shared as `probed_database_status` is.
+  void probed_kernel_health(std::chrono::milliseconds timeout, callback<bool> done) const;
 
   /// Verifies a proof record against a payload (each as JSON text).
   void verify_proof(std::string proof, std::string payload, std::chrono::milliseconds timeout,
@@ -74,6 +89,8 @@ public:
 private:
   caf::actor_system* system_;
   actor_directory* directory_;
+  single_flight_cache<caf::expected<persistence::db_status>> database_probe_;
+  single_flight_cache<caf::expected<bool>> kernel_probe_;
 };
 
 } // namespace ap

@@ -1,5 +1,6 @@
 // Request bodies as the checkout and multisig routes receive them: strict
-// parsing, checkout validation, pricing and proposal parsing. None of these
+// parsing, checkout validation, pricing, proposal parsing and the bounds on
+// approvals (single, or the one-shot route's list). None of these
 // is documented to throw, so an exception is left to abort the run.
 
 #include <algorithm>
@@ -96,6 +97,31 @@ void check_proposal(const rapidjson::Document& doc) {
   }
 }
 
+// An approval is bounded before anything looks it up or records it: what
+// passes has an approver id and a signature of bounded, non-zero length.
+void check_approval(const rapidjson::Value& approval, const std::string& field) {
+  if (!approval.IsObject() || !approval.HasMember("approver") || !approval["approver"].IsString()
+      || !approval.HasMember("signature") || !approval["signature"].IsString())
+    return;
+  std::string approver{approval["approver"].GetString(), approval["approver"].GetStringLength()};
+  std::string signature{approval["signature"].GetString(), approval["signature"].GetStringLength()};
+  if (ap::domain::check_approval_fields(approver, signature, field))
+    return;
+  require(!approver.empty() && approver.size() <= ap::domain::max_approver_id,
+          "accepted approver id length");
+  require(!signature.empty() && signature.size() <= ap::domain::max_signature_b64,
+          "accepted signature length");
+}
+
+void check_approvals(const rapidjson::Document& doc) {
+  check_approval(doc, {});
+  if (!doc.IsObject() || !doc.HasMember("approvals") || !doc["approvals"].IsArray())
+    return;
+  const auto& list = doc["approvals"];
+  for (rapidjson::SizeType i = 0; i < list.Size(); ++i)
+    check_approval(list[i], "approvals[" + std::to_string(i) + "].");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -105,5 +131,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   check_checkout(doc);
   check_proposal(doc);
+  check_approvals(doc);
   return 0;
 }

@@ -78,11 +78,11 @@ void add_service_routes(router& r, route_context ctx) {
 
 void add_operations_routes(router& r, const route_context& ctx) {
   r.add("GET", "/health", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
-    ctx.actors->database_status(
-      readiness_timeout, [ctx, reply](caf::expected<persistence::db_status> st) {
+    ctx.actors->probed_database_status(
+      readiness_timeout, [ctx, reply](const caf::expected<persistence::db_status>& st) {
         auto database = database_state_name(st);
-        ctx.actors->kernel_health(
-          kernel_probe_timeout, [ctx, reply, database](caf::expected<bool> kernel_up) {
+        ctx.actors->probed_kernel_health(
+          kernel_probe_timeout, [ctx, reply, database](const caf::expected<bool>& kernel_up) {
             bool kernel_healthy = kernel_up && *kernel_up;
             std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
             json::append_quoted(body, database == "ok" && kernel_healthy ? "ok" : "degraded");
@@ -99,7 +99,8 @@ void add_operations_routes(router& r, const route_context& ctx) {
   });
 
   r.add("GET", "/readyz", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
-    ctx.actors->database_status(readiness_timeout, [reply](caf::expected<persistence::db_status> st) {
+    ctx.actors->probed_database_status(
+      readiness_timeout, [reply](const caf::expected<persistence::db_status>& st) {
         if (!st) {
           reply(error_response(503, "not_ready", "the database did not answer in time"));
         } else if (!st->ready()) {

@@ -31,6 +31,7 @@
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "http/request_reading.hpp"
 
 namespace ap::http {
 
@@ -155,39 +156,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out{text};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// Why a request's framing is refused, or null when it is acceptable
-// (RFC 9112 §6.1-6.3). Beast 1.74 takes a request whose last transfer coding
-// is not chunked for one without a body: `chunked, identity` ends the request
-// at its header, and what a proxy in front read as the body is served as the
-// next request. It also takes a Content-Length after a coding other than
-// chunked. The service decodes no coding but chunked, so anything else, and
-// any mix of the two framings, is refused before the body is read. Beast
-// itself refuses Content-Length values that differ and takes an identical
-// value repeated as one.
-const char* framing_problem(const bhttp::request_header<>& header) {
-  std::size_t codings = 0;
-  auto [it, end] = header.equal_range(bhttp::field::transfer_encoding);
-  for (; it != end; ++it) {
-    std::string_view value{it->value().data(), it->value().size()};
-    auto first = value.find_first_not_of(" \t");
-    auto last = value.find_last_not_of(" \t");
-    value = first == std::string_view::npos ? std::string_view{}
-                                            : value.substr(first, last - first + 1);
-    if (++codings > 1 || !beast::iequals(beast::string_view{value.data(), value.size()}, "chunked"))
-      return "the only Transfer-Encoding accepted is a single chunked";
-  }
-  if (codings > 0 && header.count(bhttp::field::content_length) > 0)
-    return "a request may not carry both Content-Length and Transfer-Encoding";
-  return nullptr;
-}
-
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -289,8 +257,7 @@ private:
       return close();
     state_ = state::reading;
     parser_.emplace();
-    parser_->body_limit(srv_->limits.body_limit);
-    parser_->header_limit(static_cast<std::uint32_t>(srv_->limits.header_limit));
+    limit_parser(*parser_, srv_->limits);
     // One deadline covers the headers and the body (SPEC §8), and an idle
     // keep-alive connection waiting for its next request.
     lowest().expires_after(srv_->limits.read_timeout);
@@ -363,18 +330,7 @@ private:
     method_ = std::string{msg.method_string()};
     request_id_ = pick_request_id(msg);
 
-    request req;
-    req.method = method_;
-    auto target = std::string_view{msg.target().data(), msg.target().size()};
-    auto q = target.find('?');
-    req.path = std::string{target.substr(0, q)};
-    if (q != std::string_view::npos)
-      req.query = std::string{target.substr(q + 1)};
-    req.headers.reserve(16);
-    for (const auto& field : msg)
-      req.headers.emplace_back(lower({field.name_string().data(), field.name_string().size()}),
-                               std::string{field.value()});
-    req.body = std::move(msg.body());
+    request req = to_request(msg);
     req.request_id = request_id_;
     req.received_at = started_;
 
@@ -507,7 +463,7 @@ private:
   std::shared_ptr<server::impl> srv_;
   net::steady_timer deadline_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<request_parser> parser_;
   session_list::iterator where_;
   state state_ = state::handshaking;
   bool rejected_ = false;

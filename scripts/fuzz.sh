@@ -3,7 +3,7 @@
 # saved regressions and seed corpora, then fuzzes each target for a bounded time.
 #
 # Usage: scripts/fuzz.sh [target...]
-#   targets            default: fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig
+#   targets            default: fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig fuzz_http
 #   FUZZ_SECONDS=30    fuzzing time per target; 0 replays only
 #   AP_BUILD_JOBS=1    parallel compile jobs
 #   FUZZ_BUILD_DIR=build-fuzz
@@ -24,7 +24,7 @@ source scripts/deps.sh
 AP_PACKAGES=(clang clang-14 libclang-rt-14-dev)
 ap_install_missing
 
-all_targets=(fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig)
+all_targets=(fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig fuzz_http)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
@@ -112,6 +112,52 @@ cat >"$work/json.dict" <<'EOF'
 "\"issuedAt\""
 EOF
 
+# Tokens of HTTP/1.1 framing for fuzz_http: methods, framing headers, and the
+# line endings and separators the parser must judge.
+cat >"$work/http.dict" <<'EOF'
+"GET"
+"HEAD"
+"POST"
+"PUT"
+"DELETE"
+"OPTIONS"
+"PATCH"
+"TRACE"
+"CONNECT"
+" HTTP/1.1\x0d\x0a"
+" HTTP/1.0\x0d\x0a"
+"\x0d\x0a"
+"\x0d\x0a\x0d\x0a"
+"\x0a"
+": "
+"\x0d\x0a "
+"Host: x\x0d\x0a"
+"Transfer-Encoding: "
+"Content-Length: "
+"Connection: close"
+"Connection: keep-alive"
+"Content-Type: application/json"
+"Authorization: Bearer fuzz-api-token"
+"Authorization: Bearer fuzz-admin-token"
+"chunked"
+"identity"
+"gzip"
+", "
+"0\x0d\x0a\x0d\x0a"
+"ffffffffffffffff"
+";ext=1"
+"/health"
+"/readyz"
+"/metrics"
+"/api/checkout"
+"/api/checkout/order_0123456789abcdef0123456789ab"
+"/api/multisig/upgrades/"
+"/approvals"
+"/apply"
+"/api/proof/verify"
+"/api/sandbox/run"
+EOF
+
 failures=()
 
 # Prints what a failed run left behind: the report and each artifact.
@@ -132,7 +178,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/artifacts/$t" "$work/corpus/$t"
   common=(-timeout=5 -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/$t/")
   dict=()
-  [ "$t" = fuzz_multisig ] || dict=(-dict="$work/json.dict")
+  case $t in
+    fuzz_multisig) ;;
+    fuzz_http) dict=(-dict="$work/http.dict") ;;
+    *) dict=(-dict="$work/json.dict") ;;
+  esac
 
   # Given files (not directories) as arguments, libFuzzer only executes them.
   mapfile -t inputs < <(find "fuzz/regressions/$t" "fuzz/corpus/$t" -type f ! -name '.*' 2>/dev/null | sort)

@@ -1,16 +1,21 @@
-// Operations: the metrics pass Prometheus's own checker, and no configured
-// secret ever shows in a log line or a response.
+// Operations: the metrics pass Prometheus's own checker, no configured
+// secret ever shows in a log line or a response, and a flood of open probes
+// costs the database and the Kernel about one call a second.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cmath>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "core/crypto.hpp"
 #include "domain/multisig.hpp"
 #include "persistence/connection.hpp"
+#include "test/e2e/fault_support.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
 
@@ -29,6 +34,27 @@ const std::string db_password = "artifact_publisher";  // the test cluster's, in
 std::string seed_of(char c) {
   return std::string(32, c);
 }
+
+// Calls that answer a probe, as the service counts them where they are made.
+double database_status_checks(std::uint16_t port) {
+  return metric(port, "ap_db_status_checks_total");
+}
+
+double kernel_health_calls(std::uint16_t port) {
+  return metric(port, "ap_kernel_calls_total{call=\"health\",outcome=\"ok\"}")
+         + metric(port, "ap_kernel_calls_total{call=\"health\",outcome=\"failed\"}");
+}
+
+// What a probe answered that it should not have, from any thread.
+struct probe_problems {
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  void add(std::string what) {
+    std::lock_guard<std::mutex> guard{mutex};
+    if (seen.size() < 10)
+      seen.push_back(std::move(what));
+  }
+};
 
 } // namespace
 
@@ -151,6 +177,150 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_secrets_never_leak) {
     ++count;
   }
   BOOST_TEST(count > 5u);
+}
+
+// Issue 18: each probe used to cost a database round trip on the workers
+// that serve checkouts (and /health a Kernel call too), so a flood of
+// probes queued ahead of checkouts. Results are now shared by concurrent
+// probes and reused for up to a second.
+BOOST_AUTO_TEST_CASE(a_flood_of_probes_costs_about_one_database_and_kernel_call_a_second) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_probe_flood"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  auto db_before = database_status_checks(svc.port());
+  auto kernel_before = kernel_health_calls(svc.port());
+
+  constexpr int connections = 4;
+  constexpr int probes_per_connection = 500;
+  std::atomic<int> answered{0};
+  probe_problems problems;
+  auto started = std::chrono::steady_clock::now();
+  auto give_up = started + std::chrono::seconds(60);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < connections; ++c)
+    clients.emplace_back([&, c] {
+      connection conn{svc.port()};
+      for (int i = 0; i < probes_per_connection && std::chrono::steady_clock::now() < give_up; ++i) {
+        bool health = (i + c) % 2 == 0;
+        if (!conn.send(make_request("GET", health ? "/health" : "/readyz"))) {
+          problems.add("the connection closed");
+          return;
+        }
+        auto r = conn.read_reply(std::chrono::seconds(10));
+        if (!r.complete || r.status != 200) {
+          problems.add(std::to_string(r.status) + " " + r.body);
+          return;
+        }
+        rapidjson::Document d;
+        d.Parse(r.body.c_str(), r.body.size());
+        bool right = !d.HasParseError() && d.IsObject() && d.HasMember("database")
+                     && d["database"].IsString() && std::string{d["database"].GetString()} == "ok";
+        if (health)
+          right = right && d.HasMember("status") && d["status"].IsString()
+                  && std::string{d["status"].GetString()} == "ok" && d.HasMember("kernelHealthy")
+                  && d["kernelHealthy"].IsBool() && d["kernelHealthy"].GetBool();
+        else
+          right = right && d.HasMember("ready") && d["ready"].IsBool() && d["ready"].GetBool();
+        if (!right) {
+          problems.add(r.body);
+          return;
+        }
+        ++answered;
+        // Paced so that the flood spans a few freshness periods: each must
+        // cost one call, not one per probe.
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  for (auto& t : clients)
+    t.join();
+  auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (const auto& p : problems.seen)
+    BOOST_TEST_MESSAGE("probe answered: " << p);
+  BOOST_TEST(problems.seen.empty());
+  BOOST_TEST(answered.load() == connections * probes_per_connection);
+
+  auto db_calls = database_status_checks(svc.port()) - db_before;
+  auto kernel_calls = kernel_health_calls(svc.port()) - kernel_before;
+  BOOST_TEST_MESSAGE(answered.load() << " probes in " << elapsed << " s cost " << db_calls
+                                     << " database checks and " << kernel_calls
+                                     << " Kernel health calls");
+  // One call per started second of the flood, plus one in flight at each end.
+  auto bound = std::ceil(elapsed) + 2;
+  BOOST_TEST(db_calls >= 1);
+  BOOST_TEST(kernel_calls >= 1);
+  BOOST_TEST(db_calls <= bound, db_calls << " database checks for " << elapsed << " s of probes");
+  BOOST_TEST(kernel_calls <= bound, kernel_calls << " Kernel calls for " << elapsed << " s of probes");
+}
+
+// The cache must not hide an outage: a probe reports a database that went
+// away within about its freshness period, and probes during the outage do
+// not hammer it either.
+BOOST_AUTO_TEST_CASE(a_probe_reports_a_database_that_went_away_within_two_seconds) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_probe_outage"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  connection probe{svc.port()};
+  auto readyz = [&] {
+    probe.send(make_request("GET", "/readyz"));
+    return probe.read_reply(std::chrono::seconds(10));
+  };
+  BOOST_REQUIRE_EQUAL(readyz().status, 200);  // a fresh result is now cached
+
+  // The database goes away for this service: no new connections, and those
+  // it holds are cut (the shared cluster keeps serving every other test).
+  // From the cluster's own database: a database cannot bar connections to
+  // itself.
+  persistence::connection admin{svc.db_url().substr(0, svc.db_url().rfind('/'))
+                                + "/artifact_publisher"};
+  admin.exec("ALTER DATABASE ap_e2e_probe_outage ALLOW_CONNECTIONS false");
+  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE datname = 'ap_e2e_probe_outage'");
+  auto gone_at = std::chrono::steady_clock::now();
+  int status = 0;
+  while (std::chrono::steady_clock::now() - gone_at < std::chrono::seconds(5)) {
+    status = readyz().status;
+    if (status == 503)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto noticed = std::chrono::duration<double>(std::chrono::steady_clock::now() - gone_at).count();
+  BOOST_TEST_MESSAGE("503 after " << noticed << " s");
+  BOOST_TEST(status == 503);
+  BOOST_TEST(noticed < 2.0);
+
+  // While it is away, a flood still costs about one check a second, and
+  // /health stays 200 saying what is wrong.
+  auto db_before = database_status_checks(svc.port());
+  auto flood_started = std::chrono::steady_clock::now();
+  int unready = 0;
+  for (int i = 0; i < 500; ++i) {
+    bool health = i % 2 == 0;
+    probe.send(make_request("GET", health ? "/health" : "/readyz"));
+    auto r = probe.read_reply(std::chrono::seconds(10));
+    if (health) {
+      BOOST_TEST(r.status == 200);
+      BOOST_TEST(r.body.find("\"database\":\"unreachable\"") != std::string::npos, r.body);
+    } else if (r.status == 503) {
+      ++unready;
+    }
+  }
+  auto flood = std::chrono::duration<double>(std::chrono::steady_clock::now() - flood_started).count();
+  auto db_calls = database_status_checks(svc.port()) - db_before;
+  BOOST_TEST(unready == 250);
+  BOOST_TEST(db_calls <= std::ceil(flood) + 2, db_calls << " checks in " << flood << " s");
+
+  // And it reports the database's return as promptly.
+  admin.exec("ALTER DATABASE ap_e2e_probe_outage ALLOW_CONNECTIONS true");
+  auto back_at = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - back_at < std::chrono::seconds(5)) {
+    status = readyz().status;
+    if (status == 200)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto recovered = std::chrono::duration<double>(std::chrono::steady_clock::now() - back_at).count();
+  BOOST_TEST(status == 200);
+  BOOST_TEST(recovered < 2.0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
