@@ -247,6 +247,20 @@ strict "POST /api/checkout replayed" 201 @@/api/checkout "${api[@]}" "${json[@]}
 strict "POST /api/checkout key reused with another body" 422 @@/api/checkout "${api[@]}" "${json[@]}" -H 'Idempotency-Key: contract-key-1' \
   -d '{"customerId":"contract-1","email":"buyer@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":3}]}'
 strict "POST /api/checkout with the admin token" 201 @@/api/checkout "${admin[@]}" "${json[@]}" -d "$order"
+# A buyer's RSA key: the delivery key is wrapped for it and the license has none.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout >"$work/buyer.pem"
+node -e '
+  const fs = require("fs");
+  fs.writeFileSync(process.argv[2], JSON.stringify({customerId: "contract-4", email: "buyer@example.com",
+    currency: "usd", items: [{sku: "artifact-license", quantity: 1}],
+    paymentMethod: "pm_card_visa", buyerPublicKey: fs.readFileSync(process.argv[1], "utf8")}));' \
+  "$work/buyer.pem" "$work/buyer-order.json"
+strict "POST /api/checkout with a buyer key" 201 @@/api/checkout "${api[@]}" "${json[@]}" --data-binary @"$work/buyer-order.json"
+buyer_order_id=$(member orderId)
+strict "GET /api/checkout/{orderId}/delivery for a buyer key" 200 "@@/api/checkout/$buyer_order_id/delivery" "${api[@]}"
+grep -q '"keyMode":"buyer"' "$work/body" && grep -q '"wrappedKey":' "$work/body" \
+  && pass "the delivery is wrapped for the buyer" || fail "buyer delivery" "$(head -c 300 "$work/body")"
+strict "GET /api/checkout/{orderId}/license for a buyer key" 200 "@@/api/checkout/$buyer_order_id/license" "${api[@]}"
 strict "POST /api/checkout declined" 402 @@/api/checkout "${api[@]}" "${json[@]}" \
   -d '{"customerId":"contract-2","email":"buyer@example.com","currency":"usd","items":[{"sku":"creator-pro","quantity":1}],"paymentMethod":"pm_card_chargeDeclined"}'
 declined_id=$(member orderId)
