@@ -9,7 +9,7 @@
 #     through the strict proxy (`--errors`), where any request or response
 #     that does not match the document fails;
 #  4. sends a request of every error class a route can answer. Requests the
-#     document itself forbids (a missing field, a bad token, the wrong media
+#     document itself forbids (a missing field, no admin token, the wrong media
 #     type...) go through the second proxy, which forwards them: each must be
 #     flagged as a request violation (so the document states the rule) and the
 #     service's answer must match the document, status and body.
