@@ -231,7 +231,7 @@ order='{"customerId":"contract-1","email":"buyer@example.com","currency":"usd","
 
 echo "== smoke traffic through the strict proxy"
 if API_BASE_URL=$strict KERNEL_URL=$kernel API_TOKEN=$api_token AP_BIN_DIR=$bin scripts/smoke.sh >"$work/smoke.out" 2>&1; then
-  pass "scripts/smoke.sh through the proxy"
+  pass "scripts/smoke.sh through the proxy: $(tail -n 1 "$work/smoke.out")"
 else
   fail "scripts/smoke.sh through the proxy" "$(cat "$work/smoke.out")"
 fi
