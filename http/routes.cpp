@@ -9,6 +9,7 @@
 #include "domain/multisig.hpp"
 #include "domain/order.hpp"
 #include "domain/sandbox.hpp"
+#include "http/openapi.hpp"
 #include "persistence/migrations.hpp"
 
 namespace ap::http {
@@ -118,6 +119,15 @@ void add_operations_routes(router& r, const route_context& ctx) {
     response res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
     res.body = ctx.registry->render();
+    reply(std::move(res));
+  });
+
+  // The contract itself, open like the probes: clients and their generators
+  // read it before they hold a token.
+  r.add("GET", "/openapi.yaml", access::open, body_kind::none, [](request&, reply_fn reply) {
+    response res;
+    res.content_type = "application/yaml";
+    res.body = std::string{openapi_document()};
     reply(std::move(res));
   });
 }

@@ -31,7 +31,7 @@ struct route_context {
 /// Registers every route of the service (SPEC §4) on `r`, area by area.
 void add_service_routes(router& r, route_context ctx);
 
-/// Health, readiness and metrics (SPEC §8).
+/// Health, readiness, metrics (SPEC §8) and the OpenAPI document.
 void add_operations_routes(router& r, const route_context& ctx);
 
 /// Checkout, the order and its parts, and the sandbox (SPEC §4).
