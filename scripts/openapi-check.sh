@@ -77,16 +77,9 @@ grep -v '^\s*$' <<<"$lint_out" | grep -v '[║╔╚]' || true
 [ "$lint_ok" = 1 ] || { echo "FAIL redocly lint"; exit 1; }
 
 # --- a private stack ------------------------------------------------------------
-work=$(mktemp -d /tmp/artifact-publisher-openapi.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -d "$work/pg" ] && scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/private-stack.sh
+source scripts/private-stack.sh
+ap_private_stack openapi
 show_logs() {
   for log in "$work"/*.log; do
     echo "--- $log (last lines)"

@@ -15,16 +15,9 @@ bin=${AP_BIN_DIR:-build/bin}
 [ -x "$bin/artifact-publisher" ] || { echo "smoke: build first (build/bin/artifact-publisher)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "smoke: curl is needed (apt-get install curl)" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/artifact-publisher-smoke.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -d "$work/pg" ] && scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/private-stack.sh
+source scripts/private-stack.sh
+ap_private_stack smoke
 
 if [ -z "${API_BASE_URL:-}" ]; then
   # Below the kernel's ephemeral range, where other tests' ports come from.
