@@ -32,6 +32,7 @@
 #include "persistence/db_status.hpp" // db_status
 #include "persistence/multisig_store.hpp" // upgrade_step
 #include "persistence/order_store.hpp"    // checkout_begin, claim_result, stored_order, …
+#include "persistence/retention_store.hpp" // retention_table, purge_terms, purge_outcome
 
 namespace ap {
 
@@ -111,6 +112,15 @@ using outbox_handlers = handlers<
   // Pending count and ages, for metrics.
   replies<atoms::stats_atom>::with<domain::outbox_stats>>;
 
+/// Retention: completed idempotency keys and delivered outbox rows past
+/// their retention period, purged in batches (the janitor's calls).
+using retention_handlers = handlers<
+  // Deletes one batch in a short transaction of its own; `locked_out` when
+  // another instance holds the retention lock (nothing deleted).
+  replies<atoms::purge_atom, persistence::purge_terms>::with<persistence::purge_outcome>,
+  // Age in seconds of the oldest row of the purgeable kind kept (0: none).
+  replies<atoms::retained_atom, persistence::retention_table>::with<std::int64_t>>;
+
 /// The stored multisig upgrades (SPEC §7).
 using upgrade_store_handlers = handlers<
   // Checks (or checks and records) one step under the rules; a refusal is
@@ -132,6 +142,9 @@ using proof_key_handlers = handlers<
 /// The key sets, as the proof actor uses them. A database_actor converts to it.
 using proof_store_actor = interface<proof_key_handlers>;
 
+/// Retention, as the janitor uses it. A database_actor converts to it.
+using retention_store_actor = interface<retention_handlers>;
+
 /// The outbox, as the audit forwarder uses it. A database_actor converts to it.
 using outbox_actor = interface<outbox_handlers>;
 
@@ -142,7 +155,8 @@ using upgrade_store_actor = interface<upgrade_store_handlers>;
 /// PostgreSQL. It spreads requests over detached workers, each owning one
 /// connection, so no libpq call ever runs on a scheduler thread.
 using database_actor = interface<db_status_handlers, order_record_handlers, order_store_handlers,
-                                 outbox_handlers, upgrade_store_handlers, proof_key_handlers>;
+                                 outbox_handlers, upgrade_store_handlers, proof_key_handlers,
+                                 retention_handlers>;
 
 /// What storing a batch of orders came to: one entry per order, in order:
 /// an error, or what storing it came to.
@@ -161,7 +175,7 @@ typename Inspector::result_type inspect(Inspector& f, store_batch_outcome& x) {
 /// which the facade gathers concurrent checkouts' records and stores.
 using database_worker_actor = interface<
   db_status_handlers, order_record_handlers, outbox_handlers, upgrade_store_handlers,
-  proof_key_handlers,
+  proof_key_handlers, retention_handlers,
   handlers<
     // Records several checkouts with one statement; one result each, in order.
     replies<atoms::begin_atom, std::vector<persistence::checkout_begin>>::with<
@@ -294,6 +308,15 @@ using audit_forwarder_actor = interface<handlers<
 using reconciler_actor = interface<handlers<
   // Internal: the poll timer.
   caf::reacts_to<atoms::poll_atom>>>;
+
+/// The retention janitor: a timed actor that, every sweep interval, purges
+/// completed idempotency keys and delivered outbox rows past retention, in
+/// batches with a pause between them, at most a bounded number per sweep.
+using janitor_actor = interface<handlers<
+  // Internal: the sweep timer.
+  caf::reacts_to<atoms::poll_atom>,
+  // Internal: the pause after a batch is over; purge the next one.
+  caf::reacts_to<atoms::purge_atom>>>;
 
 /// Multisig upgrades (SPEC §7): every step checked by the service's rules,
 /// then by the Kernel's, then recorded with its audit event. Refusals are

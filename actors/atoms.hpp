@@ -29,6 +29,11 @@ using unfinished_atom = caf::atom_constant<caf::atom("unfinished")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// Retention: purge one batch past retention (at the database; at the
+/// janitor, its own "the pause is over, purge the next batch") / the age of
+/// the oldest row kept.
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
+using retained_atom = caf::atom_constant<caf::atom("retained")>;
 /// One multisig step checked (and recorded) against the stored upgrades.
 using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
 
@@ -56,14 +61,15 @@ using keys_atom = caf::atom_constant<caf::atom("keys")>;
 /// The Kernel client to itself: an HTTP exchange completed.
 using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
 
-// --- the audit forwarder and the reconciler -----------------------------------
+// --- the audit forwarder, the reconciler and the retention janitor -------------
 
 /// New outbox rows were committed / rows leased to this instance are handed
 /// over / a gather window ended.
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;
-/// A timed actor's poll timer fired (the forwarder's, the reconciler's).
+/// A timed actor's poll timer fired (the forwarder's, the reconciler's, the
+/// janitor's).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 /// Extends the outbox leases of events whose Kernel call is still running.
 using renew_atom = caf::atom_constant<caf::atom("renew")>;

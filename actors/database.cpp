@@ -11,6 +11,7 @@
 #include "persistence/migrations.hpp"
 #include "persistence/multisig_store.hpp"
 #include "persistence/outbox_store.hpp"
+#include "persistence/retention_store.hpp"
 
 namespace ap {
 
@@ -192,6 +193,14 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
       return self->delegate(next(), x, std::move(step));
     }),
     // Periodic: never behind the checkouts' statements.
+    metered(self, meter_, [=](atoms::purge_atom x,
+        persistence::purge_terms& terms) -> caf::result<persistence::purge_outcome> {
+      return self->delegate(background(), x, terms);
+    }),
+    metered(self, meter_, [=](atoms::retained_atom x,
+        persistence::retention_table table) -> caf::result<std::int64_t> {
+      return self->delegate(background(), x, table);
+    }),
     metered(self, meter_, [=](atoms::keyset_atom x, std::string& instance,
         std::string& key_set) -> caf::result<std::string> {
       return self->delegate(background(), x, std::move(instance), std::move(key_set));
@@ -420,6 +429,18 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       if (out->refusal)
         return refusal_error(*out->refusal);
       return std::move(out->record);
+    }),
+    metered(self, meter_, [=](atoms::purge_atom,
+        const persistence::purge_terms& terms) -> caf::result<persistence::purge_outcome> {
+      return to_result(with_connection(self, "purge", [&](persistence::connection& db) {
+        return persistence::purge_batch(db, terms);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::retained_atom,
+        persistence::retention_table table) -> caf::result<std::int64_t> {
+      return to_result(with_connection(self, "retained", [&](persistence::connection& db) {
+        return persistence::oldest_kept_seconds(db, table);
+      }));
     }),
     metered(self, meter_, [=](atoms::keyset_atom, const std::string& instance,
         const std::string& key_set) -> caf::result<std::string> {

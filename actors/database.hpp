@@ -54,7 +54,7 @@ struct database_state {
   std::vector<database_worker_actor> workers;
   std::size_t next = 0;
   /// One more worker for the periodic scans (unfinished checkouts, outbox
-  /// statistics, the reconciler's lease): they read tables that churn
+  /// statistics, the reconciler's lease, the retention janitor's batches): they read tables that churn
   /// thousands of rows a second and can take tens of milliseconds, which
   /// would otherwise hold up the checkout batches queued behind them.
   database_worker_actor background;

@@ -87,6 +87,11 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
   children.push_back({"reconciler", [&dir, cfg = opts.reconciler, reg](caf::actor_system& s) {
                         return caf::actor_cast<caf::actor>(s.spawn(reconciler, cfg, &dir, reg));
                       }});
+  auto janitor_cfg = opts.janitor;
+  janitor_cfg.store = [&dir]() -> retention_store_actor { return dir.database(); };
+  children.push_back({"janitor", [janitor_cfg, reg](caf::actor_system& s) {
+                        return caf::actor_cast<caf::actor>(s.spawn(janitor, janitor_cfg, reg));
+                      }});
   return sys.spawn(supervisor, std::move(children), opts.supervision, &registry);
 }
 

@@ -14,6 +14,7 @@
 #include "actors/reconciler.hpp"
 #include "actors/stripe_connector.hpp"
 #include "actors/directory.hpp"
+#include "actors/janitor.hpp"
 #include "actors/kernel_client.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
@@ -41,6 +42,8 @@ struct node_options {
   audit_forwarder_config forwarder;
   /// How unfinished checkouts are taken over (SPEC §9).
   reconciler_config reconciler;
+  /// How long idempotency keys and delivered outbox rows are kept.
+  janitor_config janitor;
 };
 
 /// Prepares an actor system configuration for the service: the `ap` error

@@ -164,6 +164,9 @@ int serve() {
   opts.proof.instance_id = opts.forwarder.instance_id;
   opts.reconciler.after = cfg->reconcile_after;
   opts.reconciler.resume_timeout = std::max(cfg->request_timeout * 2, std::chrono::milliseconds{5000});
+  opts.janitor.idempotency_retention = cfg->idempotency_retention;
+  opts.janitor.outbox_retention = cfg->outbox_retention;
+  opts.janitor.interval = cfg->retention_sweep_interval;
   auto root = start_node(system, opts, directory, registry);
 
   gateway actors{system, directory};

@@ -404,6 +404,13 @@ config_result load_config(const env_lookup& env) {
   if (cfg.reconcile_after <= cfg.request_timeout)
     problems.push_back("ARTIFACT_PUBLISHER_RECONCILE_AFTER_MS: must be longer than "
                        "ARTIFACT_PUBLISHER_REQUEST_TIMEOUT_MS, or running checkouts are taken over");
+  // A key purged is a key that no longer replays: a retry after that
+  // charges again. Clients retry within minutes; a day is the floor.
+  cfg.idempotency_retention =
+    std::chrono::hours{get_count("IDEMPOTENCY_RETENTION_HOURS", 24, 87600, 72)};
+  cfg.outbox_retention = std::chrono::hours{get_count("OUTBOX_RETENTION_HOURS", 1, 87600, 168)};
+  cfg.retention_sweep_interval =
+    std::chrono::milliseconds{get_count("RETENTION_SWEEP_INTERVAL_MS", 100, 86400000, 60000)};
   cfg.log_level = get("LOG_LEVEL", "info");
   if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn"
       && cfg.log_level != "error")

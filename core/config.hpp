@@ -77,6 +77,14 @@ struct service_config {
   std::chrono::milliseconds request_timeout{5000};
   /// SPEC §9: a checkout unfinished this long is taken over by a reconciler.
   std::chrono::milliseconds reconcile_after{30000};
+  /// Retention (docs/architecture.md): a completed Idempotency-Key is kept
+  /// this long (IDEMPOTENCY_RETENTION_HOURS, at least 24, SPEC §4's 72 by
+  /// default), a delivered outbox row this long after its delivery
+  /// (OUTBOX_RETENTION_HOURS, at least 1), and the janitor sweeps every
+  /// RETENTION_SWEEP_INTERVAL_MS.
+  std::chrono::hours idempotency_retention{72};
+  std::chrono::hours outbox_retention{168};
+  std::chrono::milliseconds retention_sweep_interval{60000};
   std::string log_level = "info";
 
   /// A one-line description with every secret replaced by its length, for

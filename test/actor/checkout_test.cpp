@@ -202,6 +202,10 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
     [](atoms::rotation_atom, const std::string&, const std::string&, std::int32_t) {
       return std::vector<std::string>{};
     },
+    [](atoms::purge_atom, const persistence::purge_terms&) {
+      return unused<persistence::purge_outcome>();
+    },
+    [](atoms::retained_atom, persistence::retention_table) { return unused<std::int64_t>(); },
   };
 }
 

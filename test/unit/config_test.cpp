@@ -87,6 +87,27 @@ BOOST_AUTO_TEST_CASE(actor_threads_default_to_one_and_are_bounded) {
   BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_ACTOR_THREADS"));
 }
 
+BOOST_AUTO_TEST_CASE(retention_defaults_and_floors) {
+  auto r = load_config(env_of({}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->idempotency_retention.count() == 72);
+  BOOST_TEST(r.config->outbox_retention.count() == 168);
+  BOOST_TEST(r.config->retention_sweep_interval.count() == 60000);
+  auto set = load_config(env_of({{"ARTIFACT_PUBLISHER_IDEMPOTENCY_RETENTION_HOURS", "24"},
+                                 {"ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS", "1"},
+                                 {"ARTIFACT_PUBLISHER_RETENTION_SWEEP_INTERVAL_MS", "200"}}));
+  BOOST_REQUIRE(set.config);
+  BOOST_TEST(set.config->idempotency_retention.count() == 24);
+  BOOST_TEST(set.config->outbox_retention.count() == 1);
+  BOOST_TEST(set.config->retention_sweep_interval.count() == 200);
+  // A key purged no longer replays: under a day is refused, by name.
+  auto short_keys = load_config(env_of({{"ARTIFACT_PUBLISHER_IDEMPOTENCY_RETENTION_HOURS", "23"},
+                                        {"ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS", "0"}}));
+  BOOST_TEST(!short_keys.config);
+  BOOST_TEST(mentions(short_keys.problems, "ARTIFACT_PUBLISHER_IDEMPOTENCY_RETENTION_HOURS"));
+  BOOST_TEST(mentions(short_keys.problems, "ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS"));
+}
+
 BOOST_AUTO_TEST_CASE(kernel_url_must_be_http_or_https) {
   auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_URL", "ftp://x"}}));
   BOOST_TEST(!r.config);
