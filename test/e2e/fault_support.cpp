@@ -107,8 +107,11 @@ void lock_orders_for(const std::string& db_url, std::chrono::seconds how_long) {
 }
 
 void terminate_other_connections(persistence::connection& admin) {
+  // Client connections only: an autovacuum worker in the database is a
+  // superuser process, which this role may not signal.
   admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-             " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+             " AND backend_type = 'client backend'");
 }
 
 std::string count(persistence::connection& db, const std::string& sql) {

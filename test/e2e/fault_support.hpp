@@ -63,7 +63,7 @@ struct mixed_load {
 /// Holds `LOCK TABLE orders IN ACCESS EXCLUSIVE MODE` for `how_long`.
 void lock_orders_for(const std::string& db_url, std::chrono::seconds how_long);
 
-/// Terminates every other connection to the database (`pg_terminate_backend`).
+/// Terminates every other client connection to the database (`pg_terminate_backend`).
 void terminate_other_connections(persistence::connection& admin);
 
 /// The first value of a one-value query.

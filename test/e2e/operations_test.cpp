@@ -274,7 +274,7 @@ BOOST_AUTO_TEST_CASE(a_probe_reports_a_database_that_went_away_within_two_second
                                 + "/artifact_publisher"};
   admin.exec("ALTER DATABASE ap_e2e_probe_outage ALLOW_CONNECTIONS false");
   admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-             " WHERE datname = 'ap_e2e_probe_outage'");
+             " WHERE datname = 'ap_e2e_probe_outage' AND backend_type = 'client backend'");
   auto gone_at = std::chrono::steady_clock::now();
   int status = 0;
   while (std::chrono::steady_clock::now() - gone_at < std::chrono::seconds(5)) {
