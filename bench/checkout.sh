@@ -18,6 +18,9 @@
 #   STRIPE_STEP=0 bench/checkout.sh    skip the step of the current build
 #                                      with PAYMENT_PROCESSOR=stripe against
 #                                      payments-mock (16 and 64 connections)
+#   CHART_DIR=docs/charts              where the chart of throughput and
+#                                      latency by connections goes
+#                                      (checkout.png; default docs/charts)
 #   TLS_STEP=0 bench/checkout.sh       skip the last step: the current build
 #                                      with the Kernel over https:// (a CA
 #                                      made for the run) and a bearer token
@@ -26,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 source bench/lib.sh
-AP_PACKAGES+=(wrk curl sysstat)
+AP_PACKAGES+=(wrk curl sysstat gnuplot-nox)
 ap_install_missing
 
 duration=${DURATION:-30}
@@ -43,11 +46,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-build_release() {  # SOURCE_DIR BUILD_DIR [MORE TARGETS]
-  cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-  cmake --build "$2" -j2 --target artifact-publisher kernel-mock "${@:3}" >/dev/null
-}
 
 checkouts_total() {  # PORT: checkouts answered so far, any outcome
   curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
@@ -111,6 +109,9 @@ measure() {  # LABEL BIN_DIR
     fi
     line=$(wrk -t"$threads" -c"$c" -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
     rps[$label-$c]=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$line")
+    awk -v l="$label" -v c="$c" -v line="$line" 'BEGIN {
+      n = split(line, kv, /[ =]/); for (i = 2; i < n; i += 2) v[kv[i]] = kv[i + 1]
+      print l, c, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"]}' >>"$work/checkout.dat"
     printf '%-9s checkout connections=%s %s\n' "$label" "$c" "${line#RESULT }"
   done
   wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"
@@ -194,12 +195,12 @@ if [ -n "${BASELINE:-}" ]; then
   git worktree remove --force "$baseline_dir" 2>/dev/null || rm -rf "$baseline_dir"
   git worktree add --detach "$baseline_dir" "$BASELINE" >/dev/null 2>&1
   echo "baseline: $(git -C "$baseline_dir" log -1 --format='%h %s' | cut -c1-100)"
-  build_release "$baseline_dir" "$baseline_dir/build-release"
+  bench_build_release "$baseline_dir" "$baseline_dir/build-release"
   measure baseline "$baseline_dir/build-release/bin"
   labels+=(baseline)
 fi
 echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
-build_release . build-release payments-mock
+bench_build_release . build-release payments-mock
 measure current build-release/bin
 labels+=(current)
 
@@ -228,3 +229,9 @@ if [ "${TLS_STEP:-1}" != 0 ]; then
     "$(awk -v a="${rps[tls-16]}" -v b="${rps[current-16]}" 'BEGIN {printf "%+.1f%%", (b > 0 ? 100 * (a - b) / b : 0)}')" \
     "$(awk -v a="${rps[tls-64]}" -v b="${rps[current-64]}" 'BEGIN {printf "%+.1f%%", (b > 0 ? 100 * (a - b) / b : 0)}')"
 fi
+
+chart_dir=${CHART_DIR:-docs/charts}
+mkdir -p "$chart_dir"
+bench_plot_checkout "$work/checkout.dat" "$chart_dir/checkout.png" \
+  "$(git log -1 --format=%h)${BASELINE:+ against $(git rev-parse --short "$BASELINE")}, steps of ${duration}s, $(date -u +%Y-%m-%d)"
+echo "chart: $chart_dir/checkout.png"

@@ -27,8 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build build-release -j2 --target artifact-publisher kernel-mock >/dev/null
+bench_build_release . build-release
 bin=build-release/bin
 bench_make_pki "$work/pki"
 pg_port=$(ap_free_port $((20000 + RANDOM % 8000)))

@@ -38,3 +38,66 @@ bench_make_pki() {  # DIR
   openssl x509 -req -in "$dir/kernel.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
     -days 2 -extfile "$dir/ext" -out "$dir/kernel.pem" 2>/dev/null
 }
+
+# A Release build of the service and the kernel mock (and more targets).
+bench_build_release() {  # SOURCE_DIR BUILD_DIR [MORE TARGETS...]
+  cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+  cmake --build "$2" -j2 --target artifact-publisher kernel-mock "${@:3}" >/dev/null
+}
+
+# Charts, drawn with gnuplot into PNG files.
+bench_gnuplot() {  # OUT.png: reads the plot commands from stdin
+  { printf 'set terminal pngcairo size 1100,480 font "DejaVu Sans,10"\nset output "%s"\n' "$1"
+    printf 'set grid\nset key top left\nset datafile missing "-"\n'
+    cat; } | gnuplot
+}
+
+# DATA: "# label connections rps p50_ms p90_ms p99_ms" lines from
+# bench/checkout.sh. Draws throughput and latency percentiles by connection
+# count, a line per build.
+bench_plot_checkout() {  # DATA OUT.png SUBTITLE
+  local labels
+  labels=$(awk '!/^#/ && !seen[$1]++ {printf "%s ", $1}' "$1")
+  bench_gnuplot "$2" <<GP
+labels = "$labels"
+set multiplot layout 1,2 title "Checkouts (POST /api/checkout, every request durable) — $3"
+set logscale x 2
+set xtics (1, 16, 64)
+set xrange [0.8:80]
+set xlabel "connections"
+set ylabel "checkouts/s"
+set yrange [0:*]
+set title "Throughput"
+plot for [l in labels] "$1" using 2:(strcol(1) eq l ? \$3 : 1/0) with linespoints lw 2 pt 7 title l
+set ylabel "ms"
+set logscale y
+set yrange [*:*]
+set title "Latency: p50 (dashed) and p99 (solid)"
+plot for [i=1:words(labels)] "$1" using 2:(strcol(1) eq word(labels, i) ? \$4 : 1/0) \
+       with linespoints lc i dt 2 pt 6 notitle, \
+     for [i=1:words(labels)] "$1" using 2:(strcol(1) eq word(labels, i) ? \$6 : 1/0) \
+       with linespoints lc i lw 2 pt 7 title word(labels, i)
+unset multiplot
+GP
+}
+
+# DATA: "# orders checkouts_per_s fraction_of_empty p99_ms" lines from
+# bench/growth.sh. Draws the rate and its fraction of the empty database's
+# against the number of orders stored.
+bench_plot_growth() {  # DATA OUT.png SUBTITLE
+  bench_gnuplot "$2" <<GP
+set multiplot layout 1,2 title "Checkouts at 64 connections against the orders already stored — $3"
+set xlabel "orders in the database (millions)"
+set ylabel "checkouts/s"
+set yrange [0:*]
+set xrange [-0.2:*]
+set title "Rate"
+plot "$1" using (\$1 / 1e6):2 with linespoints lw 2 pt 7 title "checkouts/s"
+set ylabel "% of the empty database's rate"
+set yrange [0:110]
+set title "Rate kept (target: 85 % at 5 M orders)"
+plot "$1" using (\$1 / 1e6):(100 * \$3) with linespoints lw 2 pt 7 title "rate kept", \
+     85 with lines dt 2 lc rgb "red" title "target"
+unset multiplot
+GP
+}

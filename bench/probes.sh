@@ -36,8 +36,7 @@ trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); steps of ${duration}s"
 echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build build-release -j2 --target artifact-publisher kernel-mock >/dev/null
+bench_build_release . build-release
 bin=build-release/bin
 
 if [ -n "${PG_PORT:-}" ]; then

@@ -1,0 +1,64 @@
+-- Grows the database by the orders numbered :from to :to - 1, each with what
+-- a completed checkout leaves behind (bench/checkout.sql is the same
+-- checkout as the service commits it): the order and its two items, its
+-- completed idempotency key (no body stored, as the service stores it), its
+-- two audit events delivered to the Kernel, and their two receipts. Keys are
+-- random like the service's (order_, pay_, fin_ and evt_ ids are random hex),
+-- so every index grows as it does in production rather than at its
+-- right-most leaf. Rows are dated within the last 48 hours, inside both
+-- retention periods, so the janitor finds nothing to purge and the tables
+-- stay as large as loaded during the run. The result document is
+-- :result_bytes long (a real one is about 2,500 bytes); the event payloads
+-- and receipts are as long as real ones.
+--
+--   psql -v from=0 -v to=1000000 -v result_bytes=2500 -f bench/growth.sql
+\set ON_ERROR_STOP on
+SET synchronous_commit = off;
+BEGIN;
+CREATE TEMP TABLE grown ON COMMIT DROP AS
+  SELECT i,
+         'order_' || substr(md5('order' || i), 1, 24) AS order_id,
+         'growth-' || i AS customer_id,
+         now() - interval '48 hours' * (1 - i::double precision / (:to + 1)) AS created_at
+    FROM generate_series(:from, :to - 1) AS i;
+INSERT INTO orders (order_id, customer_id, email, status, currency, total, payment_id,
+                    finance_entry_id, result, created_at)
+  SELECT order_id, customer_id, 'buyer@example.com', 'completed', 'usd', 2800,
+         'pay_' || substr(md5('pay' || i), 1, 24), 'fin_' || substr(md5('fin' || i), 1, 24),
+         rpad(md5('result' || i), :result_bytes, md5(customer_id)), created_at
+    FROM grown;
+INSERT INTO order_items (order_id, sku, quantity, unit_amount, amount)
+  SELECT order_id, sku, quantity, unit_amount, quantity * unit_amount
+    FROM grown, (VALUES ('creator-basic', 1, 1200), ('artifact-license', 2, 800))
+                  AS item(sku, quantity, unit_amount);
+INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state, http_status,
+                              order_id, created_at, updated_at)
+  SELECT customer_id, customer_id, md5('fingerprint' || i), 'completed', 201, order_id,
+         created_at, created_at + interval '20 milliseconds'
+    FROM grown;
+CREATE TEMP TABLE grown_events ON COMMIT DROP AS
+  SELECT 'evt_' || substr(md5(kind || i), 1, 24) AS event_id, event_type, order_id,
+         rpad(md5(kind || order_id), payload_bytes, md5(order_id)) AS payload,
+         created_at
+    FROM grown, (VALUES ('a', 'order.completed', 300), ('b', 'delivery.generated', 200))
+                  AS event(kind, event_type, payload_bytes);
+INSERT INTO audit_outbox (event_id, event_type, order_id, payload, created_at, attempts,
+                          next_attempt_at, delivered_at, kernel_audit_id)
+  SELECT event_id, event_type, order_id, payload, created_at, 1, created_at,
+         created_at + interval '60 milliseconds', 'kevt_' || substr(md5(event_id), 1, 20)
+    FROM grown_events;
+INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, received_at)
+  SELECT event_id, order_id, event_type,
+         '{"eventId":"' || event_id || '","eventType":"' || event_type || '","hash":"'
+           || md5(payload) || md5(event_id) || '","kernelEventId":"kevt_'
+           || substr(md5(event_id), 1, 20) || '","prevHash":"' || md5(order_id) || md5(payload)
+           || '","signature":"' || md5('s1' || event_id) || md5('s2' || event_id)
+           || md5('s3' || event_id) || '","signerId":"kernel-1","ts":"'
+           || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}',
+         created_at + interval '60 milliseconds'
+    FROM grown_events;
+-- How far the database has been grown, with the rows themselves.
+CREATE TABLE IF NOT EXISTS bench_growth (loaded_orders bigint NOT NULL);
+DELETE FROM bench_growth;
+INSERT INTO bench_growth VALUES (:to);
+COMMIT;
