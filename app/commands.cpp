@@ -39,6 +39,14 @@ std::optional<service_config> load_or_report() {
 
 } // namespace
 
+int check_config() {
+  auto cfg = load_or_report();
+  if (!cfg)
+    return 2;
+  std::cout << "configuration ok: " << cfg->redacted_summary() << std::endl;
+  return 0;
+}
+
 int requeue_dead_letters(const std::vector<std::string>& args) {
   std::vector<std::string> event_ids;
   for (std::size_t i = 0; i < args.size(); ++i) {
