@@ -209,6 +209,8 @@ std::set<std::string> proof_signing_kids(connection& db) {
 }
 
 void record_signing_kid(connection& db, const std::string& kid) {
+  if (db.exec("SELECT to_regclass('proof_signing_kids') IS NOT NULL").value(0, 0) != "t")
+    return;
   db.exec("INSERT INTO proof_signing_kids (kid) VALUES ($1) ON CONFLICT (kid) DO NOTHING", {kid});
 }
 

@@ -73,7 +73,7 @@ std::optional<std::string> active_proof_kid(connection& db);
 std::set<std::string> proof_signing_kids(connection& db);
 
 /// Records `kid` as one this instance signs proofs with; done at start,
-/// before the first proof.
+/// before the first proof. Nothing before migration 0015.
 void record_signing_kid(connection& db, const std::string& kid);
 
 /// Records `instance_id`'s proof key set (canonical `{kid: commitment}`) as
