@@ -1,6 +1,7 @@
 #include "app/commands.hpp"
 
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -37,7 +38,46 @@ std::optional<service_config> load_or_report() {
   return loaded.config;
 }
 
+// The kids this instance needs but has no secret for: the active one of the
+// last applied rotation and every one stored proofs were signed with, each
+// with why, and what to set; "" when none is missing.
+std::string missing_proof_kids(const domain::proof_keyring& keys,
+                               const std::optional<std::string>& active,
+                               const std::set<std::string>& signing) {
+  std::string out;
+  auto add = [&](const std::string& kid) {
+    if (keys.find(kid))
+      return;
+    bool is_active = active && *active == kid;
+    out += (out.empty() ? "" : ", ") + kid + " (";
+    if (is_active)
+      out += "the active kid of the last applied secret-rotation";
+    if (signing.count(kid) != 0)
+      out += std::string{is_active ? ", and " : ""} + "it signed stored proofs";
+    out += ")";
+  };
+  if (active)
+    add(*active);
+  for (const auto& kid : signing)
+    if (!active || kid != *active)
+      add(kid);
+  if (out.empty())
+    return out;
+  return "proof kids without a configured secret: " + out
+         + "; set ARTIFACT_PUBLISHER_PROOF_SECRETS to {\"<kid>\":\"<secret>\",...} with the "
+           "secret each of them was configured with (or make one of them "
+           "ARTIFACT_PUBLISHER_PROOF_KID with ARTIFACT_PUBLISHER_PROOF_SECRET)";
+}
+
 } // namespace
+
+int check_config() {
+  auto cfg = load_or_report();
+  if (!cfg)
+    return 2;
+  std::cout << "configuration ok: " << cfg->redacted_summary() << std::endl;
+  return 0;
+}
 
 int requeue_dead_letters(const std::vector<std::string>& args) {
   std::vector<std::string> event_ids;
@@ -116,18 +156,30 @@ int serve() {
     log::error("invalid proof keys", {{"error", e.what()}});
     return 2;
   }
-  // An applied secret rotation outlives restarts.
+  // An applied secret rotation outlives restarts, and so do the proofs
+  // signed with every key before it. Starting without one of those secrets
+  // would sign with an older key again and leave proofs unverifiable:
+  // production refuses, elsewhere the instance shows itself degraded.
+  std::vector<std::string> degraded_reasons;
   try {
     persistence::connection db{cfg->db_url};
-    if (auto kid = persistence::active_proof_kid(db)) {
-        if (keys.activate(*kid))
-          log::info("proof key from the last applied rotation", {{"kid", *kid}});
-        else
-          log::error("the last applied rotation names an unconfigured kid; keeping PROOF_KID",
-                     {{"kid", *kid}});
+    auto active = persistence::active_proof_kid(db);
+    if (active && keys.activate(*active))
+      log::info("proof key from the last applied rotation", {{"kid", *active}});
+    auto missing = missing_proof_kids(keys, active, persistence::proof_signing_kids(db));
+    if (!missing.empty()) {
+      if (cfg->production) {
+        log::error("refusing to start", {{"problem", missing}});
+        std::cerr << "artifact-publisher: refusing to start: " << missing << "\n";
+        return 2;
       }
+      log::warn("starting degraded", {{"reason", missing}});
+      degraded_reasons.push_back(std::move(missing));
+    }
+    persistence::record_signing_kid(db, keys.active_kid());
   } catch (const std::exception& e) {
-    log::warn("could not read the active proof key; using PROOF_KID", {{"error", e.what()}});
+    log::warn("could not check the proof keys against the stored ones; using PROOF_KID",
+              {{"error", e.what()}});
   }
 
   node_options opts;
@@ -171,7 +223,7 @@ int serve() {
 
   gateway actors{system, directory};
   http::router routes;
-  http::add_service_routes(routes, {&actors, &registry, &*cfg});
+  http::add_service_routes(routes, {&actors, &registry, &*cfg, degraded_reasons});
   http::server_limits limits;
   limits.max_connections = cfg->max_connections;
   // A last-resort guard above every actor timeout (the longest is a

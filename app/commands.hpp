@@ -9,6 +9,11 @@ namespace ap::app {
 /// Returns the process exit code.
 int serve();
 
+/// `artifact-publisher check-config`: reads the configuration as `serve`
+/// does and prints it (secrets as their lengths), or every problem found.
+/// Returns 0 when `serve` would accept it, 2 otherwise.
+int check_config();
+
 /// `artifact-publisher migrate`: applies missing migrations and prints a
 /// JSON report. Returns the process exit code.
 int migrate();

@@ -18,6 +18,9 @@ constexpr const char* usage =
   "commands:\n"
   "  serve      run the HTTP service (the default)\n"
   "  migrate    apply missing database migrations (idempotent) and print a report\n"
+  "  check-config\n"
+  "             check the configuration as serve reads it and print it (secrets as\n"
+  "             their lengths), or name each variable at fault (exit status 2)\n"
   "  requeue-dead-letters [--event-id ID]...\n"
   "             send dead-lettered audit events (all, or those named) to the Kernel again,\n"
   "             once the cause of its refusal is fixed; prints how many\n"
@@ -72,6 +75,8 @@ int main(int argc, char** argv) {
     return ap::app::serve();
   if (command == "migrate")
     return ap::app::migrate();
+  if (command == "check-config")
+    return ap::app::check_config();
   std::cerr << "artifact-publisher: unknown command '" << command << "'\n\n" << usage;
   return 2;
 }

@@ -150,10 +150,6 @@ void parse_proof_secrets(const std::string& text, service_config& cfg,
   }
 }
 
-bool is_weak(const std::string& value, std::string_view dev_default) {
-  return value.empty() || value == dev_default || value.size() < min_secret_bytes;
-}
-
 constexpr std::string_view redacted = "<redacted>";
 
 bool is_space(char c) {
@@ -218,6 +214,11 @@ std::string redact_db_keywords(std::string_view text) {
     skip_space();
     if (key.empty() || i == text.size() || text[i] != '=')
       return "<unreadable>";
+    // libpq's keywords are lower-case words; anything else is a URL typed
+    // wrong, and what follows its '=' may be a password.
+    for (char c : key)
+      if (!((c >= 'a' && c <= 'z') || c == '_'))
+        return "<unreadable>";
     ++i;
     skip_space();
     std::string value;
@@ -262,6 +263,57 @@ std::string redact_db_url(std::string_view url) {
   return "<unreadable>";
 }
 
+// What a connection string libpq cannot read shows of itself: the host part
+// of something URL-like (after the last '@', before the path), never the
+// user or password.
+std::string malformed_db_url_host(std::string_view url) {
+  auto slashes = url.find("//");
+  auto at = url.rfind('@');
+  std::size_t start;
+  if (at != std::string_view::npos)
+    start = at + 1;
+  else if (slashes != std::string_view::npos)
+    start = slashes + 2;
+  else
+    return "";
+  auto end = url.find_first_of("/?", start);
+  return std::string{url.substr(start, end == std::string_view::npos ? end : end - start)};
+}
+
+// A connection string the service can use: a postgresql:// (or postgres://)
+// URI or libpq's keyword=value form. libpq takes anything else as the name
+// of a database on the local socket, so a mistyped URL would connect
+// somewhere else instead of failing.
+std::optional<std::string> db_url_problem(const std::string& url) {
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)
+    return std::nullopt;
+  if (url.find("://") == std::string::npos && url.find('=') != std::string::npos
+      && redact_db_keywords(url) != "<unreadable>")
+    return std::nullopt;
+  auto host = malformed_db_url_host(url);
+  return "ARTIFACT_PUBLISHER_DB_URL: not a PostgreSQL connection string (expected "
+         "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or key=value pairs such as "
+         "'host=HOST dbname=DATABASE')"
+         + (host.empty() ? std::string{"; its value is not shown"}
+                         : "; it names host '" + host + "'");
+}
+
+// Placeholders of deploy/artifact-publisher.env that must be replaced.
+constexpr std::string_view placeholder = "CHANGE_ME";
+
+// Why `value` is no production secret, or nothing when it is one.
+std::optional<std::string> weakness(bool set, const std::string& value,
+                                    std::string_view dev_default) {
+  if (!set || value.empty())
+    return std::string{"missing"};
+  if (value == dev_default)
+    return std::string{"the development default"};
+  if (value.size() < min_secret_bytes)
+    return "shorter than " + std::to_string(min_secret_bytes) + " bytes (it has "
+           + std::to_string(value.size()) + ")";
+  return std::nullopt;
+}
+
 } // namespace
 
 std::vector<approver> parse_approver_registry(const std::string& json_or_file,
@@ -287,9 +339,17 @@ std::optional<std::string> lookup_setting(const env_lookup& env, const std::stri
   return std::nullopt;
 }
 
-config_result load_config(const env_lookup& env) {
+config_result load_config(const env_lookup& process) {
   config_result result;
   auto& problems = result.problems;
+  // Every variable read, so that a placeholder left in any of them is found.
+  std::vector<std::pair<std::string, std::string>> read;
+  env_lookup env = [&](const std::string& name) {
+    auto value = process(name);
+    if (value)
+      read.emplace_back(name, *value);
+    return value;
+  };
   service_config cfg;
   auto get = [&](const std::string& name, std::string_view fallback) {
     return lookup_setting(env, name).value_or(std::string{fallback});
@@ -321,6 +381,8 @@ config_result load_config(const env_lookup& env) {
     problems.push_back("ARTIFACT_PUBLISHER_TLS_CERT_FILE and ARTIFACT_PUBLISHER_TLS_KEY_FILE: set both "
                        "or neither");
   cfg.db_url = get("DB_URL", defaults::db_url);
+  if (auto why = db_url_problem(cfg.db_url))
+    problems.push_back(*why);
   // SPEC §10: outside this machine, only TLS in production.
   auto check_upstream_url = [&](const std::string& var, const std::string& url) {
     auto where = upstream::parse_url(url);
@@ -417,22 +479,31 @@ config_result load_config(const env_lookup& env) {
     problems.push_back("ARTIFACT_PUBLISHER_LOG_LEVEL: must be debug, info, warn or error");
 
   if (cfg.production) {
-    auto refuse = [&](const std::string& var, const std::string& value,
+    auto refuse = [&](const std::string& var, bool set, const std::string& value,
                       std::string_view dev_default) {
-      if (is_weak(value, dev_default))
-        problems.push_back("ARTIFACT_PUBLISHER_" + var
-                           + ": missing, a development default, or shorter than "
-                           + std::to_string(min_secret_bytes) + " bytes");
+      if (auto why = weakness(set, value, dev_default))
+        problems.push_back("ARTIFACT_PUBLISHER_" + var + ": " + *why + "; production needs a "
+                           + "secret of at least " + std::to_string(min_secret_bytes)
+                           + " bytes");
     };
-    refuse("PROOF_SECRET", cfg.proof_secret, defaults::proof_secret);
-    refuse("DELIVERY_KEY", cfg.delivery_key, defaults::delivery_key);
+    refuse("PROOF_SECRET", lookup_setting(env, "PROOF_SECRET").has_value(), cfg.proof_secret,
+           defaults::proof_secret);
+    refuse("DELIVERY_KEY", lookup_setting(env, "DELIVERY_KEY").has_value(), cfg.delivery_key,
+           defaults::delivery_key);
     for (const auto& [kid, secret] : cfg.proof_secrets)
-      refuse("PROOF_SECRETS." + kid, secret, defaults::proof_secret);
+      refuse("PROOF_SECRETS." + kid, true, secret, defaults::proof_secret);
     if (!cfg.api_token.empty())
-      refuse("API_TOKEN", cfg.api_token, "");
+      refuse("API_TOKEN", true, cfg.api_token, "");
     if (!cfg.admin_token.empty())
-      refuse("ADMIN_TOKEN", cfg.admin_token, "");
+      refuse("ADMIN_TOKEN", true, cfg.admin_token, "");
   }
+  // A value still holding the template's placeholder was never filled in;
+  // whatever it is for, it is wrong (and a secret so named is public).
+  std::set<std::string> unfilled;
+  for (const auto& [name, value] : read)
+    if (value.find(placeholder) != std::string::npos && unfilled.insert(name).second)
+      problems.push_back(name + ": still holds the placeholder " + std::string{placeholder}
+                         + " of deploy/artifact-publisher.env; set the real value");
 
   if (problems.empty())
     result.config = std::move(cfg);
@@ -444,6 +515,12 @@ std::string service_config::redacted_summary() const {
     return s.empty() ? std::string{"unset"} : "<" + std::to_string(s.size()) + " bytes>";
   };
   auto db_shown = redact_db_url(db_url);
+  // The kids only: what PROOF_SECRETS gave, none of the secrets.
+  std::string proof_secret_kids;
+  for (const auto& entry : proof_secrets)
+    proof_secret_kids += (proof_secret_kids.empty() ? "" : ",") + entry.first;
+  if (proof_secret_kids.empty())
+    proof_secret_kids = "none";
   std::ostringstream out;
   out << "env=" << (production ? "production" : "development") << " bind=" << bind
       << " port=" << port << " db=" << db_shown << " kernel=" << kernel_url
@@ -454,6 +531,7 @@ std::string service_config::redacted_summary() const {
       << " ca_file=" << (ca_file.empty() ? "system" : "system+" + ca_file)
       << " tls=" << (tls_cert_file.empty() ? "off" : tls_cert_file)
       << " proof_kid=" << proof_kid << " proof_secret=" << secret(proof_secret)
+      << " proof_secrets=" << proof_secret_kids
       << " delivery_key=" << secret(delivery_key) << " api_token=" << secret(api_token)
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
       << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size

@@ -86,7 +86,17 @@ void add_operations_routes(router& r, const route_context& ctx) {
           kernel_probe_timeout, [ctx, reply, database](const caf::expected<bool>& kernel_up) {
             bool kernel_healthy = kernel_up && *kernel_up;
             std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
-            json::append_quoted(body, database == "ok" && kernel_healthy ? "ok" : "degraded");
+            bool ok = database == "ok" && kernel_healthy && ctx.degraded_reasons.empty();
+            json::append_quoted(body, ok ? "ok" : "degraded");
+            if (!ctx.degraded_reasons.empty()) {
+              body += ",\"reasons\":[";
+              for (std::size_t i = 0; i < ctx.degraded_reasons.size(); ++i) {
+                if (i > 0)
+                  body += ',';
+                json::append_quoted(body, ctx.degraded_reasons[i]);
+              }
+              body += ']';
+            }
             body += ",\"kernelHealthy\":";
             body += kernel_healthy ? "true" : "false";
             body += ",\"database\":";

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/metrics.hpp"
@@ -26,6 +28,9 @@ struct route_context {
   const gateway* actors;
   metrics::registry* registry;
   const service_config* config;
+  /// Found at start and shown by /health until the next start (an active
+  /// or signing proof kid without a secret, outside production).
+  std::vector<std::string> degraded_reasons = {};
 };
 
 /// Registers every route of the service (SPEC §4) on `r`, area by area.

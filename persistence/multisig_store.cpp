@@ -197,6 +197,23 @@ std::optional<std::string> active_proof_kid(connection& db) {
   return rows.value(0, 0);
 }
 
+std::set<std::string> proof_signing_kids(connection& db) {
+  std::set<std::string> out;
+  if (db.exec("SELECT to_regclass('proof_signing_kids') IS NOT NULL").value(0, 0) != "t")
+    return out;
+  auto rows = db.exec("SELECT kid FROM proof_signing_kids UNION SELECT version FROM upgrades"
+                      " WHERE kind = 'secret-rotation' AND status = 'applied'");
+  for (int i = 0; i < rows.rows(); ++i)
+    out.insert(rows.value(i, 0));
+  return out;
+}
+
+void record_signing_kid(connection& db, const std::string& kid) {
+  if (db.exec("SELECT to_regclass('proof_signing_kids') IS NOT NULL").value(0, 0) != "t")
+    return;
+  db.exec("INSERT INTO proof_signing_kids (kid) VALUES ($1) ON CONFLICT (kid) DO NOTHING", {kid});
+}
+
 std::string report_proof_keys(connection& db, const std::string& instance_id,
                               const std::string& key_set) {
   // The unreferenced data-modifying WITH runs all the same.

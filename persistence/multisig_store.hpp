@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,15 @@ multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
 
 /// The kid of the most recently applied secret rotation, if any.
 std::optional<std::string> active_proof_kid(connection& db);
+
+/// Every kid stored proofs may have been signed with: those instances
+/// recorded at their start (`record_signing_kid`) and those applied secret
+/// rotations activated. Empty before migration 0015.
+std::set<std::string> proof_signing_kids(connection& db);
+
+/// Records `kid` as one this instance signs proofs with; done at start,
+/// before the first proof. Nothing before migration 0015.
+void record_signing_kid(connection& db, const std::string& kid);
 
 /// Records `instance_id`'s proof key set (canonical `{kid: commitment}`) as
 /// seen now, and answers the active kid ("" before any rotation): one round

@@ -168,4 +168,31 @@ BOOST_AUTO_TEST_CASE(transactions_roll_back_on_error) {
   BOOST_TEST(db.exec("SELECT count(*) FROM t").value(0, 0) == "0");
 }
 
+// Migration 0015 starts the record of signing kids from the proofs already
+// stored, so that the first start after it knows them too.
+BOOST_AUTO_TEST_CASE(the_signing_kids_start_from_the_stored_proofs) {
+  connection db{test::fresh_database("ap_migrate_signing_kids")};
+  migrate(db);
+  // The database as it was before 0015, with orders signed under two kids.
+  db.exec("DROP TABLE proof_signing_kids");
+  db.exec("DELETE FROM schema_migrations WHERE version = 15");
+  auto order = [&](const std::string& n, const std::string& status, const std::string& result) {
+    db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total, payment_id,"
+            " finance_entry_id, result, created_at)"
+            " VALUES ('order_' || repeat($1, 24), 'c', 'c@example.com', $2, 'usd', 100,"
+            " 'pay_' || $1, CASE WHEN $2 = 'completed' THEN 'fin_' || $1 END, $3, now())",
+            {n, status, result});
+  };
+  order("1", "completed", R"({"orderId":"x","proof":{"kid":"v1","signature":"s"}})");
+  order("2", "completed", R"({"orderId":"y","proof":{"kid":"v2","signature":"s"}})");
+  order("3", "completed", R"({"orderId":"z","proof":{"kid":"v2","signature":"s"}})");
+  order("4", "payment_failed", R"({"error":"payment_declined"})");
+  auto report = migrate(db);
+  BOOST_TEST(report.applied.size() == 1u);
+  auto rows = db.exec("SELECT kid FROM proof_signing_kids ORDER BY kid");
+  BOOST_REQUIRE(rows.rows() == 2);
+  BOOST_TEST(rows.value(0, 0) == "v1");
+  BOOST_TEST(rows.value(1, 0) == "v2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

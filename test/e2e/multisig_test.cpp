@@ -486,6 +486,104 @@ BOOST_AUTO_TEST_CASE(a_rotation_applied_on_one_instance_reaches_the_other_within
              != std::string::npos);
 }
 
+// A restart without the secret of the kid a rotation activated must not
+// quietly sign with the older key again (the proofs of the newer one would
+// no longer verify): production refuses to start, naming the kid and the
+// variable to set; development starts, says so in its log and /health.
+BOOST_AUTO_TEST_CASE(a_restart_without_the_rotated_secret_is_refused_in_production_degraded_elsewhere) {
+  kernel_process kernel{{"--approvers", standard_registry()}};
+  auto db = fresh_database("ap_e2e_rotation_guard");
+  std::map<std::string, std::string> env{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+                                         {"ARTIFACT_PUBLISHER_ADMIN_TOKEN", admin_token},
+                                         {"ARTIFACT_PUBLISHER_APPROVERS", standard_registry()}};
+  auto with_v2 = env;
+  with_v2["ARTIFACT_PUBLISHER_PROOF_SECRETS"] = R"({"v2":")" + proof_secret_v2 + "\"}";
+  header_list admin{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + admin_token}};
+  std::string checkout = R"({"customerId":"guard","email":"g@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}]})";
+  {
+    service_process svc{db, with_v2};
+    std::string v2_key;
+    auto keys = parse_json(http_call(svc.port(), "GET", "/api/proof/keys").body);
+    for (const auto& k : keys["keys"].GetArray())
+      if (std::string{k["kid"].GetString()} == "v2")
+        v2_key = k["publicKey"].GetString();
+    BOOST_REQUIRE(!v2_key.empty());
+    upgrade u{"v2", {"alice", "bob"}, "secret-rotation", crypto::sha256_hex(*crypto::base64_decode(v2_key))};
+    BOOST_REQUIRE(http_call(svc.port(), "POST", "/api/multisig/upgrades", admin, u.body()).status == 201);
+    for (const char* who : {"alice", "bob"})
+      BOOST_REQUIRE(http_call(svc.port(), "POST", "/api/multisig/upgrades/" + u.id + "/approvals",
+                              {{"Content-Type", "application/json"}}, u.approval(who, u.signature(who)))
+                      .status == 201);
+    BOOST_REQUIRE(http_call(svc.port(), "POST", "/api/multisig/upgrades/" + u.id + "/apply", admin, "")
+                    .status == 200);
+    auto sold = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}}, checkout);
+    BOOST_REQUIRE_MESSAGE(sold.status == 201, sold.body);
+    BOOST_REQUIRE(std::string{parse_json(sold.body)["proof"]["kid"].GetString()} == "v2");
+  }
+
+  // Production, v2's secret gone: no start.
+  auto production = env;
+  production["ARTIFACT_PUBLISHER_ENV"] = "production";
+  production["ARTIFACT_PUBLISHER_DB_URL"] = db;
+  production["ARTIFACT_PUBLISHER_PORT"] = std::to_string(free_port());
+  production["ARTIFACT_PUBLISHER_PROOF_SECRET"] = "first-proof-secret-for-production-0123456789";
+  production["ARTIFACT_PUBLISHER_DELIVERY_KEY"] = "delivery-key-for-production-tests-0123456789";
+  production["ARTIFACT_PUBLISHER_KERNEL_TOKEN"] = "kernel-token-for-production-tests-0123456789";
+  auto [code, out] = run_cli({"serve"}, production);
+  BOOST_TEST(code == 2, out);
+  BOOST_TEST(out.find("refusing to start") != std::string::npos, out);
+  BOOST_TEST(out.find("v2 (the active kid of the last applied secret-rotation, and it signed stored proofs)")
+               != std::string::npos, out);
+  BOOST_TEST(out.find("ARTIFACT_PUBLISHER_PROOF_SECRETS") != std::string::npos, out);
+  // With it, production starts.
+  production["ARTIFACT_PUBLISHER_PROOF_SECRETS"] = with_v2["ARTIFACT_PUBLISHER_PROOF_SECRETS"];
+  {
+    service_process svc{db, production};
+    BOOST_TEST(!parse_json(http_call(svc.port(), "GET", "/health").body).HasMember("reasons"));
+  }
+
+  // Development, v2's secret gone: it starts, and says it is degraded and why.
+  service_process dev{db, env};
+  auto health = http_call(dev.port(), "GET", "/health");
+  BOOST_TEST(health.status == 200);
+  auto doc = parse_json(health.body);
+  BOOST_TEST(doc["status"].GetString() == std::string{"degraded"}, health.body);
+  BOOST_TEST(doc["kernelHealthy"].GetBool(), health.body);
+  BOOST_TEST(doc["database"].GetString() == std::string{"ok"}, health.body);
+  BOOST_REQUIRE_MESSAGE(doc.HasMember("reasons") && doc["reasons"].IsArray() && doc["reasons"].Size() == 1,
+                        health.body);
+  std::string reason = doc["reasons"][0].GetString();
+  BOOST_TEST(reason.find("v2 (the active kid") != std::string::npos, reason);
+  BOOST_TEST(reason.find("ARTIFACT_PUBLISHER_PROOF_SECRETS") != std::string::npos, reason);
+  BOOST_TEST(read_file(dev.log()).find(R"("msg":"starting degraded")") != std::string::npos);
+}
+
+// Without any rotation: proofs signed under a PROOF_KID that a later start
+// no longer has are caught the same way.
+BOOST_AUTO_TEST_CASE(a_start_without_the_kid_of_stored_proofs_is_degraded_and_names_it) {
+  kernel_process kernel{{"--approvers", standard_registry()}};
+  auto db = fresh_database("ap_e2e_signing_kid_guard");
+  std::map<std::string, std::string> env{{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}};
+  {
+    auto k7 = env;
+    k7["ARTIFACT_PUBLISHER_PROOF_KID"] = "k7";
+    service_process svc{db, k7};
+    auto sold = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}},
+                          R"({"customerId":"k7","email":"k@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}]})");
+    BOOST_REQUIRE_MESSAGE(sold.status == 201, sold.body);
+    BOOST_REQUIRE(std::string{parse_json(sold.body)["proof"]["kid"].GetString()} == "k7");
+    BOOST_TEST(parse_json(http_call(svc.port(), "GET", "/health").body)["status"].GetString()
+               == std::string{"ok"});
+  }
+  service_process svc{db, env};
+  auto doc = parse_json(http_call(svc.port(), "GET", "/health").body);
+  BOOST_TEST(doc["status"].GetString() == std::string{"degraded"});
+  BOOST_REQUIRE(doc.HasMember("reasons"));
+  std::string reason = doc["reasons"][0].GetString();
+  BOOST_TEST(reason.find("k7 (it signed stored proofs)") != std::string::npos, reason);
+  BOOST_TEST(reason.find("v1") == std::string::npos, reason);
+}
+
 BOOST_AUTO_TEST_CASE(the_kernel_refuses_what_the_service_would_let_through) {
   // This Kernel knows bob under another key and wants three approvals.
   stack strict{{"--approvers", registry({{"alice", public_key_of("alice")}, {"bob", public_key_of("zed")},

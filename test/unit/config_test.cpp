@@ -365,4 +365,78 @@ BOOST_AUTO_TEST_CASE(kernel_credentials_and_trust_files_are_checked_at_start) {
   BOOST_TEST(mentions(half.problems, "set both or neither"));
 }
 
+// libpq reads a string that is neither a URI nor key=value pairs as the name
+// of a database on the local socket: a mistyped URL must stop the start.
+BOOST_AUTO_TEST_CASE(a_malformed_database_url_is_refused_naming_the_variable_and_host) {
+  struct sample {
+    std::string url;
+    std::string host;
+  };
+  const std::vector<sample> samples = {
+      {"postgres//app:hunter2@db.internal:5432/ap", "db.internal:5432"},
+      {"mysql://app:hunter2@db.internal:3306/ap", "db.internal:3306"},
+      {"postgresql:/app:hunter2@db.internal/ap", "db.internal"},
+      {"postgres//u:p=hunter2@db.internal/ap", "db.internal"},
+  };
+  for (const auto& s : samples) {
+    auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_DB_URL", s.url}}));
+    BOOST_TEST(!r.config, s.url);
+    BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DB_URL: not a PostgreSQL connection string"),
+               s.url);
+    BOOST_TEST(mentions(r.problems, "host '" + s.host + "'"), s.url);
+    for (const auto& p : r.problems) {
+      BOOST_TEST(p.find("hunter2") == std::string::npos, p);
+      BOOST_TEST(p.find("app:") == std::string::npos, p);
+    }
+  }
+  // Nothing URL-like to show: the value may be a mistyped secret.
+  auto bare = load_config(env_of({{"ARTIFACT_PUBLISHER_DB_URL", "hunter2"}}));
+  BOOST_TEST(!bare.config);
+  BOOST_TEST(mentions(bare.problems, "ARTIFACT_PUBLISHER_DB_URL"));
+  for (const auto& p : bare.problems)
+    BOOST_TEST(p.find("hunter2") == std::string::npos, p);
+  // The forms libpq reads stay accepted.
+  for (std::string good : {"postgresql://u:p@db/ap", "postgres://db/ap", "host=db dbname=ap",
+                           "host=/var/run/postgresql dbname=ap"})
+    BOOST_TEST(load_config(env_of({{"ARTIFACT_PUBLISHER_DB_URL", good}})).config.has_value(), good);
+}
+
+BOOST_AUTO_TEST_CASE(a_placeholder_left_in_any_variable_is_refused_naming_it) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                               {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong + "-delivery"},
+                               {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", strong + "-kernel"},
+                               {"ARTIFACT_PUBLISHER_SANDBOX_SEED", "CHANGE_ME"},
+                               {"REPOWRITER_LEDGER_ID", "ledger_CHANGE_ME"},
+                               {"ARTIFACT_PUBLISHER_API_TOKEN", "CHANGE_ME-but-long-enough-to-pass-32"},
+                               {"ARTIFACT_PUBLISHER_DB_URL",
+                                "postgresql://ap:CHANGE_ME@127.0.0.1:5432/ap"}}));
+  BOOST_TEST(!r.config);
+  for (std::string var : {"ARTIFACT_PUBLISHER_SANDBOX_SEED", "REPOWRITER_LEDGER_ID",
+                          "ARTIFACT_PUBLISHER_API_TOKEN", "ARTIFACT_PUBLISHER_DB_URL"})
+    BOOST_TEST(mentions(r.problems, var + ": still holds the placeholder CHANGE_ME"), var);
+  BOOST_TEST(!mentions(r.problems, "ARTIFACT_PUBLISHER_PROOF_SECRET:"));
+}
+
+// The refusal says which of its reasons applies.
+BOOST_AUTO_TEST_CASE(production_names_why_a_secret_is_refused) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_ENV", "production"},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KEY", std::string{defaults::delivery_key}},
+                               {"ARTIFACT_PUBLISHER_API_TOKEN", "short-token"},
+                               {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", strong + "-kernel"}}));
+  BOOST_TEST(!r.config);
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_PROOF_SECRET: missing;"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DELIVERY_KEY: the development default;"));
+  BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_API_TOKEN: shorter than 32 bytes (it has 11);"));
+  BOOST_TEST(!mentions(r.problems, "missing, a development default, or shorter"));
+}
+
+BOOST_AUTO_TEST_CASE(the_summary_names_the_kids_of_proof_secrets_only) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_PROOF_SECRETS", R"({"v2":"secret-two","v3":"secret-3"})"}}));
+  BOOST_REQUIRE(r.config);
+  auto summary = r.config->redacted_summary();
+  BOOST_TEST(summary.find("proof_secrets=v2,v3") != std::string::npos, summary);
+  BOOST_TEST(summary.find("secret-two") == std::string::npos, summary);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
