@@ -60,8 +60,8 @@ refuse_running() {  # PID WHAT
     echo "Stop it with Ctrl-C in the shell that runs it, or: kill $1"
     if [ -n "${kernel_port:-}" ]; then
       echo "A second stack beside it needs its own state directory and ports, e.g."
-      echo "  ARTIFACT_PUBLISHER_LOCAL_DIR=$state-2 ARTIFACT_PUBLISHER_PORT=$((ARTIFACT_PUBLISHER_PORT + 2))" \
-        "ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$((kernel_port + 2)) ./run-local.sh"
+      echo "  ARTIFACT_PUBLISHER_LOCAL_DIR=$state-2 ARTIFACT_PUBLISHER_PORT=$((ARTIFACT_PUBLISHER_PORT + 10))" \
+        "ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$((kernel_port + 10)) ./run-local.sh"
     fi
   } >&2
   exit 1
