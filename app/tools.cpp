@@ -2,8 +2,12 @@
 #include "app/tools.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <iostream>
@@ -29,6 +33,33 @@ std::optional<std::string> read_text(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// Where `keygen --out NAME` puts an approver's keys: outside any checkout,
+// so that a private key never shows up in a working tree.
+std::optional<std::string> approver_key_dir() {
+  const char* data = std::getenv("XDG_DATA_HOME");
+  if (data && data[0] == '/')
+    return std::string{data} + "/artifact-publisher/keys";
+  const char* home = std::getenv("HOME");
+  if (home && home[0] == '/')
+    return std::string{home} + "/.local/share/artifact-publisher/keys";
+  return std::nullopt;
+}
+
+// Creates `dir` and its missing parents, each readable by its owner only.
+bool make_private_dir(const std::string& dir) {
+  for (auto slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    auto part = dir.substr(0, slash);
+    if (::mkdir(part.c_str(), 0700) == 0) {
+      if (::chmod(part.c_str(), 0700) != 0)
+        return false;
+    } else if (errno != EEXIST) {
+      return false;
+    }
+    if (slash == std::string::npos)
+      return true;
+  }
 }
 
 bool load_json(const std::string& path, rapidjson::Document& doc, const char* what) {
@@ -338,12 +369,32 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
 namespace ap::app {
 
 int keygen_command(const std::vector<std::string>& args) {
-  if (!(args.empty() || (args.size() == 2 && args[0] == "--out"))) {
-    std::cerr << "usage: artifact-publisher keygen [--out NAME]\n"
+  if (!(args.empty() || (args.size() == 2 && args[0] == "--out" && !args[1].empty()))) {
+    std::cerr << "usage: artifact-publisher keygen [--out NAME|PATH]\n"
                  "Prints {\"privateKey\",\"publicKey\"} (base64). With --out, writes the private\n"
-                 "key to NAME.key (mode 600) and the public key to NAME.pub and prints only the\n"
-                 "public key. Register the public key in ARTIFACT_PUBLISHER_APPROVERS.\n";
+                 "key to NAME.key (mode 600) and the public key to NAME.pub, in\n"
+                 "${XDG_DATA_HOME:-$HOME/.local/share}/artifact-publisher/keys (mode 700), or\n"
+                 "beside PATH when it names a directory (./alice, /secure/alice); prints the\n"
+                 "public key and, on stderr, where it wrote. Register the public key in\n"
+                 "ARTIFACT_PUBLISHER_APPROVERS.\n";
     return 2;
+  }
+  std::string stem;
+  if (!args.empty()) {
+    if (args[1].find('/') != std::string::npos) {
+      stem = args[1];
+    } else {
+      auto dir = approver_key_dir();
+      if (!dir) {
+        std::cerr << "cannot tell where keys go: set HOME or XDG_DATA_HOME, or give --out a path (./NAME)\n";
+        return 1;
+      }
+      if (!make_private_dir(*dir)) {
+        std::cerr << "cannot create " << *dir << ": " << std::strerror(errno) << "\n";
+        return 1;
+      }
+      stem = *dir + "/" + args[1];
+    }
   }
   auto seed = crypto::random_bytes(32);
   auto private_b64 = crypto::base64_encode(seed);
@@ -352,24 +403,27 @@ int keygen_command(const std::vector<std::string>& args) {
     std::cout << "{\"privateKey\":\"" << private_b64 << "\",\"publicKey\":\"" << public_b64 << "\"}\n";
     return 0;
   }
-  auto key_path = args[1] + ".key";
-  auto pub_path = args[1] + ".pub";
-  // The private key file is created readable by its owner only.
+  auto key_path = stem + ".key";
+  auto pub_path = stem + ".pub";
+  // The private key file is created readable by its owner only, whatever the umask.
   auto fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
     std::cerr << "cannot create " << key_path << " (does it exist already?)\n";
     return 1;
   }
   auto line = private_b64 + "\n";
-  bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  bool written = ::fchmod(fd, 0600) == 0
+                 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   ::close(fd);
   std::ofstream pub{pub_path};
   pub << public_b64 << "\n";
+  pub.close();
   if (!written || !pub) {
     std::cerr << "cannot write the key files\n";
     return 1;
   }
   std::cout << public_b64 << "\n";
+  std::cerr << "wrote " << key_path << " (private, mode 600) and " << pub_path << "\n";
   return 0;
 }
 

@@ -22,8 +22,11 @@ int decrypt_delivery_command(const std::vector<std::string>& args);
 
 namespace ap::app {
 
-/// `artifact-publisher keygen`: prints a fresh Ed25519 key pair as
-/// `{"privateKey": base64 seed, "publicKey": base64 raw key}`.
+/// `artifact-publisher keygen [--out NAME|PATH]`: prints a fresh Ed25519 key
+/// pair as `{"privateKey": base64 seed, "publicKey": base64 raw key}`; with
+/// --out, writes NAME.key (mode 600) and NAME.pub into
+/// `${XDG_DATA_HOME:-$HOME/.local/share}/artifact-publisher/keys` (mode 700),
+/// or PATH.key and PATH.pub when PATH has a slash, and prints the public key.
 int keygen_command(const std::vector<std::string>& args);
 
 /// `artifact-publisher sign-approval --upgrade-id ID --payload-hash HEX

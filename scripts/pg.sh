@@ -7,6 +7,8 @@
 #                                  the database URL
 #                                  (AP_PG_OPTIONS: extra server options)
 #   scripts/pg.sh stop DIR         stop the cluster (fast shutdown)
+#   scripts/pg.sh status DIR       exit 0 and print its port when the cluster
+#                                  in DIR runs, else exit 1
 #   scripts/pg.sh url PORT [DB]    print the URL for PORT (database DB)
 #   scripts/pg.sh createdb PORT DB create database DB owned by artifact_publisher
 set -euo pipefail
@@ -37,7 +39,11 @@ case "${1:-}" in
       as_owner "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
         || { cat "$dir.initdb.log" >&2; exit 1; }
     fi
-    if ! as_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+    if as_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+      running=$(sed -n 4p "$dir/postmaster.pid")
+      [ "$running" = "$port" ] \
+        || { echo "pg.sh: the cluster in $dir already runs, on port $running, not $port" >&2; exit 1; }
+    else
       as_owner "$bindir/pg_ctl" -D "$dir" -w -t 60 -l "$dir/server.log" \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 ${AP_PG_OPTIONS:-}" start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; exit 1; }
@@ -56,6 +62,12 @@ SQL
       as_owner "$bindir/pg_ctl" -D "$dir" -w -t 60 -m fast stop >/dev/null
     fi
     ;;
+  status)
+    dir=$2
+    [ -f "$dir/PG_VERSION" ] && as_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1 || exit 1
+    # The fourth line of postmaster.pid is the port.
+    sed -n 4p "$dir/postmaster.pid"
+    ;;
   url)
     url "$2" "${3:-}"
     ;;
@@ -65,7 +77,7 @@ SQL
     url "$port" "$db"
     ;;
   *)
-    sed -n '2,10p' "$0" >&2
+    sed -n '2,12p' "$0" >&2
     exit 2
     ;;
 esac

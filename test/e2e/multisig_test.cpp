@@ -2,14 +2,18 @@
 // same rules.
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <future>
 #include <optional>
-#include <unistd.h>
 
 #include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "domain/multisig.hpp"
 #include "persistence/connection.hpp"
+#include "test/support/files.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
 
@@ -602,6 +606,80 @@ BOOST_AUTO_TEST_CASE(the_kernel_refuses_what_the_service_would_let_through) {
   BOOST_TEST(code_of(bob) == "kernel_refused");
   BOOST_TEST(sql("SELECT status FROM upgrades WHERE upgrade_id = $1", {u.id}, strict) == "pending");
   BOOST_TEST(sql("SELECT count(*) FROM upgrade_approvals WHERE upgrade_id = $1", {u.id}, strict) == "2");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// An approver's key pair goes outside the working tree unless asked, readable
+// by its owner only, and signs approvals from where it was written.
+BOOST_AUTO_TEST_SUITE(approver_keys)
+
+namespace {
+
+mode_t mode_of(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : mode_t{0xffff};
+}
+
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(keygen_writes_into_the_data_directory_and_says_where) {
+  auto dir = temp_dir("keygen");
+  auto cwd = std::filesystem::current_path().string();
+  BOOST_REQUIRE(!std::filesystem::exists(cwd + "/alice.key"));
+  auto [rc, out] = run_cli({"keygen", "--out", "alice"}, {{"XDG_DATA_HOME", dir + "/data"}, {"HOME", dir + "/home"}});
+  BOOST_REQUIRE_MESSAGE(rc == 0, out);
+  auto keys = dir + "/data/artifact-publisher/keys";
+  BOOST_TEST(out.find("wrote " + keys + "/alice.key (private, mode 600) and " + keys + "/alice.pub")
+             != std::string::npos, out);
+  BOOST_TEST(!std::filesystem::exists(cwd + "/alice.key"));
+  BOOST_TEST(mode_of(keys) == 0700);
+  BOOST_TEST(mode_of(dir + "/data/artifact-publisher") == 0700);
+  BOOST_TEST(mode_of(keys + "/alice.key") == 0600);
+  auto public_key = first_line(read_file(keys + "/alice.pub"));
+  BOOST_TEST(public_key.size() == 44u);
+  BOOST_TEST(first_line(out) == public_key);  // stdout: the public key alone
+  // The pair holds together: what alice signs verifies under alice.pub.
+  auto hash = std::string(64, 'a');
+  auto [sign_rc, signature] = run_cli({"sign-approval", "--upgrade-id", "upg_1", "--payload-hash", hash,
+                                       "--approver", "alice", "--private-key", "@" + keys + "/alice.key"});
+  BOOST_REQUIRE_MESSAGE(sign_rc == 0, signature);
+  auto raw_signature = crypto::base64_decode(first_line(signature));
+  auto raw_key = crypto::base64_decode(public_key);
+  BOOST_REQUIRE(raw_signature && raw_key);
+  BOOST_TEST(crypto::ed25519_verify(*raw_key, domain::approval_message("upg_1", hash, "alice"), *raw_signature));
+  // A key is never overwritten.
+  auto again = run_cli({"keygen", "--out", "alice"}, {{"XDG_DATA_HOME", dir + "/data"}});
+  BOOST_TEST(again.first == 1);
+  BOOST_TEST(again.second.find("does it exist already?") != std::string::npos, again.second);
+  BOOST_TEST(first_line(read_file(keys + "/alice.pub")) == public_key);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(keygen_falls_back_to_home_and_keeps_an_explicit_path) {
+  auto dir = temp_dir("keygen");
+  auto [rc, out] = run_cli({"keygen", "--out", "bob"}, {{"XDG_DATA_HOME", ""}, {"HOME", dir + "/home"}});
+  BOOST_REQUIRE_MESSAGE(rc == 0, out);
+  auto keys = dir + "/home/.local/share/artifact-publisher/keys";
+  BOOST_TEST(mode_of(keys + "/bob.key") == 0600, out);
+  BOOST_TEST(out.find("wrote " + keys + "/bob.key") != std::string::npos, out);
+  // A path with a slash is taken as it is.
+  auto [path_rc, path_out] = run_cli({"keygen", "--out", dir + "/carol"}, {{"HOME", dir + "/home"}});
+  BOOST_REQUIRE_MESSAGE(path_rc == 0, path_out);
+  BOOST_TEST(mode_of(dir + "/carol.key") == 0600);
+  BOOST_TEST(std::filesystem::exists(dir + "/carol.pub"));
+  BOOST_TEST(!std::filesystem::exists(keys + "/carol.key"));
+  // Nowhere to put it: a clear refusal, not a file in the working directory.
+  auto [none_rc, none_out] = run_cli({"keygen", "--out", "dave"}, {{"XDG_DATA_HOME", ""}, {"HOME", ""}});
+  BOOST_TEST(none_rc == 1);
+  BOOST_TEST(none_out.find("set HOME or XDG_DATA_HOME") != std::string::npos, none_out);
+  BOOST_TEST(!std::filesystem::exists(std::filesystem::current_path() / "dave.key"));
+  BOOST_TEST(run_cli({"keygen", "--out", ""}).first == 2);
+  std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
