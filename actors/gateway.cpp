@@ -6,11 +6,13 @@
 
 namespace ap {
 
-gateway::gateway(caf::actor_system& system, actor_directory& directory)
+gateway::gateway(caf::actor_system& system, actor_directory& directory,
+                 std::chrono::milliseconds catalog_refresh)
   : system_(&system),
     directory_(&directory),
     database_probe_(probe_freshness),
-    kernel_probe_(probe_freshness) {
+    kernel_probe_(probe_freshness),
+    catalog_cache_(catalog_refresh) {
 }
 
 void gateway::database_status(std::chrono::milliseconds timeout,
@@ -56,6 +58,24 @@ void gateway::catalog(std::chrono::milliseconds timeout,
                       callback<std::vector<domain::catalog_item>> done) const {
   ask<std::vector<domain::catalog_item>>(*system_, directory_->database(), timeout,
                                          std::move(done), atoms::catalog_atom::value);
+}
+
+void gateway::cached_catalog(std::chrono::milliseconds timeout,
+                             callback<std::vector<domain::catalog_item>> done) const {
+  using items = std::vector<domain::catalog_item>;
+  catalog_cache_.get(
+    [this, timeout](std::function<void(caf::expected<items>)> arrived) {
+      catalog(timeout, [last = last_catalog_, arrived](caf::expected<items> read) {
+        std::unique_lock<std::mutex> lock{last->mutex};
+        if (read)
+          last->items = *read;
+        else if (last->items)
+          read = *last->items;
+        lock.unlock();
+        arrived(std::move(read));
+      });
+    },
+    std::move(done));
 }
 
 void gateway::order_part(std::string order_id, persistence::order_part part,

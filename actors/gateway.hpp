@@ -8,6 +8,9 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +37,9 @@ public:
 
   /// Looks each actor up in `directory` at the time of the call, so a
   /// restarted actor is reached by the next request.
-  gateway(caf::actor_system& system, actor_directory& directory);
+  /// `catalog_refresh`: how long `cached_catalog` reuses a read.
+  gateway(caf::actor_system& system, actor_directory& directory,
+          std::chrono::milliseconds catalog_refresh = std::chrono::seconds{30});
 
   /// The database's readiness.
   void database_status(std::chrono::milliseconds timeout,
@@ -62,6 +67,16 @@ public:
   /// The catalog, sorted by SKU.
   void catalog(std::chrono::milliseconds timeout,
                callback<std::vector<domain::catalog_item>> done) const;
+
+  /// As `catalog`, for `GET /api/catalog`: a read is reused for
+  /// `catalog_refresh` and shared by the callers that arrive while it is
+  /// out; a read that fails answers the last catalog read well instead
+  /// (the catalog changes only by migration), and the error only when none
+  /// was ever read. So the answer is at most `catalog_refresh` old while
+  /// the database answers, and the database sees one read per period
+  /// however many requests arrive.
+  void cached_catalog(std::chrono::milliseconds timeout,
+                      callback<std::vector<domain::catalog_item>> done) const;
 
   /// One document of an order.
   void order_part(std::string order_id, persistence::order_part part,
@@ -91,6 +106,13 @@ private:
   actor_directory* directory_;
   single_flight_cache<caf::expected<persistence::db_status>> database_probe_;
   single_flight_cache<caf::expected<bool>> kernel_probe_;
+  single_flight_cache<caf::expected<std::vector<domain::catalog_item>>> catalog_cache_;
+  /// The last catalog read well, shared with reads still out on shutdown.
+  struct last_catalog {
+    std::mutex mutex;
+    std::optional<std::vector<domain::catalog_item>> items;
+  };
+  std::shared_ptr<last_catalog> last_catalog_ = std::make_shared<last_catalog>();
 };
 
 } // namespace ap

@@ -221,7 +221,7 @@ int serve() {
   opts.janitor.interval = cfg->retention_sweep_interval;
   auto root = start_node(system, opts, directory, registry);
 
-  gateway actors{system, directory};
+  gateway actors{system, directory, cfg->catalog_refresh};
   http::router routes;
   http::add_service_routes(routes, {&actors, &registry, &*cfg, degraded_reasons});
   http::server_limits limits;

@@ -466,6 +466,8 @@ config_result load_config(const env_lookup& process) {
   if (cfg.reconcile_after <= cfg.request_timeout)
     problems.push_back("ARTIFACT_PUBLISHER_RECONCILE_AFTER_MS: must be longer than "
                        "ARTIFACT_PUBLISHER_REQUEST_TIMEOUT_MS, or running checkouts are taken over");
+  cfg.catalog_refresh =
+    std::chrono::milliseconds{get_count("CATALOG_REFRESH_MS", 100, 86400000, 30000)};
   // A key purged is a key that no longer replays: a retry after that
   // charges again. Clients retry within minutes; a day is the floor.
   cfg.idempotency_retention =

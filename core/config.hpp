@@ -77,6 +77,10 @@ struct service_config {
   std::chrono::milliseconds request_timeout{5000};
   /// SPEC §9: a checkout unfinished this long is taken over by a reconciler.
   std::chrono::milliseconds reconcile_after{30000};
+  /// How long `GET /api/catalog` answers from the catalog it last read
+  /// before reading it again (CATALOG_REFRESH_MS); a failed read keeps the
+  /// last good catalog (docs/api.md).
+  std::chrono::milliseconds catalog_refresh{30000};
   /// Retention (docs/architecture.md): a completed Idempotency-Key is kept
   /// this long (IDEMPOTENCY_RETENTION_HOURS, at least 24, SPEC §4's 72 by
   /// default), a delivered outbox row this long after its delivery

@@ -261,4 +261,24 @@ std::variant<quote, input_error> price(const checkout_request& req, const catalo
   return q;
 }
 
+std::string catalog_json(std::vector<catalog_item> items) {
+  std::sort(items.begin(), items.end(),
+            [](const catalog_item& a, const catalog_item& b) { return a.sku < b.sku; });
+  std::string out = "{\"items\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
+    if (i > 0)
+      out += ',';
+    out += "{\"currency\":";
+    json::append_quoted(out, item.currency);
+    out += ",\"name\":";
+    json::append_quoted(out, item.title);
+    out += ",\"sku\":";
+    json::append_quoted(out, item.sku);
+    out += ",\"unitAmount\":" + std::to_string(item.unit_amount) + '}';
+  }
+  out += "]}";
+  return out;
+}
+
 } // namespace ap::domain

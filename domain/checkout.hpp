@@ -108,6 +108,12 @@ typename Inspector::result_type inspect(Inspector& f, quote& x) {
 std::variant<quote, input_error> price(const checkout_request& req, const catalog& items);
 
 /// Validation helpers, exposed for tests and other routes.
+/// The public catalog document of `GET /api/catalog`:
+/// `{"items":[{"currency","name","sku","unitAmount"}]}`, items sorted by
+/// SKU whatever the order of `items`, amounts in minor units. The artifact
+/// itself (URL, digest) is what a buyer pays for, so it is not listed.
+std::string catalog_json(std::vector<catalog_item> items);
+
 bool is_valid_customer_id(std::string_view id);
 bool is_plausible_email(std::string_view email);
 bool is_valid_sku_format(std::string_view sku);

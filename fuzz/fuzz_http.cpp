@@ -46,6 +46,7 @@ const ap::http::router& service_router() {
     table.add("POST", "/api/checkout", access::api, body_kind::json, ok);
     for (const char* part : {"", "/license", "/delivery", "/proof"})
       table.add("GET", std::string{"/api/checkout/{id}"} + part, access::api, body_kind::none, ok);
+    table.add("GET", "/api/catalog", access::api, body_kind::none, ok);
     table.add("POST", "/api/sandbox/run", access::api, body_kind::json, ok);
     table.add("POST", "/api/proof/verify", access::api, body_kind::json, ok);
     table.add("GET", "/api/proof/keys", access::api, body_kind::none, ok);

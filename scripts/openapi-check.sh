@@ -292,6 +292,15 @@ strict "GET /api/checkout/{orderId} not an order id" 404 @@/api/checkout/not-an-
 strict "GET /api/checkout/{orderId} wrong token" 403 "@@/api/checkout/$order_id" -H 'Authorization: Bearer wrong'
 strict "GET /api/checkout/{orderId} no token" 401 "@@/api/checkout/$order_id"
 
+echo "== catalog"
+strict "GET /api/catalog" 200 @@/api/catalog "${api[@]}"
+grep -q '"sku":"creator-basic","unitAmount":1200}' "$work/body" \
+  && pass "the catalog prices creator-basic at 1200" || fail "catalog" "$(head -c 300 "$work/body")"
+strict "GET /api/catalog wrong token" 403 @@/api/catalog -H 'Authorization: Bearer wrong'
+strict "GET /api/catalog no token" 401 @@/api/catalog
+direct "POST /api/catalog" 405 -X POST @@/api/catalog "${api[@]}"
+grep -qi '^allow: GET' "$work/headers" && pass "405 on the catalog allows GET" || fail "catalog 405 Allow" "$(cat "$work/headers")"
+
 echo "== sandbox"
 strict "POST /api/sandbox/run" 200 @@/api/sandbox/run "${api[@]}" "${json[@]}" \
   -d '{"instructions":[{"op":"checkout","payload":{"customerId":"cust-42","email":"buyer@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":2}]}},{"op":"proof","payload":{"payload":{"a":1}}},{"op":"license","payload":{"customerId":"cust-42","skus":["creator-basic"]}}]}'

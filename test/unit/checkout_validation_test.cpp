@@ -252,4 +252,17 @@ BOOST_AUTO_TEST_CASE(pricing_refuses_unknown_skus_and_other_currencies) {
   BOOST_TEST(std::get<input_error>(r2).field == "currency");
 }
 
+// The public catalog: sorted by SKU whatever order it was read in, the
+// price in minor units, the name escaped, the artifact not listed.
+BOOST_AUTO_TEST_CASE(the_catalog_document_lists_each_sku_with_its_price_sorted_by_sku) {
+  std::vector<catalog_item> items{
+    {"creator-pro", "Creator \"Pro\"", 2500, "usd", "https://a.invalid/p", std::string(64, 'b')},
+    {"artifact-compliance", "Artifact Compliance", 450, "usd", "https://a.invalid/c",
+     std::string(64, 'a')}};
+  BOOST_TEST(catalog_json(items)
+             == R"({"items":[{"currency":"usd","name":"Artifact Compliance","sku":"artifact-compliance","unitAmount":450},)"
+                R"({"currency":"usd","name":"Creator \"Pro\"","sku":"creator-pro","unitAmount":2500}]})");
+  BOOST_TEST(catalog_json({}) == R"({"items":[]})");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
