@@ -115,8 +115,8 @@ bool limiter::admit(level lvl, std::string_view msg, std::initializer_list<field
                     clock::time_point now, std::vector<summary>& due) {
   if (now >= next_sweep_)
     sweep(now, due);
-  // The key: level, message and identifying fields, each ended by a
-  // separator no message holds.
+  // The key: level, message and identifying fields, separated by a
+  // character no message holds.
   key_.assign(1, static_cast<char>('0' + static_cast<int>(lvl)));
   key_ += cut(msg);
   std::string_view ids[std::size(identifying_fields)];
