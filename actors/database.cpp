@@ -116,6 +116,13 @@ caf::result<Reply> enqueue(facade_ptr self, batch_queue<Item, Reply>& q, Item it
 
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg) {
+  if (!cfg.reachable)
+    cfg.reachable = std::make_shared<reachability>("database");
+  if (cfg.registry)
+    cfg.registry->add_callback_gauge("ap_upstream_reachable",
+                                     "1 unless the last call to the upstream found it unreachable",
+                                     {{"upstream", "database"}},
+                                     [r = cfg.reachable] { return r->reachable() ? 1.0 : 0.0; });
   if (cfg.registry)
     cfg.registry->get_gauge("ap_db_pool_size", "Database workers (one connection each), "
                             "DB_POOL_SIZE and the one for periodic scans")
@@ -242,10 +249,14 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
   } busy{self->state.busy};
   for (int attempt = 0;; ++attempt) {
     try {
-      return work(*self->state.conn);
+      auto out = work(*self->state.conn);
+      self->state.reachable->answered();
+      return out;
     } catch (const persistence::db_error& e) {
       if (e.connection_lost() && attempt == 0)
         continue;
+      if (e.connection_lost())
+        self->state.reachable->unreachable(e.what());
       return failure(what, e);
     } catch (const std::exception& e) {
       log::error("database request failed",
@@ -268,6 +279,8 @@ database_worker_actor::behavior_type
 database_worker(database_worker_actor::stateful_pointer<database_worker_state> self,
                 database_config cfg) {
   self->state.conn = std::make_unique<persistence::connection>(cfg.url);
+  self->state.reachable =
+    cfg.reachable ? cfg.reachable : std::make_shared<reachability>("database");
   auto& reg = cfg.registry ? *cfg.registry : unobserved_registry();
   self->state.busy = &reg.get_gauge("ap_db_pool_busy", "Database workers inside a call");
   auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
@@ -294,12 +307,15 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
           db.exec("SELECT 1");
           status.schema_version = persistence::current_version(db);
           status.reachable = true;
+          self->state.reachable->answered();
           status.detail = status.ready() ? "" : "migrations pending: run 'artifact-publisher migrate'";
           return status;
         } catch (const persistence::db_error& e) {
           status.detail = e.what();
           if (!e.connection_lost())
             break;
+          if (attempt == 1)
+            self->state.reachable->unreachable(status.detail);
         }
       }
       return status;

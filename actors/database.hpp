@@ -12,6 +12,7 @@
 
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
+#include "core/reachability.hpp"
 
 namespace ap::persistence {
 class connection;
@@ -38,6 +39,10 @@ struct database_config {
   persistence::outbox_lease outbox_lease;
   /// Where the actors' own metrics go (none when null).
   metrics::registry* registry = nullptr;
+  /// Whether PostgreSQL can be reached, as the workers' calls find it;
+  /// shared by the workers and kept across restarts of the facade (made by
+  /// the facade when null).
+  std::shared_ptr<reachability> reachable;
 };
 
 /// Requests of one kind waiting to go to a worker as a batch.
@@ -74,6 +79,7 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
 struct database_worker_state {
   static constexpr const char* name = "database-worker";
   std::unique_ptr<persistence::connection> conn;
+  std::shared_ptr<reachability> reachable;
   /// `ap_db_pool_busy`: workers inside a database call right now.
   metrics::gauge* busy = nullptr;
 };

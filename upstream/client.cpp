@@ -25,6 +25,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "core/log.hpp"
+#include "core/reachability.hpp"
 
 namespace ap::upstream {
 
@@ -155,7 +156,8 @@ std::optional<std::string> tls_problem(const tls_options& tls) {
 // All state but the counters is touched only on the single io thread.
 struct client::impl : std::enable_shared_from_this<impl> {
   impl(endpoint e, client_options o)
-    : where(std::move(e)), options(std::move(o)), guard(net::make_work_guard(ioc)) {
+    : where(std::move(e)), options(std::move(o)), guard(net::make_work_guard(ioc)),
+      health(options.name) {
     if (where.tls)
       tls = make_tls_context(options.tls);
     if (options.registry)
@@ -374,8 +376,24 @@ struct client::impl : std::enable_shared_from_this<impl> {
     p->timer.cancel();
     if (outcomes[static_cast<std::size_t>(how)])
       outcomes[static_cast<std::size_t>(how)]->inc();
+    note_reachability(r, how);
     if (done)
       done(std::move(r));
+  }
+
+  // A 5xx or no answer at all (no connection, a failed handshake, a
+  // connection closed under the request, its deadline) finds the upstream
+  // unreachable; any other answer finds it reachable. A full queue says
+  // nothing about the upstream itself.
+  void note_reachability(const reply& r, outcome how) {
+    if (how == outcome::queue_full)
+      return;
+    if (how != outcome::answered)
+      health.unreachable(r.error);
+    else if (r.status >= 500)
+      health.unreachable("answered " + std::to_string(r.status));
+    else
+      health.answered();
   }
 
   void release(connection_ptr c, bool keep) {
@@ -418,6 +436,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
   metrics::counter* outcomes[outcome_count] = {};
   std::string last_tls_failure;
   steady::time_point last_tls_log;
+  reachability health;
   std::thread thread;
 };
 
@@ -430,6 +449,14 @@ client::client(endpoint where, client_options options)
                                  [weak = std::weak_ptr<impl>(impl_)] {
                                    auto i = weak.lock();
                                    return i ? static_cast<double>(i->queued_count.load()) : 0.0;
+                                 });
+  if (auto* registry = impl_->options.registry)
+    registry->add_callback_gauge("ap_upstream_reachable",
+                                 "1 unless the last call to the upstream found it unreachable",
+                                 {{"upstream", impl_->options.name}},
+                                 [weak = std::weak_ptr<impl>(impl_)] {
+                                   auto i = weak.lock();
+                                   return i && !i->health.reachable() ? 0.0 : 1.0;
                                  });
   impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
 }

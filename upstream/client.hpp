@@ -77,7 +77,10 @@ struct request {
 ///
 /// Metrics (`upstream` label = options.name): `ap_upstream_requests_total
 /// {upstream, outcome}` (answered, queue_full, timeout, connect, tls, closed),
-/// `ap_upstream_queue_depth{upstream}`.
+/// `ap_upstream_queue_depth{upstream}`, `ap_upstream_reachable{upstream}`.
+/// When a request finds the upstream unreachable (no answer, or a 5xx) after
+/// one was answered, or the first time, one warning says so and why; the
+/// next answer logs its recovery (see `reachability`).
 class client {
 public:
   /// Throws std::runtime_error naming the file when a TLS file cannot be
