@@ -227,12 +227,27 @@ caf::error failure(const char* what, const persistence::db_error& e) {
   log::error("database request failed",
              {{"actor", "database-worker"}, {"request", what}, {"error", e.what()},
               {"sqlstate", e.sqlstate()}});
+  // Past the call deadline, statement_timeout (57014) or lock_timeout
+  // (55P03): the database is stalled or busy, which a later try may not be.
+  if (e.past_deadline() || e.sqlstate() == "57014" || e.sqlstate() == "55P03")
+    return make_error(error_code::database_unavailable, "the database did not answer in time");
   if (e.connection_lost())
     return make_error(error_code::database_unavailable, "the database is unavailable");
   if (e.sqlstate() == "40001")
     return make_error(error_code::conflict, "a concurrent request changed the same record");
   return make_error(error_code::internal, "database error");
 }
+
+// Adds the calls of the worker's connection that outlived their deadline
+// to `ap_db_calls_past_deadline_total` when the request ends.
+struct count_past_deadline {
+  database_worker_state& state;
+  ~count_past_deadline() {
+    auto seen = state.conn->calls_past_deadline();
+    state.past_deadline->inc(seen - state.past_deadline_seen);
+    state.past_deadline_seen = seen;
+  }
+};
 
 // Runs `work` on the worker's connection, retrying once when the connection
 // turns out to be lost (a restarted server), and turns failures into errors
@@ -247,15 +262,20 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
     explicit busy_scope(metrics::gauge* gauge) : g(gauge) { g->add(1); }
     ~busy_scope() { g->add(-1); }
   } busy{self->state.busy};
+  count_past_deadline scope{self->state};
   for (int attempt = 0;; ++attempt) {
     try {
       auto out = work(*self->state.conn);
       self->state.reachable->answered();
       return out;
     } catch (const persistence::db_error& e) {
-      if (e.connection_lost() && attempt == 0)
+      // A connection lost to a restart is made again once; a call that
+      // outlived its deadline is not sent again, since the database is
+      // stalled and its outcome may be unknown.
+      if (e.connection_lost() && !e.past_deadline() && attempt == 0)
         continue;
-      if (e.connection_lost())
+      // Lost, or stalled past the call deadline: either way not answering.
+      if (e.connection_lost() || e.past_deadline())
         self->state.reachable->unreachable(e.what());
       return failure(what, e);
     } catch (const std::exception& e) {
@@ -278,11 +298,15 @@ caf::result<T> to_result(caf::expected<T> x) {
 database_worker_actor::behavior_type
 database_worker(database_worker_actor::stateful_pointer<database_worker_state> self,
                 database_config cfg) {
-  self->state.conn = std::make_unique<persistence::connection>(cfg.url);
+  self->state.conn = std::make_unique<persistence::connection>(cfg.url, cfg.limits);
   self->state.reachable =
     cfg.reachable ? cfg.reachable : std::make_shared<reachability>("database");
   auto& reg = cfg.registry ? *cfg.registry : unobserved_registry();
   self->state.busy = &reg.get_gauge("ap_db_pool_busy", "Database workers inside a call");
+  self->state.past_deadline = &reg.get_counter(
+    "ap_db_calls_past_deadline_total",
+    "Database calls that outlived ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS and were cancelled "
+    "(or their connection dropped)");
   auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
   auto meter_ = actor_meter::make(*registry, "database-worker");
   // What the open probes cost the pool: each check is a round trip on a
@@ -297,6 +321,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
   return {
     metered(self, meter_, [=](atoms::ping_atom) -> persistence::db_status {
       status_checks->inc();
+      count_past_deadline scope{self->state};
       persistence::db_status status;
       status.expected_version = persistence::latest_version();
       // A connection the server dropped (say, by restarting) is only found
@@ -312,10 +337,10 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
           return status;
         } catch (const persistence::db_error& e) {
           status.detail = e.what();
-          if (!e.connection_lost())
-            break;
-          if (attempt == 1)
+          if (e.past_deadline() || (e.connection_lost() && attempt == 1))
             self->state.reachable->unreachable(status.detail);
+          if (!e.connection_lost() || e.past_deadline())
+            break;
         }
       }
       return status;

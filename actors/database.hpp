@@ -14,9 +14,7 @@
 #include "core/metrics.hpp"
 #include "core/reachability.hpp"
 
-namespace ap::persistence {
-class connection;
-}
+#include "persistence/connection.hpp"
 
 namespace ap {
 
@@ -25,6 +23,8 @@ struct database_config {
   std::string url;
   /// Detached workers, one PostgreSQL connection each.
   std::size_t workers = 4;
+  /// How long each worker's calls may take (none by default).
+  persistence::session_limits limits;
   /// The approver registry (id → raw Ed25519 key) and threshold of the
   /// multisig rules.
   std::map<std::string, std::string> approvers;
@@ -82,6 +82,10 @@ struct database_worker_state {
   std::shared_ptr<reachability> reachable;
   /// `ap_db_pool_busy`: workers inside a database call right now.
   metrics::gauge* busy = nullptr;
+  /// `ap_db_calls_past_deadline_total`, and how many of the connection's
+  /// it has counted.
+  metrics::counter* past_deadline = nullptr;
+  std::uint64_t past_deadline_seen = 0;
 };
 
 /// One database worker; spawn it detached, since every handler blocks on libpq.

@@ -185,6 +185,10 @@ int serve() {
   node_options opts;
   opts.database.url = cfg->db_url;
   opts.database.workers = cfg->db_pool_size;
+  opts.database.limits.statement_timeout = cfg->db_statement_timeout;
+  opts.database.limits.lock_timeout = cfg->db_lock_timeout;
+  opts.database.limits.idle_in_transaction_timeout = cfg->db_idle_in_transaction_timeout;
+  opts.database.limits.call_deadline = cfg->db_call_deadline;
   for (const auto& a : cfg->approvers)
     opts.database.approvers[a.id] = a.public_key;
   opts.database.multisig_threshold = cfg->multisig_threshold;

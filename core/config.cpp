@@ -461,6 +461,20 @@ config_result load_config(const env_lookup& process) {
   cfg.actor_threads = static_cast<std::size_t>(get_count("ACTOR_THREADS", 1, 64, 1));
   cfg.request_timeout =
     std::chrono::milliseconds{get_count("REQUEST_TIMEOUT_MS", 10, 60000, 5000)};
+  // Defaults: half the request timeout for a whole call, at most 2.5 s; a
+  // statement 2 s, a lock wait 1 s, never more than the call may take.
+  cfg.db_call_deadline = std::chrono::milliseconds{get_count(
+    "DB_CALL_DEADLINE_MS", 10, 600000, std::min<long>(2500, cfg.request_timeout.count() / 2))};
+  if (cfg.db_call_deadline >= cfg.request_timeout)
+    problems.push_back("ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS: must be shorter than "
+                       "ARTIFACT_PUBLISHER_REQUEST_TIMEOUT_MS, or a stalled database call "
+                       "outlasts the request it serves");
+  cfg.db_statement_timeout = std::chrono::milliseconds{get_count(
+    "DB_STATEMENT_TIMEOUT_MS", 0, 600000, std::min<long>(2000, cfg.db_call_deadline.count()))};
+  cfg.db_lock_timeout = std::chrono::milliseconds{get_count(
+    "DB_LOCK_TIMEOUT_MS", 0, 600000, std::min<long>(1000, cfg.db_call_deadline.count()))};
+  cfg.db_idle_in_transaction_timeout = std::chrono::milliseconds{
+    get_count("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 0, 600000, 5000)};
   cfg.reconcile_after =
     std::chrono::milliseconds{get_count("RECONCILE_AFTER_MS", 100, 86400000, 30000)};
   if (cfg.reconcile_after <= cfg.request_timeout)

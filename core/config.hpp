@@ -75,6 +75,16 @@ struct service_config {
   /// polling and context switches (docs/performance.md).
   std::size_t actor_threads = 1;
   std::chrono::milliseconds request_timeout{5000};
+  /// Every database call is bounded (docs/reliability.md "A database that
+  /// stops answering"): server-side per statement, per lock wait and per
+  /// idle transaction (0: no limit), and client-side per call, after which
+  /// the call is cancelled and, without an answer, its connection dropped.
+  /// The call deadline is below request_timeout, so a stalled database is
+  /// an error the client hears before its own timeout.
+  std::chrono::milliseconds db_statement_timeout{2000};
+  std::chrono::milliseconds db_lock_timeout{1000};
+  std::chrono::milliseconds db_idle_in_transaction_timeout{5000};
+  std::chrono::milliseconds db_call_deadline{2500};
   /// SPEC §9: a checkout unfinished this long is taken over by a reconciler.
   std::chrono::milliseconds reconcile_after{30000};
   /// How long `GET /api/catalog` answers from the catalog it last read

@@ -1,5 +1,12 @@
 #include "persistence/connection.hpp"
 
+#include <poll.h>
+
+#include <atomic>
+#include <future>
+#include <system_error>
+#include <thread>
+
 #include <libpq-fe.h>
 
 namespace ap::persistence {
@@ -114,7 +121,8 @@ std::vector<std::string> from_pg_array(const std::string& text) {
   return out;
 }
 
-connection::connection(std::string url) : url_(std::move(url)) {
+connection::connection(std::string url, session_limits limits)
+  : url_(std::move(url)), limits_(limits) {
 }
 
 connection::~connection() {
@@ -137,11 +145,20 @@ void connection::ensure() {
   // so the settings below apply on top of whatever it names. Keepalives and
   // a user timeout make a vanished server an error within seconds, never a
   // hang of the worker.
+  // The session limits go in as options, over anything the URL sets.
+  std::string options = "-c client_min_messages=warning";
+  auto limit = [&](const char* name, std::chrono::milliseconds ms) {
+    if (ms.count() > 0)
+      options += std::string{" -c "} + name + "=" + std::to_string(ms.count());
+  };
+  limit("statement_timeout", limits_.statement_timeout);
+  limit("lock_timeout", limits_.lock_timeout);
+  limit("idle_in_transaction_session_timeout", limits_.idle_in_transaction_timeout);
   const char* keys[] = {"dbname",         "connect_timeout",  "application_name",
                         "keepalives",     "keepalives_idle",  "keepalives_interval",
                         "keepalives_count", "tcp_user_timeout", "options",          nullptr};
   const char* values[] = {url_.c_str(), "3", "artifact-publisher", "1", "5", "2", "3",
-                          "10000", "-c client_min_messages=warning", nullptr};
+                          "10000", options.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
@@ -179,12 +196,120 @@ result connection::check(pg_result* res, const std::string& sql) {
     message.pop_back();
   bool lost = !healthy() || state.rfind("08", 0) == 0 || state == "57P01";
   (void) sql;
-  throw db_error(message, state, lost);
+  throw db_error(message, state, lost, last_call_past_deadline_);
+}
+
+bool connection::wait_for_result(std::chrono::steady_clock::time_point until) {
+  while (PQisBusy(conn_)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return false;
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+    // A signal, or readable: read what came. A broken socket makes
+    // PQconsumeInput fail, and the call then ends with its error.
+    if (ready != 0 && PQconsumeInput(conn_) == 0)
+      return true;
+  }
+  return true;
+}
+
+pg_result* connection::collect(std::chrono::steady_clock::time_point until) {
+  PGresult* kept = nullptr;
+  for (;;) {
+    if (!wait_for_result(until)) {
+      PQclear(kept);
+      return nullptr;
+    }
+    PGresult* res = PQgetResult(conn_);
+    if (!res)
+      return kept ? kept : PQmakeEmptyPGresult(conn_, PGRES_FATAL_ERROR);
+    // As PQexec: the last result, unless one before it failed.
+    auto status = PQresultStatus(kept);
+    if (kept && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      PQclear(res);
+    } else {
+      PQclear(kept);
+      kept = res;
+    }
+  }
+}
+
+namespace {
+
+/// Cancel requests still waiting for the server, on threads of their own.
+std::atomic<int> cancels_outstanding{0};
+constexpr int max_cancels_outstanding = 16;
+
+} // namespace
+
+bool connection::send_cancel(std::chrono::steady_clock::time_point until) {
+  // PQcancel waits for the server to close the cancel connection, with no
+  // limit of its own: a server that accepts and then never reads (stopped,
+  // or its disk stalled under the postmaster) would hold the worker for
+  // good. So it runs on a thread of its own, waited for until `until`; a
+  // thread still waiting then ends when the server does answer, and
+  // there are never more than a few.
+  std::shared_ptr<PGcancel> cancel{PQgetCancel(conn_), PQfreeCancel};
+  if (!cancel || cancels_outstanding.fetch_add(1) >= max_cancels_outstanding) {
+    if (cancel)
+      --cancels_outstanding;
+    return false;
+  }
+  auto sent = std::make_shared<std::promise<bool>>();
+  auto answer = sent->get_future();
+  try {
+    std::thread{[cancel, sent] {
+      char why[256];
+      sent->set_value(PQcancel(cancel.get(), why, sizeof why) == 1);
+      --cancels_outstanding;
+    }}.detach();
+  } catch (const std::system_error&) {
+    --cancels_outstanding;
+    return false;
+  }
+  return answer.wait_until(until) == std::future_status::ready && answer.get();
+}
+
+pg_result* connection::run(const char* sql, const std::vector<const char*>* values) {
+  last_call_past_deadline_ = false;
+  if (limits_.call_deadline.count() <= 0)
+    return values ? PQexecParams(conn_, sql, static_cast<int>(values->size()), nullptr,
+                                 values->data(), nullptr, nullptr, 0)
+                  : PQexec(conn_, sql);
+  int sent = values ? PQsendQueryParams(conn_, sql, static_cast<int>(values->size()), nullptr,
+                                        values->data(), nullptr, nullptr, 0)
+                    : PQsendQuery(conn_, sql);
+  if (sent == 0)
+    return nullptr;  // check() reports PQerrorMessage
+  if (PGresult* res = collect(std::chrono::steady_clock::now() + limits_.call_deadline))
+    return res;
+
+  // Past the deadline: the server is asked to end the statement (or its
+  // wait for a synchronous standby), which then answers as usual: with an
+  // error (57014, and a transaction left aborted, which the caller rolls
+  // back) or, if it finished meanwhile, with its result, which is the
+  // truth and is handed out. No answer within the grace period: the
+  // connection is dropped, and the call's outcome is unknown.
+  last_call_past_deadline_ = true;
+  ++calls_past_deadline_;
+  auto grace_ends = std::chrono::steady_clock::now() + limits_.cancel_grace;
+  if (send_cancel(grace_ends)) {
+    if (PGresult* res = collect(grace_ends))
+      return res;
+  }
+  PQfinish(conn_);
+  conn_ = nullptr;
+  throw db_error("the database did not answer within "
+                   + std::to_string(limits_.call_deadline.count())
+                   + " ms, nor to the cancel; the connection was dropped",
+                 "57014", true, true);
 }
 
 result connection::exec(const std::string& sql) {
   ensure();
-  return check(PQexec(conn_, sql.c_str()), sql);
+  return check(run(sql.c_str(), nullptr), sql);
 }
 
 result connection::exec(const std::string& sql, const params& values) {
@@ -193,16 +318,19 @@ result connection::exec(const std::string& sql, const params& values) {
   ptrs.reserve(values.size());
   for (const auto& v : values)
     ptrs.push_back(v ? v->c_str() : nullptr);
-  return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr,
-                            ptrs.data(), nullptr, nullptr, 0),
-               sql);
+  return check(run(sql.c_str(), &ptrs), sql);
 }
 
 void connection::rollback_quietly() {
   if (!healthy())
     return;
-  if (auto* res = PQexec(conn_, "ROLLBACK"))
-    PQclear(res);
+  try {
+    if (auto* res = run("ROLLBACK", nullptr))
+      PQclear(res);
+  } catch (const db_error&) {
+    // Past its deadline: the connection is cancelled or dropped, and a
+    // dropped session's transaction ends with it.
+  }
 }
 
 } // namespace ap::persistence

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -15,17 +17,46 @@ namespace ap::persistence {
 /// A failed statement or a lost connection.
 class db_error : public std::runtime_error {
 public:
-  db_error(const std::string& what, std::string sqlstate, bool connection_lost)
-    : std::runtime_error(what), sqlstate_(std::move(sqlstate)), lost_(connection_lost) {
+  db_error(const std::string& what, std::string sqlstate, bool connection_lost,
+           bool past_deadline = false)
+    : std::runtime_error(what), sqlstate_(std::move(sqlstate)), lost_(connection_lost),
+      past_deadline_(past_deadline) {
   }
   /// Five-character SQLSTATE, or empty when the server sent none.
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   /// True when the server is unreachable or the session died.
   bool connection_lost() const noexcept { return lost_; }
+  /// True when the call outlived its deadline and was cancelled, or its
+  /// connection dropped. A COMMIT (or a statement outside a transaction)
+  /// whose connection was dropped may still have committed: its outcome is
+  /// unknown, and it must not be sent again as if it had not.
+  bool past_deadline() const noexcept { return past_deadline_; }
 
 private:
   std::string sqlstate_;
   bool lost_;
+  bool past_deadline_;
+};
+
+/// How long one session's calls may take. Zero means no limit (the
+/// server's default), as for migrations and the command-line tools; the
+/// service's workers set all of them (ARTIFACT_PUBLISHER_DB_*_MS).
+struct session_limits {
+  /// Server side, per statement (`statement_timeout`).
+  std::chrono::milliseconds statement_timeout{0};
+  /// Server side, per lock wait (`lock_timeout`).
+  std::chrono::milliseconds lock_timeout{0};
+  /// Server side: a session idle inside a transaction this long is ended
+  /// (`idle_in_transaction_session_timeout`).
+  std::chrono::milliseconds idle_in_transaction_timeout{0};
+  /// Client side, per call: a call with no answer this long after it was
+  /// sent is cancelled (PQcancel). This also bounds what the server-side
+  /// limits cannot: a COMMIT waiting for a synchronous standby, a server
+  /// that stopped reading.
+  std::chrono::milliseconds call_deadline{0};
+  /// How long a cancelled call may take to end; after it the connection is
+  /// dropped and made again on the next call.
+  std::chrono::milliseconds cancel_grace{1000};
 };
 
 /// The rows of one successful statement.
@@ -67,7 +98,7 @@ std::vector<std::string> from_pg_array(const std::string& text);
 /// restarting the service.
 class connection {
 public:
-  explicit connection(std::string url);
+  explicit connection(std::string url, session_limits limits = {});
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -77,7 +108,13 @@ public:
   void ensure();
 
   /// Runs one statement (no parameters; several statements allowed).
+  /// Throws db_error, with `past_deadline()` when the call outlived
+  /// `session_limits::call_deadline`.
   result exec(const std::string& sql);
+
+  /// Calls that outlived `session_limits::call_deadline` so far, cancelled
+  /// or dropped (`ap_db_calls_past_deadline_total`).
+  std::uint64_t calls_past_deadline() const noexcept { return calls_past_deadline_; }
 
   /// Runs one statement with text parameters `$1…`.
   result exec(const std::string& sql, const params& values);
@@ -107,9 +144,23 @@ public:
 private:
   result check(pg_result* res, const std::string& sql);
   void rollback_quietly();
+  /// Sends a statement (with `values`, in the extended protocol) and
+  /// waits for its result within the call deadline.
+  pg_result* run(const char* sql, const std::vector<const char*>* values);
+  /// The call's result (the last of several statements, or the first
+  /// error), or null when `until` came first.
+  pg_result* collect(std::chrono::steady_clock::time_point until);
+  /// Asks the server to cancel the running call; true once it took the
+  /// request, false if it did not by `until`.
+  bool send_cancel(std::chrono::steady_clock::time_point until);
+  /// Waits until the connection has a whole result to read, or `until`.
+  bool wait_for_result(std::chrono::steady_clock::time_point until);
 
   std::string url_;
+  session_limits limits_;
   pg_conn* conn_ = nullptr;
+  bool last_call_past_deadline_ = false;
+  std::uint64_t calls_past_deadline_ = 0;
 };
 
 } // namespace ap::persistence

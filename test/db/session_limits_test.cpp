@@ -1,0 +1,292 @@
+// Every database call is bounded: by the server's statement_timeout and
+// lock_timeout, and by the connection's own call deadline, after which the
+// call is cancelled and, if the server does not answer the cancel, the
+// connection dropped (persistence::session_limits).
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "persistence/connection.hpp"
+#include "test/support/pg_cluster.hpp"
+
+using namespace ap;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::string superuser_url(const std::string& url) {
+  auto at = url.find('@');
+  return "postgresql://postgres" + url.substr(at);
+}
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// A TCP relay between the connection and PostgreSQL that can be frozen:
+// while frozen it forwards nothing in either direction and new connections
+// (a cancel request is one) reach nothing, as with a server that stopped
+// answering, a stalled disk or a network that drops packets.
+class freezable_relay {
+public:
+  explicit freezable_relay(std::uint16_t target) : target_(target) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    BOOST_REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    BOOST_REQUIRE(::listen(listener_, 16) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    threads_.emplace_back([this] { accept_loop(); });
+  }
+  ~freezable_relay() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    for (auto& t : threads_)
+      t.join();
+    for (int fd : sockets_)
+      ::close(fd);
+  }
+  std::uint16_t port() const { return port_; }
+  void freeze(bool on) { frozen_ = on; }
+
+private:
+  void accept_loop() {
+    while (!stopping_) {
+      pollfd p{listener_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0)
+        continue;
+      int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0)
+        continue;
+      int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(target_);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock{mutex_};
+        sockets_.push_back(client);
+        sockets_.push_back(server);
+      }
+      // Accepted while frozen: held, never forwarded.
+      bool born_frozen = frozen_;
+      threads_.emplace_back([=] { pump(client, server, born_frozen); });
+    }
+  }
+  void pump(int a, int b, bool born_frozen) {
+    char buf[16384];
+    while (!stopping_) {
+      if (frozen_ || born_frozen) {
+        std::this_thread::sleep_for(10ms);
+        continue;
+      }
+      pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+      if (::poll(p, 2, 50) <= 0 || frozen_)
+        continue;
+      for (int i = 0; i < 2; ++i) {
+        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+          continue;
+        auto n = ::read(p[i].fd, buf, sizeof buf);
+        if (n <= 0) {
+          ::shutdown(a, SHUT_RDWR);
+          ::shutdown(b, SHUT_RDWR);
+          return;
+        }
+        int to = i == 0 ? b : a;
+        for (ssize_t sent = 0; sent < n;) {
+          auto w = ::write(to, buf + sent, static_cast<std::size_t>(n - sent));
+          if (w <= 0)
+            return;
+          sent += w;
+        }
+      }
+    }
+  }
+
+  std::uint16_t target_;
+  std::uint16_t port_ = 0;
+  int listener_ = -1;
+  std::atomic<bool> frozen_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::vector<int> sockets_;
+  std::vector<std::thread> threads_;
+};
+
+persistence::session_limits deadline_only(std::chrono::milliseconds deadline) {
+  persistence::session_limits limits;
+  limits.call_deadline = deadline;
+  limits.cancel_grace = 500ms;
+  return limits;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(session_limits)
+
+BOOST_AUTO_TEST_CASE(a_statement_past_statement_timeout_is_ended_by_the_server) {
+  auto url = test::fresh_database("ap_limits_statement");
+  persistence::session_limits limits;
+  limits.statement_timeout = 200ms;
+  persistence::connection db{url, limits};
+  auto start = clock_type::now();
+  try {
+    db.exec("SELECT pg_sleep(5)");
+    BOOST_FAIL("a 5 s statement finished under a 200 ms statement_timeout");
+  } catch (const persistence::db_error& e) {
+    BOOST_TEST(e.sqlstate() == "57014");
+    BOOST_TEST(!e.past_deadline());  // the server's limit, not the client's
+  }
+  BOOST_TEST(seconds_since(start) < 2.0);
+  BOOST_TEST(db.exec("SELECT 1").value(0, 0) == "1");
+}
+
+BOOST_AUTO_TEST_CASE(a_lock_held_by_another_session_fails_past_lock_timeout) {
+  auto url = test::fresh_database("ap_limits_lock");
+  persistence::connection holder{url};
+  holder.exec("CREATE TABLE held (id int)");
+  holder.exec("BEGIN");
+  holder.exec("LOCK TABLE held IN ACCESS EXCLUSIVE MODE");
+
+  persistence::session_limits limits;
+  limits.lock_timeout = 200ms;
+  persistence::connection db{url, limits};
+  auto start = clock_type::now();
+  try {
+    db.exec("INSERT INTO held VALUES (1)");
+    BOOST_FAIL("an insert waited out an exclusive lock under a 200 ms lock_timeout");
+  } catch (const persistence::db_error& e) {
+    BOOST_TEST(e.sqlstate() == "55P03");  // lock_not_available
+  }
+  BOOST_TEST(seconds_since(start) < 2.0);
+  holder.exec("ROLLBACK");
+  db.exec("INSERT INTO held VALUES (1)");
+}
+
+BOOST_AUTO_TEST_CASE(a_call_past_its_deadline_is_cancelled_and_the_connection_kept) {
+  auto url = test::fresh_database("ap_limits_cancel");
+  persistence::connection db{url, deadline_only(300ms)};
+  db.exec("SELECT 1");
+  auto pid_before = db.exec("SELECT pg_backend_pid()").value(0, 0);
+  auto start = clock_type::now();
+  try {
+    db.exec("SELECT pg_sleep(5)");
+    BOOST_FAIL("a 5 s statement finished within a 300 ms call deadline");
+  } catch (const persistence::db_error& e) {
+    BOOST_TEST(e.past_deadline());
+    BOOST_TEST(!e.connection_lost());
+    BOOST_TEST(e.sqlstate() == "57014");  // canceled by the cancel request
+  }
+  auto took = seconds_since(start);
+  BOOST_TEST(took >= 0.3);
+  BOOST_TEST(took < 1.5);
+  BOOST_TEST(db.calls_past_deadline() == 1u);
+  // The same session goes on.
+  BOOST_TEST(db.exec("SELECT pg_backend_pid()").value(0, 0) == pid_before);
+  // Inside a transaction the cancelled statement leaves it aborted, and a
+  // rollback ends it.
+  BOOST_CHECK_THROW(db.transaction([&] { db.exec("SELECT pg_sleep(5)"); }),
+                    persistence::db_error);
+  BOOST_TEST(db.exec("SELECT 2").value(0, 0) == "2");
+  BOOST_TEST(db.calls_past_deadline() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_costs_the_connection_not_a_hang) {
+  auto url = test::fresh_database("ap_limits_frozen");
+  freezable_relay relay{test::shared_pg_port()};
+  auto relayed = url;
+  auto port_at = relayed.find(':' + std::to_string(test::shared_pg_port()) + '/');
+  BOOST_REQUIRE(port_at != std::string::npos);
+  relayed.replace(port_at + 1, std::to_string(test::shared_pg_port()).size(),
+                  std::to_string(relay.port()));
+  persistence::connection db{relayed, deadline_only(300ms)};
+  BOOST_TEST(db.exec("SELECT 1").value(0, 0) == "1");
+
+  relay.freeze(true);
+  auto start = clock_type::now();
+  try {
+    db.exec("SELECT 1");
+    BOOST_FAIL("a call through a frozen connection returned");
+  } catch (const persistence::db_error& e) {
+    BOOST_TEST(e.past_deadline());
+    BOOST_TEST(e.connection_lost());  // dropped: the cancel got no answer either
+  }
+  auto took = seconds_since(start);
+  BOOST_TEST(took >= 0.3);
+  BOOST_TEST(took < 2.0);  // deadline + cancel grace, with room
+  BOOST_TEST(!db.healthy());
+
+  // Once the server answers again, the next call reconnects.
+  relay.freeze(false);
+  BOOST_TEST(db.exec("SELECT 3").value(0, 0) == "3");
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_stalled_on_a_missing_synchronous_standby_is_cancelled_and_kept) {
+  test::pg_cluster cluster;
+  persistence::connection admin{superuser_url(cluster.url())};
+  persistence::connection db{cluster.url(), deadline_only(300ms)};
+  db.exec("CREATE TABLE stalled (id int)");
+
+  // Commits now wait for a standby that does not exist.
+  admin.exec("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+  admin.exec("SELECT pg_reload_conf()");
+  // The server's processes take the new setting in turn.
+  std::this_thread::sleep_for(1s);
+  auto start = clock_type::now();
+  // The commit is written locally and then waits; cancelling the wait
+  // leaves it committed (PostgreSQL warns that it may not be replicated),
+  // so the call answers with its result: never report a commit that may
+  // have landed as undone.
+  db.exec("INSERT INTO stalled VALUES (1)");
+  auto took = seconds_since(start);
+  BOOST_TEST(took >= 0.3);
+  BOOST_TEST(took < 1.5);
+  BOOST_TEST(db.calls_past_deadline() == 1u);
+  BOOST_TEST(admin.exec("SELECT count(*) FROM stalled").value(0, 0) == "1");
+
+  admin.exec("ALTER SYSTEM RESET synchronous_standby_names");
+  admin.exec("SELECT pg_reload_conf()");
+  db.exec("INSERT INTO stalled VALUES (2)");
+  BOOST_TEST(db.calls_past_deadline() == 1u);
+  BOOST_TEST(admin.exec("SELECT count(*) FROM stalled").value(0, 0) == "2");
+}
+
+BOOST_AUTO_TEST_CASE(the_server_side_limits_are_set_on_each_session) {
+  auto url = test::fresh_database("ap_limits_settings");
+  persistence::session_limits limits;
+  limits.statement_timeout = 1500ms;
+  limits.lock_timeout = 700ms;
+  limits.idle_in_transaction_timeout = 4000ms;
+  persistence::connection db{url, limits};
+  BOOST_TEST(db.exec("SHOW statement_timeout").value(0, 0) == "1500ms");
+  BOOST_TEST(db.exec("SHOW lock_timeout").value(0, 0) == "700ms");
+  BOOST_TEST(db.exec("SHOW idle_in_transaction_session_timeout").value(0, 0) == "4s");
+  // No limits: the server's defaults (none), as for migrations.
+  persistence::connection plain{url};
+  BOOST_TEST(plain.exec("SHOW statement_timeout").value(0, 0) == "0");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
