@@ -37,10 +37,11 @@ std::string_view cut(std::string_view text) {
   return text.substr(0, kind_part_limit);
 }
 
-// The fields that say which component a line is about, and so are part of
-// its kind. Their values come from the code and the configuration, never
-// from a request.
-constexpr std::string_view identifying_fields[] = {"actor", "upstream", "file"};
+// The fields that say which component a line is about (or, for `problem`,
+// which configuration mistake: every one is reported at start), and so are
+// part of its kind. Their values come from the code and the configuration,
+// never from a request.
+constexpr std::string_view identifying_fields[] = {"actor", "upstream", "file", "problem"};
 
 template <class Fields>
 std::string render(level lvl, std::string_view msg, const Fields& fields) {

@@ -67,7 +67,7 @@ public:
   struct summary {
     level lvl = level::info;
     /// The kind's message and its identifying fields (`actor`, `upstream`,
-    /// `file`; only those present).
+    /// `file`, `problem`; only those present).
     std::string like;
     std::vector<std::pair<std::string, std::string>> fields;
     std::uint64_t held = 0;

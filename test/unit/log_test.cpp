@@ -127,6 +127,19 @@ BOOST_AUTO_TEST_CASE(kinds_are_told_apart_by_level_message_and_component) {
   BOOST_TEST(limiter.kinds() == 4u);
 }
 
+BOOST_AUTO_TEST_CASE(every_configuration_problem_is_written) {
+  // A refused start names every variable to fix, however many there are.
+  log::limiter limiter;
+  std::vector<log::limiter::summary> due;
+  auto now = clock_t_::time_point{} + 1h;
+  for (int i = 0; i < 8; ++i) {
+    auto problem = "ARTIFACT_PUBLISHER_VAR" + std::to_string(i) + ": missing";
+    BOOST_TEST(limiter.admit(log::level::error, "invalid configuration", {{"problem", problem}},
+                             now, due));
+  }
+  BOOST_TEST(due.empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_kind_quiet_for_an_interval_starts_afresh) {
   log::limiter limiter;
   std::vector<log::limiter::summary> due;
