@@ -28,7 +28,13 @@
 #                                             without loading (5,000,000
 #                                             orders take ~30 GB and ~15 min)
 #   ROUNDS=0 GROWTH_DIR=...                   load only, to measure later
+#   AP_PG_OPTIONS="-c shared_buffers=4GB"     PostgreSQL settings of the
+#                                             clusters (scripts/pg.sh)
 #   CHART_DIR=docs/charts                     where the chart goes (default)
+#   BIN_DIR=DIR BIN_LABEL=NAME                measure the artifact-publisher
+#                                             and kernel-mock in DIR (called
+#                                             NAME in the chart) instead of a
+#                                             Release build of this tree
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -77,9 +83,14 @@ if [ "$need_kb" -gt $((free_kb - 4 * 1024 * 1024)) ]; then
 fi
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); steps of ${duration}s at 64 connections, $rounds rounds"
-echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
-bench_build_release . build-release
-bin=build-release/bin
+if [ -n "${BIN_DIR:-}" ]; then
+  bin=$BIN_DIR
+  echo "binaries: ${BIN_LABEL:-} $bin ($("$bin/artifact-publisher" --version 2>&1 | head -n 1))"
+else
+  echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
+  bench_build_release . build-release
+  bin=build-release/bin
+fi
 
 declare -A db_urls
 start_cluster() {  # NAME: starts (initialises) DIR/pg-NAME and migrates it
@@ -176,6 +187,6 @@ echo "mean of $rounds rounds (orders, checkouts/s, fraction of the empty databas
 grep -v '^#' "$work/growth.dat" | awk '{printf "  orders=%-9s %6d/s  %5.1f%%  p99 %s ms\n", $1, $2, 100 * $3, $4}'
 mkdir -p "$chart_dir"
 bench_plot_growth "$work/growth.dat" "$chart_dir/growth.png" \
-  "$(git log -1 --format=%h), $rounds rounds of ${duration}s, $(date -u +%Y-%m-%d)"
+  "${BIN_LABEL:-$(git log -1 --format=%h)}, $rounds rounds of ${duration}s, $(date -u +%Y-%m-%d)"
 echo "chart: $chart_dir/growth.png"
 [ -z "$keep" ] || echo "loaded clusters kept in $keep (remove the directory when done)"

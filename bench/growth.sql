@@ -7,9 +7,10 @@
 -- so every index grows as it does in production rather than at its
 -- right-most leaf. Rows are dated within the last 48 hours, inside both
 -- retention periods, so the janitor finds nothing to purge and the tables
--- stay as large as loaded during the run. The result document is
--- :result_bytes long (a real one is about 2,500 bytes); the event payloads
--- and receipts are as long as real ones.
+-- stay as large as loaded during the run. The result document is a JSON
+-- object of about :result_bytes (a real one is about 2,500 bytes) naming
+-- its proof's kid, as migrations read it; the event payloads and receipts
+-- are as long as real ones.
 --
 --   psql -v from=0 -v to=1000000 -v result_bytes=2500 -f bench/growth.sql
 \set ON_ERROR_STOP on
@@ -25,7 +26,9 @@ INSERT INTO orders (order_id, customer_id, email, status, currency, total, payme
                     finance_entry_id, result, created_at)
   SELECT order_id, customer_id, 'buyer@example.com', 'completed', 'usd', 2800,
          'pay_' || substr(md5('pay' || i), 1, 24), 'fin_' || substr(md5('fin' || i), 1, 24),
-         rpad(md5('result' || i), :result_bytes, md5(customer_id)), created_at
+         '{"orderId":"' || order_id || '","proof":{"kid":"v1"},"pad":"'
+           || rpad(md5('result' || i), greatest(:result_bytes - 70, 1), md5(customer_id)) || '"}',
+         created_at
     FROM grown;
 INSERT INTO order_items (order_id, sku, quantity, unit_amount, amount)
   SELECT order_id, sku, quantity, unit_amount, quantity * unit_amount
