@@ -114,10 +114,20 @@ caf::result<Reply> enqueue(facade_ptr self, batch_queue<Item, Reply>& q, Item it
 
 } // namespace
 
+persistence::session_limits probe_limits() {
+  persistence::session_limits limits;
+  limits.statement_timeout = std::chrono::milliseconds{500};
+  limits.lock_timeout = std::chrono::milliseconds{500};
+  limits.idle_in_transaction_timeout = std::chrono::milliseconds{1000};
+  limits.call_deadline = std::chrono::milliseconds{600};
+  limits.cancel_grace = std::chrono::milliseconds{200};
+  return limits;
+}
+
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg) {
   if (!cfg.reachable)
-    cfg.reachable = std::make_shared<reachability>("database");
+    cfg.reachable = std::make_shared<reachability>("database", database_settle);
   if (cfg.registry)
     cfg.registry->add_callback_gauge("ap_upstream_reachable",
                                      "1 unless the last call to the upstream found it unreachable",
@@ -131,6 +141,11 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     self->state.workers.push_back(
       self->spawn<caf::detached + caf::linked>(database_worker, cfg));
   self->state.background = self->spawn<caf::detached + caf::linked>(database_worker, cfg);
+  {
+    auto probe_cfg = cfg;
+    probe_cfg.limits = probe_limits();
+    self->state.probe = self->spawn<caf::detached + caf::linked>(database_worker, probe_cfg);
+  }
   auto background = [self]() -> database_worker_actor& { return self->state.background; };
   // Each request goes to the next worker; its reply goes straight back to
   // the requester.
@@ -148,7 +163,7 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
   auto meter_ = actor_meter::make(*registry, "database");
   return {
     metered(self, meter_, [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
-      return self->delegate(next(), x);
+      return self->delegate(self->state.probe, x);
     }),
     metered(self, meter_, [=](atoms::catalog_atom x) -> caf::result<std::vector<domain::catalog_item>> {
       return self->delegate(next(), x);
@@ -265,8 +280,18 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
   count_past_deadline scope{self->state};
   for (int attempt = 0;; ++attempt) {
     try {
+      auto cancelled_before = self->state.conn->calls_past_deadline();
       auto out = work(*self->state.conn);
-      self->state.reachable->answered();
+      // A call that outlived its deadline and then finished (a commit
+      // whose wait for a synchronous standby was cancelled) is not a
+      // database that answers.
+      if (self->state.conn->calls_past_deadline() == cancelled_before)
+        self->state.reachable->answered();
+      else
+        self->state.reachable->unreachable(
+          "a call outlived its "
+          + std::to_string(self->state.conn->limits().call_deadline.count())
+          + " ms deadline (ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS) and was cancelled");
       return out;
     } catch (const persistence::db_error& e) {
       // A connection lost to a restart is made again once; a call that
@@ -300,7 +325,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
                 database_config cfg) {
   self->state.conn = std::make_unique<persistence::connection>(cfg.url, cfg.limits);
   self->state.reachable =
-    cfg.reachable ? cfg.reachable : std::make_shared<reachability>("database");
+    cfg.reachable ? cfg.reachable : std::make_shared<reachability>("database", database_settle);
   auto& reg = cfg.registry ? *cfg.registry : unobserved_registry();
   self->state.busy = &reg.get_gauge("ap_db_pool_busy", "Database workers inside a call");
   self->state.past_deadline = &reg.get_counter(
@@ -309,11 +334,12 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
     "(or their connection dropped)");
   auto* registry = cfg.registry ? cfg.registry : &unobserved_registry();
   auto meter_ = actor_meter::make(*registry, "database-worker");
-  // What the open probes cost the pool: each check is a round trip on a
-  // worker that checkouts also wait for.
+  // What the open probes cost the database: a few round trips and one
+  // small commit per check, at most about one check a second however
+  // many probes arrive (the gateway shares them).
   auto* status_checks = &registry->get_counter(
-    "ap_db_status_checks_total", "Readiness checks run against the database (SELECT 1 and the "
-                                 "schema version)");
+    "ap_db_status_checks_total", "Readiness checks run against the database (a commit and the "
+                                 "schema version), on a connection of their own");
   // The catalog route answers from a cache: this shows it does not read
   // per request.
   auto* catalog_reads = &registry->get_counter(
@@ -322,21 +348,36 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
     metered(self, meter_, [=](atoms::ping_atom) -> persistence::db_status {
       status_checks->inc();
       count_past_deadline scope{self->state};
+      const std::string late_commit = "the database did not commit within "
+                                      + std::to_string(cfg.limits.call_deadline.count()) + " ms";
       persistence::db_status status;
       status.expected_version = persistence::latest_version();
       // A connection the server dropped (say, by restarting) is only found
       // out by using it: one retry reconnects.
       for (int attempt = 0; attempt < 2; ++attempt) {
+        auto& db = *self->state.conn;
+        auto cancelled_before = db.calls_past_deadline();
         try {
-          auto& db = *self->state.conn;
-          db.exec("SELECT 1");
+          // Whether the database commits, not only whether it answers: a
+          // server waiting for a synchronous standby that never confirms,
+          // or for a stalled disk, still answers SELECT 1.
+          // A transactional WAL message (no table, nothing stored) makes
+          // the statement's end a commit the server must flush, and
+          // replicate with synchronous_standby_names, before it answers;
+          // a transaction that only took an id would skip that wait.
+          db.exec("SELECT pg_logical_emit_message(true, 'artifact-publisher.probe', '')");
           status.schema_version = persistence::current_version(db);
+          // The commit was cancelled past the deadline and then landed:
+          // answered, but not in time, which is what checkouts see.
+          if (db.calls_past_deadline() != cancelled_before)
+            throw persistence::db_error(late_commit, "57014", false, true);
           status.reachable = true;
           self->state.reachable->answered();
           status.detail = status.ready() ? "" : "migrations pending: run 'artifact-publisher migrate'";
           return status;
         } catch (const persistence::db_error& e) {
-          status.detail = e.what();
+          status.detail = e.past_deadline() ? late_commit : e.what();
+          status.reachable = false;
           if (e.past_deadline() || (e.connection_lost() && attempt == 1))
             self->state.reachable->unreachable(status.detail);
           if (!e.connection_lost() || e.past_deadline())

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -17,6 +18,10 @@
 #include "persistence/connection.hpp"
 
 namespace ap {
+
+/// How long the database must go without a failed call before an answer
+/// counts as its recovery: while its commits stall, reads still answer.
+constexpr std::chrono::milliseconds database_settle{2000};
 
 /// How the database facade is set up.
 struct database_config {
@@ -53,6 +58,10 @@ struct batch_queue {
   std::size_t in_flight = 0;
 };
 
+/// The probe connection's limits: `/readyz` must answer within a second,
+/// so its call gives up well before that.
+persistence::session_limits probe_limits();
+
 /// State of the database facade.
 struct database_state {
   static constexpr const char* name = "database";
@@ -63,6 +72,11 @@ struct database_state {
   /// thousands of rows a second and can take tens of milliseconds, which
   /// would otherwise hold up the checkout batches queued behind them.
   database_worker_actor background;
+  /// One more for the open probes (/readyz, /health), with a short call
+  /// deadline of its own (`probe_limits`): a probe never queues behind
+  /// stuck checkouts, and a database that stops committing is reported
+  /// within a second.
+  database_worker_actor probe;
   batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
   batch_queue<domain::order_record, persistence::stored_order> stores;
 };

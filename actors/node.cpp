@@ -28,7 +28,7 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
   opts.database.registry = reg;
   // One for the facade and every worker it spawns, across its restarts.
   if (!opts.database.reachable)
-    opts.database.reachable = std::make_shared<reachability>("database");
+    opts.database.reachable = std::make_shared<reachability>("database", database_settle);
   // The checkout hands the events it stored to the forwarder, which sends
   // them under the lease they were written with.
   opts.database.outbox_lease = {opts.forwarder.instance_id, opts.forwarder.lease_ms};

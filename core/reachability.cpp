@@ -18,10 +18,14 @@ std::string first_line(std::string_view text) {
 
 } // namespace
 
-reachability::reachability(std::string upstream) : upstream_(std::move(upstream)) {
+reachability::reachability(std::string upstream, std::chrono::milliseconds settle)
+  : upstream_(std::move(upstream)), settle_(settle) {
 }
 
 bool reachability::unreachable(std::string_view reason) {
+  if (settle_.count() > 0)
+    last_failure_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                        std::memory_order_relaxed);
   if (down_.load(std::memory_order_relaxed))
     return false;
   std::lock_guard<std::mutex> guard{change_};
@@ -34,6 +38,12 @@ bool reachability::unreachable(std::string_view reason) {
 }
 
 bool reachability::recovered() noexcept {
+  if (settle_.count() > 0) {
+    auto since = std::chrono::steady_clock::now().time_since_epoch().count()
+                 - last_failure_.load(std::memory_order_relaxed);
+    if (since < settle_.count())
+      return false;
+  }
   try {
     std::lock_guard<std::mutex> guard{change_};
     if (!down_.load(std::memory_order_relaxed))

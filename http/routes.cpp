@@ -1,5 +1,8 @@
 #include "http/routes.hpp"
 
+#include <mutex>
+#include <optional>
+
 #include "actors/errors.hpp"
 #include "actors/gateway.hpp"
 
@@ -16,10 +19,10 @@ namespace ap::http {
 
 namespace {
 
-/// How long a readiness probe may wait for the database.
-constexpr auto readiness_timeout = std::chrono::milliseconds{4000};
-/// How long /health waits for the Kernel's health.
-constexpr auto kernel_probe_timeout = std::chrono::milliseconds{1500};
+/// How long the open probes wait for the database (whose probe call gives
+/// up after `probe_limits().call_deadline`) and for the Kernel: both
+/// answer within a second, whatever the upstreams do.
+constexpr auto probe_timeout = std::chrono::milliseconds{900};
 /// How long reading a stored order may take.
 constexpr auto order_read_timeout = std::chrono::milliseconds{3000};
 /// The proof actor answers from memory.
@@ -67,6 +70,18 @@ std::string database_state_name(const caf::expected<persistence::db_status>& st)
   return st->ready() ? "ok" : "migrations_pending";
 }
 
+// What keeps the database from serving, for the open probes: no detail of
+// the server's own (its address, say) goes to an unauthenticated caller.
+std::string database_problem(const caf::expected<persistence::db_status>& st) {
+  if (!st)
+    return "the database did not answer in time";
+  if (st->reachable)
+    return "database migrations are pending";
+  if (st->detail.rfind("the database did not commit", 0) == 0)
+    return st->detail;
+  return "the database is unreachable";
+}
+
 } // namespace
 
 void add_service_routes(router& r, route_context ctx) {
@@ -79,45 +94,69 @@ void add_service_routes(router& r, route_context ctx) {
 
 void add_operations_routes(router& r, const route_context& ctx) {
   r.add("GET", "/health", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
+    // The database and the Kernel are asked at once; the answer goes out
+    // when both are in, so within `probe_timeout`.
+    struct both {
+      std::mutex mutex;
+      std::optional<caf::expected<persistence::db_status>> database;
+      std::optional<caf::expected<bool>> kernel;
+    };
+    auto seen = std::make_shared<both>();
+    auto answer = [ctx, reply](const caf::expected<persistence::db_status>& st,
+                               const caf::expected<bool>& kernel_up) {
+      auto database = database_state_name(st);
+      bool kernel_healthy = kernel_up && *kernel_up;
+      auto reasons = ctx.degraded_reasons;
+      if (database != "ok")
+        reasons.push_back(database_problem(st));
+      if (!kernel_healthy)
+        reasons.push_back(!kernel_up ? "the Kernel did not answer its health check in time"
+                                     : "the Kernel reports itself unhealthy");
+      std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
+      json::append_quoted(body, reasons.empty() ? "ok" : "degraded");
+      if (!reasons.empty()) {
+        body += ",\"reasons\":[";
+        for (std::size_t i = 0; i < reasons.size(); ++i) {
+          if (i > 0)
+            body += ',';
+          json::append_quoted(body, reasons[i]);
+        }
+        body += ']';
+      }
+      body += ",\"kernelHealthy\":";
+      body += kernel_healthy ? "true" : "false";
+      body += ",\"database\":";
+      json::append_quoted(body, database);
+      body += ",\"port\":" + std::to_string(ctx.config->port) + ",\"version\":";
+      json::append_quoted(body, AP_VERSION);
+      body += '}';
+      reply(json_response(200, std::move(body)));
+    };
     ctx.actors->probed_database_status(
-      readiness_timeout, [ctx, reply](const caf::expected<persistence::db_status>& st) {
-        auto database = database_state_name(st);
-        ctx.actors->probed_kernel_health(
-          kernel_probe_timeout, [ctx, reply, database](const caf::expected<bool>& kernel_up) {
-            bool kernel_healthy = kernel_up && *kernel_up;
-            std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
-            bool ok = database == "ok" && kernel_healthy && ctx.degraded_reasons.empty();
-            json::append_quoted(body, ok ? "ok" : "degraded");
-            if (!ctx.degraded_reasons.empty()) {
-              body += ",\"reasons\":[";
-              for (std::size_t i = 0; i < ctx.degraded_reasons.size(); ++i) {
-                if (i > 0)
-                  body += ',';
-                json::append_quoted(body, ctx.degraded_reasons[i]);
-              }
-              body += ']';
-            }
-            body += ",\"kernelHealthy\":";
-            body += kernel_healthy ? "true" : "false";
-            body += ",\"database\":";
-            json::append_quoted(body, database);
-            body += ",\"port\":" + std::to_string(ctx.config->port) + ",\"version\":";
-            json::append_quoted(body, AP_VERSION);
-            body += '}';
-            reply(json_response(200, std::move(body)));
-          });
+      probe_timeout, [seen, answer](const caf::expected<persistence::db_status>& st) {
+        std::unique_lock<std::mutex> lock{seen->mutex};
+        seen->database = st;
+        if (seen->kernel) {
+          lock.unlock();
+          answer(*seen->database, *seen->kernel);
+        }
+      });
+    ctx.actors->probed_kernel_health(
+      probe_timeout, [seen, answer](const caf::expected<bool>& kernel_up) {
+        std::unique_lock<std::mutex> lock{seen->mutex};
+        seen->kernel = kernel_up;
+        if (seen->database) {
+          lock.unlock();
+          answer(*seen->database, *seen->kernel);
+        }
       });
   });
 
   r.add("GET", "/readyz", access::open, body_kind::none, [ctx](request&, reply_fn reply) {
     ctx.actors->probed_database_status(
-      readiness_timeout, [reply](const caf::expected<persistence::db_status>& st) {
-        if (!st) {
-          reply(error_response(503, "not_ready", "the database did not answer in time"));
-        } else if (!st->ready()) {
-          reply(error_response(503, "not_ready",
-                               st->reachable ? "database migrations are pending"
-                                             : "the database is unreachable"));
+      probe_timeout, [reply](const caf::expected<persistence::db_status>& st) {
+        if (!st || !st->ready()) {
+          reply(error_response(503, "not_ready", database_problem(st)));
         } else {
           reply(json_response(200, "{\"ready\":true,\"database\":\"ok\",\"schemaVersion\":"
                                      + std::to_string(st->schema_version) + "}"));

@@ -112,6 +112,9 @@ public:
   /// `session_limits::call_deadline`.
   result exec(const std::string& sql);
 
+  /// The limits its sessions are made with.
+  const session_limits& limits() const noexcept { return limits_; }
+
   /// Calls that outlived `session_limits::call_deadline` so far, cancelled
   /// or dropped (`ap_db_calls_past_deadline_total`).
   std::uint64_t calls_past_deadline() const noexcept { return calls_past_deadline_; }

@@ -27,6 +27,10 @@ steady_load::steady_load(std::uint16_t port, std::string tag, int clients, bool 
           auto started = std::chrono::steady_clock::now();
           auto r = http_call(port, "POST", "/api/checkout", headers, body);
           outcome o;
+          if (keyed) {
+            o.key = customer;
+            o.body = body;
+          }
           o.status = r.complete ? r.status : 0;
           o.at = std::chrono::steady_clock::now();
           o.latency = std::chrono::duration_cast<std::chrono::milliseconds>(o.at - started);
@@ -284,6 +288,111 @@ std::size_t check_processor_invariants(const std::string& db_url, std::uint16_t 
   BOOST_TEST_MESSAGE(records.intents.size() << " payment intents at the processor, " << unrefunded
                                             << " unrefunded, " << records.refunds.size() << " refunds");
   return unrefunded;
+}
+
+std::map<std::string, std::string> stripe_env(const payments_process& processor,
+                                              const kernel_process& kernel,
+                                              const std::string& request_timeout_ms,
+                                              const std::string& reconcile_after_ms) {
+  return {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+          {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+          {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", processor.url()},
+          {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", payments_process::secret_key},
+          {"ARTIFACT_PUBLISHER_REQUEST_TIMEOUT_MS", request_timeout_ms},
+          {"ARTIFACT_PUBLISHER_RECONCILE_AFTER_MS", reconcile_after_ms}};
+}
+
+// Follows an order named by an answer in doubt until it is final.
+http_reply final_state(std::uint16_t port, const std::string& order_id) {
+  http_reply got;
+  for (int i = 0; i < 200; ++i) {
+    got = http_call(port, "GET", "/api/checkout/" + order_id);
+    if (got.status != 202)
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  return got;
+}
+
+// Every order named by an answer that was not final ends completed, or was
+// never recorded and then nothing was charged for it.
+doubts_followed follow_doubts(std::uint16_t port, std::uint16_t processor_port,
+                              const std::vector<outcome>& outcomes) {
+  doubts_followed out;
+  std::vector<std::string> unrecorded;
+  for (const auto& o : outcomes) {
+    if (o.status == 201 || o.status == 0 || o.status == 409)
+      continue;
+    BOOST_TEST((o.status == 502 || o.status == 503 || o.status == 504), o.status << " " << o.error);
+    BOOST_REQUIRE_MESSAGE(!o.order_id.empty(), o.status << " " << o.error << " names no order");
+    auto got = final_state(port, o.order_id);
+    if (got.status == 404) {
+      ++out.never_recorded;
+      unrecorded.push_back(o.order_id);
+      continue;
+    }
+    BOOST_TEST(got.status == 200, o.order_id << ": " << got.status);
+    if (got.status == 200) {
+      BOOST_TEST(std::string{parse_json(got.body)["status"].GetString()} == "completed");
+      ++out.completed;
+    }
+  }
+  std::set<std::string> charged_orders;
+  for (const auto& pi : read_processor_records(processor_port).intents)
+    charged_orders.insert(pi.order_id);
+  // An order not found when first asked may still have been recorded after
+  // its answer (the checkout goes on past its deadline); if it was charged,
+  // it must end completed (SPEC §9: no charge without its order).
+  for (const auto& id : unrecorded) {
+    if (charged_orders.count(id) == 0u)
+      continue;
+    http_reply got;
+    for (int i = 0; i < 100; ++i) {
+      got = final_state(port, id);
+      if (got.status == 200)
+        break;
+      std::this_thread::sleep_for(200ms);
+    }
+    BOOST_TEST(got.status == 200, id << " was charged but has no order: " << got.status);
+    if (got.status == 200) {
+      BOOST_TEST(std::string{parse_json(got.body)["status"].GetString()} == "completed");
+      --out.never_recorded;
+      ++out.completed;
+    }
+  }
+  return out;
+}
+
+std::size_t settle_keyed_doubts(std::uint16_t port, const std::vector<outcome>& outcomes) {
+  // The last answer per key: a careful client stopped while in doubt.
+  std::map<std::string, const outcome*> last;
+  for (const auto& o : outcomes)
+    if (!o.key.empty())
+      last[o.key] = &o;
+  std::size_t settled = 0;
+  for (const auto& [key, o] : last) {
+    if (o->status == 201)
+      continue;
+    http_reply got;
+    for (int i = 0; i < 100; ++i) {
+      got = http_call(port, "POST", "/api/checkout",
+                      {{"Content-Type", "application/json"}, {"Idempotency-Key", key}}, o->body);
+      if (got.complete && got.status != 409 && got.status < 500)
+        break;
+      std::this_thread::sleep_for(200ms);
+    }
+    BOOST_TEST(got.status == 201, key << ": " << got.status << " " << got.body);
+    if (got.status != 201)
+      continue;
+    ++settled;
+    // The order the answer in doubt named is the one replayed, unless it
+    // was never recorded (its record gave up), and then never charged.
+    auto order_id = std::string{parse_json(got.body)["orderId"].GetString()};
+    if (!o->order_id.empty() && order_id != o->order_id)
+      BOOST_TEST(http_call(port, "GET", "/api/checkout/" + o->order_id).status == 404,
+                 key << " replayed " << order_id << " though " << o->order_id << " exists");
+  }
+  return settled;
 }
 
 } // namespace ap::test

@@ -7,12 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "persistence/connection.hpp"
+#include "test/support/service.hpp"
 
 namespace ap::test {
 
@@ -23,6 +25,9 @@ struct outcome {
   std::string error;
   std::chrono::milliseconds latency{0};
   std::chrono::steady_clock::time_point at;
+  /// The Idempotency-Key and body a keyed client sent (empty without a key).
+  std::string key;
+  std::string body;
 };
 
 /// Client threads placing checkouts back to back (each a new customer and,
@@ -90,5 +95,34 @@ std::size_t check_processor_invariants(const std::string& db_url, std::uint16_t 
 
 /// Latencies of the 201 answers, sorted.
 std::vector<std::chrono::milliseconds> latencies_of_201(const std::vector<outcome>& outcomes);
+
+/// The service's environment for the Stripe connector against payments-mock,
+/// with the Kernel at `kernel`.
+std::map<std::string, std::string> stripe_env(const payments_process& processor,
+                                              const kernel_process& kernel,
+                                              const std::string& request_timeout_ms = "2000",
+                                              const std::string& reconcile_after_ms = "3000");
+/// Follows an order named by an answer in doubt until it is final (not 202).
+http_reply final_state(std::uint16_t port, const std::string& order_id);
+/// What became of the orders named by answers that were not final.
+struct doubts_followed {
+  /// Finished as completed orders.
+  std::size_t completed = 0;
+  /// Never recorded: the answer came while the record was still waiting
+  /// (behind a lock, or behind the first request of the same key), and
+  /// nothing was charged. (One recorded after its answer and charged is
+  /// followed until it completes, and counted as completed.)
+  std::size_t never_recorded = 0;
+};
+/// Every order named by an answer that was not final (502/503/504, each
+/// naming its order) ends completed, or was never recorded and then nothing
+/// was charged for it, by the processor's records.
+doubts_followed follow_doubts(std::uint16_t port, std::uint16_t processor_port,
+                              const std::vector<outcome>& outcomes);
+/// What a careful client does last: each key whose last answer was not 201
+/// is sent again until the answer is final, which must be 201, replaying the
+/// order the answer in doubt named if that order exists. Answers how many
+/// keys were settled so.
+std::size_t settle_keyed_doubts(std::uint16_t port, const std::vector<outcome>& outcomes);
 
 } // namespace ap::test

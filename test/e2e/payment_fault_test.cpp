@@ -26,18 +26,6 @@ namespace {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-std::map<std::string, std::string> stripe_env(const payments_process& processor,
-                                              const kernel_process& kernel,
-                                              const std::string& request_timeout_ms = "2000",
-                                              const std::string& reconcile_after_ms = "3000") {
-  return {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
-          {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
-          {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", processor.url()},
-          {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", payments_process::secret_key},
-          {"ARTIFACT_PUBLISHER_REQUEST_TIMEOUT_MS", request_timeout_ms},
-          {"ARTIFACT_PUBLISHER_RECONCILE_AFTER_MS", reconcile_after_ms}};
-}
-
 void set_faults(const payments_process& processor, const std::string& json) {
   BOOST_REQUIRE(http_call(processor.port(), "POST", "/mock/faults",
                           {{"Content-Type", "application/json"}}, json)
@@ -53,78 +41,6 @@ http_reply checkout(std::uint16_t port, const std::string& customer, const std::
                    R"({"customerId":")" + customer
                      + R"(","email":"p@example.com","currency":"usd","items":[{"sku":"creator-basic","quantity":1}],"paymentMethod":")"
                      + method + "\"}");
-}
-
-// Follows an order named by an answer in doubt until it is final.
-http_reply final_state(std::uint16_t port, const std::string& order_id) {
-  http_reply got;
-  for (int i = 0; i < 200; ++i) {
-    got = http_call(port, "GET", "/api/checkout/" + order_id);
-    if (got.status != 202)
-      break;
-    std::this_thread::sleep_for(100ms);
-  }
-  return got;
-}
-
-// What became of the orders named by answers that were not final.
-struct doubts_followed {
-  /// Finished as completed orders.
-  std::size_t completed = 0;
-  /// Never recorded: the answer came while the record was still waiting
-  /// (behind a lock, or behind the first request of the same key), and
-  /// nothing was charged. (One recorded after its answer and charged is
-  /// followed until it completes, and counted as completed.)
-  std::size_t never_recorded = 0;
-};
-
-// Every order named by an answer that was not final ends completed, or was
-// never recorded and then nothing was charged for it.
-doubts_followed follow_doubts(std::uint16_t port, std::uint16_t processor_port,
-                              const std::vector<outcome>& outcomes) {
-  doubts_followed out;
-  std::vector<std::string> unrecorded;
-  for (const auto& o : outcomes) {
-    if (o.status == 201 || o.status == 0 || o.status == 409)
-      continue;
-    BOOST_TEST((o.status == 502 || o.status == 503 || o.status == 504), o.status << " " << o.error);
-    BOOST_REQUIRE_MESSAGE(!o.order_id.empty(), o.status << " " << o.error << " names no order");
-    auto got = final_state(port, o.order_id);
-    if (got.status == 404) {
-      ++out.never_recorded;
-      unrecorded.push_back(o.order_id);
-      continue;
-    }
-    BOOST_TEST(got.status == 200, o.order_id << ": " << got.status);
-    if (got.status == 200) {
-      BOOST_TEST(std::string{parse_json(got.body)["status"].GetString()} == "completed");
-      ++out.completed;
-    }
-  }
-  std::set<std::string> charged_orders;
-  for (const auto& pi : read_processor_records(processor_port).intents)
-    charged_orders.insert(pi.order_id);
-  // An order not found when first asked may still have been recorded after
-  // its answer (the checkout goes on past its deadline); if it was charged,
-  // it must end completed (SPEC §9: no charge without its order).
-  for (const auto& id : unrecorded) {
-    if (charged_orders.count(id) == 0u)
-      continue;
-    http_reply got;
-    for (int i = 0; i < 100; ++i) {
-      got = final_state(port, id);
-      if (got.status == 200)
-        break;
-      std::this_thread::sleep_for(200ms);
-    }
-    BOOST_TEST(got.status == 200, id << " was charged but has no order: " << got.status);
-    if (got.status == 200) {
-      BOOST_TEST(std::string{parse_json(got.body)["status"].GetString()} == "completed");
-      --out.never_recorded;
-      ++out.completed;
-    }
-  }
-  return out;
 }
 
 } // namespace

@@ -237,6 +237,26 @@ BOOST_AUTO_TEST_CASE(a_reason_is_its_first_line) {
              text);
 }
 
+BOOST_AUTO_TEST_CASE(with_a_settle_period_answers_between_failures_do_not_end_an_outage) {
+  stderr_capture capture;
+  reachability db{"database-settling-in-a-test", std::chrono::milliseconds{1000}};
+  BOOST_TEST(db.unreachable("the database did not commit within 600 ms"));
+  // Reads answered while commits keep failing: still down.
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    BOOST_TEST(!db.answered());
+    BOOST_TEST(!db.unreachable("timeout"));
+  }
+  BOOST_TEST(!db.reachable());
+  std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  BOOST_TEST(!db.answered());  // 100 ms since the last failure
+  std::this_thread::sleep_for(std::chrono::milliseconds{1000});
+  BOOST_TEST(db.answered());
+  BOOST_TEST(db.reachable());
+  auto text = capture.restore();
+  BOOST_TEST(count_of(text, "database-settling-in-a-test") == 2u, text);
+}
+
 BOOST_AUTO_TEST_CASE(racing_calls_change_it_once) {
   stderr_capture capture;
   reachability db{"database-raced-in-a-test"};
