@@ -311,6 +311,12 @@ auto with_connection(database_worker_actor::stateful_pointer<database_worker_sta
   }
 }
 
+// A read-only transaction (25006), or a hot standby, which can assign no
+// transaction id while it recovers.
+bool read_only(const persistence::db_error& e) {
+  return e.sqlstate() == "25006" || std::string_view{e.what()}.find("during recovery") != std::string_view::npos;
+}
+
 template <class T>
 caf::result<T> to_result(caf::expected<T> x) {
   if (x)
@@ -376,7 +382,9 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
           status.detail = status.ready() ? "" : "migrations pending: run 'artifact-publisher migrate'";
           return status;
         } catch (const persistence::db_error& e) {
-          status.detail = e.past_deadline() ? late_commit : e.what();
+          status.detail = e.past_deadline()          ? late_commit
+                          : read_only(e)            ? "the database accepts no writes (a standby?)"
+                                                    : e.what();
           status.reachable = false;
           if (e.past_deadline() || (e.connection_lost() && attempt == 1))
             self->state.reachable->unreachable(status.detail);

@@ -18,7 +18,7 @@ namespace {
 /// The HTTP exchange itself may take this long; the caller's request has its
 /// own, longer or equal, timeout.
 constexpr auto audit_http_timeout = std::chrono::milliseconds{5000};
-constexpr auto health_http_timeout = std::chrono::milliseconds{1000};
+constexpr auto health_http_timeout = std::chrono::milliseconds{800};
 constexpr auto keys_http_timeout = std::chrono::milliseconds{2000};
 constexpr auto upgrade_read_timeout = std::chrono::milliseconds{2000};
 

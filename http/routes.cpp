@@ -77,7 +77,9 @@ std::string database_problem(const caf::expected<persistence::db_status>& st) {
     return "the database did not answer in time";
   if (st->reachable)
     return "database migrations are pending";
-  if (st->detail.rfind("the database did not commit", 0) == 0)
+  // The probe's own findings (a commit past its deadline, a read-only
+  // server) are the service's words, not the server's.
+  if (st->detail.rfind("the database ", 0) == 0)
     return st->detail;
   return "the database is unreachable";
 }
@@ -111,7 +113,7 @@ void add_operations_routes(router& r, const route_context& ctx) {
         reasons.push_back(database_problem(st));
       if (!kernel_healthy)
         reasons.push_back(!kernel_up ? "the Kernel did not answer its health check in time"
-                                     : "the Kernel reports itself unhealthy");
+                                     : "the Kernel is unreachable or reports itself unhealthy");
       std::string body = "{\"service\":\"artifact-publisher\",\"status\":";
       json::append_quoted(body, reasons.empty() ? "ok" : "degraded");
       if (!reasons.empty()) {

@@ -11,7 +11,8 @@ void add_control_routes(http::router& r, mock_state& k) {
         guarded(k, [&k](http::request&, http::reply_fn reply) {
           if (k.f.outage.load())
             return reply(http::error_response(503, "outage", "the Kernel is unavailable (injected)"));
-          reply(http::json_response(200, R"({"service":"kernel-mock","status":"ok"})"));
+          // A slow Kernel is slow to answer its health too.
+          k.answer(reply, http::json_response(200, R"({"service":"kernel-mock","status":"ok"})"));
         }));
 
   // Open, like /mock/faults: a test reads the counts whatever token is required.

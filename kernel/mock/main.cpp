@@ -37,7 +37,7 @@ constexpr const char* usage =
   "                        (default: a fresh random key)\n"
   "  --approvers JSON|@F   the approver registry (default: ARTIFACT_PUBLISHER_APPROVERS)\n"
   "  --threshold N         approvals needed to apply (default: ARTIFACT_PUBLISHER_MULTISIG_THRESHOLD or 2)\n"
-  "  --latency-ms N        added to every /kernel/* answer\n"
+  "  --latency-ms N        added to every /kernel/* and /health answer\n"
   "  --jitter-ms N         up to N more, at random\n"
   "  --error-rate R        answer 500 to this fraction (0..1) of /kernel/* requests\n"
   "  --outage              answer 503 to everything but /mock/*\n"

@@ -252,6 +252,28 @@ BOOST_AUTO_TEST_CASE(a_flood_of_probes_costs_about_one_database_and_kernel_call_
   BOOST_TEST(kernel_calls <= bound, kernel_calls << " Kernel calls for " << elapsed << " s of probes");
 }
 
+// /health answers within a second whatever the Kernel does, and says why it
+// is degraded.
+BOOST_AUTO_TEST_CASE(health_answers_within_a_second_from_a_kernel_slower_than_that) {
+  kernel_process kernel{{"--latency-ms", "3000"}};
+  service_process svc{fresh_database("ap_e2e_probe_slow_kernel"),
+                      {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  for (int i = 0; i < 3; ++i) {
+    auto started = std::chrono::steady_clock::now();
+    auto r = http_call(svc.port(), "GET", "/health");
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started).count();
+    BOOST_TEST(took < 1000, "/health took " << took << " ms");
+    BOOST_REQUIRE_EQUAL(r.status, 200);
+    auto doc = parse_json(r.body);
+    BOOST_TEST(std::string{doc["status"].GetString()} == "degraded");
+    BOOST_TEST(!doc["kernelHealthy"].GetBool());
+    BOOST_REQUIRE(doc.HasMember("reasons"));
+    BOOST_TEST(std::string{doc["reasons"][0].GetString()}.find("Kernel") != std::string::npos, r.body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the shared result
+  }
+}
+
 // The cache must not hide an outage: a probe reports a database that went
 // away within about its freshness period, and probes during the outage do
 // not hammer it either.
