@@ -6,7 +6,8 @@
 
 namespace ap::test {
 
-/// A fresh directory under /tmp whose name starts with `stem`.
+/// A fresh directory under /tmp whose name starts with `stem`, removed with
+/// everything in it when the test program ends.
 std::string temp_dir(const std::string& stem);
 
 /// Replaces the contents of `path` (created if missing).
