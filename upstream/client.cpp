@@ -390,8 +390,11 @@ struct client::impl : std::enable_shared_from_this<impl> {
       return;
     if (how != outcome::answered)
       health.unreachable(r.error);
-    else if (r.status >= 500)
-      health.unreachable("answered " + std::to_string(r.status));
+    else if (r.status >= 500) {
+      // Already down: nothing to log, so no reason to format either.
+      if (health.reachable())
+        health.unreachable("answered " + std::to_string(r.status));
+    }
     else
       health.answered();
   }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,17 @@ namespace {
 std::string superuser_url(const std::string& url) {
   auto at = url.find('@');
   return "postgresql://postgres" + url.substr(at);
+}
+
+// Runs `sql`, which must fail, and answers its error.
+persistence::db_error failure_of(persistence::connection& db, const std::string& sql) {
+  try {
+    db.exec(sql);
+  } catch (const persistence::db_error& e) {
+    return e;
+  }
+  BOOST_FAIL("'" << sql << "' finished within its limits");
+  throw std::logic_error("unreachable");
 }
 
 double seconds_since(clock_type::time_point start) {
@@ -153,13 +165,9 @@ BOOST_AUTO_TEST_CASE(a_statement_past_statement_timeout_is_ended_by_the_server) 
   limits.statement_timeout = 200ms;
   persistence::connection db{url, limits};
   auto start = clock_type::now();
-  try {
-    db.exec("SELECT pg_sleep(5)");
-    BOOST_FAIL("a 5 s statement finished under a 200 ms statement_timeout");
-  } catch (const persistence::db_error& e) {
-    BOOST_TEST(e.sqlstate() == "57014");
-    BOOST_TEST(!e.past_deadline());  // the server's limit, not the client's
-  }
+  auto e = failure_of(db, "SELECT pg_sleep(5)");
+  BOOST_TEST(e.sqlstate() == "57014");
+  BOOST_TEST(!e.past_deadline());  // the server's limit, not the client's
   BOOST_TEST(seconds_since(start) < 2.0);
   BOOST_TEST(db.exec("SELECT 1").value(0, 0) == "1");
 }
@@ -175,12 +183,7 @@ BOOST_AUTO_TEST_CASE(a_lock_held_by_another_session_fails_past_lock_timeout) {
   limits.lock_timeout = 200ms;
   persistence::connection db{url, limits};
   auto start = clock_type::now();
-  try {
-    db.exec("INSERT INTO held VALUES (1)");
-    BOOST_FAIL("an insert waited out an exclusive lock under a 200 ms lock_timeout");
-  } catch (const persistence::db_error& e) {
-    BOOST_TEST(e.sqlstate() == "55P03");  // lock_not_available
-  }
+  BOOST_TEST(failure_of(db, "INSERT INTO held VALUES (1)").sqlstate() == "55P03");  // lock_not_available
   BOOST_TEST(seconds_since(start) < 2.0);
   holder.exec("ROLLBACK");
   db.exec("INSERT INTO held VALUES (1)");
@@ -192,14 +195,10 @@ BOOST_AUTO_TEST_CASE(a_call_past_its_deadline_is_cancelled_and_the_connection_ke
   db.exec("SELECT 1");
   auto pid_before = db.exec("SELECT pg_backend_pid()").value(0, 0);
   auto start = clock_type::now();
-  try {
-    db.exec("SELECT pg_sleep(5)");
-    BOOST_FAIL("a 5 s statement finished within a 300 ms call deadline");
-  } catch (const persistence::db_error& e) {
-    BOOST_TEST(e.past_deadline());
-    BOOST_TEST(!e.connection_lost());
-    BOOST_TEST(e.sqlstate() == "57014");  // canceled by the cancel request
-  }
+  auto e = failure_of(db, "SELECT pg_sleep(5)");
+  BOOST_TEST(e.past_deadline());
+  BOOST_TEST(!e.connection_lost());
+  BOOST_TEST(e.sqlstate() == "57014");  // canceled by the cancel request
   auto took = seconds_since(start);
   BOOST_TEST(took >= 0.3);
   BOOST_TEST(took < 1.5);
@@ -227,13 +226,9 @@ BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_costs_the_connection_not_a_ha
 
   relay.freeze(true);
   auto start = clock_type::now();
-  try {
-    db.exec("SELECT 1");
-    BOOST_FAIL("a call through a frozen connection returned");
-  } catch (const persistence::db_error& e) {
-    BOOST_TEST(e.past_deadline());
-    BOOST_TEST(e.connection_lost());  // dropped: the cancel got no answer either
-  }
+  auto e = failure_of(db, "SELECT 1");
+  BOOST_TEST(e.past_deadline());
+  BOOST_TEST(e.connection_lost());  // dropped: the cancel got no answer either
   auto took = seconds_since(start);
   BOOST_TEST(took >= 0.3);
   BOOST_TEST(took < 2.0);  // deadline + cancel grace, with room
