@@ -66,7 +66,7 @@ constexpr const char* usage =
   "State file: JSON lines, appended and flushed before each answer. A line is an\n"
   "audit event as GET /kernel/audit/{id} answers it, or an upgrade step that took\n"
   "effect: {\"upgradeStep\":\"propose\"|\"approve\"|\"apply\",\"upgradeId\",\"atMs\",...}\n"
-  "with the step's input. At start the events are chained again and checked against\n"
+  "with the step's input (a proposal also its threshold). At start the events are chained again and checked against\n"
   "the hashes written, and the steps replayed under the multisig rules at their\n"
   "recorded times, so the log and the upgrade records are those of before; a file\n"
   "of audit events only (an older one) is read as it is. A line that does not verify (another --signing-seed) or\n"

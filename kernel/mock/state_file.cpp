@@ -12,15 +12,15 @@ namespace ap::kernel::mock {
 
 namespace {
 
-// Members in name order, as canonical JSON has them.
-std::string step_line(const char* step, std::int64_t at_ms, const std::string& upgrade_id,
+// What every step line carries, first, so that a reader of the file sees
+// at once which kind of line it is; then the step's own `members`.
+std::string step_line(const char* step, const std::string& upgrade_id, std::int64_t at_ms,
                       const std::string& members) {
-  std::string out = "{" + members + (members.empty() ? "" : ",") + "\"atMs\":" + std::to_string(at_ms);
+  std::string out = "{\"upgradeStep\":";
+  json::append_quoted(out, step);
   out += ",\"upgradeId\":";
   json::append_quoted(out, upgrade_id);
-  out += ",\"upgradeStep\":";
-  json::append_quoted(out, step);
-  out += '}';
+  out += ",\"atMs\":" + std::to_string(at_ms) + "," + members + '}';
   return out;
 }
 
@@ -48,9 +48,17 @@ std::optional<std::string> replay_step(domain::upgrade_book& book, const rapidjs
     domain::upgrade_proposal proposal;
     if (auto bad = domain::parse_proposal(p->value, proposal))
       return bad->message;
+    auto threshold = d.FindMember("threshold");
+    if (threshold == d.MemberEnd() || !threshold->value.IsInt())
+      return "a proposal step needs its threshold";
     refused = book.propose(proposal, at_ms, rec);
     if (!refused && rec.upgrade_id != *id)
       return "the proposal is not that of " + *id;
+    // A pending upgrade would otherwise come back needing another number
+    // of approvals than the Kernel told its approvers.
+    if (!refused && rec.threshold != threshold->value.GetInt())
+      return "proposed under threshold " + std::to_string(threshold->value.GetInt())
+             + ", replayed under " + std::to_string(rec.threshold);
   } else if (*step == "approve") {
     auto approver = text("approverId");
     auto signature = text("signature");
@@ -84,8 +92,8 @@ std::string proposed_line(const domain::upgrade_record& r) {
   json::append_quoted(proposal, p.notes);
   proposal += ",\"version\":";
   json::append_quoted(proposal, p.version);
-  proposal += '}';
-  return step_line("propose", r.created_at_ms, r.upgrade_id, proposal);
+  proposal += "},\"threshold\":" + std::to_string(r.threshold);
+  return step_line("propose", r.upgrade_id, r.created_at_ms, proposal);
 }
 
 std::string approved_line(const domain::upgrade_record& r) {
@@ -94,13 +102,13 @@ std::string approved_line(const domain::upgrade_record& r) {
   json::append_quoted(members, a.approver);
   members += ",\"signature\":";
   json::append_quoted(members, a.signature);
-  return step_line("approve", a.approved_at_ms, r.upgrade_id, members);
+  return step_line("approve", r.upgrade_id, a.approved_at_ms, members);
 }
 
 std::string applied_line(const domain::upgrade_record& r) {
   std::string members = "\"appliedBy\":";
   json::append_quoted(members, r.applied_by);
-  return step_line("apply", r.applied_at_ms, r.upgrade_id, members);
+  return step_line("apply", r.upgrade_id, r.applied_at_ms, members);
 }
 
 bool load_state(mock_state& k, const std::string& file) {

@@ -1,7 +1,10 @@
 // The kernel-mock process through its HTTP API.
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
@@ -23,10 +26,13 @@ std::string seed_of(char c) {
   return std::string(32, c);
 }
 
-std::string registry_json() {
-  return R"([{"id":"alice","publicKey":")" + crypto::base64_encode(crypto::ed25519_public_key(seed_of('a')))
-         + R"("},{"id":"bob","publicKey":")" + crypto::base64_encode(crypto::ed25519_public_key(seed_of('b')))
-         + R"("}])";
+/// The registry of `ids`, each with the key of the seed its first letter makes.
+std::string registry_json(const std::vector<std::string>& ids = {"alice", "bob"}) {
+  std::string out = "[";
+  for (const auto& id : ids)
+    out += std::string{out.size() > 1 ? "," : ""} + R"({"id":")" + id + R"(","publicKey":")"
+           + crypto::base64_encode(crypto::ed25519_public_key(seed_of(id[0]))) + R"("})";
+  return out + "]";
 }
 
 http_reply post(std::uint16_t port, const std::string& target, const std::string& body) {
@@ -258,6 +264,29 @@ BOOST_AUTO_TEST_CASE(an_upgrade_step_that_does_not_replay_is_refused_at_start) {
   }
   BOOST_TEST(log.find(k.state_file()) != std::string::npos, log);
   BOOST_TEST(log.find("\"line\":\"2\"") != std::string::npos, log);
+}
+
+BOOST_AUTO_TEST_CASE(a_state_written_under_another_threshold_is_refused_at_start) {
+  auto registry = registry_json({"alice", "bob", "carol"});
+  kernel_process k{{"--approvers", registry}};
+  BOOST_TEST(post(k.port(), "/kernel/upgrade",
+                  R"({"version":"1.2.0","binaryHash":")" + std::string(64, 'c')
+                    + R"(","approvers":["alice","bob","carol"]})")
+               .status
+             == 201);
+  k.stop();
+  // The pending upgrade would come back needing three approvals where the
+  // Kernel said two.
+  auto log = "/tmp/ap-kernel-threshold-" + std::to_string(::getpid()) + ".log";
+  process again{std::string{AP_BIN_DIR} + "/kernel-mock",
+                {"--port", "0", "--state", k.state_file(), "--signing-seed", std::string(64, '7'),
+                 "--approvers", registry, "--threshold", "3"},
+                {}, log};
+  BOOST_TEST(again.wait(10s) == 1);
+  auto text = read_file(log);
+  BOOST_TEST(text.find("proposed under threshold 2, replayed under 3") != std::string::npos, text);
+  BOOST_TEST(text.find("\"line\":\"1\"") != std::string::npos, text);
+  std::remove(log.c_str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
