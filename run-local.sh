@@ -7,7 +7,7 @@
 #   ./run-local.sh --no-build   the same with the binaries already in build/bin:
 #                               nothing is installed or built (AP_NO_BUILD=1 too)
 #   ./run-local.sh --reset      wipe the local state (database, the kernel mock's
-#                               audit log and key, logs) while no stack runs
+#                               audit log, upgrades and key, logs) while no stack runs
 #
 # State lives in ARTIFACT_PUBLISHER_LOCAL_DIR (default /tmp/artifact-publisher-local)
 # and is kept across runs. A stack that runs from it holds run-local.pid there;
@@ -90,7 +90,7 @@ if [ "$reset" = 1 ]; then
   rm -rf "$state/pg" "$state/pg.initdb.log" "$state/service.log" "$state/kernel-mock.log" \
     "$kernel_state" "$seed_file" "$pid_file" "$info_file"
   rmdir "$state" 2>/dev/null || true
-  echo "run-local: wiped the local state in $state (database, kernel mock audit log and key, logs)"
+  echo "run-local: wiped the local state in $state (database, kernel mock audit log, upgrades and key, logs)"
   exit 0
 fi
 
@@ -178,7 +178,8 @@ fi
 export ARTIFACT_PUBLISHER_DB_URL=$db_url
 "$bin/artifact-publisher" migrate
 
-# The kernel mock keeps its audit log in $kernel_state and signs with one key
+# The kernel mock keeps its audit log and upgrades in $kernel_state (the
+# file's name is older than its upgrades) and signs with one key
 # for the life of the state, so that what it holds and what the service
 # recorded of its receipts still verify after a restart.
 if [ ! -s "$seed_file" ]; then
@@ -210,7 +211,7 @@ done
 
 cat >"$info_file" <<INFO
 artifact-publisher  $base   (health: $base/health, ready: $base/readyz, metrics: $base/metrics)
-kernel mock         $ARTIFACT_PUBLISHER_KERNEL_URL   (audit log: $kernel_state)
+kernel mock         $ARTIFACT_PUBLISHER_KERNEL_URL   (audit log and upgrades: $kernel_state)
 PostgreSQL          $ARTIFACT_PUBLISHER_DB_URL   (data: $state/pg)
 state               $state   (kept across runs; ./run-local.sh --reset wipes it)
 logs                $state/service.log, $state/kernel-mock.log, $state/pg/server.log

@@ -155,6 +155,7 @@ rc=0
 RUN_TESTS=1 API_BASE_URL=$api KERNEL_URL=$kernel ./run-local.sh --no-build >"$work/canary-down.out" 2>&1 || rc=$?
 [ "$rc" != 0 ] || fail "the canary passed against a stopped stack"
 contains "$work/canary-down.out" "POST $api/api/checkout answered HTTP 000 (curl: (7) Failed to connect"
+! grep '^ok ' "$work/canary-down.out" || fail "a canary step passed against a stopped stack"
 kept=$(sed -n 's/^smoke: failed; its working directory is kept: //p' "$work/canary-down.out")
 [ -n "$kept" ] && [ -d "$kept" ] || fail "the canary did not keep its working directory"
 rm -rf "$kept" "$work/canary-down.out"

@@ -89,12 +89,17 @@ why=$checkout_answer
 check "the order has an id" [ -n "$order_id" ]
 
 call "$work/read.json" GET "$API_BASE_URL/api/checkout/$order_id" "${auth[@]}"
+read_status=$status
 # The order reads back as it was answered but for its audit member (first
-# in the canonical document), which shows the receipts of its events.
+# in the canonical document), which shows the receipts of its events. Two
+# empty answers (no service) are not the same order.
 but_audit() { sed 's/^{"audit":.*},"createdAt":/"createdAt":/' "$1"; }
+reads_back() {
+  [ "$read_status" = 200 ] && [ -s "$work/order.json" ] \
+    && cmp -s <(but_audit "$work/order.json") <(but_audit "$work/read.json")
+}
 why=$answer
-check "reading the order back gives the same bytes after its audit" \
-  cmp -s <(but_audit "$work/order.json") <(but_audit "$work/read.json")
+check "reading the order back gives the same bytes after its audit" reads_back
 
 call "$work/keys.json" GET "$API_BASE_URL/api/proof/keys" "${auth[@]}"
 keys_answer=$answer

@@ -53,10 +53,8 @@ void add_audit_routes(http::router& r, mock_state& k) {
           try {
             auto result = k.log.append(body["eventType"].GetString(), body["payload"],
                                        meta["eventId"].GetString(), source, now_rfc3339());
-            if (result.created && k.state.is_open()) {
-              k.state << kernel::audit_log::to_line(*result.event) << '\n';
-              k.state.flush();
-            }
+            if (result.created)
+              k.persist(kernel::audit_log::to_line(*result.event));
             reply(http::json_response(202, kernel::to_json(*result.event)));
           } catch (const std::invalid_argument& e) {
             reply(http::error_response(400, "invalid_input", e.what(), "payload"));

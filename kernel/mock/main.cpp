@@ -18,6 +18,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "kernel/mock/mock_state.hpp"
+#include "kernel/mock/state_file.hpp"
 
 namespace {
 
@@ -32,7 +33,8 @@ constexpr const char* usage =
   "options:\n"
   "  --port N              port to listen on (default 6050; 0 picks a free one)\n"
   "  --bind ADDRESS        address to bind (default 127.0.0.1)\n"
-  "  --state FILE          keep the audit log in FILE (JSON lines) across restarts\n"
+  "  --state FILE          keep the audit log and the upgrades in FILE across\n"
+  "                        restarts (see \"State file\" below)\n"
   "  --signing-seed HEX    the signer's 32-byte Ed25519 seed as 64 hex digits\n"
   "                        (default: a fresh random key)\n"
   "  --approvers JSON|@F   the approver registry (default: ARTIFACT_PUBLISHER_APPROVERS)\n"
@@ -59,7 +61,17 @@ constexpr const char* usage =
   "to every audit event of that type (\"\" none), counted as \"refused\" in\n"
   "GET /mock/faults. GET /mock/requests counts\n"
   "the /kernel/* and /health requests made while a token was required:\n"
-  "{\"authorized\":N,\"unauthorized\":M,\"tokenRequired\":true|false}.\n";
+  "{\"authorized\":N,\"unauthorized\":M,\"tokenRequired\":true|false}.\n"
+  "\n"
+  "State file: JSON lines, appended and flushed before each answer. A line is an\n"
+  "audit event as GET /kernel/audit/{id} answers it, or an upgrade step that took\n"
+  "effect: {\"upgradeStep\":\"propose\"|\"approve\"|\"apply\",\"upgradeId\",\"atMs\",...}\n"
+  "with the step's input (a proposal also its threshold). At start the events are chained again and checked against\n"
+  "the hashes written, and the steps replayed under the multisig rules at their\n"
+  "recorded times, so the log and the upgrade records are those of before; a file\n"
+  "of audit events only (an older one) is read as it is. A line that does not verify (another --signing-seed) or\n"
+  "does not replay (another registry or threshold) stops the start with an error\n"
+  "naming the file and the line.\n";
 
 } // namespace
 
@@ -188,25 +200,13 @@ int main(int argc, char** argv) {
   k.f.outage = outage;
   k.token.require(token);
   if (!state_file.empty()) {
-    std::ifstream in{state_file};
-    std::string line;
-    std::size_t n = 0;
-    while (std::getline(in, line)) {
-      if (line.empty())
-        continue;
-      if (!k.log.restore_line(line)) {
-        log::error("kernel-mock state does not verify (another signing seed?)",
-                   {{"file", state_file}, {"line", std::to_string(n + 1)}});
-        return 1;
-      }
-      ++n;
-    }
+    if (!kernel::mock::load_state(k, state_file))
+      return 1;
     k.state.open(state_file, std::ios::app);
     if (!k.state) {
       log::error("kernel-mock cannot write its state file", {{"file", state_file}});
       return 1;
     }
-    log::info("kernel-mock state loaded", {{"events", std::to_string(n)}});
   }
 
   http::router routes;

@@ -111,6 +111,13 @@ void mock_state::answer(http::reply_fn reply, http::response res) {
                [reply, res = std::move(res)]() mutable { reply(std::move(res)); });
 }
 
+void mock_state::persist(const std::string& line) {
+  if (!state.is_open())
+    return;
+  state << line << '\n';
+  state.flush();
+}
+
 bool mock_state::draw(double rate) {
   if (rate <= 0)
     return false;

@@ -102,7 +102,8 @@ struct mock_state {
   /// Guarded by `mutex`.
   domain::upgrade_book upgrades;
   std::mutex mutex;
-  /// The --state file, appended to under `mutex`; not open without one.
+  /// The --state file (kernel/mock/state_file.hpp), appended to under
+  /// `mutex`; not open without one.
   std::ofstream state;
   faults f;
   token_check token;
@@ -113,6 +114,11 @@ struct mock_state {
 
   mock_state(const std::string& seed, std::map<std::string, std::string> registry, int threshold)
     : log(seed, "kernel-mock"), upgrades(std::move(registry), threshold) {}
+
+  /// Appends one line to the state file and flushes it, so that a change
+  /// is on disk before its answer goes out; nothing without a state file.
+  /// The caller holds `mutex`.
+  void persist(const std::string& line);
 
   /// Applies the latency and jitter faults to a /kernel/* answer.
   void answer(http::reply_fn reply, http::response res);

@@ -7,6 +7,7 @@
 #include "core/json.hpp"
 #include "domain/multisig.hpp"
 #include "kernel/mock/mock_state.hpp"
+#include "kernel/mock/state_file.hpp"
 
 namespace ap::kernel::mock {
 
@@ -67,6 +68,7 @@ void add_upgrade_routes(http::router& r, mock_state& k) {
           domain::upgrade_record rec;
           if (auto bad = k.upgrades.propose(p, now_ms(), rec))
             return reply(refusal(*bad));
+          k.persist(proposed_line(rec));
           reply(http::json_response(201, "{\"upgrade\":" + domain::upgrade_json(rec) + "}"));
         }));
   r.add("POST", "/kernel/upgrade/{id}/approve", access::open, body_kind::json,
@@ -80,6 +82,7 @@ void add_upgrade_routes(http::router& r, mock_state& k) {
           if (auto bad = k.upgrades.approve(req.params.at("id"), b["approverId"].GetString(),
                                             b["signature"].GetString(), now_ms(), rec))
             return reply(refusal(*bad));
+          k.persist(approved_line(rec));
           reply(http::json_response(201, "{\"upgrade\":" + domain::upgrade_json(rec) + "}"));
         }));
   r.add("POST", "/kernel/upgrade/{id}/apply", access::open, body_kind::none,
@@ -89,6 +92,7 @@ void add_upgrade_routes(http::router& r, mock_state& k) {
           domain::upgrade_record rec;
           if (auto bad = k.upgrades.apply(req.params.at("id"), by.empty() ? "unknown" : by, now_ms(), rec))
             return reply(refusal(*bad));
+          k.persist(applied_line(rec));
           auto full = domain::upgrade_json(rec);
           std::string approvers = "[";
           for (std::size_t i = 0; i < rec.approvals.size(); ++i) {

@@ -78,7 +78,8 @@ void kernel_process::start() {
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!answers()) {
-    if (std::chrono::steady_clock::now() > deadline)
+    // A mock that refused its state file has exited: no need to wait it out.
+    if (!proc_->running() || std::chrono::steady_clock::now() > deadline)
       throw std::runtime_error("kernel-mock did not start:\n" + read_file(log_));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

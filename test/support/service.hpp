@@ -52,8 +52,8 @@ private:
   std::unique_ptr<process> proc_;
 };
 
-/// A kernel-mock process on a free port, its audit log kept in a state file
-/// so that it survives a stop and start.
+/// A kernel-mock process on a free port, its audit log and upgrades kept in
+/// a state file so that they survive a stop and start.
 class kernel_process {
 public:
   /// With `tls`, it serves https only (`--tls-cert`/`--tls-key`).
@@ -67,6 +67,8 @@ public:
   void stop();
   /// Starts it again on the same port with the same log.
   void start();
+  /// The --state file it keeps.
+  const std::string& state_file() const { return state_; }
 
 private:
   std::uint16_t port_;
