@@ -53,7 +53,7 @@ std::string missing_proof_kids(const domain::proof_keyring& keys,
     if (is_active)
       out += "the active kid of the last applied secret-rotation";
     if (signing.count(kid) != 0)
-      out += std::string{is_active ? ", and " : ""} + "it signed stored proofs";
+      out += std::string{is_active ? ", and " : ""} + "stored proofs may carry it";
     out += ")";
   };
   if (active)
