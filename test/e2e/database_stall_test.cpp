@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "persistence/connection.hpp"
@@ -176,6 +177,28 @@ void run_drill(const service_process& svc, const payments_process& processor,
   }
 }
 
+// Another session holds `LOCK TABLE orders IN ACCESS EXCLUSIVE MODE` for
+// 6 s while the service runs with `limits` on its database calls.
+void orders_locked_drill(const std::string& name, const std::map<std::string, std::string>& limits,
+                         bool expect_cancels) {
+  payments_process processor;
+  kernel_process kernel;
+  auto env = stripe_env(processor, kernel);
+  for (const auto& [variable, value] : limits)
+    env[variable] = value;
+  service_process svc{fresh_database("ap_e2e_stall_" + name), env};
+  std::thread locker;
+  drill d;
+  d.name = name;
+  d.expect_cancels = expect_cancels;
+  d.stall = [&] {
+    locker = std::thread{[url = svc.db_url()] { lock_orders_for(url, 6s); }};
+  };
+  d.release = [&] { locker.join(); };
+  d.hold = 5s;
+  run_drill(svc, processor, kernel, d);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(database_stalls)
@@ -207,21 +230,9 @@ BOOST_AUTO_TEST_CASE(commits_stalled_by_a_missing_synchronous_standby) {
 // Another session holds the orders table: each store gives up at
 // lock_timeout (1 s, under its 1.5 s call deadline) with 55P03.
 BOOST_AUTO_TEST_CASE(orders_locked_past_lock_timeout) {
-  payments_process processor;
-  kernel_process kernel;
-  auto env = stripe_env(processor, kernel);
-  env["ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS"] = "1500";
-  env["ARTIFACT_PUBLISHER_DB_LOCK_TIMEOUT_MS"] = "1000";
-  service_process svc{fresh_database("ap_e2e_stall_lock"), env};
-  std::thread locker;
-  drill d;
-  d.name = "lock";
-  d.stall = [&] {
-    locker = std::thread{[url = svc.db_url()] { lock_orders_for(url, 6s); }};
-  };
-  d.release = [&] { locker.join(); };
-  d.hold = 5s;
-  run_drill(svc, processor, kernel, d);
+  orders_locked_drill("lock", {{"ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS", "1500"},
+                               {"ARTIFACT_PUBLISHER_DB_LOCK_TIMEOUT_MS", "1000"}},
+                      false);
 }
 
 // No server-side limit at all: only the service's call deadline ends the
@@ -229,23 +240,10 @@ BOOST_AUTO_TEST_CASE(orders_locked_past_lock_timeout) {
 // (PQcancel); the cancelled transactions roll back and their checkouts are
 // answered in doubt.
 BOOST_AUTO_TEST_CASE(calls_cancelled_mid_statement_by_the_call_deadline) {
-  payments_process processor;
-  kernel_process kernel;
-  auto env = stripe_env(processor, kernel);
-  env["ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS"] = "800";
-  env["ARTIFACT_PUBLISHER_DB_LOCK_TIMEOUT_MS"] = "0";
-  env["ARTIFACT_PUBLISHER_DB_STATEMENT_TIMEOUT_MS"] = "0";
-  service_process svc{fresh_database("ap_e2e_stall_cancel"), env};
-  std::thread locker;
-  drill d;
-  d.name = "cancel";
-  d.expect_cancels = true;
-  d.stall = [&] {
-    locker = std::thread{[url = svc.db_url()] { lock_orders_for(url, 6s); }};
-  };
-  d.release = [&] { locker.join(); };
-  d.hold = 5s;
-  run_drill(svc, processor, kernel, d);
+  orders_locked_drill("cancel", {{"ARTIFACT_PUBLISHER_DB_CALL_DEADLINE_MS", "800"},
+                                 {"ARTIFACT_PUBLISHER_DB_LOCK_TIMEOUT_MS", "0"},
+                                 {"ARTIFACT_PUBLISHER_DB_STATEMENT_TIMEOUT_MS", "0"}},
+                      true);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
