@@ -15,6 +15,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "domain/delivery.hpp"
@@ -302,12 +303,15 @@ int verify_proof_command(const std::vector<std::string>& args) {
 }
 
 int decrypt_delivery_command(const std::vector<std::string>& args) {
-  auto parsed = file_and_flags(args, {"--license-key", "--private-key"});
+  auto parsed = file_and_flags(args, {"--license-key", "--private-key", "--delivery-keys"});
   if (!parsed || parsed->second.size() > 1) {
     std::cerr << "usage: artifact-publisher decrypt-delivery FILE [--license-key BASE64 | "
-                 "--private-key PEMFILE]\n"
+                 "--private-key PEMFILE |\n"
+                 "         --delivery-keys JSON|@FILE]\n"
                  "FILE holds a delivery record or a whole CheckoutResult (whose license key,\n"
-                 "if it has one, is used when no key is given).\n";
+                 "if it has one, is used when no key is given). --delivery-keys takes the\n"
+                 "operator's master keys as ARTIFACT_PUBLISHER_DELIVERY_KEYS does ({\"kid\":\"key\"});\n"
+                 "the delivery's keyId (d1 when it has none) picks the one it was sealed with.\n";
     return 2;
   }
   rapidjson::Document doc;
@@ -334,6 +338,24 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
         return 2;
       }
       key = *k;
+    } else if (flag == "--delivery-keys") {
+      std::map<std::string, std::string> masters;
+      std::vector<std::string> problems;
+      parse_secret_set(value, "--delivery-keys", masters, problems);
+      if (!problems.empty()) {
+        for (const auto& p : problems)
+          std::cerr << p << "\n";
+        return 2;
+      }
+      auto kid = domain::delivery_key_id(*delivery);
+      auto master = masters.find(kid);
+      if (master == masters.end()) {
+        std::cerr << "cannot decrypt: the delivery was sealed with delivery key '" << kid
+                  << "', which --delivery-keys does not hold\n";
+        return 1;
+      }
+      // The per-order key, re-derived as the checkout derived it (SPEC §5).
+      key = domain::delivery_key(master->second, field("orderId"));
     } else if (flag == "--private-key") {
       auto pem = read_text(value);
       if (!pem) {

@@ -14,8 +14,12 @@ namespace ap::app {
 int verify_proof_command(const std::vector<std::string>& args);
 
 /// `artifact-publisher decrypt-delivery FILE [--license-key BASE64 |
-/// --private-key PEMFILE]`: decrypts a delivery and prints its plaintext.
-/// Returns 0 on success, 1 when it cannot be decrypted, 2 on a usage error.
+/// --private-key PEMFILE | --delivery-keys JSON|@FILE]`: decrypts a delivery
+/// and prints its plaintext. With the operator's master keys (the
+/// DELIVERY_KEYS form) it re-derives the per-order key from the master key
+/// the delivery's `keyId` names (d1 when it names none). Returns 0 on
+/// success, 1 when it cannot be decrypted (naming a kid that is not given),
+/// 2 on a usage error.
 int decrypt_delivery_command(const std::vector<std::string>& args);
 
 } // namespace ap::app
