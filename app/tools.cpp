@@ -387,6 +387,7 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
 } // namespace ap::app
 
 #include "domain/multisig.hpp"
+#include "domain/secret_commitment.hpp"
 
 namespace ap::app {
 
@@ -446,6 +447,56 @@ int keygen_command(const std::vector<std::string>& args) {
   }
   std::cout << public_b64 << "\n";
   std::cerr << "wrote " << key_path << " (private, mode 600) and " << pub_path << "\n";
+  return 0;
+}
+
+int commit_secret_command(const std::vector<std::string>& args) {
+  constexpr const char* usage =
+    "usage: artifact-publisher commit-secret --set proof|delivery|stripe|kernel-token\n"
+    "         --kid KID --value SECRET|@FILE\n"
+    "Prints the commitment to that secret version (hex): the binaryHash of the\n"
+    "secret-rotation proposal that activates it. With @FILE the secret is the file's\n"
+    "contents without surrounding white space.\n";
+  std::map<std::string, std::string> flags;
+  bool well_formed = args.size() % 2 == 0;
+  for (std::size_t i = 0; well_formed && i + 1 < args.size(); i += 2) {
+    const auto& flag = args[i];
+    well_formed = (flag == "--set" || flag == "--kid" || flag == "--value")
+                  && flags.emplace(flag, args[i + 1]).second;
+  }
+  if (!well_formed || flags.size() != 3) {
+    std::cerr << usage;
+    return 2;
+  }
+  auto set = domain::secret_set_from(flags["--set"]);
+  if (!set) {
+    std::cerr << "unknown secret set '" << flags["--set"]
+              << "': expected proof, delivery, stripe or kernel-token\n";
+    return 2;
+  }
+  const auto& kid = flags["--kid"];
+  if (kid.empty()) {
+    std::cerr << "--kid must not be empty\n";
+    return 2;
+  }
+  auto secret = flags["--value"];
+  if (!secret.empty() && secret[0] == '@') {
+    auto file = read_text(secret.substr(1));
+    if (!file) {
+      std::cerr << "cannot read secret file " << secret.substr(1) << "\n";
+      return 2;
+    }
+    const char* space = " \t\r\n";
+    auto first = file->find_first_not_of(space);
+    secret = first == std::string::npos
+               ? std::string{}
+               : file->substr(first, file->find_last_not_of(space) - first + 1);
+  }
+  if (secret.empty()) {
+    std::cerr << "the secret is empty\n";
+    return 2;
+  }
+  std::cout << domain::secret_commitment(*set, kid, secret) << "\n";
   return 0;
 }
 

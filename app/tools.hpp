@@ -33,6 +33,14 @@ namespace ap::app {
 /// or PATH.key and PATH.pub when PATH has a slash, and prints the public key.
 int keygen_command(const std::vector<std::string>& args);
 
+/// `artifact-publisher commit-secret --set SET --kid KID --value VALUE|@FILE`:
+/// prints the SPEC §12 commitment (lower-case hex) of version KID of SET
+/// (proof, delivery, stripe, kernel-token) holding that secret: what a
+/// `secret-rotation` proposal's binaryHash must be. A file's surrounding
+/// white space is not part of the secret. Returns 0, or 2 on a usage or
+/// input error.
+int commit_secret_command(const std::vector<std::string>& args);
+
 /// `artifact-publisher sign-approval --upgrade-id ID --payload-hash HEX
 /// --approver ID --private-key BASE64|@FILE`: prints the approval signature
 /// (base64 Ed25519 over the SPEC §7 message).
