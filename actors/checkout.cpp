@@ -232,7 +232,7 @@ void complete(const context& ctx, const job_ptr& j, const domain::signed_proof& 
   domain::order_record rec;
   try {
     rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry, proof,
-                                     ctx.cfg.delivery_key, *ctx.self->state.catalog);
+                                     ctx.cfg.delivery, *ctx.self->state.catalog);
   } catch (const std::exception& e) {
     // It would fail again on every retry: a definite failure.
     log::error("assembling an order failed", {{"actor", "checkout"}, {"error", e.what()}});

@@ -14,13 +14,15 @@
 #include "actors/directory.hpp"
 #include "core/metrics.hpp"
 #include "domain/checkout.hpp"
+#include "domain/delivery.hpp"
 
 namespace ap {
 
 /// What the checkout actor works with.
 struct checkout_config {
-  /// The DELIVERY_KEY master key.
-  std::string delivery_key;
+  /// The active delivery master key (DELIVERY_KID of DELIVERY_KEYS):
+  /// new deliveries are sealed with it and record its kid.
+  domain::delivery_master delivery;
   /// Every checkout is answered within this (REQUEST_TIMEOUT_MS).
   std::chrono::milliseconds deadline{5000};
 };

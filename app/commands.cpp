@@ -193,7 +193,7 @@ int serve() {
     opts.database.approvers[a.id] = a.public_key;
   opts.database.multisig_threshold = cfg->multisig_threshold;
   opts.proof.keys = std::move(keys);
-  opts.checkout.delivery_key = cfg->delivery_key;
+  opts.checkout.delivery = {cfg->delivery_kid, cfg->delivery_key};
   opts.checkout.deadline = cfg->request_timeout;
   opts.deterministic_salt = cfg->deterministic_salt;
   opts.ledger_id = cfg->ledger_id;

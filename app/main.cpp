@@ -28,11 +28,16 @@ constexpr const char* usage =
   "             check a proof offline with the published Ed25519 key; with the Kernel's\n"
   "             keys (GET /kernel/keys), also the audit receipts of an order read back\n"
   "             after delivery\n"
-  "  decrypt-delivery FILE [--license-key BASE64 | --private-key PEMFILE]\n"
-  "             decrypt a delivery and print its plaintext\n"
+  "  decrypt-delivery FILE [--license-key BASE64 | --private-key PEMFILE |\n"
+  "                        --delivery-keys JSON|@FILE]\n"
+  "             decrypt a delivery and print its plaintext; with the master keys, the\n"
+  "             one the delivery's keyId names\n"
   "  keygen [--out NAME|PATH]\n"
   "             make an approver's Ed25519 key pair (base64; --out writes NAME.key, NAME.pub\n"
   "             into ${XDG_DATA_HOME:-$HOME/.local/share}/artifact-publisher/keys, or beside PATH)\n"
+  "  commit-secret --set proof|delivery|stripe|kernel-token --kid KID --value SECRET|@FILE\n"
+  "             print the commitment to a secret version: the binaryHash of the\n"
+  "             secret-rotation that activates it\n"
   "  sign-approval --upgrade-id ID --payload-hash HEX --approver ID --private-key B64|@FILE\n"
   "             print an approver's signature for a multisig upgrade\n"
   "\n"
@@ -66,6 +71,8 @@ int main(int argc, char** argv) {
     return ap::app::keygen_command(rest);
   if (command == "requeue-dead-letters")
     return ap::app::requeue_dead_letters(rest);
+  if (command == "commit-secret")
+    return ap::app::commit_secret_command(rest);
   if (command == "sign-approval")
     return ap::app::sign_approval_command(rest);
   if (argc > 2) {

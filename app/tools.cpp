@@ -15,6 +15,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "domain/delivery.hpp"
@@ -302,12 +303,15 @@ int verify_proof_command(const std::vector<std::string>& args) {
 }
 
 int decrypt_delivery_command(const std::vector<std::string>& args) {
-  auto parsed = file_and_flags(args, {"--license-key", "--private-key"});
+  auto parsed = file_and_flags(args, {"--license-key", "--private-key", "--delivery-keys"});
   if (!parsed || parsed->second.size() > 1) {
     std::cerr << "usage: artifact-publisher decrypt-delivery FILE [--license-key BASE64 | "
-                 "--private-key PEMFILE]\n"
+                 "--private-key PEMFILE |\n"
+                 "         --delivery-keys JSON|@FILE]\n"
                  "FILE holds a delivery record or a whole CheckoutResult (whose license key,\n"
-                 "if it has one, is used when no key is given).\n";
+                 "if it has one, is used when no key is given). --delivery-keys takes the\n"
+                 "operator's master keys as ARTIFACT_PUBLISHER_DELIVERY_KEYS does ({\"kid\":\"key\"});\n"
+                 "the delivery's keyId (d1 when it has none) picks the one it was sealed with.\n";
     return 2;
   }
   rapidjson::Document doc;
@@ -334,6 +338,24 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
         return 2;
       }
       key = *k;
+    } else if (flag == "--delivery-keys") {
+      std::map<std::string, std::string> masters;
+      std::vector<std::string> problems;
+      parse_secret_set(value, "--delivery-keys", masters, problems);
+      if (!problems.empty()) {
+        for (const auto& p : problems)
+          std::cerr << p << "\n";
+        return 2;
+      }
+      auto kid = domain::delivery_key_id(*delivery);
+      auto master = masters.find(kid);
+      if (master == masters.end()) {
+        std::cerr << "cannot decrypt: the delivery was sealed with delivery key '" << kid
+                  << "', which --delivery-keys does not hold\n";
+        return 1;
+      }
+      // The per-order key, re-derived as the checkout derived it (SPEC §5).
+      key = domain::delivery_key(master->second, field("orderId"));
     } else if (flag == "--private-key") {
       auto pem = read_text(value);
       if (!pem) {
@@ -365,6 +387,7 @@ int decrypt_delivery_command(const std::vector<std::string>& args) {
 } // namespace ap::app
 
 #include "domain/multisig.hpp"
+#include "domain/secret_commitment.hpp"
 
 namespace ap::app {
 
@@ -424,6 +447,56 @@ int keygen_command(const std::vector<std::string>& args) {
   }
   std::cout << public_b64 << "\n";
   std::cerr << "wrote " << key_path << " (private, mode 600) and " << pub_path << "\n";
+  return 0;
+}
+
+int commit_secret_command(const std::vector<std::string>& args) {
+  constexpr const char* usage =
+    "usage: artifact-publisher commit-secret --set proof|delivery|stripe|kernel-token\n"
+    "         --kid KID --value SECRET|@FILE\n"
+    "Prints the commitment to that secret version (hex): the binaryHash of the\n"
+    "secret-rotation proposal that activates it. With @FILE the secret is the file's\n"
+    "contents without surrounding white space.\n";
+  std::map<std::string, std::string> flags;
+  bool well_formed = args.size() % 2 == 0;
+  for (std::size_t i = 0; well_formed && i + 1 < args.size(); i += 2) {
+    const auto& flag = args[i];
+    well_formed = (flag == "--set" || flag == "--kid" || flag == "--value")
+                  && flags.emplace(flag, args[i + 1]).second;
+  }
+  if (!well_formed || flags.size() != 3) {
+    std::cerr << usage;
+    return 2;
+  }
+  auto set = domain::secret_set_from(flags["--set"]);
+  if (!set) {
+    std::cerr << "unknown secret set '" << flags["--set"]
+              << "': expected proof, delivery, stripe or kernel-token\n";
+    return 2;
+  }
+  const auto& kid = flags["--kid"];
+  if (kid.empty()) {
+    std::cerr << "--kid must not be empty\n";
+    return 2;
+  }
+  auto secret = flags["--value"];
+  if (!secret.empty() && secret[0] == '@') {
+    auto file = read_text(secret.substr(1));
+    if (!file) {
+      std::cerr << "cannot read secret file " << secret.substr(1) << "\n";
+      return 2;
+    }
+    const char* space = " \t\r\n";
+    auto first = file->find_first_not_of(space);
+    secret = first == std::string::npos
+               ? std::string{}
+               : file->substr(first, file->find_last_not_of(space) - first + 1);
+  }
+  if (secret.empty()) {
+    std::cerr << "the secret is empty\n";
+    return 2;
+  }
+  std::cout << domain::secret_commitment(*set, kid, secret) << "\n";
   return 0;
 }
 

@@ -14,8 +14,12 @@ namespace ap::app {
 int verify_proof_command(const std::vector<std::string>& args);
 
 /// `artifact-publisher decrypt-delivery FILE [--license-key BASE64 |
-/// --private-key PEMFILE]`: decrypts a delivery and prints its plaintext.
-/// Returns 0 on success, 1 when it cannot be decrypted, 2 on a usage error.
+/// --private-key PEMFILE | --delivery-keys JSON|@FILE]`: decrypts a delivery
+/// and prints its plaintext. With the operator's master keys (the
+/// DELIVERY_KEYS form) it re-derives the per-order key from the master key
+/// the delivery's `keyId` names (d1 when it names none). Returns 0 on
+/// success, 1 when it cannot be decrypted (naming a kid that is not given),
+/// 2 on a usage error.
 int decrypt_delivery_command(const std::vector<std::string>& args);
 
 } // namespace ap::app
@@ -28,6 +32,14 @@ namespace ap::app {
 /// `${XDG_DATA_HOME:-$HOME/.local/share}/artifact-publisher/keys` (mode 700),
 /// or PATH.key and PATH.pub when PATH has a slash, and prints the public key.
 int keygen_command(const std::vector<std::string>& args);
+
+/// `artifact-publisher commit-secret --set SET --kid KID --value VALUE|@FILE`:
+/// prints the SPEC §12 commitment (lower-case hex) of version KID of SET
+/// (proof, delivery, stripe, kernel-token) holding that secret: what a
+/// `secret-rotation` proposal's binaryHash must be. A file's surrounding
+/// white space is not part of the secret. Returns 0, or 2 on a usage or
+/// input error.
+int commit_secret_command(const std::vector<std::string>& args);
 
 /// `artifact-publisher sign-approval --upgrade-id ID --payload-hash HEX
 /// --approver ID --private-key BASE64|@FILE`: prints the approval signature

@@ -11,6 +11,7 @@
 
 #include "core/json.hpp"
 #include "core/secret_source.hpp"
+#include "domain/delivery.hpp"  // legacy_delivery_kid
 #include "domain/multisig.hpp"  // max_approver_id: what an approval may name
 #include "upstream/endpoint.hpp"
 
@@ -122,23 +123,25 @@ std::vector<approver> parse_approvers_impl(const std::string& text, const std::s
   return out;
 }
 
-void parse_proof_secrets(const std::string& text, service_config& cfg,
-                         std::vector<std::string>& problems) {
-  const std::string var = "ARTIFACT_PUBLISHER_PROOF_SECRETS";
+} // namespace
+
+bool parse_secret_set(const std::string& text, const std::string& var,
+                      std::map<std::string, std::string>& out,
+                      std::vector<std::string>& problems) {
   std::string problem;
   auto content = read_inline_or_file(text, problem, var);
   if (!content) {
     problems.push_back(problem);
-    return;
+    return false;
   }
   rapidjson::Document doc;
   if (auto err = json::parse_strict(*content, doc)) {
     problems.push_back(var + ": " + *err);
-    return;
+    return false;
   }
   if (!doc.IsObject()) {
     problems.push_back(var + ": expected a JSON object {\"<kid>\": \"<secret>\"}");
-    return;
+    return false;
   }
   for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
     std::string kid = it->name.GetString();
@@ -146,9 +149,30 @@ void parse_proof_secrets(const std::string& text, service_config& cfg,
       problems.push_back(var + "." + kid + ": the secret must be a string");
       continue;
     }
-    cfg.proof_secrets[kid] = it->value.GetString();
+    out[kid] = it->value.GetString();
   }
+  return true;
 }
+
+namespace {
+
+void parse_proof_secrets(const std::string& text, service_config& cfg,
+                         std::vector<std::string>& problems) {
+  parse_secret_set(text, "ARTIFACT_PUBLISHER_PROOF_SECRETS", cfg.proof_secrets, problems);
+}
+
+// What a kid may be: it is shown in logs, documents and rotation versions
+// (`delivery:d2`), so only short, plain names.
+bool is_plain_kid(const std::string& kid) {
+  if (kid.empty() || kid.size() > 64)
+    return false;
+  return std::all_of(kid.begin(), kid.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
+           || c == '_' || c == '-';
+  });
+}
+
+constexpr std::string_view kid_rule = "1-64 characters of A-Z a-z 0-9 . _ -";
 
 constexpr std::string_view redacted = "<redacted>";
 
@@ -416,7 +440,6 @@ config_result load_config(const env_lookup& process) {
   cfg.ca_file = get("CA_FILE", "");
   check_readable("CA_FILE", cfg.ca_file);
   cfg.proof_secret = get("PROOF_SECRET", defaults::proof_secret);
-  cfg.delivery_key = get("DELIVERY_KEY", defaults::delivery_key);
   cfg.stripe_key = get("STRIPE_KEY", defaults::stripe_key);
   cfg.payment_processor = get("PAYMENT_PROCESSOR", "embedded");
   cfg.stripe_api_base = get("STRIPE_API_BASE", defaults::stripe_api_base);
@@ -454,6 +477,57 @@ config_result load_config(const env_lookup& process) {
       it != cfg.proof_secrets.end() && it->second != cfg.proof_secret)
     problems.push_back("ARTIFACT_PUBLISHER_PROOF_SECRETS: names the active kid '" + cfg.proof_kid
                        + "' with a secret other than ARTIFACT_PUBLISHER_PROOF_SECRET");
+
+  // The delivery key set (SPEC §12): DELIVERY_KEYS, and DELIVERY_KEY as kid
+  // d1, so that a deployment with only DELIVERY_KEY keeps working and one
+  // that adds DELIVERY_KEYS keeps opening what d1 sealed.
+  const std::string delivery_keys_var = "ARTIFACT_PUBLISHER_DELIVERY_KEYS";
+  const std::string legacy_kid{domain::legacy_delivery_kid};
+  auto lone_delivery_key = lookup_setting(env, "DELIVERY_KEY");
+  auto delivery_keys_text = lookup_setting(env, "DELIVERY_KEYS");
+  std::map<std::string, std::string> listed_delivery_keys;
+  bool delivery_keys_read = true;
+  if (delivery_keys_text) {
+    delivery_keys_read =
+      parse_secret_set(*delivery_keys_text, delivery_keys_var, listed_delivery_keys, problems);
+    if (delivery_keys_read && listed_delivery_keys.empty())
+      problems.push_back(delivery_keys_var + ": names no key");
+    for (const auto& [kid, key] : listed_delivery_keys) {
+      if (!is_plain_kid(kid))
+        problems.push_back(delivery_keys_var + ": a kid must be " + std::string{kid_rule});
+      else if (key.empty())
+        problems.push_back(delivery_keys_var + "." + kid + ": empty; a delivery key cannot be empty");
+      // Inline, the placeholder check below finds it in the variable itself.
+      else if ((*delivery_keys_text)[0] == '@' && key.find(placeholder) != std::string::npos)
+        problems.push_back(delivery_keys_var + "." + kid + ": still holds the placeholder "
+                           + std::string{placeholder} + " of deploy/artifact-publisher.env; "
+                           "set the real value");
+    }
+  }
+  cfg.delivery_keys = listed_delivery_keys;
+  if (lone_delivery_key || !delivery_keys_text) {
+    auto lone = lone_delivery_key.value_or(std::string{defaults::delivery_key});
+    auto [at, added] = cfg.delivery_keys.emplace(legacy_kid, lone);
+    if (!added && at->second != lone)
+      problems.push_back(delivery_keys_var + ": names kid '" + legacy_kid + "' with a key other "
+                         "than ARTIFACT_PUBLISHER_DELIVERY_KEY (a lone DELIVERY_KEY is kid "
+                         + legacy_kid + "); give that key once");
+  }
+  auto delivery_kid = lookup_setting(env, "DELIVERY_KID");
+  cfg.delivery_kid = delivery_kid.value_or(legacy_kid);
+  if (!is_plain_kid(cfg.delivery_kid)) {
+    problems.push_back("ARTIFACT_PUBLISHER_DELIVERY_KID: must be " + std::string{kid_rule});
+  } else if (auto active = cfg.delivery_keys.find(cfg.delivery_kid);
+             active != cfg.delivery_keys.end()) {
+    cfg.delivery_key = active->second;
+  } else if (delivery_keys_read) {
+    problems.push_back(
+      "ARTIFACT_PUBLISHER_DELIVERY_KID: the active kid '" + cfg.delivery_kid + "'"
+      + (delivery_kid ? "" : " (the default)") + " is not configured; "
+      + (delivery_keys_text ? "add it to " + delivery_keys_var
+                            : "ARTIFACT_PUBLISHER_DELIVERY_KEY alone is kid " + legacy_kid
+                                + ": give " + delivery_keys_var));
+  }
 
   cfg.db_pool_size = static_cast<std::size_t>(get_count("DB_POOL_SIZE", 1, 64, 4));
   cfg.max_connections = static_cast<std::size_t>(get_count("MAX_CONNECTIONS", 1, 100000, 1024));
@@ -504,8 +578,14 @@ config_result load_config(const env_lookup& process) {
     };
     refuse("PROOF_SECRET", lookup_setting(env, "PROOF_SECRET").has_value(), cfg.proof_secret,
            defaults::proof_secret);
-    refuse("DELIVERY_KEY", lookup_setting(env, "DELIVERY_KEY").has_value(), cfg.delivery_key,
-           defaults::delivery_key);
+    // Every delivery key version: DELIVERY_KEY as today (required unless
+    // DELIVERY_KEYS is given), and each of DELIVERY_KEYS.
+    if (lone_delivery_key || !delivery_keys_text)
+      refuse("DELIVERY_KEY", lone_delivery_key.has_value(), lone_delivery_key.value_or(""),
+             defaults::delivery_key);
+    for (const auto& [kid, key] : listed_delivery_keys)
+      if (is_plain_kid(kid) && !key.empty())
+        refuse("DELIVERY_KEYS." + kid, true, key, defaults::delivery_key);
     for (const auto& [kid, secret] : cfg.proof_secrets)
       refuse("PROOF_SECRETS." + kid, true, secret, defaults::proof_secret);
     if (!cfg.api_token.empty())
@@ -537,6 +617,12 @@ std::string service_config::redacted_summary() const {
     proof_secret_kids += (proof_secret_kids.empty() ? "" : ",") + entry.first;
   if (proof_secret_kids.empty())
     proof_secret_kids = "none";
+  // Each delivery key version as its kid and length.
+  std::string delivery_key_lengths;
+  for (const auto& [kid, key] : delivery_keys)
+    delivery_key_lengths += (delivery_key_lengths.empty() ? "" : ",") + kid + ":" + secret(key);
+  if (delivery_key_lengths.empty())
+    delivery_key_lengths = "none";
   std::ostringstream out;
   out << "env=" << (production ? "production" : "development") << " bind=" << bind
       << " port=" << port << " db=" << db_shown << " kernel=" << kernel_url
@@ -548,7 +634,8 @@ std::string service_config::redacted_summary() const {
       << " tls=" << (tls_cert_file.empty() ? "off" : tls_cert_file)
       << " proof_kid=" << proof_kid << " proof_secret=" << secret(proof_secret)
       << " proof_secrets=" << proof_secret_kids
-      << " delivery_key=" << secret(delivery_key) << " api_token=" << secret(api_token)
+      << " delivery_kid=" << delivery_kid << " delivery_keys=" << delivery_key_lengths
+      << " api_token=" << secret(api_token)
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
       << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size
       << " max_connections=" << max_connections << " io_threads=" << io_threads

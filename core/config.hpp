@@ -43,7 +43,15 @@ struct service_config {
   /// CA_FILE: PEM roots trusted by every outbound client besides the system store.
   std::string ca_file;
   std::string proof_secret;
+  /// The active delivery master key: `delivery_keys.at(delivery_kid)`.
   std::string delivery_key;
+  /// DELIVERY_KID (SPEC §12): the kid new deliveries are sealed with and
+  /// record as `delivery.keyId`; `d1` by default.
+  std::string delivery_kid = "d1";
+  /// Every configured delivery master key by kid: DELIVERY_KEYS
+  /// (`{kid: key}` JSON or `@file`), plus DELIVERY_KEY as kid `d1` (which a
+  /// lone DELIVERY_KEY is). The older kids open what they already sealed.
+  std::map<std::string, std::string> delivery_keys;
   std::string stripe_key;
   /// PAYMENT_PROCESSOR (SPEC §9): `embedded` (the in-process mock, the
   /// default) or `stripe` (Stripe's REST API at `stripe_api_base`).
@@ -140,6 +148,14 @@ config_result load_config(const env_lookup& env);
 std::vector<approver> parse_approver_registry(const std::string& json_or_file,
                                               const std::string& variable,
                                               std::vector<std::string>& problems);
+
+/// Parses a versioned secret set (SPEC §12: `{"<kid>": "<secret>"}` JSON or
+/// `@file`, as PROOF_SECRETS and DELIVERY_KEYS) into `out`, appending each
+/// problem (naming `variable` and the kid, never a secret) to `problems`;
+/// false when the set could not be read at all.
+bool parse_secret_set(const std::string& json_or_file, const std::string& variable,
+                      std::map<std::string, std::string>& out,
+                      std::vector<std::string>& problems);
 
 /// Development defaults, exposed so tests and the production check agree.
 namespace defaults {

@@ -4,6 +4,26 @@
 
 namespace ap::domain {
 
+std::string delivery_key_id(const rapidjson::Value& delivery) {
+  if (delivery.IsObject()) {
+    auto found = delivery.FindMember("keyId");
+    if (found != delivery.MemberEnd() && found->value.IsString())
+      return found->value.GetString();
+  }
+  return std::string{legacy_delivery_kid};
+}
+
+void name_delivery_key_id(rapidjson::Value& delivery,
+                          rapidjson::Document::AllocatorType& alloc) {
+  if (!delivery.IsObject() || delivery.HasMember("keyId"))
+    return;
+  delivery.AddMember("keyId",
+                     rapidjson::Value{legacy_delivery_kid.data(),
+                                      static_cast<rapidjson::SizeType>(legacy_delivery_kid.size()),
+                                      alloc},
+                     alloc);
+}
+
 std::string delivery_key(const std::string& master_key, const std::string& order_id) {
   return crypto::hkdf_sha256(master_key, order_id, "artifact-publisher delivery v1", 32);
 }

@@ -4,8 +4,30 @@
 // key released either in the license or wrapped to the buyer's RSA key.
 
 #include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
 
 namespace ap::domain {
+
+/// The kid of a lone DELIVERY_KEY, and the one a stored delivery that names
+/// none was sealed with (before deliveries recorded `keyId`, SPEC §12).
+constexpr std::string_view legacy_delivery_kid = "d1";
+
+/// A delivery master key and the kid that names it (SPEC §12).
+struct delivery_master {
+  std::string kid;
+  std::string key;
+};
+
+/// The kid a delivery record was sealed under: its `keyId`, or
+/// legacy_delivery_kid when it has none.
+std::string delivery_key_id(const rapidjson::Value& delivery);
+
+/// Gives a delivery record without `keyId` the legacy kid, so that every
+/// delivery read back names its master key; leaves any other value alone.
+void name_delivery_key_id(rapidjson::Value& delivery,
+                          rapidjson::Document::AllocatorType& alloc);
 
 /// K = HKDF-SHA256(IKM = delivery key, salt = orderId,
 /// info = "artifact-publisher delivery v1", 32 bytes).

@@ -219,7 +219,7 @@ std::vector<std::string> audit_event_types(order_status s) {
 
 order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
                                 const charge_result& payment, const journal_entry& entry,
-                                const signed_proof& proof, const std::string& delivery_master_key,
+                                const signed_proof& proof, const delivery_master& master,
                                 const catalog& items) {
   order_record rec;
   rec.order_id = ids.order_id;
@@ -250,7 +250,7 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   plain.AddMember("artifacts", artifacts, pa);
   plain.AddMember("licenseId", str(ids.license_id, pa), pa);
   plain.AddMember("orderId", str(ids.order_id, pa), pa);
-  auto sealed = seal_delivery(delivery_master_key, ids.order_id, ids.license_id,
+  auto sealed = seal_delivery(master.key, ids.order_id, ids.license_id,
                               json::canonical(plain), req.buyer_public_key);
 
   rapidjson::Document license{rapidjson::kObjectType};
@@ -274,6 +274,9 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   delivery.AddMember("algorithm", "aes-256-gcm", da);
   delivery.AddMember("cipherText", str(sealed.cipher_text_b64, da), da);
   delivery.AddMember("deliveryId", str(ids.delivery_id, da), da);
+  // Which master key made it (SPEC §12), so that it can be re-derived
+  // after the active kid has changed.
+  delivery.AddMember("keyId", str(master.kid, da), da);
   delivery.AddMember("keyMode", str(sealed.key_mode, da), da);
   delivery.AddMember("licenseId", str(ids.license_id, da), da);
   delivery.AddMember("nonce", str(sealed.nonce_b64, da), da);

@@ -13,6 +13,7 @@
 
 #include "domain/audit.hpp"
 #include "domain/checkout.hpp"
+#include "domain/delivery.hpp"
 #include "domain/payments.hpp"
 #include "domain/proof.hpp"
 
@@ -161,11 +162,12 @@ std::optional<std::string> event_payload_from_result(const rapidjson::Value& res
 std::vector<std::string> audit_event_types(order_status s);
 
 /// Builds a completed order around its signed proof (of `proof_payload`,
-/// signed by the proof actor): license, encrypted delivery, the
-/// CheckoutResult and the `order.completed` and `delivery.generated` events.
+/// signed by the proof actor): license, encrypted delivery (sealed under
+/// `master`, whose kid it records as `keyId`), the CheckoutResult and the
+/// `order.completed` and `delivery.generated` events.
 order_record assemble_completed(const order_ids& ids, const checkout_request& req, const quote& q,
                                 const charge_result& payment, const journal_entry& entry,
-                                const signed_proof& proof, const std::string& delivery_master_key,
+                                const signed_proof& proof, const delivery_master& master,
                                 const catalog& items);
 
 /// Builds an order whose payment was declined: the 402 response, the order

@@ -5,6 +5,7 @@
 
 #include "core/crypto.hpp"
 #include "core/json.hpp"
+#include "domain/delivery.hpp"
 
 namespace ap::domain {
 
@@ -144,6 +145,10 @@ std::string result_with_receipts(const std::string& stored_result, order_status 
   if (json::parse_strict(stored_result, doc) || !doc.IsObject())
     throw std::invalid_argument("an order's stored result is not a JSON object");
   auto& a = doc.GetAllocator();
+  // Orders stored before deliveries named their master key were all
+  // sealed with the legacy kid.
+  if (auto delivery = doc.FindMember("delivery"); delivery != doc.MemberEnd())
+    name_delivery_key_id(delivery->value, a);
   auto expected = audit_event_types(status);
   // Each receipt with the place of its event among the order's events; a
   // receipt of another type (which no order writes today) goes last.

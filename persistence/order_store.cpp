@@ -5,6 +5,7 @@
 #include <utility>
 #include <stdexcept>
 
+#include "domain/delivery.hpp"
 #include "domain/receipt.hpp"
 #include "persistence/connection.hpp"
 
@@ -387,6 +388,8 @@ std::string order_part_of(const std::string& result, order_part part) {
   auto found = doc.FindMember(member);
   if (found == doc.MemberEnd() || !found->value.IsObject())
     return {};
+  if (part == order_part::delivery)
+    domain::name_delivery_key_id(found->value, doc.GetAllocator());
   return json::canonical(found->value);
 }
 

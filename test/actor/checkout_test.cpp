@@ -322,7 +322,7 @@ struct checkout_fixture : test::actor_fixture {
 
   void start_checkout_actor() {
     checkout_config cfg;
-    cfg.delivery_key = std::string(32, 'd');
+    cfg.delivery = {"d1", std::string(32, 'd')};
     cfg.deadline = deadline;
     directory.set_checkout(sys.spawn(checkout, cfg, &directory, &registry));
     run();

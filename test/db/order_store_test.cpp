@@ -50,7 +50,7 @@ struct store_fixture {
     return R"({"licenseId":"lic_)" + n + R"("})";
   }
   static std::string delivery_of(const std::string&) {
-    return R"({"cipherText":"AAEC+/8=","nonce":"bm9uY2U="})";
+    return R"({"cipherText":"AAEC+/8=","keyId":"d2","nonce":"bm9uY2U="})";
   }
 };
 
@@ -77,6 +77,25 @@ BOOST_AUTO_TEST_CASE(the_parts_are_read_out_of_the_result) {
   BOOST_TEST(load_order_part(db, o.order_id, order_part::license) == license_of("6"));
   BOOST_TEST(load_order_part(db, o.order_id, order_part::delivery) == delivery_of("6"));
   BOOST_TEST(load_order_part(db, "order_nope", order_part::proof).empty());
+}
+
+// SPEC §12: a delivery stored before deliveries named their master key was
+// sealed with the legacy kid, and reads back naming it.
+BOOST_AUTO_TEST_CASE(a_delivery_stored_without_its_key_id_reads_as_d1) {
+  auto o = order("31");
+  auto at = o.result.find(R"("keyId":"d2",)");
+  BOOST_REQUIRE(at != std::string::npos);
+  o.result.erase(at, std::string{R"("keyId":"d2",)"}.size());
+  store_order(db, o);
+  BOOST_TEST(load_order_part(db, o.order_id, order_part::delivery)
+             == R"({"cipherText":"AAEC+/8=","keyId":"d1","nonce":"bm9uY2U="})");
+  BOOST_TEST(load_order_part(db, o.order_id, order_part::result)
+               .find(R"("delivery":{"cipherText":"AAEC+/8=","keyId":"d1","nonce":"bm9uY2U="})")
+             != std::string::npos);
+  // A kid it names is kept.
+  auto named = order("32");
+  store_order(db, named);
+  BOOST_TEST(load_order_part(db, named.order_id, order_part::delivery) == delivery_of("32"));
 }
 
 BOOST_AUTO_TEST_CASE(a_201_body_is_stored_once_and_replayed_exactly) {

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <map>
 
+#include <unistd.h>
+
 #include "core/config.hpp"
 #include "core/secret_source.hpp"
 
@@ -437,6 +439,143 @@ BOOST_AUTO_TEST_CASE(the_summary_names_the_kids_of_proof_secrets_only) {
   auto summary = r.config->redacted_summary();
   BOOST_TEST(summary.find("proof_secrets=v2,v3") != std::string::npos, summary);
   BOOST_TEST(summary.find("secret-two") == std::string::npos, summary);
+}
+
+// SPEC §12: the delivery key set.
+const std::string delivery_d1 = "delivery-key-version-one-0123456789abcdef";
+const std::string delivery_d2 = "delivery-key-version-two-0123456789abcdef";
+const std::string delivery_set = R"({"d1":")" + delivery_d1 + R"(","d2":")" + delivery_d2 + R"("})";
+
+BOOST_AUTO_TEST_CASE(a_lone_delivery_key_is_kid_d1) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEY", delivery_d1}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->delivery_kid == "d1");
+  BOOST_TEST(r.config->delivery_key == delivery_d1);
+  BOOST_TEST(r.config->delivery_keys.size() == 1u);
+  BOOST_TEST(r.config->delivery_keys.at("d1") == delivery_d1);
+  // Nothing set: the development key, as d1.
+  auto dev = load_config(env_of({}));
+  BOOST_REQUIRE(dev.config);
+  BOOST_TEST(dev.config->delivery_kid == "d1");
+  BOOST_TEST(dev.config->delivery_key == std::string{defaults::delivery_key});
+}
+
+BOOST_AUTO_TEST_CASE(the_delivery_kid_picks_the_active_key_of_the_set) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", delivery_set},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->delivery_kid == "d2");
+  BOOST_TEST(r.config->delivery_key == delivery_d2);
+  BOOST_TEST(r.config->delivery_keys.size() == 2u);
+  // From a file, as PROOF_SECRETS is read; REPOWRITER_ falls back as elsewhere.
+  auto path = "/tmp/ap-config-test-delivery-keys-" + std::to_string(::getpid());
+  std::ofstream{path} << delivery_set;
+  auto from_file = load_config(env_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", "@" + path},
+                                       {"REPOWRITER_DELIVERY_KID", "d1"}}));
+  std::remove(path.c_str());
+  BOOST_REQUIRE(from_file.config);
+  BOOST_TEST(from_file.config->delivery_key == delivery_d1);
+  BOOST_TEST(from_file.config->delivery_keys.at("d2") == delivery_d2);
+  // DELIVERY_KEY beside DELIVERY_KEYS is d1 of the set: adding a new version
+  // keeps the key today's deliveries were sealed with.
+  auto added = load_config(env_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEY", delivery_d1},
+                                   {"ARTIFACT_PUBLISHER_DELIVERY_KEYS",
+                                    R"({"d2":")" + delivery_d2 + R"("})"},
+                                   {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}}));
+  BOOST_REQUIRE(added.config);
+  BOOST_TEST(added.config->delivery_keys.at("d1") == delivery_d1);
+  BOOST_TEST(added.config->delivery_key == delivery_d2);
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_delivery_key_set_is_refused_naming_the_variable_not_the_value) {
+  auto problems_of = [](std::map<std::string, std::string> vars) {
+    auto r = load_config(env_of(std::move(vars)));
+    BOOST_TEST(!r.config);
+    for (const auto& p : r.problems) {
+      BOOST_TEST(p.find(delivery_d1) == std::string::npos, p);
+      BOOST_TEST(p.find(delivery_d2) == std::string::npos, p);
+    }
+    return r.problems;
+  };
+  // The active kid is not in the set.
+  auto absent = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", delivery_set},
+                             {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d3"}});
+  BOOST_TEST(mentions(absent, "ARTIFACT_PUBLISHER_DELIVERY_KID: the active kid 'd3' is not configured"));
+  auto default_absent = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS",
+                                      R"({"d2":")" + delivery_d2 + R"("})"}});
+  BOOST_TEST(mentions(default_absent, "'d1' (the default) is not configured"));
+  auto lone_absent = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEY", delivery_d1},
+                                  {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}});
+  BOOST_TEST(mentions(lone_absent, "ARTIFACT_PUBLISHER_DELIVERY_KID"));
+  // Both forms, disagreeing about d1.
+  auto both = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEY", delivery_d2},
+                           {"ARTIFACT_PUBLISHER_DELIVERY_KEYS", delivery_set}});
+  BOOST_TEST(mentions(both, "ARTIFACT_PUBLISHER_DELIVERY_KEYS: names kid 'd1' with a key other "
+                            "than ARTIFACT_PUBLISHER_DELIVERY_KEY"));
+  // Bad JSON, not an object, an empty key, a kid that is no plain name, no key.
+  auto bad_json = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", R"({"d1":")" + delivery_d1}});
+  BOOST_TEST(mentions(bad_json, "ARTIFACT_PUBLISHER_DELIVERY_KEYS: "));
+  auto not_object = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", "[\"" + delivery_d1 + "\"]"}});
+  BOOST_TEST(mentions(not_object, "ARTIFACT_PUBLISHER_DELIVERY_KEYS: expected a JSON object"));
+  auto empty_key = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", R"({"d1":""})"}});
+  BOOST_TEST(mentions(empty_key, "ARTIFACT_PUBLISHER_DELIVERY_KEYS.d1: empty"));
+  auto not_string = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", R"({"d1":7})"}});
+  BOOST_TEST(mentions(not_string, "ARTIFACT_PUBLISHER_DELIVERY_KEYS.d1: the secret must be a string"));
+  auto odd_kid = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", R"({"d 1":")" + delivery_d1 + R"("})"}});
+  BOOST_TEST(mentions(odd_kid, "ARTIFACT_PUBLISHER_DELIVERY_KEYS: a kid must be"));
+  auto none = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", "{}"}});
+  BOOST_TEST(mentions(none, "ARTIFACT_PUBLISHER_DELIVERY_KEYS: names no key"));
+  auto unreadable = problems_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", "@/nonexistent/delivery-keys"}});
+  BOOST_TEST(mentions(unreadable, "ARTIFACT_PUBLISHER_DELIVERY_KEYS: cannot read file"));
+}
+
+BOOST_AUTO_TEST_CASE(production_applies_the_delivery_key_rules_to_every_version) {
+  std::map<std::string, std::string> base{{"ARTIFACT_PUBLISHER_ENV", "production"},
+                                          {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                                          {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", strong + "-kernel"}};
+  auto with = [&](std::map<std::string, std::string> more) {
+    auto vars = base;
+    vars.insert(more.begin(), more.end());
+    return load_config(env_of(vars));
+  };
+  auto good = with({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", delivery_set},
+                    {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}});
+  BOOST_TEST(good.config.has_value(), (good.problems.empty() ? "" : good.problems.front()));
+  // An older version that is short, or the development default, is refused by its kid.
+  auto weak = with({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS",
+                     R"({"d1":"short-old-key","d2":")" + delivery_d2 + R"(","d0":")"
+                       + std::string{defaults::delivery_key} + R"("})"},
+                    {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}});
+  BOOST_TEST(!weak.config);
+  BOOST_TEST(mentions(weak.problems, "ARTIFACT_PUBLISHER_DELIVERY_KEYS.d1: shorter than 32 bytes"));
+  BOOST_TEST(mentions(weak.problems, "ARTIFACT_PUBLISHER_DELIVERY_KEYS.d0: the development default"));
+  BOOST_TEST(!mentions(weak.problems, "DELIVERY_KEYS.d2"));
+  for (const auto& p : weak.problems)
+    BOOST_TEST(p.find("short-old-key") == std::string::npos, p);
+  // DELIVERY_KEY beside the set is checked as today.
+  auto weak_lone = with({{"ARTIFACT_PUBLISHER_DELIVERY_KEY", "tiny"},
+                         {"ARTIFACT_PUBLISHER_DELIVERY_KEYS", R"({"d2":")" + delivery_d2 + R"("})"},
+                         {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}});
+  BOOST_TEST(mentions(weak_lone.problems, "ARTIFACT_PUBLISHER_DELIVERY_KEY: shorter than 32 bytes"));
+  // The template's placeholder in a version read from a file.
+  auto path = "/tmp/ap-config-test-delivery-placeholder-" + std::to_string(::getpid());
+  std::ofstream{path} << R"({"d1":")" << delivery_d1 << R"(","d2":"CHANGE_ME-0123456789abcdef0123456789"})";
+  auto unfilled = with({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", "@" + path}});
+  std::remove(path.c_str());
+  BOOST_TEST(!unfilled.config);
+  BOOST_TEST(mentions(unfilled.problems,
+                      "ARTIFACT_PUBLISHER_DELIVERY_KEYS.d2: still holds the placeholder CHANGE_ME"));
+}
+
+BOOST_AUTO_TEST_CASE(the_summary_shows_delivery_kids_and_lengths_only) {
+  auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_DELIVERY_KEYS", delivery_set},
+                               {"ARTIFACT_PUBLISHER_DELIVERY_KID", "d2"}}));
+  BOOST_REQUIRE(r.config);
+  auto summary = r.config->redacted_summary();
+  BOOST_TEST(summary.find("delivery_kid=d2") != std::string::npos, summary);
+  BOOST_TEST(summary.find("delivery_keys=d1:<41 bytes>,d2:<41 bytes>") != std::string::npos, summary);
+  BOOST_TEST(summary.find(delivery_d1) == std::string::npos, summary);
+  BOOST_TEST(summary.find(delivery_d2) == std::string::npos, summary);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

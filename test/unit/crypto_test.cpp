@@ -1,6 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/crypto.hpp"
+#include "domain/proof.hpp"
+#include "domain/secret_commitment.hpp"
 
 #include <cryptopp/base64.h>
 #include <cryptopp/filters.h>
@@ -685,6 +687,53 @@ BOOST_AUTO_TEST_CASE(random_bytes_sizes_and_variation) {
   // Equal 256-bit draws would mean a broken source, not bad luck.
   BOOST_TEST(a != b);
   BOOST_TEST(a != std::string(32, '\0'));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// SPEC §12: what a secret-rotation proposal's binaryHash commits to. The
+// expected values were computed once, independently of this code, with
+// OpenSSL 3.0 on Debian 12:
+//   openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt key:SECRET -kdfopt salt:
+//               -kdfopt info:"artifact-publisher secret commitment SET KID" HKDF
+// (colons removed, lower-cased); the same command reproduces RFC 5869 case 3
+// with an empty salt. The proof commitment: the seed by that command with
+// info "artifact-publisher proof ed25519 v2", turned into a public key by
+//   echo 302e020100300506032b657004220420$SEED | xxd -r -p
+//     | openssl pkey -inform DER -pubout -outform DER | tail -c 32 | openssl dgst -sha256
+BOOST_AUTO_TEST_SUITE(secret_commitments)
+
+using ap::domain::secret_commitment;
+using ap::domain::secret_set;
+
+BOOST_AUTO_TEST_CASE(hkdf_commitments_match_openssl) {
+  const std::string delivery_d2 = "delivery-key-d2-0123456789abcdefghijkl";
+  BOOST_TEST(secret_commitment(secret_set::delivery, "d2", delivery_d2)
+             == "b42a51c2cba49049db7593541cc3a60877f46f9a2a12d4f023475b339dd9702e");
+  BOOST_TEST(secret_commitment(secret_set::stripe, "s2", "sk_test_rotation_s2_0123456789abcdef")
+             == "b0376da52e2c1932f3a8873e8d19a34cedf9aabb9fae6a61bd0b362d9c319a64");
+  // The set is bound in: one secret configured in two sets commits differently.
+  BOOST_TEST(secret_commitment(secret_set::kernel_token, "d2", delivery_d2)
+             == "e210adeecc4ee399d7165ff2e6dc833de0f512575089af47524dcca8a7b5409f");
+  // And the kid.
+  BOOST_TEST(secret_commitment(secret_set::delivery, "d3", delivery_d2)
+             != secret_commitment(secret_set::delivery, "d2", delivery_d2));
+}
+
+BOOST_AUTO_TEST_CASE(the_proof_commitment_is_the_rotation_check_of_today) {
+  const std::string secret = "proof-secret-v2-0123456789abcdefghijkl";
+  BOOST_TEST(secret_commitment(secret_set::proof, "v2", secret)
+             == "cec96133f5609206da4e0c20339c8fca4fa26b8cb5e3a2dd0543c1925099a490");
+  BOOST_TEST(secret_commitment(secret_set::proof, "v2", secret)
+             == ap::domain::key_commitment(ap::domain::derive_proof_key("v2", secret)));
+}
+
+BOOST_AUTO_TEST_CASE(set_names_read_back) {
+  for (auto s : {secret_set::proof, secret_set::delivery, secret_set::stripe,
+                 secret_set::kernel_token})
+    BOOST_TEST((ap::domain::secret_set_from(ap::domain::to_string(s)) == s));
+  BOOST_TEST(!ap::domain::secret_set_from("kernel_token"));
+  BOOST_TEST(!ap::domain::secret_set_from(""));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

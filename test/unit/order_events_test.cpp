@@ -4,7 +4,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/json.hpp"
+#include "core/crypto.hpp"
 #include "domain/order.hpp"
+#include "domain/receipt.hpp"
 
 using namespace ap;
 using namespace ap::domain;
@@ -22,30 +24,33 @@ struct three_orders {
   order_record completed;
   order_record declined;
   order_record refunded;
+  // What they were made of.
+  checkout_request req;
+  quote q;
+  charge_result paid;
+  journal_entry entry;
+  catalog items;
+  order_ids ids;
+  signed_proof proof;
   three_orders() {
-    checkout_request req;
     req.customer_id = "cust-receipt";
     req.email = "r@example.com";
     req.currency = "usd";
     req.items = {{"creator-basic", 1}};
-    quote q;
     q.currency = "usd";
     q.items = {{"creator-basic", 1, 1200, 1200}};
     q.total = 1200;
-    charge_result paid;
     paid.payment_id = "pay_000000000000000000000007";
     paid.amount = 1200;
     paid.currency = "usd";
     paid.status = "captured";
     paid.processor = "mock";
-    journal_entry entry;
     entry.entry_id = "fin_000000000000000000000007";
     entry.ledger_id = "ledger";
     entry.currency = "usd";
     entry.credit = entry.debit = 1200;
-    catalog items{{"creator-basic", {"creator-basic", "Creator Basic", 1200, "usd", "https://a/b",
-                                     std::string(64, 'a')}}};
-    order_ids ids;
+    items = catalog{{"creator-basic", {"creator-basic", "Creator Basic", 1200, "usd",
+                                       "https://a/b", std::string(64, 'a')}}};
     ids.order_id = "order_000000000000000000000007";
     ids.payment_key = ids.order_id;
     ids.license_id = "lic_000000000000000000000007";
@@ -54,10 +59,10 @@ struct three_orders {
     ids.delivery_event_id = "evt_000000000000000000000072";
     ids.created_at = "2026-01-01T00:00:00.000Z";
     ids.license_expires_at = "2027-01-01T00:00:00.000Z";
-    auto proof = sign_proof(derive_proof_key("v1", "receipt-test-proof-secret-0123456789"),
-                            proof_payload(ids.order_id, req, q, paid, entry), ids.created_at);
+    proof = sign_proof(derive_proof_key("v1", "receipt-test-proof-secret-0123456789"),
+                       proof_payload(ids.order_id, req, q, paid, entry), ids.created_at);
     completed = assemble_completed(ids, req, q, paid, entry, proof,
-                                   "receipt-test-delivery-key-0123456789", items);
+                                   {"d1", "receipt-test-delivery-key-0123456789"}, items);
     auto declined_payment = paid;
     declined_payment.status = "declined";
     declined_payment.decline_code = "generic_decline";
@@ -87,6 +92,29 @@ BOOST_AUTO_TEST_CASE(each_order_status_has_the_events_its_assemble_function_writ
              boost::test_tools::per_element());
   BOOST_TEST(to_string(o.declined.status) == "payment_failed");
   BOOST_TEST(to_string(o.refunded.status) == "settlement_failed");
+}
+
+// SPEC §12: the delivery names the master key that sealed it, and one stored
+// before deliveries did reads back as the legacy kid.
+BOOST_AUTO_TEST_CASE(a_delivery_records_its_master_key_id) {
+  three_orders o;
+  auto result = json_of(o.completed.result);
+  BOOST_TEST(std::string{result["delivery"]["keyId"].GetString()} == "d1");
+  auto d2 = assemble_completed(o.ids, o.req, o.q, o.paid, o.entry, o.proof,
+                               {"d2", "receipt-test-delivery-key-d2-0123456789"}, o.items);
+  auto sealed_d2 = json_of(d2.result);
+  BOOST_TEST(std::string{sealed_d2["delivery"]["keyId"].GetString()} == "d2");
+  BOOST_TEST(std::string{sealed_d2["license"]["licenseKey"].GetString()}
+             == crypto::base64_encode(
+               delivery_key("receipt-test-delivery-key-d2-0123456789", o.ids.order_id)));
+
+  sealed_d2["delivery"].RemoveMember("keyId");
+  BOOST_TEST(delivery_key_id(sealed_d2["delivery"]) == "d1");
+  auto read = json_of(result_with_receipts(json::canonical(sealed_d2), order_status::completed, {}));
+  BOOST_TEST(std::string{read["delivery"]["keyId"].GetString()} == "d1");
+  // A kid it names stays as it is.
+  auto named = json_of(result_with_receipts(d2.result, order_status::completed, {}));
+  BOOST_TEST(std::string{named["delivery"]["keyId"].GetString()} == "d2");
 }
 
 BOOST_AUTO_TEST_CASE(a_completed_order_s_event_payloads_rebuild_from_its_result) {

@@ -1,0 +1,30 @@
+#pragma once
+
+// What a secret rotation commits to (SPEC §12): a value approvers can
+// compare without the secret being revealed.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ap::domain {
+
+/// The versioned secret sets of SPEC §12.
+enum class secret_set { proof, delivery, stripe, kernel_token };
+
+/// "proof", "delivery", "stripe" or "kernel-token".
+const char* to_string(secret_set s);
+
+/// Reads what to_string wrote; nullopt for anything else.
+std::optional<secret_set> secret_set_from(std::string_view name);
+
+/// The commitment to version `kid` of `set` holding `secret`, lower-case
+/// hex. For the proof set, the hex SHA-256 of the kid's Ed25519 public key
+/// as the proof key is derived (key_commitment, what a proof rotation's
+/// binaryHash is); for the others, HKDF-SHA256(IKM = secret, salt = "",
+/// info = "artifact-publisher secret commitment " + set + " " + kid, 32
+/// bytes): one-way, and bound to the set and kid so that one secret
+/// configured twice commits differently.
+std::string secret_commitment(secret_set set, const std::string& kid, const std::string& secret);
+
+} // namespace ap::domain
