@@ -424,23 +424,34 @@ private:
   // Half-closes, then reads and discards what the client still sends, so the
   // final close does not reset the connection and destroy the reply in
   // flight (the client may still be sending an oversized body). With TLS,
-  // the close_notify is the half-close, and OpenSSL discards the
-  // application data that arrives while it waits for the client's.
+  // the close_notify comes first; OpenSSL ends its wait for the client's
+  // with an error when application data arrives instead (the rest of that
+  // body), and then the TCP half-close and the drain follow all the same,
+  // below TLS.
   void close_gracefully() {
     state_ = state::closing;
     if constexpr (is_tls) {
       lowest().expires_after(tls_shutdown_timeout);
-      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close(); });
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec || !self->socket().is_open())
+          return self->close();
+        self->half_close_and_drain();
+      });
     } else {
-      beast::error_code ec;
-      socket().shutdown(tcp::socket::shutdown_send, ec);
-      lowest().expires_after(std::chrono::seconds(2));
-      drain();
+      half_close_and_drain();
     }
   }
 
+  void half_close_and_drain() {
+    beast::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  // Reads below TLS: what still arrives is discarded unread.
   void drain() {
-    stream_.async_read_some(net::buffer(discard_),
+    lowest().async_read_some(net::buffer(discard_),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->discarded_ += n;
                               if (ec || self->discarded_ > (1u << 20))
