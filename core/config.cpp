@@ -430,6 +430,8 @@ config_result load_config(const env_lookup& process) {
   if (!cfg.kernel_token.empty())
     if (auto why = secret_source::parse(cfg.kernel_token).check())
       problems.push_back("ARTIFACT_PUBLISHER_KERNEL_TOKEN: " + *why);
+  if (!cfg.kernel_token.empty())
+    cfg.kernel_tokens[cfg.kernel_token_kid] = cfg.kernel_token;
   cfg.kernel_client_cert = get("KERNEL_CLIENT_CERT", "");
   cfg.kernel_client_key = get("KERNEL_CLIENT_KEY", "");
   if (cfg.kernel_client_cert.empty() != cfg.kernel_client_key.empty())
@@ -458,6 +460,8 @@ config_result load_config(const env_lookup& process) {
     if (cfg.stripe_secret_key.empty() && !cfg.production)
       cfg.stripe_secret_key = "sk_test_artifact_publisher_dev";
   }
+  if (!cfg.stripe_secret_key.empty())
+    cfg.stripe_secret_keys[cfg.stripe_kid] = cfg.stripe_secret_key;
   cfg.ledger_id = get("LEDGER_ID", defaults::ledger_id);
   cfg.sandbox_seed = get("SANDBOX_SEED", defaults::sandbox_seed);
   cfg.deterministic_salt = get("DETERMINISTIC_SALT", defaults::deterministic_salt);

@@ -34,9 +34,17 @@ struct service_config {
   /// KERNEL_URL: https:// (or http:// to this machine; anywhere outside
   /// production).
   std::string kernel_url;
-  /// KERNEL_TOKEN as given: the bearer token, or `@file` read again whenever
-  /// the file changes. Required in production.
+  /// The active Kernel token as given: the bearer token, or `@file` read
+  /// again whenever the file changes (`kernel_tokens.at(kernel_token_kid)`).
+  /// Required in production.
   std::string kernel_token;
+  /// KERNEL_TOKEN_KID (SPEC §12): the version sent to the Kernel until a
+  /// rotation says otherwise; `t1` by default.
+  std::string kernel_token_kid = "t1";
+  /// Every configured Kernel token by kid, each as given (value or
+  /// `@file`): KERNEL_TOKENS (`{kid: token}` JSON or `@file`), plus
+  /// KERNEL_TOKEN as kid `t1`.
+  std::map<std::string, std::string> kernel_tokens;
   /// KERNEL_CLIENT_CERT + KERNEL_CLIENT_KEY: mutual TLS with the Kernel (PEM).
   std::string kernel_client_cert;
   std::string kernel_client_key;
@@ -58,9 +66,15 @@ struct service_config {
   std::string payment_processor = "embedded";
   /// STRIPE_API_BASE.
   std::string stripe_api_base;
-  /// STRIPE_SECRET_KEY (`sk_test_…`/`sk_live_…`); production requires it
-  /// when the processor is stripe.
+  /// The active processor secret key (`sk_test_…`/`sk_live_…`,
+  /// `stripe_secret_keys.at(stripe_kid)`); production requires it when the
+  /// processor is stripe.
   std::string stripe_secret_key;
+  /// STRIPE_KID (SPEC §12): `s1` by default.
+  std::string stripe_kid = "s1";
+  /// Every configured processor secret key by kid: STRIPE_SECRET_KEYS
+  /// (`{kid: key}` JSON or `@file`), plus STRIPE_SECRET_KEY as kid `s1`.
+  std::map<std::string, std::string> stripe_secret_keys;
   std::string ledger_id;
   std::string sandbox_seed;
   std::string deterministic_salt;
