@@ -127,12 +127,13 @@ using upgrade_store_handlers = handlers<
   // an error whose name is the rule's reason.
   replies<atoms::multisig_atom, persistence::upgrade_step>::with<domain::upgrade_record>>;
 
-/// Every instance's proof key set and the active kid (SPEC §11), so that a
-/// rotation applied anywhere reaches every instance's proof actor.
+/// Every instance's key set and the active version of each secret set (SPEC
+/// §11, §12), so that a rotation applied anywhere reaches every instance.
 using proof_key_handlers = handlers<
   // Records this instance's key set (instance id, canonical `{kid:
-  // commitment}`) and answers the active kid ("" before any rotation).
-  replies<atoms::keyset_atom, std::string, std::string>::with<std::string>,
+  // commitment}`) and answers the latest applied rotation of each set as
+  // its version (`v2`, `delivery:d2`); empty before any.
+  replies<atoms::keyset_atom, std::string, std::string>::with<std::vector<std::string>>,
   // What stands against a rotation to a kid on the instances seen within the
   // given milliseconds (kid, commitment): one line per instance without that
   // kid or with another key for it; empty when every one has it.
@@ -280,12 +281,14 @@ using proof_actor = interface<handlers<
   replies<atoms::verify_atom, std::string, std::string>::with<domain::verification>,
   // `{"keys":[{kid, algorithm, publicKey, active}]}`.
   replies<atoms::pubkeys_atom>::with<std::string>,
-  // Checks a proposed rotation (kid, binaryHash) against this instance's
-  // keys and every live instance's; a refusal is an invalid_input error.
+  // Checks a rotation (version `<set>:<kid>` or a bare proof kid,
+  // binaryHash) against this instance's versions of that set and every live
+  // instance's; a refusal is an invalid_input error.
   replies<atoms::rotation_atom, std::string, std::string>::with<bool>,
-  // Makes a kid active at once (an applied rotation); false if unconfigured.
+  // Makes a rotation's version active at once (an applied rotation); false
+  // if unconfigured.
   replies<atoms::activate_atom, std::string>::with<bool>,
-  // Internal: the poll timer (report the key set, read the active kid).
+  // Internal: the poll timer (report the key set, read the active versions).
   caf::reacts_to<atoms::poll_atom>>>;
 
 /// The timed audit forwarder: moves outbox events into the Kernel's audit

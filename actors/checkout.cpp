@@ -228,11 +228,19 @@ void undo(const context& ctx, const job_ptr& j, std::string reason) {
       [ctx, j](caf::error& e) { in_doubt(ctx, j, "undo", e); });
 }
 
+// The master key a delivery sealed now is made with: the active version.
+domain::delivery_master active_delivery_key(const checkout_config& cfg) {
+  if (cfg.secrets)
+    if (auto v = cfg.secrets->active(domain::secret_set::delivery))
+      return {std::move(v->kid), std::move(v->value)};
+  return cfg.delivery;
+}
+
 void complete(const context& ctx, const job_ptr& j, const domain::signed_proof& proof) {
   domain::order_record rec;
   try {
     rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry, proof,
-                                     ctx.cfg.delivery, *ctx.self->state.catalog);
+                                     active_delivery_key(ctx.cfg), *ctx.self->state.catalog);
   } catch (const std::exception& e) {
     // It would fail again on every retry: a definite failure.
     log::error("assembling an order failed", {{"actor", "checkout"}, {"error", e.what()}});

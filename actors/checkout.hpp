@@ -15,14 +15,20 @@
 #include "core/metrics.hpp"
 #include "domain/checkout.hpp"
 #include "domain/delivery.hpp"
+#include "domain/secret_versions.hpp"
 
 namespace ap {
 
 /// What the checkout actor works with.
 struct checkout_config {
-  /// The active delivery master key (DELIVERY_KID of DELIVERY_KEYS):
-  /// new deliveries are sealed with it and record its kid.
+  /// The delivery master key (DELIVERY_KID of DELIVERY_KEYS): new
+  /// deliveries are sealed with it and record its kid, unless `secrets`
+  /// holds the delivery set.
   domain::delivery_master delivery;
+  /// Every delivery key version and the active one, read at each checkout
+  /// so that a rotation applied anywhere takes effect (SPEC §12). Null: only
+  /// `delivery`.
+  std::shared_ptr<const domain::secret_versions> secrets;
   /// Every checkout is answered within this (REQUEST_TIMEOUT_MS).
   std::chrono::milliseconds deadline{5000};
 };

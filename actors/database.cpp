@@ -224,7 +224,7 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
       return self->delegate(background(), x, table);
     }),
     metered(self, meter_, [=](atoms::keyset_atom x, std::string& instance,
-        std::string& key_set) -> caf::result<std::string> {
+        std::string& key_set) -> caf::result<std::vector<std::string>> {
       return self->delegate(background(), x, std::move(instance), std::move(key_set));
     }),
     metered(self, meter_, [=](atoms::rotation_atom x, std::string& kid, std::string& commitment,
@@ -538,7 +538,7 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       }));
     }),
     metered(self, meter_, [=](atoms::keyset_atom, const std::string& instance,
-        const std::string& key_set) -> caf::result<std::string> {
+        const std::string& key_set) -> caf::result<std::vector<std::string>> {
       return to_result(with_connection(self, "keyset", [&](persistence::connection& db) {
         return persistence::report_proof_keys(db, instance, key_set);
       }));

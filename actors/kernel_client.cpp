@@ -227,9 +227,20 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(reply));
     };
   };
-  // Every request carries the token as it is now.
-  auto send = [self](upstream::request req, upstream::client::callback done) {
-    auto& token = self->state.token.current();
+  // Every request carries the token as it is now: the active version, and
+  // that version's file as it is now.
+  auto token_source = [self, secrets = cfg.secrets]() -> secret_source& {
+    auto active = secrets ? secrets->active(domain::secret_set::kernel_token) : std::nullopt;
+    if (!active)
+      return self->state.token;
+    auto& tokens = self->state.tokens;
+    auto it = tokens.find(active->kid);
+    if (it == tokens.end())
+      it = tokens.emplace(active->kid, secret_source::parse(active->value)).first;
+    return it->second;
+  };
+  auto send = [self, token_source](upstream::request req, upstream::client::callback done) {
+    auto& token = token_source().current();
     if (!token.empty())
       req.headers.emplace_back("Authorization", "Bearer " + token);
     if (!self->state.http)

@@ -12,6 +12,7 @@
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 #include "core/secret_source.hpp"
+#include "domain/secret_versions.hpp"
 #include "upstream/client.hpp"
 
 namespace ap {
@@ -25,6 +26,10 @@ struct kernel_client_config {
   /// KERNEL_TOKEN (value or @file), sent as `Authorization: Bearer` on every
   /// request; none when empty.
   secret_source token;
+  /// Every Kernel token version (each value or @file) and the active one,
+  /// read at each request so that a rotation applied anywhere takes effect
+  /// (SPEC §12). Null: only `token`.
+  std::shared_ptr<const domain::secret_versions> secrets;
   /// The source the audit events name.
   std::string source = "artifact-publisher";
   /// Connections to the Kernel, and requests that may wait for one: more than
@@ -41,6 +46,9 @@ struct kernel_client_state {
   /// the start): every call then fails as if the Kernel were unreachable.
   std::unique_ptr<upstream::client> http;
   secret_source token;
+  /// Each version of the token set used so far, by kid (a file is watched
+  /// from its first use).
+  std::map<std::string, secret_source> tokens;
   std::chrono::steady_clock::time_point last_unauthorized_log{};
   std::uint64_t next_call = 0;
   std::map<std::uint64_t, caf::typed_response_promise<kernel::audit_ack>> audits;

@@ -179,6 +179,26 @@ void approve(const context& ctx, const std::string& id, const std::string& appro
   });
 }
 
+// Applies in the Kernel, which answers appliedAt, then records it.
+void apply_in_kernel(const context& ctx, const persistence::upgrade_step& check,
+                     kernel::upgrade_call call, promise_t promise, next_fn done) {
+  kernel_step(ctx, std::move(call), promise,
+              [ctx, check, promise, done](kernel::upgrade_ack ack) mutable {
+                // appliedAt comes from the Kernel.
+                auto write = check;
+                write.record = true;
+                write.applied_at_ms = ack.applied_at_ms;
+                db_step(ctx, write, promise, [ctx, done](domain::upgrade_record r) mutable {
+                  // Stored as the active kid already: this instance
+                  // switches now, the others within a poll.
+                  if (r.proposal.kind == "secret-rotation")
+                    caf::anon_send(ctx.directory->proof(), atoms::activate_atom::value,
+                                   r.proposal.version);
+                  done(std::move(r));
+                });
+              });
+}
+
 void apply(const context& ctx, const std::string& id, promise_t promise, next_fn done) {
   persistence::upgrade_step check;
   check.op = persistence::upgrade_op::apply;
@@ -187,23 +207,25 @@ void apply(const context& ctx, const std::string& id, promise_t promise, next_fn
   db_step(ctx, check, promise, [ctx, check, promise, done](domain::upgrade_record r) mutable {
     kernel::upgrade_call call;
     call.kind = kernel::upgrade_call_kind::apply;
-    call.upgrade = std::move(r);
     call.applied_by = check.applied_by;
-    kernel_step(ctx, std::move(call), promise,
-                [ctx, check, promise, done](kernel::upgrade_ack ack) mutable {
-                  // appliedAt comes from the Kernel.
-                  auto write = check;
-                  write.record = true;
-                  write.applied_at_ms = ack.applied_at_ms;
-                  db_step(ctx, write, promise, [ctx, done](domain::upgrade_record r) mutable {
-                    // Stored as the active kid already: this instance
-                    // switches now, the others within a poll.
-                    if (r.proposal.kind == "secret-rotation")
-                      caf::anon_send(ctx.directory->proof(), atoms::activate_atom::value,
-                                     r.proposal.version);
-                    done(std::move(r));
-                  });
-                });
+    if (r.proposal.kind == "secret-rotation") {
+      // Checked again: an instance may have started or changed its
+      // secrets since the proposal, and none may be left without the
+      // version it is about to use.
+      auto version = r.proposal.version;
+      auto commitment = r.proposal.binary_hash;
+      call.upgrade = std::move(r);
+      ctx.self->request(ctx.directory->proof(), multisig_db_timeout, atoms::rotation_atom::value,
+                        std::move(version), std::move(commitment))
+        .then(
+          [ctx, check, promise, done, call](bool) mutable {
+            apply_in_kernel(ctx, check, std::move(call), promise, done);
+          },
+          [promise](caf::error& e) mutable { fail(promise, e); });
+      return;
+    }
+    call.upgrade = std::move(r);
+    apply_in_kernel(ctx, check, std::move(call), promise, done);
   });
 }
 

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
 #include <caf/stateful_actor.hpp>
@@ -11,6 +13,7 @@
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
 #include "domain/proof.hpp"
+#include "domain/secret_versions.hpp"
 
 namespace ap {
 
@@ -27,6 +30,11 @@ struct proof_config {
   /// A rotation is checked against the instances whose key set was reported
   /// within this.
   std::chrono::milliseconds live_within{10000};
+  /// The versions of the delivery, Stripe and Kernel-token secrets, shared
+  /// with the actors that use them: reported and checked like the proof
+  /// keys, and moved to each set's stored active kid. May be null (tests
+  /// of the proof set alone).
+  std::shared_ptr<domain::secret_versions> secrets;
   /// Where the key sets and the active kid are stored (looked up at each
   /// use, so a restarted database actor is picked up).
   std::function<proof_store_actor()> store;
@@ -37,6 +45,8 @@ struct proof_state {
   static constexpr const char* name = "proof";
   /// The stored active kid last seen, configured or not; a change is logged once.
   std::string stored_active;
+  /// The stored active kid of each other set last seen.
+  std::map<domain::secret_set, std::string> stored_sets;
   /// A poll is waiting for the database.
   bool polling = false;
 };
@@ -45,11 +55,15 @@ struct proof_state {
 /// proof with the active key, verifies proofs for `POST /api/proof/verify`,
 /// serves `GET /api/proof/keys`, and checks a proposed secret rotation
 /// against its own keys and the key set every live instance reported. Every
-/// `poll_interval` it reports its key set and reads the active kid from
-/// PostgreSQL (the last applied rotation), switching to it when it is
-/// configured; an applied rotation on this instance switches it at once.
-/// Reports `ap_proof_active_kid_unconfigured` (1 while the stored active kid
-/// has no secret here) and `ap_proofs_signed_total`.
+/// `poll_interval` it reports its key set and reads the active version of
+/// each secret set from PostgreSQL (the last applied rotation of each),
+/// switching its keyring, and the shared `secrets` for the other sets, to it
+/// when it is configured; an applied rotation on this instance switches it
+/// at once. The same check and switch serve the delivery, Stripe and
+/// Kernel-token sets (SPEC §12), whose users read `secrets`. Reports
+/// `ap_proof_active_kid_unconfigured`, `ap_secret_active_kid_unconfigured`
+/// by set (1 while the stored active version has no secret here) and
+/// `ap_proofs_signed_total`.
 proof_actor::behavior_type proof(proof_actor::stateful_pointer<proof_state> self, proof_config cfg,
                                  metrics::registry* registry);
 

@@ -48,8 +48,10 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
                                         "Processor calls sent again under the same key after an "
                                         "answer in doubt");
   auto headers = [cfg](const std::string& key) {
+    // The active version now: a retry after a rotation uses the new key.
+    auto active = cfg.secrets ? cfg.secrets->active(domain::secret_set::stripe) : std::nullopt;
     return std::vector<std::pair<std::string, std::string>>{
-      {"Authorization", "Bearer " + cfg.secret_key},
+      {"Authorization", "Bearer " + (active ? active->value : cfg.secret_key)},
       {"Stripe-Version", domain::stripe::api_version},
       {"Idempotency-Key", key},
     };

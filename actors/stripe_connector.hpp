@@ -11,6 +11,7 @@
 
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
+#include "domain/secret_versions.hpp"
 #include "upstream/client.hpp"
 
 namespace ap {
@@ -23,6 +24,10 @@ struct stripe_config {
   upstream::tls_options tls;
   /// STRIPE_SECRET_KEY, sent as `Authorization: Bearer`; never logged.
   std::string secret_key;
+  /// Every processor key version and the active one, read at each attempt
+  /// so that a rotation applied anywhere takes effect (SPEC §12). Null:
+  /// only `secret_key`.
+  std::shared_ptr<const domain::secret_versions> secrets;
   /// One HTTP exchange may take this long.
   std::chrono::milliseconds attempt_timeout{3000};
   /// Attempts of one call whose answers leave it in doubt; after the last the

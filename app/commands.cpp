@@ -13,6 +13,9 @@
 #include "core/ids.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
+#include "core/secret_source.hpp"
+#include "domain/secret_commitment.hpp"
+#include "domain/secret_versions.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
 #include "persistence/connection.hpp"
@@ -67,6 +70,62 @@ std::string missing_proof_kids(const domain::proof_keyring& keys,
          + "; set ARTIFACT_PUBLISHER_PROOF_SECRETS to {\"<kid>\":\"<secret>\",...} with the "
            "secret each of them was configured with (or make one of them "
            "ARTIFACT_PUBLISHER_PROOF_KID with ARTIFACT_PUBLISHER_PROOF_SECRET)";
+}
+
+// Every configured version of the delivery, Stripe and Kernel-token sets
+// with its commitment, each set's configured kid active.
+std::shared_ptr<domain::secret_versions> secret_sets(const service_config& cfg) {
+  auto out = std::make_shared<domain::secret_versions>();
+  auto add_set = [&](domain::secret_set set, const std::map<std::string, std::string>& versions,
+                     const std::string& active, bool as_given) {
+    for (const auto& [kid, value] : versions) {
+      // A Kernel token may be `@file`: it commits to what the file holds.
+      auto secret = as_given ? secret_source::parse(value).current() : value;
+      out->add(set, kid, value, domain::secret_commitment(set, kid, secret));
+    }
+    out->activate(set, active);
+  };
+  add_set(domain::secret_set::delivery, cfg.delivery_keys, cfg.delivery_kid, false);
+  if (cfg.payment_processor == "stripe")
+    add_set(domain::secret_set::stripe, cfg.stripe_secret_keys, cfg.stripe_kid, false);
+  add_set(domain::secret_set::kernel_token, cfg.kernel_tokens, cfg.kernel_token_kid, true);
+  return out;
+}
+
+// Where each set's versions are configured, for the operator.
+std::string variable_of(domain::secret_set set) {
+  switch (set) {
+    case domain::secret_set::delivery:
+      return "ARTIFACT_PUBLISHER_DELIVERY_KEYS";
+    case domain::secret_set::stripe:
+      return "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS";
+    case domain::secret_set::kernel_token:
+      return "ARTIFACT_PUBLISHER_KERNEL_TOKENS";
+    case domain::secret_set::proof:
+      break;
+  }
+  return "ARTIFACT_PUBLISHER_PROOF_SECRETS";
+}
+
+// Activates the stored active version of each set other than the proof
+// set; what is not configured here, with what to set ("" when nothing).
+std::string follow_stored_versions(domain::secret_versions& secrets,
+                                   const std::vector<std::string>& stored) {
+  std::string out;
+  for (const auto& version : stored) {
+    auto t = domain::rotation_target_of(version);
+    if (!t || t->set == domain::secret_set::proof)
+      continue;
+    if (secrets.activate(t->set, t->kid)) {
+      log::info("secret version from the last applied rotation",
+                {{"set", domain::to_string(t->set)}, {"kid", t->kid}});
+      continue;
+    }
+    out += std::string{out.empty() ? "" : "; "} + domain::to_string(t->set) + " kid " + t->kid
+           + " (the active version of the last applied secret-rotation) is not configured: add "
+             "it to " + variable_of(t->set) + " with the secret it was configured with";
+  }
+  return out;
 }
 
 } // namespace
@@ -161,6 +220,7 @@ int serve() {
   // would sign with an older key again and leave proofs unverifiable:
   // production refuses, elsewhere the instance shows itself degraded.
   std::vector<std::string> degraded_reasons;
+  auto secrets = secret_sets(*cfg);
   try {
     persistence::connection db{cfg->db_url};
     auto active = persistence::active_proof_kid(db);
@@ -177,6 +237,16 @@ int serve() {
       degraded_reasons.push_back(std::move(missing));
     }
     persistence::record_signing_kid(db, keys.active_kid());
+    auto unconfigured = follow_stored_versions(*secrets, persistence::active_rotations(db));
+    if (!unconfigured.empty()) {
+      if (cfg->production) {
+        log::error("refusing to start", {{"problem", unconfigured}});
+        std::cerr << "artifact-publisher: refusing to start: " << unconfigured << "\n";
+        return 2;
+      }
+      log::warn("starting degraded", {{"reason", unconfigured}});
+      degraded_reasons.push_back(std::move(unconfigured));
+    }
   } catch (const std::exception& e) {
     log::warn("could not check the proof keys against the stored ones; using PROOF_KID",
               {{"error", e.what()}});
@@ -194,6 +264,9 @@ int serve() {
   opts.database.multisig_threshold = cfg->multisig_threshold;
   opts.proof.keys = std::move(keys);
   opts.checkout.delivery = {cfg->delivery_kid, cfg->delivery_key};
+  opts.checkout.secrets = secrets;
+  opts.proof.secrets = secrets;
+  opts.kernel.secrets = secrets;
   opts.checkout.deadline = cfg->request_timeout;
   opts.deterministic_salt = cfg->deterministic_salt;
   opts.ledger_id = cfg->ledger_id;
@@ -213,6 +286,7 @@ int serve() {
     stripe.where = *upstream::parse_url(cfg->stripe_api_base);
     stripe.tls.ca_file = cfg->ca_file;
     stripe.secret_key = cfg->stripe_secret_key;
+    stripe.secrets = secrets;
     opts.stripe = stripe;
   }
   opts.forwarder.instance_id = random_hex(6);

@@ -1,5 +1,7 @@
 #include "domain/secret_commitment.hpp"
 
+#include <cctype>
+
 #include "core/crypto.hpp"
 #include "domain/proof.hpp"
 
@@ -25,6 +27,31 @@ std::optional<secret_set> secret_set_from(std::string_view name) {
     if (name == to_string(s))
       return s;
   return std::nullopt;
+}
+
+std::optional<rotation_target> rotation_target_of(std::string_view version) {
+  rotation_target t;
+  auto colon = version.find(':');
+  if (colon != std::string_view::npos) {
+    auto set = secret_set_from(version.substr(0, colon));
+    if (!set)
+      return std::nullopt;
+    t.set = *set;
+    version.remove_prefix(colon + 1);
+  }
+  if (version.empty() || version.size() > 64)
+    return std::nullopt;
+  for (char c : version)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return std::nullopt;
+  t.kid = std::string{version};
+  return t;
+}
+
+std::string reported_name(const rotation_target& t) {
+  if (t.set == secret_set::proof)
+    return t.kid;
+  return std::string{to_string(t.set)} + ":" + t.kid;
 }
 
 std::string secret_commitment(secret_set set, const std::string& kid, const std::string& secret) {

@@ -18,6 +18,22 @@ const char* to_string(secret_set s);
 /// Reads what to_string wrote; nullopt for anything else.
 std::optional<secret_set> secret_set_from(std::string_view name);
 
+/// What a `secret-rotation` proposal's version names: the set and the kid
+/// in it to activate.
+struct rotation_target {
+  secret_set set = secret_set::proof;
+  std::string kid;
+};
+
+/// Reads a rotation version: `<set>:<kid>` (`delivery:d2`), or a bare kid
+/// for the proof set. Nullopt for an unknown set or a kid that is not 1-64
+/// characters of A-Z a-z 0-9 . _ -.
+std::optional<rotation_target> rotation_target_of(std::string_view version);
+
+/// How instances report and look up a version of a set (`v2` for the
+/// proof set, as before the other sets rotated; `delivery:d2` otherwise).
+std::string reported_name(const rotation_target& t);
+
 /// The commitment to version `kid` of `set` holding `secret`, lower-case
 /// hex. For the proof set, the hex SHA-256 of the kid's Ed25519 public key
 /// as the proof key is derived (key_commitment, what a proof rotation's

@@ -2,6 +2,7 @@
 
 #include "core/ids.hpp"
 #include "core/json.hpp"
+#include "domain/secret_commitment.hpp"
 #include "persistence/connection.hpp"
 
 namespace ap::persistence {
@@ -177,32 +178,76 @@ multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
                         "upgrade " + r.upgrade_id + " is applied already", ""});
       add_event(db, "upgrade.applied", event_payload(r));
       if (r.proposal.kind == "secret-rotation") {
-        std::string extra = "\"kid\":";
-        json::append_quoted(extra, r.proposal.version);
-        add_event(db, "proof_key.activated", event_payload(r, extra));
+        // Validated at propose: a stored rotation names its set and kid.
+        auto target = domain::rotation_target_of(r.proposal.version).value_or(
+          domain::rotation_target{domain::secret_set::proof, r.proposal.version});
+        if (target.set == domain::secret_set::proof) {
+          std::string extra = "\"kid\":";
+          json::append_quoted(extra, target.kid);
+          add_event(db, "proof_key.activated", event_payload(r, extra));
+        }
+        // What rotated and to what, never the value (SPEC §12).
+        std::string rotated = "{\"commitment\":";
+        json::append_quoted(rotated, r.proposal.binary_hash);
+        rotated += ",\"kid\":";
+        json::append_quoted(rotated, target.kid);
+        rotated += ",\"set\":";
+        json::append_quoted(rotated, domain::to_string(target.set));
+        rotated += ",\"upgradeId\":";
+        json::append_quoted(rotated, r.upgrade_id);
+        add_event(db, "secret.rotated", rotated + "}");
       }
     }
     return out;
   });
 }
 
-std::optional<std::string> active_proof_kid(connection& db) {
+namespace {
+
+// The latest applied rotation of each set, as stored (`v2`,
+// `delivery:d2`): a bare kid and `proof:` both name the proof set.
+constexpr const char* latest_rotations =
+  "SELECT DISTINCT ON (set_name) version FROM ("
+  "  SELECT version, applied_at_ms,"
+  "         CASE WHEN strpos(version, ':') = 0 THEN 'proof'"
+  "              ELSE split_part(version, ':', 1) END AS set_name"
+  "  FROM upgrades WHERE kind = 'secret-rotation' AND status = 'applied') r"
+  " ORDER BY set_name, applied_at_ms DESC";
+
+// Every kid the proof set's applied rotations activated.
+constexpr const char* proof_rotation_kids =
+  "SELECT CASE WHEN version LIKE 'proof:%' THEN substr(version, 7) ELSE version END"
+  " FROM upgrades WHERE kind = 'secret-rotation' AND status = 'applied'"
+  " AND (strpos(version, ':') = 0 OR version LIKE 'proof:%')";
+
+std::vector<std::string> column(const result& rows) {
+  std::vector<std::string> out;
+  for (int i = 0; i < rows.rows(); ++i)
+    out.push_back(rows.value(i, 0));
+  return out;
+}
+
+} // namespace
+
+std::vector<std::string> active_rotations(connection& db) {
   // Before migration 0004 there are no upgrades, so no rotation either.
   if (db.exec("SELECT to_regclass('upgrades') IS NOT NULL").value(0, 0) != "t")
-    return std::nullopt;
-  auto rows = db.exec("SELECT version FROM upgrades WHERE kind = 'secret-rotation'"
-                      " AND status = 'applied' ORDER BY applied_at_ms DESC LIMIT 1");
-  if (rows.rows() == 0)
-    return std::nullopt;
-  return rows.value(0, 0);
+    return {};
+  return column(db.exec(latest_rotations));
+}
+
+std::optional<std::string> active_proof_kid(connection& db) {
+  for (const auto& version : active_rotations(db))
+    if (auto t = domain::rotation_target_of(version); t && t->set == domain::secret_set::proof)
+      return t->kid;
+  return std::nullopt;
 }
 
 std::set<std::string> proof_signing_kids(connection& db) {
   std::set<std::string> out;
   if (db.exec("SELECT to_regclass('proof_signing_kids') IS NOT NULL").value(0, 0) != "t")
     return out;
-  auto rows = db.exec("SELECT kid FROM proof_signing_kids UNION SELECT version FROM upgrades"
-                      " WHERE kind = 'secret-rotation' AND status = 'applied'");
+  auto rows = db.exec(std::string{"SELECT kid FROM proof_signing_kids UNION "} + proof_rotation_kids);
   for (int i = 0; i < rows.rows(); ++i)
     out.insert(rows.value(i, 0));
   return out;
@@ -214,17 +259,16 @@ void record_signing_kid(connection& db, const std::string& kid) {
   db.exec("INSERT INTO proof_signing_kids (kid) VALUES ($1) ON CONFLICT (kid) DO NOTHING", {kid});
 }
 
-std::string report_proof_keys(connection& db, const std::string& instance_id,
-                              const std::string& key_set) {
+std::vector<std::string> report_proof_keys(connection& db, const std::string& instance_id,
+                                           const std::string& key_set) {
   // The unreferenced data-modifying WITH runs all the same.
-  auto rows = db.exec(
-    "WITH seen AS (INSERT INTO proof_key_sets (instance_id, keys, seen_at)"
-    "              VALUES ($1, $2::jsonb, now())"
-    "              ON CONFLICT (instance_id) DO UPDATE SET keys = EXCLUDED.keys, seen_at = now())"
-    " SELECT version FROM upgrades WHERE kind = 'secret-rotation' AND status = 'applied'"
-    " ORDER BY applied_at_ms DESC LIMIT 1",
-    {instance_id, key_set});
-  return rows.rows() == 0 ? std::string{} : rows.value(0, 0);
+  return column(db.exec(
+    std::string{"WITH seen AS (INSERT INTO proof_key_sets (instance_id, keys, seen_at)"
+                "              VALUES ($1, $2::jsonb, now())"
+                "              ON CONFLICT (instance_id) DO UPDATE SET keys = EXCLUDED.keys,"
+                "              seen_at = now()) "}
+      + latest_rotations,
+    {instance_id, key_set}));
 }
 
 void forget_proof_keys(connection& db, const std::string& instance_id) {
@@ -233,6 +277,10 @@ void forget_proof_keys(connection& db, const std::string& instance_id) {
 
 std::vector<std::string> rotation_problems(connection& db, const std::string& kid,
                                            const std::string& commitment, std::int32_t within_ms) {
+  auto target = domain::rotation_target_of(kid);
+  std::string what = !target || target->set == domain::secret_set::proof
+                       ? "proof secret"
+                       : std::string{domain::to_string(target->set)} + " secret";
   db.exec("DELETE FROM proof_key_sets WHERE seen_at < now() - interval '1 day'");
   auto rows = db.exec("SELECT instance_id, keys ->> $1 FROM proof_key_sets"
                       " WHERE seen_at > now() - make_interval(secs => $2::double precision / 1000)"
@@ -242,7 +290,7 @@ std::vector<std::string> rotation_problems(connection& db, const std::string& ki
   for (int i = 0; i < rows.rows(); ++i) {
     auto instance = rows.value(i, 0);
     if (rows.is_null(i, 1))
-      out.push_back("instance " + instance + " has no proof secret for kid '" + kid + "'");
+      out.push_back("instance " + instance + " has no " + what + " for kid '" + kid + "'");
     else if (rows.value(i, 1) != commitment)
       out.push_back("instance " + instance + " has another key for kid '" + kid + "'");
   }

@@ -64,7 +64,11 @@ struct multisig_outcome {
 multisig_outcome run_multisig(connection& db, const upgrade_step& cmd,
                               const std::map<std::string, std::string>& registry, int threshold);
 
-/// The kid of the most recently applied secret rotation, if any.
+/// The latest applied secret rotation of each set, as its version was
+/// proposed (`v2`, `delivery:d2`); empty before any.
+std::vector<std::string> active_rotations(connection& db);
+
+/// The kid of the most recently applied rotation of the proof set, if any.
 std::optional<std::string> active_proof_kid(connection& db);
 
 /// Every kid stored proofs may have been signed with: those instances
@@ -76,18 +80,19 @@ std::set<std::string> proof_signing_kids(connection& db);
 /// before the first proof. Nothing before migration 0015.
 void record_signing_kid(connection& db, const std::string& kid);
 
-/// Records `instance_id`'s proof key set (canonical `{kid: commitment}`) as
-/// seen now, and answers the active kid ("" before any rotation): one round
-/// trip for a proof actor's poll.
-std::string report_proof_keys(connection& db, const std::string& instance_id,
-                              const std::string& key_set);
+/// Records `instance_id`'s key set (canonical `{kid: commitment}`, the other
+/// sets' versions as `<set>:<kid>`) as
+/// seen now, and answers the latest applied rotation of each set (as
+/// active_rotations): one round trip for a proof actor's poll.
+std::vector<std::string> report_proof_keys(connection& db, const std::string& instance_id,
+                                           const std::string& key_set);
 
 /// Withdraws a stopping instance's key set.
 void forget_proof_keys(connection& db, const std::string& instance_id);
 
 /// The instances seen within `within_ms` that could not sign with `kid`
-/// under `commitment`, one line each ("instance X has no secret for kid
-/// 'v2'"); empty when every one can. Forgets instances not seen for a day.
+/// under `commitment`, one line each ("instance X has no proof secret for
+/// kid 'v2'"); `kid` as reported (`delivery:d2` for the other sets); empty when every one can. Forgets instances not seen for a day.
 std::vector<std::string> rotation_problems(connection& db, const std::string& kid,
                                            const std::string& commitment, std::int32_t within_ms);
 

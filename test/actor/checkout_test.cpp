@@ -198,7 +198,7 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
       return unused<domain::upgrade_record>();
     },
     // No rotation was ever applied.
-    [](atoms::keyset_atom, const std::string&, const std::string&) { return std::string{}; },
+    [](atoms::keyset_atom, const std::string&, const std::string&) { return std::vector<std::string>{}; },
     [](atoms::rotation_atom, const std::string&, const std::string&, std::int32_t) {
       return std::vector<std::string>{};
     },

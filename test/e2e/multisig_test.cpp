@@ -13,6 +13,7 @@
 #include "core/json.hpp"
 #include "domain/multisig.hpp"
 #include "persistence/connection.hpp"
+#include "test/support/approvers.hpp"
 #include "test/support/files.hpp"
 #include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
@@ -26,26 +27,6 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 
 const std::string admin_token = "admin-token-for-the-multisig-tests-0123456789";
 const std::string proof_secret_v2 = "second-proof-secret-for-rotation-0123456789";
-
-std::string seed_of(const std::string& who) {
-  return std::string(32, who[0]);
-}
-
-std::string public_key_of(const std::string& who) {
-  return crypto::base64_encode(crypto::ed25519_public_key(seed_of(who)));
-}
-
-std::string registry(const std::map<std::string, std::string>& keys) {
-  std::string out = "[";
-  for (const auto& [id, key] : keys)
-    out += (out.size() > 1 ? "," : "") + std::string{R"({"id":")"} + id + R"(","publicKey":")" + key + "\"}";
-  return out + "]";
-}
-
-std::string standard_registry() {
-  return registry({{"alice", public_key_of("alice")}, {"bob", public_key_of("bob")},
-                   {"carol", public_key_of("carol")}});
-}
 
 struct stack {
   kernel_process kernel;
@@ -72,37 +53,6 @@ http_reply call(const std::string& method, const std::string& target, const std:
     h.emplace_back("Authorization", "Bearer " + admin_token);
   return http_call(s.svc.port(), method, target, h, body);
 }
-
-struct upgrade {
-  domain::upgrade_proposal p;
-  std::string hash;
-  std::string id;
-  explicit upgrade(std::string version, std::vector<std::string> approvers = {"alice", "bob"},
-                   std::string kind = "upgrade", std::string binary = std::string(64, 'e')) {
-    p.version = std::move(version);
-    p.binary_hash = std::move(binary);
-    p.approvers = std::move(approvers);
-    p.kind = std::move(kind);
-    hash = domain::upgrade_payload_hash(p);
-    id = domain::upgrade_id_for(hash);
-  }
-  std::string body() const {
-    std::string out = R"({"version":")" + p.version + R"(","binaryHash":")" + p.binary_hash
-                      + R"(","kind":")" + p.kind + R"(","approvers":[)";
-    for (std::size_t i = 0; i < p.approvers.size(); ++i)
-      out += (i ? "," : "") + std::string{"\""} + p.approvers[i] + "\"";
-    return out + "]}";
-  }
-  std::string signature(const std::string& who, const std::string& over_hash = {},
-                        const std::string& over_id = {}) const {
-    return crypto::base64_encode(crypto::ed25519_sign(
-      seed_of(who), domain::approval_message(over_id.empty() ? id : over_id,
-                                             over_hash.empty() ? hash : over_hash, who)));
-  }
-  std::string approval(const std::string& who, const std::string& sig) const {
-    return R"({"approver":")" + who + R"(","signature":")" + sig + "\"}";
-  }
-};
 
 http_reply propose(const upgrade& u, stack& s = main_stack()) {
   return call("POST", "/api/multisig/upgrades", u.body(), true, s);

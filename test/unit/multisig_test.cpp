@@ -192,6 +192,21 @@ BOOST_AUTO_TEST_CASE(secret_rotation_ignores_version_order) {
   BOOST_TEST(book.applied_version() == "3.0.0");
 }
 
+BOOST_AUTO_TEST_CASE(a_secret_rotation_names_a_set_and_kid) {
+  auto p = proposal("delivery:d2");
+  p.kind = "secret-rotation";
+  BOOST_TEST(!validate_proposal(p, registry, 2).has_value());
+  p.version = "kernel-token:" + std::string(64, 't');  // longer than a bare kid may be
+  BOOST_TEST(!validate_proposal(p, registry, 2).has_value());
+  for (const char* bad : {"vault:k2", "delivery:", "delivery:d 2"}) {
+    p.version = bad;
+    auto refusal = validate_proposal(p, registry, 2);
+    BOOST_REQUIRE(refusal.has_value());
+    BOOST_TEST(refusal->field == "version");
+    BOOST_TEST(refusal->message.find("<set>:<kid>") != std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(semver_order) {
   BOOST_TEST(*compare_semver("1.0.0", "1.0.1") == -1);
   BOOST_TEST(*compare_semver("1.10.0", "1.9.0") == 1);
