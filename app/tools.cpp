@@ -18,6 +18,7 @@
 #include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/json.hpp"
+#include "core/secret_source.hpp"
 #include "domain/delivery.hpp"
 #include "domain/order.hpp"
 #include "domain/proof.hpp"
@@ -34,6 +35,21 @@ std::optional<std::string> read_text(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// A secret argument given as itself or as @FILE (surrounding white space is
+// not part of it, as for every secret the service reads); says why on stderr
+// and answers nullopt when the file is unreadable or it is empty.
+std::optional<std::string> secret_argument(const std::string& value_or_file, const std::string& what) {
+  auto source = secret_source::parse(value_or_file);
+  if (auto why = source.check()) {
+    if (source.from_file() && why->rfind("cannot read ", 0) == 0)
+      std::cerr << "cannot read " << what << " file " << why->substr(12) << "\n";
+    else
+      std::cerr << "the " << what << " is empty\n";
+    return std::nullopt;
+  }
+  return source.current();
 }
 
 // Where `keygen --out NAME` puts an approver's keys: outside any checkout,
@@ -479,24 +495,10 @@ int commit_secret_command(const std::vector<std::string>& args) {
     std::cerr << "--kid must not be empty\n";
     return 2;
   }
-  auto secret = flags["--value"];
-  if (!secret.empty() && secret[0] == '@') {
-    auto file = read_text(secret.substr(1));
-    if (!file) {
-      std::cerr << "cannot read secret file " << secret.substr(1) << "\n";
-      return 2;
-    }
-    const char* space = " \t\r\n";
-    auto first = file->find_first_not_of(space);
-    secret = first == std::string::npos
-               ? std::string{}
-               : file->substr(first, file->find_last_not_of(space) - first + 1);
-  }
-  if (secret.empty()) {
-    std::cerr << "the secret is empty\n";
+  auto secret = secret_argument(flags["--value"], "secret");
+  if (!secret)
     return 2;
-  }
-  std::cout << domain::secret_commitment(*set, kid, secret) << "\n";
+  std::cout << domain::secret_commitment(*set, kid, *secret) << "\n";
   return 0;
 }
 
@@ -513,18 +515,10 @@ int sign_approval_command(const std::vector<std::string>& args) {
                  "Prints the base64 signature to send as {\"approver\",\"signature\"}.\n";
     return 2;
   }
-  auto key_text = flags["--private-key"];
-  if (!key_text.empty() && key_text[0] == '@') {
-    auto file = read_text(key_text.substr(1));
-    if (!file) {
-      std::cerr << "cannot read private key file " << key_text.substr(1) << "\n";
-      return 2;
-    }
-    key_text = *file;
-    while (!key_text.empty() && (key_text.back() == '\n' || key_text.back() == '\r' || key_text.back() == ' '))
-      key_text.pop_back();
-  }
-  auto seed = crypto::base64_decode(key_text);
+  auto key_text = secret_argument(flags["--private-key"], "private key");
+  if (!key_text)
+    return 2;
+  auto seed = crypto::base64_decode(*key_text);
   if (!seed || seed->size() != 32) {
     std::cerr << "the private key must be base64 of a 32-byte Ed25519 seed (as keygen prints)\n";
     return 2;

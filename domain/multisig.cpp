@@ -113,7 +113,7 @@ std::optional<int> compare_semver(const std::string& a, const std::string& b) {
   return 0;
 }
 
-std::string upgrade_payload_hash(const upgrade_proposal& p) {
+std::string canonical_proposal(const upgrade_proposal& p) {
   std::string out = "{\"approvers\":";
   json::append_string_array(out, p.approvers);
   out += ",\"binaryHash\":";
@@ -125,7 +125,11 @@ std::string upgrade_payload_hash(const upgrade_proposal& p) {
   out += ",\"version\":";
   json::append_quoted(out, p.version);
   out += '}';
-  return crypto::sha256_hex(out);
+  return out;
+}
+
+std::string upgrade_payload_hash(const upgrade_proposal& p) {
+  return crypto::sha256_hex(canonical_proposal(p));
 }
 
 std::string upgrade_id_for(const std::string& payload_hash) {

@@ -32,7 +32,11 @@ typename Inspector::result_type inspect(Inspector& f, upgrade_proposal& x) {
            x.approvers, x.kind);
 }
 
-/// Hex SHA-256 of canonical {approvers, binaryHash, kind, notes, version}.
+/// Canonical {approvers, binaryHash, kind, notes, version} (kind "upgrade"
+/// when empty): what the payload hash is taken over.
+std::string canonical_proposal(const upgrade_proposal& p);
+
+/// Hex SHA-256 of canonical_proposal.
 std::string upgrade_payload_hash(const upgrade_proposal& p);
 
 /// `upg_` + the first 24 hex of the payload hash.

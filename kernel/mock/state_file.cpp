@@ -81,18 +81,9 @@ std::optional<std::string> replay_step(domain::upgrade_book& book, const rapidjs
 } // namespace
 
 std::string proposed_line(const domain::upgrade_record& r) {
-  const auto& p = r.proposal;
-  std::string proposal = "\"proposal\":{\"approvers\":";
-  json::append_string_array(proposal, p.approvers);
-  proposal += ",\"binaryHash\":";
-  json::append_quoted(proposal, p.binary_hash);
-  proposal += ",\"kind\":";
-  json::append_quoted(proposal, p.kind);
-  proposal += ",\"notes\":";
-  json::append_quoted(proposal, p.notes);
-  proposal += ",\"version\":";
-  json::append_quoted(proposal, p.version);
-  proposal += "},\"threshold\":" + std::to_string(r.threshold);
+  // As its payload hash is taken: the replay recomputes the same upgrade id.
+  std::string proposal = "\"proposal\":" + domain::canonical_proposal(r.proposal)
+                         + ",\"threshold\":" + std::to_string(r.threshold);
   return step_line("propose", r.upgrade_id, r.created_at_ms, proposal);
 }
 
