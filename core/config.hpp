@@ -180,6 +180,9 @@ constexpr std::string_view proof_secret = "dev-proof-secret-do-not-use-in-produc
 constexpr std::string_view delivery_key = "dev-delivery-key-do-not-use-in-production";
 constexpr std::string_view stripe_key = "pk_test_artifact_publisher_dev";
 constexpr std::string_view stripe_api_base = "https://api.stripe.com";
+/// The processor secret key (kid `s1`) of PAYMENT_PROCESSOR=stripe outside
+/// production when none is given.
+constexpr std::string_view stripe_secret_key = "sk_test_artifact_publisher_dev";
 constexpr std::string_view ledger_id = "ledger_dev";
 constexpr std::string_view sandbox_seed = "dev-sandbox-seed";
 constexpr std::string_view deterministic_salt = "dev-deterministic-salt";
