@@ -338,6 +338,99 @@ std::optional<std::string> weakness(bool set, const std::string& value,
   return std::nullopt;
 }
 
+// The variables one versioned secret set (SPEC §12) is given by, each
+// without its ARTIFACT_PUBLISHER_ prefix, and how its messages name a
+// version.
+struct secret_set_names {
+  std::string set;         // DELIVERY_KEYS: `{kid: secret}` JSON or @file
+  std::string lone;        // DELIVERY_KEY: the version `legacy_kid`
+  std::string kid;         // DELIVERY_KID: the active version
+  std::string legacy_kid;  // d1
+  std::string what;        // "delivery key"
+  std::string unit;        // "key"
+};
+
+// A set as read: every version by kid and the active one, if configured.
+struct secret_set_read {
+  std::map<std::string, std::string> versions;
+  std::string active_kid;
+  std::optional<std::string> active;
+};
+
+// A set's own rule for one version: `variable` is the lone variable's name
+// or `<SET>.<kid>` (without the prefix), `set` false when the lone variable
+// is missing and its default stands in.
+using secret_version_rule =
+  std::function<void(const std::string& variable, bool set, const std::string& value)>;
+
+// Reads one versioned set the same way for every secret: the set variable,
+// the lone variable as the legacy kid (so that a deployment with only the
+// lone variable keeps working, and one that adds the set keeps what the
+// legacy kid protects), the active kid, and `rule` applied to every version.
+// `lone_default` stands in for the lone variable when neither it nor the set
+// is given; without one, such a set is empty and its active kid is not
+// checked unless it was named.
+secret_set_read read_secret_set(const env_lookup& env, const secret_set_names& names,
+                                const std::optional<std::string>& lone_default,
+                                const secret_version_rule& rule,
+                                std::vector<std::string>& problems) {
+  const std::string prefix = "ARTIFACT_PUBLISHER_";
+  const std::string set_var = prefix + names.set;
+  const std::string lone_var = prefix + names.lone;
+  const std::string kid_var = prefix + names.kid;
+  auto lone = lookup_setting(env, names.lone);
+  auto set_text = lookup_setting(env, names.set);
+  std::map<std::string, std::string> listed;
+  bool read = true;
+  if (set_text) {
+    read = parse_secret_set(*set_text, set_var, listed, problems);
+    if (read && listed.empty())
+      problems.push_back(set_var + ": names no " + names.unit);
+    for (const auto& [kid, value] : listed) {
+      if (!is_plain_kid(kid))
+        problems.push_back(set_var + ": a kid must be " + std::string{kid_rule});
+      else if (value.empty())
+        problems.push_back(set_var + "." + kid + ": empty; a " + names.what + " cannot be empty");
+      // Inline, the placeholder check of load_config finds it in the
+      // variable itself.
+      else if ((*set_text)[0] == '@' && value.find(placeholder) != std::string::npos)
+        problems.push_back(set_var + "." + kid + ": still holds the placeholder "
+                           + std::string{placeholder} + " of deploy/artifact-publisher.env; "
+                           "set the real value");
+      else
+        rule(names.set + "." + kid, true, value);
+    }
+  }
+  secret_set_read out;
+  out.versions = listed;
+  bool lone_counts = lone || (!set_text && lone_default);
+  if (lone || !set_text)
+    rule(names.lone, lone.has_value(), lone.value_or(""));
+  if (lone_counts) {
+    auto value = lone ? *lone : *lone_default;
+    auto [at, added] = out.versions.emplace(names.legacy_kid, value);
+    if (!added && at->second != value)
+      problems.push_back(set_var + ": names kid '" + names.legacy_kid + "' with a " + names.unit
+                         + " other than " + lone_var + " (a lone " + names.lone + " is kid "
+                         + names.legacy_kid + "); give that " + names.unit + " once");
+  }
+  auto kid = lookup_setting(env, names.kid);
+  out.active_kid = kid.value_or(names.legacy_kid);
+  if (!is_plain_kid(out.active_kid)) {
+    problems.push_back(kid_var + ": must be " + std::string{kid_rule});
+  } else if (auto active = out.versions.find(out.active_kid); active != out.versions.end()) {
+    out.active = active->second;
+  } else if (read && (set_text || lone_counts || kid)) {
+    problems.push_back(kid_var + ": the active kid '" + out.active_kid + "'"
+                       + (kid ? "" : " (the default)") + " is not configured; "
+                       + (set_text ? "add it to " + set_var
+                          : lone_counts ? lone_var + " alone is kid " + names.legacy_kid
+                                            + ": give " + set_var
+                                        : "give " + set_var));
+  }
+  return out;
+}
+
 } // namespace
 
 std::vector<approver> parse_approver_registry(const std::string& json_or_file,
@@ -396,6 +489,15 @@ config_result load_config(const env_lookup& process) {
   if (env_name != "production" && env_name != "development" && env_name != "test")
     problems.push_back("ARTIFACT_PUBLISHER_ENV: must be production, development or test");
   cfg.production = env_name == "production";
+  // The production strength rule of a secret (nothing outside production).
+  auto refuse = [&](const std::string& var, bool set, const std::string& value,
+                    std::string_view dev_default) {
+    if (!cfg.production)
+      return;
+    if (auto why = weakness(set, value, dev_default))
+      problems.push_back("ARTIFACT_PUBLISHER_" + var + ": " + *why + "; production needs a "
+                         + "secret of at least " + std::to_string(min_secret_bytes) + " bytes");
+  };
 
   cfg.port = static_cast<std::uint16_t>(get_count("PORT", 1, 65535, 6137));
   cfg.bind = get("BIND", "127.0.0.1");
@@ -423,15 +525,24 @@ config_result load_config(const env_lookup& process) {
   };
   cfg.kernel_url = get("KERNEL_URL", defaults::kernel_url);
   check_upstream_url("KERNEL_URL", cfg.kernel_url);
-  cfg.kernel_token = get("KERNEL_TOKEN", "");
-  if (cfg.kernel_token.empty() && cfg.production)
+  // The Kernel token set (SPEC §12), each version as given: its user reads
+  // an `@file` version again whenever the file changes, so here each file
+  // only has to be readable and non-empty.
+  auto kernel_tokens = read_secret_set(
+    env, {"KERNEL_TOKENS", "KERNEL_TOKEN", "KERNEL_TOKEN_KID", "t1", "Kernel token", "token"},
+    std::nullopt,
+    [&](const std::string& var, bool set, const std::string& token) {
+      if (set)
+        if (auto why = secret_source::parse(token).check())
+          problems.push_back("ARTIFACT_PUBLISHER_" + var + ": " + *why);
+    },
+    problems);
+  cfg.kernel_tokens = kernel_tokens.versions;
+  cfg.kernel_token_kid = kernel_tokens.active_kid;
+  cfg.kernel_token = kernel_tokens.active.value_or("");
+  if (cfg.kernel_tokens.empty() && cfg.production)
     problems.push_back("ARTIFACT_PUBLISHER_KERNEL_TOKEN: required in production (the bearer "
-                       "token, or @file)");
-  if (!cfg.kernel_token.empty())
-    if (auto why = secret_source::parse(cfg.kernel_token).check())
-      problems.push_back("ARTIFACT_PUBLISHER_KERNEL_TOKEN: " + *why);
-  if (!cfg.kernel_token.empty())
-    cfg.kernel_tokens[cfg.kernel_token_kid] = cfg.kernel_token;
+                       "token, or @file); give it or ARTIFACT_PUBLISHER_KERNEL_TOKENS");
   cfg.kernel_client_cert = get("KERNEL_CLIENT_CERT", "");
   cfg.kernel_client_key = get("KERNEL_CLIENT_KEY", "");
   if (cfg.kernel_client_cert.empty() != cfg.kernel_client_key.empty())
@@ -445,23 +556,30 @@ config_result load_config(const env_lookup& process) {
   cfg.stripe_key = get("STRIPE_KEY", defaults::stripe_key);
   cfg.payment_processor = get("PAYMENT_PROCESSOR", "embedded");
   cfg.stripe_api_base = get("STRIPE_API_BASE", defaults::stripe_api_base);
-  cfg.stripe_secret_key = get("STRIPE_SECRET_KEY", "");
   if (cfg.payment_processor != "embedded" && cfg.payment_processor != "stripe")
     problems.push_back("ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR: must be embedded or stripe");
-  if (cfg.payment_processor == "stripe") {
+  const bool stripe = cfg.payment_processor == "stripe";
+  if (stripe)
     check_upstream_url("STRIPE_API_BASE", cfg.stripe_api_base);
-    if (!cfg.stripe_secret_key.empty() && cfg.stripe_secret_key.rfind("sk_test_", 0) != 0
-        && cfg.stripe_secret_key.rfind("sk_live_", 0) != 0)
-      problems.push_back("ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: must be a secret key "
-                         "(sk_test_… or sk_live_…)");
-    if (cfg.stripe_secret_key.empty() && cfg.production)
-      problems.push_back("ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: required in production when "
-                         "ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR is stripe");
-    if (cfg.stripe_secret_key.empty() && !cfg.production)
-      cfg.stripe_secret_key = "sk_test_artifact_publisher_dev";
-  }
-  if (!cfg.stripe_secret_key.empty())
-    cfg.stripe_secret_keys[cfg.stripe_kid] = cfg.stripe_secret_key;
+  // The processor's secret key set (SPEC §12). The embedded processor needs
+  // none; Stripe in development gets a test key as s1 when none is given.
+  auto stripe_keys = read_secret_set(
+    env, {"STRIPE_SECRET_KEYS", "STRIPE_SECRET_KEY", "STRIPE_KID", "s1", "Stripe secret key", "key"},
+    stripe && !cfg.production ? std::optional<std::string>{defaults::stripe_secret_key}
+                              : std::nullopt,
+    [&](const std::string& var, bool set, const std::string& key) {
+      if (stripe && set && key.rfind("sk_test_", 0) != 0 && key.rfind("sk_live_", 0) != 0)
+        problems.push_back("ARTIFACT_PUBLISHER_" + var + ": must be a secret key "
+                           "(sk_test_… or sk_live_…)");
+    },
+    problems);
+  cfg.stripe_secret_keys = stripe_keys.versions;
+  cfg.stripe_kid = stripe_keys.active_kid;
+  cfg.stripe_secret_key = stripe_keys.active.value_or("");
+  if (stripe && cfg.stripe_secret_keys.empty() && cfg.production)
+    problems.push_back("ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: required in production when "
+                       "ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR is stripe; give it or "
+                       "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS");
   cfg.ledger_id = get("LEDGER_ID", defaults::ledger_id);
   cfg.sandbox_seed = get("SANDBOX_SEED", defaults::sandbox_seed);
   cfg.deterministic_salt = get("DETERMINISTIC_SALT", defaults::deterministic_salt);
@@ -482,56 +600,22 @@ config_result load_config(const env_lookup& process) {
     problems.push_back("ARTIFACT_PUBLISHER_PROOF_SECRETS: names the active kid '" + cfg.proof_kid
                        + "' with a secret other than ARTIFACT_PUBLISHER_PROOF_SECRET");
 
-  // The delivery key set (SPEC §12): DELIVERY_KEYS, and DELIVERY_KEY as kid
-  // d1, so that a deployment with only DELIVERY_KEY keeps working and one
-  // that adds DELIVERY_KEYS keeps opening what d1 sealed.
-  const std::string delivery_keys_var = "ARTIFACT_PUBLISHER_DELIVERY_KEYS";
-  const std::string legacy_kid{domain::legacy_delivery_kid};
-  auto lone_delivery_key = lookup_setting(env, "DELIVERY_KEY");
-  auto delivery_keys_text = lookup_setting(env, "DELIVERY_KEYS");
-  std::map<std::string, std::string> listed_delivery_keys;
-  bool delivery_keys_read = true;
-  if (delivery_keys_text) {
-    delivery_keys_read =
-      parse_secret_set(*delivery_keys_text, delivery_keys_var, listed_delivery_keys, problems);
-    if (delivery_keys_read && listed_delivery_keys.empty())
-      problems.push_back(delivery_keys_var + ": names no key");
-    for (const auto& [kid, key] : listed_delivery_keys) {
-      if (!is_plain_kid(kid))
-        problems.push_back(delivery_keys_var + ": a kid must be " + std::string{kid_rule});
-      else if (key.empty())
-        problems.push_back(delivery_keys_var + "." + kid + ": empty; a delivery key cannot be empty");
-      // Inline, the placeholder check below finds it in the variable itself.
-      else if ((*delivery_keys_text)[0] == '@' && key.find(placeholder) != std::string::npos)
-        problems.push_back(delivery_keys_var + "." + kid + ": still holds the placeholder "
-                           + std::string{placeholder} + " of deploy/artifact-publisher.env; "
-                           "set the real value");
-    }
-  }
-  cfg.delivery_keys = listed_delivery_keys;
-  if (lone_delivery_key || !delivery_keys_text) {
-    auto lone = lone_delivery_key.value_or(std::string{defaults::delivery_key});
-    auto [at, added] = cfg.delivery_keys.emplace(legacy_kid, lone);
-    if (!added && at->second != lone)
-      problems.push_back(delivery_keys_var + ": names kid '" + legacy_kid + "' with a key other "
-                         "than ARTIFACT_PUBLISHER_DELIVERY_KEY (a lone DELIVERY_KEY is kid "
-                         + legacy_kid + "); give that key once");
-  }
-  auto delivery_kid = lookup_setting(env, "DELIVERY_KID");
-  cfg.delivery_kid = delivery_kid.value_or(legacy_kid);
-  if (!is_plain_kid(cfg.delivery_kid)) {
-    problems.push_back("ARTIFACT_PUBLISHER_DELIVERY_KID: must be " + std::string{kid_rule});
-  } else if (auto active = cfg.delivery_keys.find(cfg.delivery_kid);
-             active != cfg.delivery_keys.end()) {
-    cfg.delivery_key = active->second;
-  } else if (delivery_keys_read) {
-    problems.push_back(
-      "ARTIFACT_PUBLISHER_DELIVERY_KID: the active kid '" + cfg.delivery_kid + "'"
-      + (delivery_kid ? "" : " (the default)") + " is not configured; "
-      + (delivery_keys_text ? "add it to " + delivery_keys_var
-                            : "ARTIFACT_PUBLISHER_DELIVERY_KEY alone is kid " + legacy_kid
-                                + ": give " + delivery_keys_var));
-  }
+  // The delivery key set (SPEC §12): DELIVERY_KEY alone is d1, so that
+  // the older kids keep opening what they sealed. Production applies the
+  // strength rule to every version, DELIVERY_KEY as before (required unless
+  // DELIVERY_KEYS is given).
+  auto delivery_keys = read_secret_set(
+    env,
+    {"DELIVERY_KEYS", "DELIVERY_KEY", "DELIVERY_KID", std::string{domain::legacy_delivery_kid},
+     "delivery key", "key"},
+    std::string{defaults::delivery_key},
+    [&](const std::string& var, bool set, const std::string& key) {
+      refuse(var, set, key, defaults::delivery_key);
+    },
+    problems);
+  cfg.delivery_keys = delivery_keys.versions;
+  cfg.delivery_kid = delivery_keys.active_kid;
+  cfg.delivery_key = delivery_keys.active.value_or("");
 
   cfg.db_pool_size = static_cast<std::size_t>(get_count("DB_POOL_SIZE", 1, 64, 4));
   cfg.max_connections = static_cast<std::size_t>(get_count("MAX_CONNECTIONS", 1, 100000, 1024));
@@ -573,23 +657,8 @@ config_result load_config(const env_lookup& process) {
     problems.push_back("ARTIFACT_PUBLISHER_LOG_LEVEL: must be debug, info, warn or error");
 
   if (cfg.production) {
-    auto refuse = [&](const std::string& var, bool set, const std::string& value,
-                      std::string_view dev_default) {
-      if (auto why = weakness(set, value, dev_default))
-        problems.push_back("ARTIFACT_PUBLISHER_" + var + ": " + *why + "; production needs a "
-                           + "secret of at least " + std::to_string(min_secret_bytes)
-                           + " bytes");
-    };
     refuse("PROOF_SECRET", lookup_setting(env, "PROOF_SECRET").has_value(), cfg.proof_secret,
            defaults::proof_secret);
-    // Every delivery key version: DELIVERY_KEY as today (required unless
-    // DELIVERY_KEYS is given), and each of DELIVERY_KEYS.
-    if (lone_delivery_key || !delivery_keys_text)
-      refuse("DELIVERY_KEY", lone_delivery_key.has_value(), lone_delivery_key.value_or(""),
-             defaults::delivery_key);
-    for (const auto& [kid, key] : listed_delivery_keys)
-      if (is_plain_kid(kid) && !key.empty())
-        refuse("DELIVERY_KEYS." + kid, true, key, defaults::delivery_key);
     for (const auto& [kid, secret] : cfg.proof_secrets)
       refuse("PROOF_SECRETS." + kid, true, secret, defaults::proof_secret);
     if (!cfg.api_token.empty())
@@ -621,24 +690,28 @@ std::string service_config::redacted_summary() const {
     proof_secret_kids += (proof_secret_kids.empty() ? "" : ",") + entry.first;
   if (proof_secret_kids.empty())
     proof_secret_kids = "none";
-  // Each delivery key version as its kid and length.
-  std::string delivery_key_lengths;
-  for (const auto& [kid, key] : delivery_keys)
-    delivery_key_lengths += (delivery_key_lengths.empty() ? "" : ",") + kid + ":" + secret(key);
-  if (delivery_key_lengths.empty())
-    delivery_key_lengths = "none";
+  // A token file shows as its name: it is where the token is, not the token.
+  auto token = [&](const std::string& t) {
+    return !t.empty() && t.front() == '@' ? t : secret(t);
+  };
+  // Each version of a set as its kid and length (or file), never its value.
+  auto versions = [](const std::map<std::string, std::string>& set, const auto& shown) {
+    std::string out;
+    for (const auto& [kid, value] : set)
+      out += (out.empty() ? "" : ",") + kid + ":" + shown(value);
+    return out.empty() ? std::string{"none"} : out;
+  };
   std::ostringstream out;
   out << "env=" << (production ? "production" : "development") << " bind=" << bind
       << " port=" << port << " db=" << db_shown << " kernel=" << kernel_url
-      << " kernel_token="
-      << (!kernel_token.empty() && kernel_token.front() == '@' ? kernel_token
-                                                               : secret(kernel_token))
+      << " kernel_token=" << token(kernel_token) << " kernel_token_kid=" << kernel_token_kid
+      << " kernel_tokens=" << versions(kernel_tokens, token)
       << " kernel_client_cert=" << (kernel_client_cert.empty() ? "unset" : kernel_client_cert)
       << " ca_file=" << (ca_file.empty() ? "system" : "system+" + ca_file)
       << " tls=" << (tls_cert_file.empty() ? "off" : tls_cert_file)
       << " proof_kid=" << proof_kid << " proof_secret=" << secret(proof_secret)
       << " proof_secrets=" << proof_secret_kids
-      << " delivery_kid=" << delivery_kid << " delivery_keys=" << delivery_key_lengths
+      << " delivery_kid=" << delivery_kid << " delivery_keys=" << versions(delivery_keys, secret)
       << " api_token=" << secret(api_token)
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
       << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size
@@ -646,7 +719,8 @@ std::string service_config::redacted_summary() const {
       << " actor_threads=" << actor_threads << " payment_processor=" << payment_processor;
   if (payment_processor == "stripe")
     out << " stripe_api_base=" << stripe_api_base
-        << " stripe_secret_key=" << secret(stripe_secret_key);
+        << " stripe_kid=" << stripe_kid
+        << " stripe_secret_keys=" << versions(stripe_secret_keys, secret);
   return out.str();
 }
 

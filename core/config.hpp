@@ -154,7 +154,10 @@ struct config_result {
 
 /// Builds the configuration from the environment, with the development
 /// defaults of SPEC §3. With `ARTIFACT_PUBLISHER_ENV=production` it refuses
-/// missing, default or short (< 32 bytes) secrets.
+/// missing, default or short (< 32 bytes) secrets. The delivery, Stripe and
+/// Kernel-token sets (SPEC §12) are read alike: a lone variable is the
+/// set's first kid (d1, s1, t1), each version obeys the set's rules, and the
+/// active kid must name a configured version.
 config_result load_config(const env_lookup& env);
 
 /// Parses an approver registry (SPEC §3: JSON `[{"id","publicKey"}]` or
@@ -164,7 +167,8 @@ std::vector<approver> parse_approver_registry(const std::string& json_or_file,
                                               std::vector<std::string>& problems);
 
 /// Parses a versioned secret set (SPEC §12: `{"<kid>": "<secret>"}` JSON or
-/// `@file`, as PROOF_SECRETS and DELIVERY_KEYS) into `out`, appending each
+/// `@file`, as PROOF_SECRETS, DELIVERY_KEYS, STRIPE_SECRET_KEYS and
+/// KERNEL_TOKENS) into `out`, appending each
 /// problem (naming `variable` and the kid, never a secret) to `problems`;
 /// false when the set could not be read at all.
 bool parse_secret_set(const std::string& json_or_file, const std::string& variable,
@@ -180,6 +184,9 @@ constexpr std::string_view proof_secret = "dev-proof-secret-do-not-use-in-produc
 constexpr std::string_view delivery_key = "dev-delivery-key-do-not-use-in-production";
 constexpr std::string_view stripe_key = "pk_test_artifact_publisher_dev";
 constexpr std::string_view stripe_api_base = "https://api.stripe.com";
+/// The processor secret key (kid `s1`) of PAYMENT_PROCESSOR=stripe outside
+/// production when none is given.
+constexpr std::string_view stripe_secret_key = "sk_test_artifact_publisher_dev";
 constexpr std::string_view ledger_id = "ledger_dev";
 constexpr std::string_view sandbox_seed = "dev-sandbox-seed";
 constexpr std::string_view deterministic_salt = "dev-deterministic-salt";

@@ -59,7 +59,8 @@ constexpr const char* usage =
   "  --bind ADDRESS            address to bind (default 127.0.0.1)\n"
   "  --state FILE              keep intents, refunds and idempotency keys in FILE\n"
   "                            (JSON lines) across restarts\n"
-  "  --secret-key KEY          the only secret key accepted (default: any sk_test_…)\n"
+  "  --secret-key KEY          a secret key accepted; repeat for more, every one given is\n"
+  "                            accepted and no other (default: any sk_test_…)\n"
   "  --latency-ms N            added to every /v1 answer, after the request took effect\n"
   "  --jitter-ms N             up to N more, at random\n"
   "  --error-rate R            answer 500 to this fraction (0..1) of /v1 requests,\n"
@@ -88,6 +89,9 @@ constexpr const char* usage =
   "\n"
   "At run time: GET /mock/faults shows the faults, POST /mock/faults\n"
   "{\"latencyMs\",\"jitterMs\",\"errorRate\",\"lostReplyRate\",\"outage\"} changes any of them.\n"
+  "GET /mock/keys shows how many secret keys are accepted ({\"accepted\":N,\"anyTestKey\":bool},\n"
+  "never a key); POST /mock/keys {\"accept\":[\"sk_test_…\", …]} replaces them, so a key\n"
+  "revoked after a rotation is refused (401) from then on.\n"
   "GET /health answers {\"service\":\"payments-mock\",\"status\":\"ok\"}.\n";
 
 /// The API version answered when a request pins none.
@@ -848,9 +852,41 @@ private:
 
 // -- the mock ------------------------------------------------------------------------
 
+/// The secret keys the mock accepts: those of --secret-key, replaced at run
+/// time through /mock/keys so that a test can revoke a key as Stripe would
+/// after a rotation. None: any `sk_test_…` key.
+class accepted_keys {
+public:
+  void replace(std::vector<std::string> keys) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    keys_ = std::move(keys);
+  }
+
+  bool accepts(const std::string& key) const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (keys_.empty())
+      return key.rfind("sk_test_", 0) == 0 && key.size() > 8;
+    // Every key is compared, so the time taken does not say which one matched.
+    bool match = false;
+    for (const auto& accepted : keys_)
+      match = http::constant_time_equal(key, accepted) || match;
+    return match;
+  }
+
+  /// How many keys are accepted and whether any test key is; never a key.
+  std::string to_json() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return "{\"accepted\":" + std::to_string(keys_.size())
+           + ",\"anyTestKey\":" + (keys_.empty() ? "true" : "false") + "}";
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> keys_;
+};
+
 struct payments_mock {
-  /// Empty: any `sk_test_…` key.
-  std::string secret_key;
+  accepted_keys keys;
   std::size_t max_objects = 1000000;
   faults f;
 
@@ -959,9 +995,7 @@ std::optional<answer> refuse_key(const payments_mock& m, const http::request& re
     return refusal("You did not provide an API key. You need to provide your API key in the "
                    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
                    "YOUR_SECRET_KEY').");
-  bool good = m.secret_key.empty() ? key.rfind("sk_test_", 0) == 0 && key.size() > 8
-                                   : http::constant_time_equal(key, m.secret_key);
-  if (!good)
+  if (!m.keys.accepts(key))
     return refusal("Invalid API Key provided: " + redacted(key));
   return std::nullopt;
 }
@@ -1686,6 +1720,27 @@ std::optional<std::string> set_faults(faults& f, const rapidjson::Value& b) {
   return std::nullopt;
 }
 
+// `{"accept":["<secret key>", …]}`: the keys accepted from now on, at least
+// one, each non-empty; nullopt when `keys` holds them.
+std::optional<std::string> read_accepted_keys(const rapidjson::Value& b,
+                                              std::vector<std::string>& keys) {
+  if (!b.IsObject())
+    return std::string{"send an object"};
+  for (auto it = b.MemberBegin(); it != b.MemberEnd(); ++it) {
+    std::string_view name{it->name.GetString(), it->name.GetStringLength()};
+    if (name != "accept")
+      return "unknown field '" + std::string{name} + "'";
+  }
+  if (!b.HasMember("accept") || !b["accept"].IsArray() || b["accept"].Empty())
+    return std::string{"accept must be an array of at least one secret key"};
+  for (const auto& key : b["accept"].GetArray()) {
+    if (!key.IsString() || key.GetStringLength() == 0)
+      return std::string{"accept must hold non-empty strings"};
+    keys.emplace_back(key.GetString(), key.GetStringLength());
+  }
+  return std::nullopt;
+}
+
 http::response with_request_id(http::response res) {
   res.headers.emplace_back("Request-Id", new_request_id());
   return res;
@@ -1718,6 +1773,17 @@ void add_routes(http::router& r, payments_mock& m) {
             return reply(with_request_id(http::error_response(400, "invalid_input", *problem)));
           reply(with_request_id(http::json_response(200, m.f.to_json())));
         });
+  r.add("GET", "/mock/keys", access::open, body_kind::none, [&m](http::request&, http::reply_fn reply) {
+    reply(with_request_id(http::json_response(200, m.keys.to_json())));
+  });
+  r.add("POST", "/mock/keys", access::open, body_kind::json,
+        [&m](http::request& req, http::reply_fn reply) {
+          std::vector<std::string> keys;
+          if (auto problem = read_accepted_keys(*req.json, keys))
+            return reply(with_request_id(http::error_response(400, "invalid_input", *problem)));
+          m.keys.replace(std::move(keys));
+          reply(with_request_id(http::json_response(200, m.keys.to_json())));
+        });
 }
 
 bool parse_rate(const std::string& text, double& out) {
@@ -1743,7 +1809,7 @@ int main(int argc, char** argv) {
   long max_objects = 1000000;
   long max_keys = 200000;
   std::string state_file;
-  std::string secret_key;
+  std::vector<std::string> secret_keys;
   http::tls_files tls;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -1794,7 +1860,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--secret-key") {
       if (v.empty())
         return fail("--secret-key needs a key");
-      secret_key = v;
+      secret_keys.push_back(v);
     } else if (arg == "--tls-cert") {
       tls.cert_file = v;
     } else if (arg == "--tls-key") {
@@ -1809,7 +1875,7 @@ int main(int argc, char** argv) {
   }
 
   payments_mock m;
-  m.secret_key = secret_key;
+  m.keys.replace(std::move(secret_keys));
   m.max_objects = static_cast<std::size_t>(max_objects);
   m.book.max_keys = static_cast<std::size_t>(max_keys);
   m.f.latency_ms = latency;

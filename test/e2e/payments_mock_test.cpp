@@ -287,6 +287,46 @@ BOOST_AUTO_TEST_CASE(every_v1_request_needs_the_secret_key) {
   std::remove(log.c_str());
 }
 
+// A rotation as Stripe sees it: both keys work while the instances switch,
+// then the old one is revoked and refused like any unknown key.
+BOOST_AUTO_TEST_CASE(every_given_key_is_accepted_until_the_set_is_replaced) {
+  const std::string second = "sk_test_artifact_publisher_e2e_second";
+  payments_process p{{"--secret-key", second}};
+  auto h = [](const std::string& key) { return header_list{{"Authorization", "Bearer " + key}}; };
+  auto status_with = [&](const std::string& key) {
+    return http_call(p.port(), "GET", "/v1/payment_intents", h(key)).status;
+  };
+  BOOST_TEST(status_with(payments_process::secret_key) == 200);
+  BOOST_TEST(status_with(second) == 200);
+  BOOST_TEST(status_with("sk_test_any_other_key_5678") == 401);
+  auto shown = http_call(p.port(), "GET", "/mock/keys");
+  BOOST_TEST(shown.status == 200);
+  BOOST_TEST(shown.body.find(second) == std::string::npos);  // counted, never shown
+  auto count = parse_json(shown.body);
+  BOOST_TEST(count["accepted"].GetInt() == 2);
+  BOOST_TEST(!count["anyTestKey"].GetBool());
+
+  // Revoke the first key.
+  auto replaced = http_call(p.port(), "POST", "/mock/keys", {{"Content-Type", "application/json"}},
+                            R"({"accept":[")" + second + R"("]})");
+  BOOST_TEST(replaced.status == 200);
+  BOOST_TEST(parse_json(replaced.body)["accepted"].GetInt() == 1);
+  auto revoked = http_call(p.port(), "GET", "/v1/payment_intents", h(payments_process::secret_key));
+  BOOST_TEST(revoked.status == 401);
+  BOOST_TEST(str(parse_json(revoked.body)["error"], "type") == "invalid_request_error");
+  BOOST_TEST(str(parse_json(revoked.body)["error"], "message").rfind("Invalid API Key provided: ", 0) == 0u);
+  BOOST_TEST(status_with(second) == 200);
+
+  // A request that names no key changes nothing.
+  for (std::string body : {R"({"accept":[]})", R"({"accept":[""]})", R"({"accept":"sk_test_x"})",
+                           R"({"keys":["sk_test_x"]})", "[]"}) {
+    auto bad = http_call(p.port(), "POST", "/mock/keys", {{"Content-Type", "application/json"}}, body);
+    BOOST_TEST(bad.status == 400, body);
+  }
+  BOOST_TEST(status_with(second) == 200);
+  BOOST_TEST(parse_json(http_call(p.port(), "GET", "/mock/keys").body)["accepted"].GetInt() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(retrieve_answers_the_intent_or_resource_missing) {
   payments_process p;
   auto created = post(p.port(), "/v1/payment_intents", charge("pm_card_visa"));

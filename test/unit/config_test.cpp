@@ -578,4 +578,216 @@ BOOST_AUTO_TEST_CASE(the_summary_shows_delivery_kids_and_lengths_only) {
   BOOST_TEST(summary.find(delivery_d2) == std::string::npos, summary);
 }
 
+// SPEC §12: the processor's secret key set.
+const std::string stripe_s1 = "sk_test_version_one_0123456789";
+const std::string stripe_s2 = "sk_live_version_two_0123456789abc";
+const std::string stripe_set = R"({"s1":")" + stripe_s1 + R"(","s2":")" + stripe_s2 + R"("})";
+const std::map<std::string, std::string> with_stripe{
+    {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+    {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:12111"}};
+
+config_result load_with(std::map<std::string, std::string> base,
+                        const std::map<std::string, std::string>& more) {
+  for (const auto& [k, v] : more)
+    base[k] = v;
+  return load_config(env_of(base));
+}
+
+BOOST_AUTO_TEST_CASE(a_lone_stripe_secret_key_is_kid_s1_and_the_stripe_kid_picks_the_active_one) {
+  auto lone = load_with(with_stripe, {{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", stripe_s1}});
+  BOOST_REQUIRE(lone.config);
+  BOOST_TEST(lone.config->stripe_kid == "s1");
+  BOOST_TEST(lone.config->stripe_secret_key == stripe_s1);
+  BOOST_TEST(lone.config->stripe_secret_keys.size() == 1u);
+  BOOST_TEST(lone.config->stripe_secret_keys.at("s1") == stripe_s1);
+  auto set = load_with(with_stripe, {{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", stripe_set},
+                                     {"ARTIFACT_PUBLISHER_STRIPE_KID", "s2"}});
+  BOOST_REQUIRE(set.config);
+  BOOST_TEST(set.config->stripe_kid == "s2");
+  BOOST_TEST(set.config->stripe_secret_key == stripe_s2);
+  BOOST_TEST(set.config->stripe_secret_keys.at("s1") == stripe_s1);
+  // From a file; STRIPE_SECRET_KEY beside the set is its s1.
+  auto path = "/tmp/ap-config-test-stripe-keys-" + std::to_string(::getpid());
+  std::ofstream{path} << R"({"s2":")" << stripe_s2 << R"("})";
+  auto added = load_with(with_stripe, {{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", stripe_s1},
+                                       {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", "@" + path},
+                                       {"REPOWRITER_STRIPE_KID", "s2"}});
+  std::remove(path.c_str());
+  BOOST_REQUIRE(added.config);
+  BOOST_TEST(added.config->stripe_secret_keys.size() == 2u);
+  BOOST_TEST(added.config->stripe_secret_key == stripe_s2);
+  // Development defaults: Stripe without a key gets the test key as s1; the
+  // embedded processor needs none.
+  auto dev = load_config(env_of(with_stripe));
+  BOOST_REQUIRE(dev.config);
+  BOOST_TEST(dev.config->stripe_secret_keys.size() == 1u);
+  BOOST_TEST(dev.config->stripe_secret_keys.at("s1") == std::string{defaults::stripe_secret_key});
+  auto embedded = load_config(env_of({}));
+  BOOST_REQUIRE(embedded.config);
+  BOOST_TEST(embedded.config->stripe_secret_keys.empty());
+  BOOST_TEST(embedded.config->stripe_secret_key.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_stripe_key_set_is_refused_naming_the_variable_not_the_value) {
+  auto problems_of = [](const std::map<std::string, std::string>& more) {
+    auto r = load_with(with_stripe, more);
+    BOOST_TEST(!r.config);
+    for (const auto& p : r.problems) {
+      BOOST_TEST(p.find(stripe_s1) == std::string::npos, p);
+      BOOST_TEST(p.find(stripe_s2) == std::string::npos, p);
+    }
+    return r.problems;
+  };
+  auto absent = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", stripe_set},
+                             {"ARTIFACT_PUBLISHER_STRIPE_KID", "s3"}});
+  BOOST_TEST(mentions(absent, "ARTIFACT_PUBLISHER_STRIPE_KID: the active kid 's3' is not configured; "
+                              "add it to ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS"));
+  auto default_absent = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS",
+                                      R"({"s2":")" + stripe_s2 + R"("})"}});
+  BOOST_TEST(mentions(default_absent, "ARTIFACT_PUBLISHER_STRIPE_KID: the active kid 's1' (the default) "
+                                      "is not configured"));
+  auto lone_absent = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", stripe_s1},
+                                  {"ARTIFACT_PUBLISHER_STRIPE_KID", "s2"}});
+  BOOST_TEST(mentions(lone_absent, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY alone is kid s1: give "
+                                   "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS"));
+  auto both = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", stripe_s2},
+                           {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", stripe_set}});
+  BOOST_TEST(mentions(both, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS: names kid 's1' with a key other "
+                            "than ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY"));
+  auto empty_key = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", R"({"s1":""})"}});
+  BOOST_TEST(mentions(empty_key, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS.s1: empty; a Stripe secret key "
+                                 "cannot be empty"));
+  auto odd_kid = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", R"({"s/1":")" + stripe_s1 + R"("})"}});
+  BOOST_TEST(mentions(odd_kid, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS: a kid must be"));
+  auto odd_active = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", stripe_set},
+                                 {"ARTIFACT_PUBLISHER_STRIPE_KID", "s 2"}});
+  BOOST_TEST(mentions(odd_active, "ARTIFACT_PUBLISHER_STRIPE_KID: must be 1-64 characters"));
+  // Every version must be a secret key, not only the active one.
+  auto publishable = problems_of({{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS",
+                                   R"({"s1":"pk_test_old","s2":")" + stripe_s2 + R"("})"},
+                                  {"ARTIFACT_PUBLISHER_STRIPE_KID", "s2"}});
+  BOOST_TEST(mentions(publishable, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS.s1: must be a secret key"));
+  BOOST_TEST(!mentions(publishable, "STRIPE_SECRET_KEYS.s2"));
+}
+
+BOOST_AUTO_TEST_CASE(production_requires_a_stripe_key_in_either_form) {
+  std::map<std::string, std::string> base{{"ARTIFACT_PUBLISHER_ENV", "production"},
+                                          {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                                          {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong + "-delivery"},
+                                          {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", strong + "-kernel"},
+                                          {"ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR", "stripe"},
+                                          {"ARTIFACT_PUBLISHER_STRIPE_API_BASE", "http://127.0.0.1:1"}};
+  auto none = load_with(base, {});
+  BOOST_TEST(mentions(none.problems, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: required in production"));
+  // Production gets no development key.
+  auto set_only = load_with(base, {{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", stripe_set},
+                                   {"ARTIFACT_PUBLISHER_STRIPE_KID", "s2"}});
+  BOOST_TEST(set_only.config.has_value(), (set_only.problems.empty() ? "" : set_only.problems.front()));
+  auto old_publishable = load_with(base, {{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY", "pk_live_x"},
+                                          {"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS",
+                                           R"({"s2":")" + stripe_s2 + R"("})"},
+                                          {"ARTIFACT_PUBLISHER_STRIPE_KID", "s2"}});
+  BOOST_TEST(mentions(old_publishable.problems, "ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY: must be a secret key"));
+}
+
+// SPEC §12: the Kernel token set, each version as given (a value or @file).
+const std::string kernel_t1 = "kernel-token-version-one-0123456789";
+const std::string kernel_t2 = "kernel-token-version-two-0123456789";
+
+BOOST_AUTO_TEST_CASE(a_lone_kernel_token_is_kid_t1_and_the_token_kid_picks_the_active_one) {
+  auto lone = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", kernel_t1}}));
+  BOOST_REQUIRE(lone.config);
+  BOOST_TEST(lone.config->kernel_token_kid == "t1");
+  BOOST_TEST(lone.config->kernel_token == kernel_t1);
+  BOOST_TEST(lone.config->kernel_tokens.size() == 1u);
+  // Nothing set in development: no token, and none is made up.
+  auto dev = load_config(env_of({}));
+  BOOST_REQUIRE(dev.config);
+  BOOST_TEST(dev.config->kernel_tokens.empty());
+  BOOST_TEST(dev.config->kernel_token.empty());
+  // A file version stays as given: its user reads it again when it changes.
+  auto path = "/tmp/ap-config-test-kernel-token-" + std::to_string(::getpid());
+  std::ofstream{path} << kernel_t2 << "\n";
+  auto set = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", kernel_t1},
+                                 {"ARTIFACT_PUBLISHER_KERNEL_TOKENS", R"({"t2":"@)" + path + R"("})"},
+                                 {"ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID", "t2"}}));
+  std::remove(path.c_str());
+  BOOST_REQUIRE(set.config);
+  BOOST_TEST(set.config->kernel_token_kid == "t2");
+  BOOST_TEST(set.config->kernel_token == "@" + path);
+  BOOST_TEST(set.config->kernel_tokens.at("t1") == kernel_t1);
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_kernel_token_set_is_refused_naming_the_variable_not_the_value) {
+  auto problems_of = [](std::map<std::string, std::string> vars) {
+    auto r = load_config(env_of(std::move(vars)));
+    BOOST_TEST(!r.config);
+    for (const auto& p : r.problems) {
+      BOOST_TEST(p.find(kernel_t1) == std::string::npos, p);
+      BOOST_TEST(p.find(kernel_t2) == std::string::npos, p);
+    }
+    return r.problems;
+  };
+  const std::string set = R"({"t1":")" + kernel_t1 + R"(","t2":")" + kernel_t2 + R"("})";
+  auto absent = problems_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKENS", set},
+                             {"ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID", "t3"}});
+  BOOST_TEST(mentions(absent, "ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID: the active kid 't3' is not "
+                              "configured; add it to ARTIFACT_PUBLISHER_KERNEL_TOKENS"));
+  // Naming a kid with no token at all is a mistake too.
+  auto nothing = problems_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID", "t2"}});
+  BOOST_TEST(mentions(nothing, "ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID: the active kid 't2' is not "
+                               "configured; give ARTIFACT_PUBLISHER_KERNEL_TOKENS"));
+  auto both = problems_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", kernel_t2},
+                           {"ARTIFACT_PUBLISHER_KERNEL_TOKENS", set}});
+  BOOST_TEST(mentions(both, "ARTIFACT_PUBLISHER_KERNEL_TOKENS: names kid 't1' with a token other "
+                            "than ARTIFACT_PUBLISHER_KERNEL_TOKEN"));
+  auto empty = problems_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKENS", R"({"t1":""})"}});
+  BOOST_TEST(mentions(empty, "ARTIFACT_PUBLISHER_KERNEL_TOKENS.t1: empty; a Kernel token cannot be empty"));
+  auto none = problems_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKENS", "{}"}});
+  BOOST_TEST(mentions(none, "ARTIFACT_PUBLISHER_KERNEL_TOKENS: names no token"));
+  auto odd_kid = problems_of({{"ARTIFACT_PUBLISHER_KERNEL_TOKENS", R"({"":")" + kernel_t1 + R"("})"}});
+  BOOST_TEST(mentions(odd_kid, "ARTIFACT_PUBLISHER_KERNEL_TOKENS: a kid must be"));
+  // Every file version is checked, not only the active one.
+  auto path = "/tmp/ap-config-test-kernel-empty-" + std::to_string(::getpid());
+  std::ofstream{path} << " \n";
+  auto unreadable = problems_of(
+    {{"ARTIFACT_PUBLISHER_KERNEL_TOKEN", kernel_t1},
+     {"ARTIFACT_PUBLISHER_KERNEL_TOKENS",
+      R"({"t2":"@/nonexistent/kernel-token","t3":"@)" + path + R"("})"}});
+  std::remove(path.c_str());
+  BOOST_TEST(mentions(unreadable, "ARTIFACT_PUBLISHER_KERNEL_TOKENS.t2: cannot read /nonexistent/kernel-token"));
+  BOOST_TEST(mentions(unreadable, "ARTIFACT_PUBLISHER_KERNEL_TOKENS.t3: " + path + " is empty"));
+}
+
+BOOST_AUTO_TEST_CASE(production_requires_a_kernel_token_in_either_form) {
+  std::map<std::string, std::string> base{{"ARTIFACT_PUBLISHER_ENV", "production"},
+                                          {"ARTIFACT_PUBLISHER_PROOF_SECRET", strong},
+                                          {"ARTIFACT_PUBLISHER_DELIVERY_KEY", strong + "-delivery"}};
+  auto none = load_with(base, {});
+  BOOST_TEST(mentions(none.problems, "ARTIFACT_PUBLISHER_KERNEL_TOKEN: required in production"));
+  auto set_only = load_with(base, {{"ARTIFACT_PUBLISHER_KERNEL_TOKENS", R"({"t2":")" + kernel_t2 + R"("})"},
+                                   {"ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID", "t2"}});
+  BOOST_TEST(set_only.config.has_value(), (set_only.problems.empty() ? "" : set_only.problems.front()));
+  BOOST_TEST((set_only.config && set_only.config->kernel_token == kernel_t2));
+}
+
+BOOST_AUTO_TEST_CASE(the_summary_shows_stripe_and_kernel_versions_as_kid_and_length_only) {
+  auto path = "/tmp/ap-config-test-kernel-summary-" + std::to_string(::getpid());
+  std::ofstream{path} << kernel_t2 << "\n";
+  auto r = load_with(with_stripe, {{"ARTIFACT_PUBLISHER_STRIPE_SECRET_KEYS", stripe_set},
+                                   {"ARTIFACT_PUBLISHER_STRIPE_KID", "s2"},
+                                   {"ARTIFACT_PUBLISHER_KERNEL_TOKEN", kernel_t1},
+                                   {"ARTIFACT_PUBLISHER_KERNEL_TOKENS", R"({"t2":"@)" + path + R"("})"},
+                                   {"ARTIFACT_PUBLISHER_KERNEL_TOKEN_KID", "t2"}});
+  std::remove(path.c_str());
+  BOOST_REQUIRE(r.config);
+  auto summary = r.config->redacted_summary();
+  BOOST_TEST(summary.find("stripe_kid=s2") != std::string::npos, summary);
+  BOOST_TEST(summary.find("stripe_secret_keys=s1:<30 bytes>,s2:<33 bytes>") != std::string::npos, summary);
+  BOOST_TEST(summary.find("kernel_token_kid=t2") != std::string::npos, summary);
+  BOOST_TEST(summary.find("kernel_tokens=t1:<35 bytes>,t2:@" + path) != std::string::npos, summary);
+  for (const auto& value : {stripe_s1, stripe_s2, kernel_t1, kernel_t2})
+    BOOST_TEST(summary.find(value) == std::string::npos, summary);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
