@@ -166,7 +166,7 @@ caf::result<bool> check_rotation(const context& ctx, const std::string& version,
                                  const std::string& binary_hash) {
   auto target = domain::rotation_target_of(version);
   if (!target)
-    return make_error(error_code::invalid_input, "version names no secret set and kid", "version");
+    return make_error(error_code::invalid_input, domain::rotation_version_rule, "version");
   auto mine = own_commitment(ctx, *target, binary_hash);
   if (!mine)
     return mine.error();

@@ -150,11 +150,7 @@ validate_proposal(const upgrade_proposal& p, const std::map<std::string, std::st
     return refuse(refusal_kind::invalid_input, "invalid_input", "version must be a semantic version such as 1.4.0",
                   "version");
   if (p.kind == "secret-rotation" && !rotation_target_of(p.version))
-    return refuse(refusal_kind::invalid_input, "invalid_input",
-                  "version must name the version to activate: <set>:<kid> with set proof, "
-                  "delivery, stripe or kernel-token (a bare kid is the proof set) and a kid of "
-                  "1-64 characters of A-Z a-z 0-9 . _ -",
-                  "version");
+    return refuse(refusal_kind::invalid_input, "invalid_input", rotation_version_rule, "version");
   if (!is_hex64(p.binary_hash))
     return refuse(refusal_kind::invalid_input, "invalid_input", "binaryHash must be 64 lower-case hex characters",
                   "binaryHash");

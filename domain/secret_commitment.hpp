@@ -30,6 +30,11 @@ struct rotation_target {
 /// characters of A-Z a-z 0-9 . _ -.
 std::optional<rotation_target> rotation_target_of(std::string_view version);
 
+/// What a refused rotation version is told.
+constexpr const char* rotation_version_rule =
+  "version must name the version to activate: <set>:<kid> with set proof, delivery, stripe or "
+  "kernel-token (a bare kid is the proof set) and a kid of 1-64 characters of A-Z a-z 0-9 . _ -";
+
 /// How instances report and look up a version of a set (`v2` for the
 /// proof set, as before the other sets rotated; `delivery:d2` otherwise).
 std::string reported_name(const rotation_target& t);

@@ -221,7 +221,7 @@ BOOST_AUTO_TEST_CASE(each_set_rotates_through_one_instance_and_the_other_follows
   BOOST_TEST(pg.exec("SELECT count(*) FROM audit_outbox WHERE event_type = 'secret.rotated'")
                .value(0, 0) == "3");
   auto payload = pg.exec("SELECT payload::text FROM audit_outbox WHERE event_type = 'secret.rotated'"
-                         " AND payload ->> 'set' = 'delivery'").value(0, 0);
+                         " AND payload::jsonb ->> 'set' = 'delivery'").value(0, 0);
   auto event = parse_json(payload);
   BOOST_TEST(str(event, "kid") == "d2");
   BOOST_TEST(str(event, "commitment")
