@@ -226,27 +226,24 @@ int serve() {
     auto active = persistence::active_proof_kid(db);
     if (active && keys.activate(*active))
       log::info("proof key from the last applied rotation", {{"kid", *active}});
-    auto missing = missing_proof_kids(keys, active, persistence::proof_signing_kids(db));
-    if (!missing.empty()) {
+    // False when production must not start.
+    auto tolerable = [&](std::string problem) {
+      if (problem.empty())
+        return true;
       if (cfg->production) {
-        log::error("refusing to start", {{"problem", missing}});
-        std::cerr << "artifact-publisher: refusing to start: " << missing << "\n";
-        return 2;
+        log::error("refusing to start", {{"problem", problem}});
+        std::cerr << "artifact-publisher: refusing to start: " << problem << "\n";
+        return false;
       }
-      log::warn("starting degraded", {{"reason", missing}});
-      degraded_reasons.push_back(std::move(missing));
-    }
+      log::warn("starting degraded", {{"reason", problem}});
+      degraded_reasons.push_back(std::move(problem));
+      return true;
+    };
+    if (!tolerable(missing_proof_kids(keys, active, persistence::proof_signing_kids(db))))
+      return 2;
     persistence::record_signing_kid(db, keys.active_kid());
-    auto unconfigured = follow_stored_versions(*secrets, persistence::active_rotations(db));
-    if (!unconfigured.empty()) {
-      if (cfg->production) {
-        log::error("refusing to start", {{"problem", unconfigured}});
-        std::cerr << "artifact-publisher: refusing to start: " << unconfigured << "\n";
-        return 2;
-      }
-      log::warn("starting degraded", {{"reason", unconfigured}});
-      degraded_reasons.push_back(std::move(unconfigured));
-    }
+    if (!tolerable(follow_stored_versions(*secrets, persistence::active_rotations(db))))
+      return 2;
   } catch (const std::exception& e) {
     log::warn("could not check the proof keys against the stored ones; using PROOF_KID",
               {{"error", e.what()}});

@@ -476,13 +476,7 @@ BOOST_AUTO_TEST_CASE(a_restart_without_the_rotated_secret_is_refused_in_producti
   }
 
   // Production, v2's secret gone: no start.
-  auto production = env;
-  production["ARTIFACT_PUBLISHER_ENV"] = "production";
-  production["ARTIFACT_PUBLISHER_DB_URL"] = db;
-  production["ARTIFACT_PUBLISHER_PORT"] = std::to_string(free_port());
-  production["ARTIFACT_PUBLISHER_PROOF_SECRET"] = "first-proof-secret-for-production-0123456789";
-  production["ARTIFACT_PUBLISHER_DELIVERY_KEY"] = "delivery-key-for-production-tests-0123456789";
-  production["ARTIFACT_PUBLISHER_KERNEL_TOKEN"] = "kernel-token-for-production-tests-0123456789";
+  auto production = production_env(env, db);
   auto [code, out] = run_cli({"serve"}, production);
   BOOST_TEST(code == 2, out);
   BOOST_TEST(out.find("refusing to start") != std::string::npos, out);

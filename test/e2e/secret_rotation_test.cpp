@@ -247,12 +247,7 @@ BOOST_AUTO_TEST_CASE(a_start_without_the_active_version_is_refused_in_production
     service_process svc{db, env};
     rotate(svc.port(), rotation(domain::secret_set::delivery, "d2", delivery_d2));
   }
-  auto production = env;
-  production["ARTIFACT_PUBLISHER_ENV"] = "production";
-  production["ARTIFACT_PUBLISHER_DB_URL"] = db;
-  production["ARTIFACT_PUBLISHER_PORT"] = std::to_string(free_port());
-  production["ARTIFACT_PUBLISHER_PROOF_SECRET"] = "first-proof-secret-for-production-0123456789";
-  production["ARTIFACT_PUBLISHER_KERNEL_TOKEN"] = "kernel-token-for-production-tests-0123456789";
+  auto production = production_env(env, db);
   production["ARTIFACT_PUBLISHER_DELIVERY_KEYS"] = object({{"d1", delivery_d1}});
   auto [code, out] = run_cli({"serve"}, production);
   BOOST_TEST(code == 2, out);

@@ -292,4 +292,16 @@ rapidjson::Document parse_json(const std::string& body) {
   return doc;
 }
 
+std::map<std::string, std::string> production_env(std::map<std::string, std::string> env,
+                                                  const std::string& db_url) {
+  env["ARTIFACT_PUBLISHER_ENV"] = "production";
+  env["ARTIFACT_PUBLISHER_DB_URL"] = db_url;
+  env["ARTIFACT_PUBLISHER_PORT"] = std::to_string(free_port());
+  env.emplace("ARTIFACT_PUBLISHER_PROOF_SECRET", "first-proof-secret-for-production-0123456789");
+  if (!env.count("ARTIFACT_PUBLISHER_DELIVERY_KEYS"))
+    env.emplace("ARTIFACT_PUBLISHER_DELIVERY_KEY", "delivery-key-for-production-tests-0123456789");
+  env.emplace("ARTIFACT_PUBLISHER_KERNEL_TOKEN", "kernel-token-for-production-tests-0123456789");
+  return env;
+}
+
 } // namespace ap::test

@@ -79,6 +79,12 @@ private:
   std::unique_ptr<process> proc_;
 };
 
+/// `env` with what production requires besides it: ENV=production, the
+/// database and a free port, and a proof secret, delivery key and Kernel
+/// token of production strength (each only where `env` has none).
+std::map<std::string, std::string> production_env(std::map<std::string, std::string> env,
+                                                  const std::string& db_url);
+
 /// A payments-mock process on a free port, its records kept in a state file
 /// so that they survive a stop and start.
 class payments_process {
