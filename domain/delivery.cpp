@@ -1,6 +1,7 @@
 #include "domain/delivery.hpp"
 
 #include "core/crypto.hpp"
+#include "core/json.hpp"
 
 namespace ap::domain {
 
@@ -22,6 +23,21 @@ void name_delivery_key_id(rapidjson::Value& delivery,
                                       static_cast<rapidjson::SizeType>(legacy_delivery_kid.size()),
                                       alloc},
                      alloc);
+}
+
+std::string result_naming_delivery_key(std::string result) {
+  // Text first: only results stored before deliveries named their key are parsed.
+  if (result.find("\"delivery\":{") == std::string::npos
+      || result.find("\"keyId\":") != std::string::npos)
+    return result;
+  rapidjson::Document doc;
+  if (json::parse_strict(result, doc) || !doc.IsObject())
+    return result;
+  auto delivery = doc.FindMember("delivery");
+  if (delivery == doc.MemberEnd())
+    return result;
+  name_delivery_key_id(delivery->value, doc.GetAllocator());
+  return json::canonical(doc);
 }
 
 std::string delivery_key(const std::string& master_key, const std::string& order_id) {

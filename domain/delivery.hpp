@@ -24,6 +24,11 @@ struct delivery_master {
 /// legacy_delivery_kid when it has none.
 std::string delivery_key_id(const rapidjson::Value& delivery);
 
+/// A stored checkout result (JSON text) whose delivery names its master
+/// key: `result` itself unless it has a delivery without `keyId` (stored
+/// before deliveries named their key), which then reads the legacy kid.
+std::string result_naming_delivery_key(std::string result);
+
 /// Gives a delivery record without `keyId` the legacy kid, so that every
 /// delivery read back names its master key; leaves any other value alone.
 void name_delivery_key_id(rapidjson::Value& delivery,

@@ -103,7 +103,8 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
     if (row.value(0, 0) != claim.fingerprint)
       return {claim_state::mismatch, {}, {}};
     if (row.value(0, 1) == "completed")
-      return {claim_state::replay, replay_outcome(row.value(0, 2)), row.value(0, 3)};
+      return {claim_state::replay, replay_outcome(row.value(0, 2)),
+              domain::result_naming_delivery_key(row.value(0, 3))};
     if (row.value(0, 4) == "t") {
       // Left by a release that recorded no unfinished checkout, and that
       // stopped: nothing will finish it, so it is released.
