@@ -302,12 +302,14 @@ std::map<std::string, std::string> stripe_env(const payments_process& processor,
           {"ARTIFACT_PUBLISHER_RECONCILE_AFTER_MS", reconcile_after_ms}};
 }
 
-// Follows an order named by an answer in doubt until it is final.
+// Follows an order named by an answer in doubt until it is final. A read
+// the service could not answer in time (503, 504; a loaded host) is not an
+// answer about the order: it is asked again.
 http_reply final_state(std::uint16_t port, const std::string& order_id) {
   http_reply got;
   for (int i = 0; i < 200; ++i) {
     got = http_call(port, "GET", "/api/checkout/" + order_id);
-    if (got.status != 202)
+    if (got.status != 202 && got.status != 503 && got.status != 504)
       break;
     std::this_thread::sleep_for(100ms);
   }

@@ -125,7 +125,7 @@ BOOST_AUTO_TEST_CASE(a_failing_processor_leaves_checkouts_in_doubt_until_it_reco
   BOOST_TEST(metric(svc.port(), "ap_payment_retries_total") == 2.0);
   set_faults(processor, R"({"errorRate":0})");
   auto got = final_state(svc.port(), order_id);
-  BOOST_REQUIRE(got.status == 200);
+  BOOST_REQUIRE_MESSAGE(got.status == 200, got.status << " " << got.body);
   BOOST_TEST(std::string{parse_json(got.body)["status"].GetString()} == "completed");
   BOOST_TEST(read_processor_records(processor.port()).intents.size() == 1u);
   BOOST_TEST(check_processor_invariants(svc.db_url(), processor.port()) == 1u);
