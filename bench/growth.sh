@@ -6,7 +6,7 @@
 # First, one private PostgreSQL (synchronous commit on) per size in
 # GROWTH_SIZES is loaded with that many orders by bench/growth.sql: each
 # order with its items, its completed idempotency key, its two delivered
-# audit events and their receipts, keys random like the service's; then
+# audit events and their receipts, keys made as the service makes them; then
 # vacuumed and analysed, as autovacuum would have left it. A further empty
 # cluster is the reference. Then, for ROUNDS rounds, each cluster in turn
 # (ascending, then descending in the next round, so that no size always runs

@@ -3,9 +3,10 @@
 -- checkout as the service commits it): the order and its two items, its
 -- completed idempotency key (no body stored, as the service stores it), its
 -- two audit events delivered to the Kernel, and their two receipts. Keys are
--- random like the service's (order_, pay_, fin_ and evt_ ids are random hex),
--- so every index grows as it does in production rather than at its
--- right-most leaf. Rows are dated within the last 48 hours, inside both
+-- made as the service makes them: order_, evt_, pay_ and fin_ ids are the
+-- second the order was made (8 hex) then 16 random hex (core/ids.hpp), so
+-- older orders sort before newer ones within each second's random spread.
+-- Customers and Idempotency-Keys are the client's. Rows are dated within the last 48 hours, inside both
 -- retention periods, so the janitor finds nothing to purge and the tables
 -- stay as large as loaded during the run. The result document is a JSON
 -- object of about :result_bytes (a real one is about 2,500 bytes) naming
@@ -17,15 +18,18 @@
 SET synchronous_commit = off;
 BEGIN;
 CREATE TEMP TABLE grown ON COMMIT DROP AS
-  SELECT i,
-         'order_' || substr(md5('order' || i), 1, 24) AS order_id,
-         'growth-' || i AS customer_id,
-         now() - interval '48 hours' * (1 - i::double precision / (:to + 1)) AS created_at
-    FROM generate_series(:from, :to - 1) AS i;
+  SELECT i, 'order_' || second || substr(md5('order' || i), 1, 16) AS order_id, second,
+         customer_id, created_at
+    FROM (SELECT i, 'growth-' || i AS customer_id, created_at,
+                 lpad(to_hex(floor(extract(epoch FROM created_at))::bigint), 8, '0') AS second
+            FROM (SELECT i, now() - interval '48 hours' * (1 - i::double precision / (:to + 1))
+                              AS created_at
+                    FROM generate_series(:from, :to - 1) AS i) AS dated) AS keyed;
 INSERT INTO orders (order_id, customer_id, email, status, currency, total, payment_id,
                     finance_entry_id, result, created_at)
   SELECT order_id, customer_id, 'buyer@example.com', 'completed', 'usd', 2800,
-         'pay_' || substr(md5('pay' || i), 1, 24), 'fin_' || substr(md5('fin' || i), 1, 24),
+         'pay_' || second || substr(md5('pay' || i), 1, 16),
+         'fin_' || second || substr(md5('fin' || i), 1, 16),
          '{"orderId":"' || order_id || '","proof":{"kid":"v1"},"pad":"'
            || rpad(md5('result' || i), greatest(:result_bytes - 70, 1), md5(customer_id)) || '"}',
          created_at
@@ -40,7 +44,7 @@ INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state, http_st
          created_at, created_at + interval '20 milliseconds'
     FROM grown;
 CREATE TEMP TABLE grown_events ON COMMIT DROP AS
-  SELECT 'evt_' || substr(md5(kind || i), 1, 24) AS event_id, event_type, order_id,
+  SELECT 'evt_' || second || substr(md5(kind || i), 1, 16) AS event_id, event_type, order_id,
          rpad(md5(kind || order_id), payload_bytes, md5(order_id)) AS payload,
          created_at
     FROM grown, (VALUES ('a', 'order.completed', 300), ('b', 'delivery.generated', 200))

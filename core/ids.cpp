@@ -2,6 +2,7 @@
 
 #include <array>
 #include <random>
+#include <stdexcept>
 
 #include "core/crypto.hpp"
 
@@ -25,6 +26,22 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
 std::string random_hex(std::size_t bytes) {
   auto raw = crypto::random_bytes(bytes);
   return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+}
+
+std::string record_id_hex(std::int64_t unix_ms) {
+  auto seconds = static_cast<std::uint32_t>(unix_ms / 1000);
+  std::array<unsigned char, 4> prefix{};
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    prefix[i] = static_cast<unsigned char>(seconds >> (8 * (prefix.size() - 1 - i)));
+  return to_hex(prefix.data(), prefix.size()) + random_hex(8);
+}
+
+std::string derived_record_id_hex(std::string_view parent_hex, std::string_view digest_hex) {
+  if (parent_hex.size() < 8 || digest_hex.size() < 16)
+    throw std::invalid_argument("derived_record_id_hex: parent needs 8 hex, digest 16");
+  std::string out{parent_hex.substr(0, 8)};
+  out.append(digest_hex.substr(0, 16));
+  return out;
 }
 
 std::string new_request_id() {

@@ -105,15 +105,18 @@ rapidjson::Value parsed(const std::string& canonical_text, alloc_t& a) {
 
 order_ids new_order_ids() {
   order_ids ids;
-  ids.order_id = "order_" + random_hex(12);
+  auto now = unix_ms_now();
+  // Ids that key an index are ordered by their second (see record_id_hex);
+  // the license and delivery ids key none.
+  ids.order_id = "order_" + record_id_hex(now);
   ids.payment_key = ids.order_id;
   ids.license_id = "lic_" + random_hex(12);
   ids.delivery_id = "dlv_" + random_hex(12);
-  ids.completed_event_id = "evt_" + random_hex(12);
-  ids.delivery_event_id = "evt_" + random_hex(12);
-  ids.created_at = now_rfc3339();
+  ids.completed_event_id = "evt_" + record_id_hex(now);
+  ids.delivery_event_id = "evt_" + record_id_hex(now);
+  ids.created_at = format_rfc3339(now);
   ids.license_expires_at =
-    format_rfc3339(unix_ms_now() + std::int64_t{license_days} * 86'400'000, false);
+    format_rfc3339(now + std::int64_t{license_days} * 86'400'000, false);
   return ids;
 }
 

@@ -6,6 +6,7 @@
 #include "actors/metering.hpp"
 
 #include "core/crypto.hpp"
+#include "core/ids.hpp"
 
 namespace ap::mocks {
 
@@ -13,7 +14,13 @@ namespace {
 
 std::string derived_id(const std::string& prefix, const std::string& salt,
                        const std::string& purpose, const std::string& order_id) {
-  return prefix + crypto::hmac_sha256_hex(salt, purpose + "|" + order_id).substr(0, 24);
+  // Placed by time as the order is (order_ + record_id_hex), so that the
+  // indexes on payment and ledger ids grow at their recent end too.
+  auto digest = crypto::hmac_sha256_hex(salt, purpose + "|" + order_id);
+  constexpr std::string_view order_prefix = "order_";
+  if (order_id.size() != order_prefix.size() + 24 || order_id.rfind(order_prefix, 0) != 0)
+    return prefix + digest.substr(0, 24);
+  return prefix + derived_record_id_hex(std::string_view{order_id}.substr(order_prefix.size()), digest);
 }
 
 } // namespace

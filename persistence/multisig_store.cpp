@@ -1,6 +1,7 @@
 #include "persistence/multisig_store.hpp"
 
 #include "core/ids.hpp"
+#include "core/time.hpp"
 #include "core/json.hpp"
 #include "domain/secret_commitment.hpp"
 #include "persistence/connection.hpp"
@@ -76,7 +77,7 @@ domain::upgrade_book load_book(connection& db, const std::map<std::string, std::
 
 void add_event(connection& db, const std::string& type, const std::string& payload) {
   db.exec("INSERT INTO audit_outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
-          {"evt_" + random_hex(12), type, payload});
+          {"evt_" + record_id_hex(unix_ms_now()), type, payload});
 }
 
 std::string event_payload(const domain::upgrade_record& r, const std::string& extra = {}) {

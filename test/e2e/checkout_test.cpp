@@ -7,7 +7,9 @@
 #include <set>
 
 #include "core/crypto.hpp"
+#include "core/ids.hpp"
 #include "core/json.hpp"
+#include "core/time.hpp"
 #include "domain/delivery.hpp"
 #include "persistence/connection.hpp"
 #include "test/support/pg_cluster.hpp"
@@ -80,6 +82,13 @@ BOOST_AUTO_TEST_CASE(a_checkout_completes_with_every_part) {
   BOOST_TEST(matches(str(fin, "entryId"), "fin_", 24));
   BOOST_TEST(fin["credit"].GetInt64() == 4900);
   BOOST_TEST(fin["debit"].GetInt64() == 4900);
+  // The ids that key an index begin with the order's second (record_id_hex),
+  // the second createdAt names.
+  auto second = order_id.substr(6, 8);
+  BOOST_TEST(second == record_id_hex(parse_rfc3339_ms(str(doc, "createdAt"))).substr(0, 8));
+  BOOST_TEST(str(pay, "paymentId").substr(4, 8) == second);
+  BOOST_TEST(str(fin, "entryId").substr(4, 8) == second);
+  BOOST_TEST(str(doc["audit"], "eventId").substr(4, 8) == second);
   const auto& proof = doc["proof"];
   BOOST_TEST(str(proof, "algorithm") == "hmac-sha256");
   BOOST_TEST(str(proof, "kid") == "v1");
