@@ -95,7 +95,7 @@ supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_dir
   children.push_back({"janitor", [janitor_cfg, reg](caf::actor_system& s) {
                         return caf::actor_cast<caf::actor>(s.spawn(janitor, janitor_cfg, reg));
                       }});
-  return sys.spawn(supervisor, std::move(children), opts.supervision, &registry);
+  return spawn_supervisor(sys, std::move(children), opts.supervision, &registry);
 }
 
 void flush_outbox(caf::actor_system& sys, actor_directory& dir, std::chrono::milliseconds limit) {

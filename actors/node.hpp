@@ -52,7 +52,8 @@ struct node_options {
 void configure_actor_system(caf::actor_system_config& cfg, std::size_t threads = 0);
 
 /// Builds the actor graph: the supervisor with every domain actor as its
-/// child, each published in `dir`. Stop it with an exit message
+/// child, each published in `dir` by the time this returns (so a server
+/// that listens next never finds a handle unset). Stop it with an exit message
 /// (`caf::exit_reason::user_shutdown`), which the supervisor passes on.
 supervisor_actor start_node(caf::actor_system& sys, node_options opts, actor_directory& dir,
                             metrics::registry& registry);

@@ -25,21 +25,14 @@ void start_child(supervisor_actor::stateful_pointer<supervisor_state> self,
   self->monitor(c.current);
 }
 
-} // namespace
-
 supervisor_actor::behavior_type
 supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
-           std::vector<child_spec> children, supervisor_config cfg, metrics::registry* registry) {
-  for (auto& spec : children) {
-    supervisor_state::child c;
-    c.restarts = &registry->get_counter("ap_actor_restarts_total",
-                                        "Restarts of supervised actors after a crash",
-                                        {{"actor", spec.name}});
-    c.spec = std::move(spec);
-    self->state.children.push_back(std::move(c));
-  }
+           std::vector<supervisor_state::child> children, supervisor_config cfg,
+           metrics::registry* registry) {
+  self->state.children = std::move(children);
+  // A child that went down before this ran is reported down at once.
   for (auto& c : self->state.children)
-    start_child(self, c);
+    self->monitor(c.current);
 
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
@@ -92,6 +85,32 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
       }
     }),
   };
+}
+
+} // namespace
+
+supervisor_actor spawn_supervisor(caf::actor_system& sys, std::vector<child_spec> specs,
+                                  supervisor_config cfg, metrics::registry* registry) {
+  std::vector<supervisor_state::child> children;
+  children.reserve(specs.size());
+  try {
+    for (auto& spec : specs) {
+      supervisor_state::child c;
+      c.restarts = &registry->get_counter("ap_actor_restarts_total",
+                                          "Restarts of supervised actors after a crash",
+                                          {{"actor", spec.name}});
+      c.current = spec.start(sys);
+      c.started = sys.clock().now();
+      c.spec = std::move(spec);
+      children.push_back(std::move(c));
+    }
+  } catch (...) {
+    // Nothing would stop the children started so far.
+    for (auto& c : children)
+      caf::anon_send_exit(c.current, caf::exit_reason::user_shutdown);
+    throw;
+  }
+  return sys.spawn(supervisor, std::move(children), cfg, registry);
 }
 
 } // namespace ap

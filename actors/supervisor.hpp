@@ -50,11 +50,12 @@ struct supervisor_state {
   bool stopping = false;
 };
 
-/// Starts every child, monitors them, and restarts a child that goes down
-/// after its backoff, counting `ap_actor_restarts_total{actor=…}`. An exit
-/// message (shutdown) is passed on to every child and nothing is restarted.
-supervisor_actor::behavior_type
-supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
-           std::vector<child_spec> children, supervisor_config cfg, metrics::registry* registry);
+/// Starts every child on the calling thread, so that each has published its
+/// handle when this returns, then the supervisor, which monitors them and
+/// restarts a child that goes down after its backoff, counting
+/// `ap_actor_restarts_total{actor=…}`. An exit message (shutdown) is passed
+/// on to every child and nothing is restarted.
+supervisor_actor spawn_supervisor(caf::actor_system& sys, std::vector<child_spec> children,
+                                  supervisor_config cfg, metrics::registry* registry);
 
 } // namespace ap

@@ -35,7 +35,7 @@ struct supervised : test::actor_fixture {
                           current = s.spawn(probe, ++starts);
                           return caf::actor_cast<caf::actor>(current);
                         }});
-    sup = sys.spawn(supervisor, std::move(children), policy, &registry);
+    sup = spawn_supervisor(sys, std::move(children), policy, &registry);
     run();
   }
 
@@ -132,6 +132,36 @@ BOOST_AUTO_TEST_CASE(shutdown_stops_children_without_restarting_them) {
   auto reply = ask<int>(child, atoms::ping_atom::value);
   BOOST_REQUIRE(reply.has_value());
   BOOST_TEST(!*reply);  // the child is gone too
+}
+
+BOOST_AUTO_TEST_CASE(children_are_published_before_spawn_returns) {
+  // The HTTP edge listens as soon as the node is built, so every handle is
+  // in place when spawn_supervisor returns, not when the supervisor is
+  // first scheduled: here no message has run yet.
+  probe_actor ledger;
+  int ledger_starts = 0;
+  std::vector<child_spec> children;
+  children.push_back({"ledger", [&](caf::actor_system& s) {
+                        ledger = s.spawn(probe, ++ledger_starts);
+                        return caf::actor_cast<caf::actor>(ledger);
+                      }});
+  auto second = spawn_supervisor(sys, std::move(children), policy, &registry);
+  BOOST_TEST(ledger_starts == 1);
+  BOOST_REQUIRE(static_cast<bool>(ledger));
+  // A child that goes down before the supervisor first runs is still
+  // restarted: monitoring a dead actor reports it down at once.
+  auto first = ledger;
+  caf::anon_send_exit(ledger, caf::exit_reason::kill);
+  run();
+  advance(100ms);
+  BOOST_TEST(ledger_starts == 2);
+  BOOST_TEST((ledger != first));
+  auto reply = ask<int>(ledger, atoms::ping_atom::value);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_REQUIRE(static_cast<bool>(*reply));
+  BOOST_TEST(**reply == 2);
+  caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
+  run();
 }
 
 BOOST_AUTO_TEST_CASE(backoff_policy_values) {
