@@ -95,9 +95,6 @@ measure() {  # LABEL BIN_DIR
   pids+=($service)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 
-  local malloc
-  malloc=$(ldd "$bin/artifact-publisher" | grep -o 'tcmalloc[a-z_]*' | head -n 1 || true)
-  [ "$label" = stripe ] || [ "$label" = tls ] || printf '%-9s malloc: %s\n' "$label" "${malloc:-glibc}"
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
   local steps="1 16 64"
   [ "$label" = stripe ] || [ "$label" = tls ] && steps="16 64"
