@@ -6,8 +6,9 @@
 -- made as the service makes them: order_, evt_, pay_ and fin_ ids are the
 -- second the order was made (8 hex) then 16 random hex (core/ids.hpp), so
 -- older orders sort before newer ones within each second's random spread.
--- Customers and Idempotency-Keys are the client's. Rows are dated within the last 48 hours, inside both
--- retention periods, so the janitor finds nothing to purge and the tables
+-- Customers and Idempotency-Keys are the client's. Rows are dated within
+-- the last 48 hours, inside both retention periods, so the janitor finds
+-- nothing to purge and the tables
 -- stay as large as loaded during the run. The result document is a JSON
 -- object of about :result_bytes (a real one is about 2,500 bytes) naming
 -- its proof's kid, as migrations read it; the event payloads and receipts
