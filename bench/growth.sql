@@ -8,11 +8,10 @@
 -- older orders sort before newer ones within each second's random spread.
 -- Customers and Idempotency-Keys are the client's. Rows are dated within
 -- the last 48 hours, inside both retention periods, so the janitor finds
--- nothing to purge and the tables
--- stay as large as loaded during the run. The result document is a JSON
--- object of about :result_bytes (a real one is about 2,500 bytes) naming
--- its proof's kid, as migrations read it; the event payloads and receipts
--- are as long as real ones.
+-- nothing to purge and the tables stay as large as loaded during the run.
+-- The result document is a JSON object of about :result_bytes (a real one
+-- is about 2,500 bytes) naming its proof's kid, as migrations read it; the
+-- event payloads and receipts are as long as real ones.
 --
 --   psql -v from=0 -v to=1000000 -v result_bytes=2500 -f bench/growth.sql
 \set ON_ERROR_STOP on
