@@ -18,10 +18,15 @@ std::chrono::milliseconds supervisor_config::backoff(unsigned failures) const {
 
 namespace {
 
+/// Spawns a fresh instance of `c` (which publishes its handle).
+void launch(caf::actor_system& sys, supervisor_state::child& c) {
+  c.current = c.spec.start(sys);
+  c.started = sys.clock().now();
+}
+
 void start_child(supervisor_actor::stateful_pointer<supervisor_state> self,
                  supervisor_state::child& c) {
-  c.current = c.spec.start(self->system());
-  c.started = self->clock().now();
+  launch(self->system(), c);
   self->monitor(c.current);
 }
 
@@ -99,9 +104,8 @@ supervisor_actor spawn_supervisor(caf::actor_system& sys, std::vector<child_spec
       c.restarts = &registry->get_counter("ap_actor_restarts_total",
                                           "Restarts of supervised actors after a crash",
                                           {{"actor", spec.name}});
-      c.current = spec.start(sys);
-      c.started = sys.clock().now();
       c.spec = std::move(spec);
+      launch(sys, c);
       children.push_back(std::move(c));
     }
   } catch (...) {
