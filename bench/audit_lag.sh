@@ -64,5 +64,5 @@ bench_wait_outbox_drained "$ARTIFACT_PUBLISHER_DB_URL"
 total=$(cat "$work"/codes.* | wc -l)
 ok=$(cat "$work"/codes.* | grep -c '^201$' || true)
 echo "checkouts: $total sent, $ok answered 201, over ${seconds}s with $workers workers ($((ok / seconds))/s)"
-bench_audit_lag "$ARTIFACT_PUBLISHER_DB_URL" "audit lag (delivered_at - created_at, ms)"
+bench_audit_lag "$ARTIFACT_PUBLISHER_DB_URL" "audit lag (receipt - queued, ms)"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_(freshness_breaches_total|lag_seconds_(count|sum))'

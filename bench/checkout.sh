@@ -126,7 +126,7 @@ measure() {  # LABEL BIN_DIR
       # The service and its database: what issue 21 targets (<= 0.43 ms).
       printf "\n%-9s service + postgres cpu ms per checkout: %.3f\n", l, own}' "$work/cpu-$label"
   bench_wait_outbox_drained "$db_url"
-  bench_audit_lag "$db_url" "$(printf '%-9s audit lag ms (delivered_at - created_at)' "$label")"
+  bench_audit_lag "$db_url" "$(printf '%-9s audit lag ms (receipt - queued)' "$label")"
   printf '%-9s %s\n' "$label" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ap_audit_freshness_breaches_total')"
   # Time each domain actor spends per message: at the 64-connection rate
   # this says how close one actor is to a full core (the proof actor signs

@@ -1,8 +1,10 @@
 -- Grows the database by the orders numbered :from to :to - 1, each with what
 -- a completed checkout leaves behind (bench/checkout.sql is the same
 -- checkout as the service commits it): the order and its two items, its
--- completed idempotency key (no body stored, as the service stores it), its
--- two audit events delivered to the Kernel, and their two receipts. Keys are
+-- completed idempotency key (no body stored, as the service stores it), and
+-- the receipts of its two audit events delivered to the Kernel. A schema
+-- from before migration 0016 also kept the delivered events in the outbox,
+-- which a baseline of that age is grown with. Keys are
 -- made as the service makes them: order_, evt_, pay_ and fin_ ids are the
 -- second the order was made (8 hex) then 16 random hex (core/ids.hpp), so
 -- older orders sort before newer ones within each second's random spread.
@@ -49,21 +51,31 @@ CREATE TEMP TABLE grown_events ON COMMIT DROP AS
          created_at
     FROM grown, (VALUES ('a', 'order.completed', 300), ('b', 'delivery.generated', 200))
                   AS event(kind, event_type, payload_bytes);
-INSERT INTO audit_outbox (event_id, event_type, order_id, payload, created_at, attempts,
-                          next_attempt_at, delivered_at, kernel_audit_id)
-  SELECT event_id, event_type, order_id, payload, created_at, 1, created_at,
-         created_at + interval '60 milliseconds', 'kevt_' || substr(md5(event_id), 1, 20)
-    FROM grown_events;
-INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, received_at)
+CREATE TEMP TABLE grown_receipts ON COMMIT DROP AS
   SELECT event_id, order_id, event_type,
          '{"eventId":"' || event_id || '","eventType":"' || event_type || '","hash":"'
            || md5(payload) || md5(event_id) || '","kernelEventId":"kevt_'
            || substr(md5(event_id), 1, 20) || '","prevHash":"' || md5(order_id) || md5(payload)
            || '","signature":"' || md5('s1' || event_id) || md5('s2' || event_id)
            || md5('s3' || event_id) || '","signerId":"kernel-1","ts":"'
-           || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}',
-         created_at + interval '60 milliseconds'
+           || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}'
+           AS receipt,
+         created_at + interval '60 milliseconds' AS received_at, created_at AS queued_at
     FROM grown_events;
+SELECT count(*) = 1 AS receipts_queued FROM information_schema.columns
+ WHERE table_name = 'audit_receipts' AND column_name = 'queued_at' \gset
+\if :receipts_queued
+INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, received_at, queued_at)
+  SELECT * FROM grown_receipts;
+\else
+INSERT INTO audit_outbox (event_id, event_type, order_id, payload, created_at, attempts,
+                          next_attempt_at, delivered_at, kernel_audit_id)
+  SELECT event_id, event_type, order_id, payload, created_at, 1, created_at,
+         created_at + interval '60 milliseconds', 'kevt_' || substr(md5(event_id), 1, 20)
+    FROM grown_events;
+INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, received_at)
+  SELECT event_id, order_id, event_type, receipt, received_at FROM grown_receipts;
+\endif
 -- How far the database has been grown, with the rows themselves.
 CREATE TABLE IF NOT EXISTS bench_growth (loaded_orders bigint NOT NULL);
 DELETE FROM bench_growth;

@@ -12,9 +12,15 @@ bench_wait_outbox_drained() {  # DB_URL
   done
 }
 
-# Prints LABEL followed by the audit lag (delivered_at - created_at, an upper
-# bound of Kernel acknowledgement - commit) as events, p50, p99, max, pending.
+# Prints LABEL followed by the audit lag (Kernel receipt kept - event queued,
+# an upper bound of Kernel acknowledgement - commit) as events, p50, p99, max,
+# pending. The receipts note when their event was queued (migration 0016);
+# a build from before it kept delivered events in the outbox instead.
 bench_audit_lag() {  # DB_URL LABEL
+  local delivered="SELECT received_at AS delivered_at, queued_at AS created_at FROM audit_receipts"
+  [ "$(bench_psql "$1" -c "SELECT count(*) FROM information_schema.columns
+                           WHERE table_name = 'audit_receipts' AND column_name = 'queued_at'")" = 1 ] \
+    || delivered="SELECT delivered_at, created_at FROM audit_outbox"
   bench_psql "$1" -F ' ' -c "
     SELECT '$2: events=' || count(*)
         || ' p50=' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1)
@@ -22,7 +28,7 @@ bench_audit_lag() {  # DB_URL LABEL
         || ' max=' || round((max(lag) * 1000)::numeric, 1)
         || ' pending=' || (SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL)
     FROM (SELECT extract(epoch FROM delivered_at - created_at) AS lag
-          FROM audit_outbox WHERE delivered_at IS NOT NULL) l"
+          FROM ($delivered) d WHERE delivered_at IS NOT NULL AND created_at IS NOT NULL) l"
 }
 
 # Makes a private CA and a certificate for localhost/127.0.0.1 signed by it:

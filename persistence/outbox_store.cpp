@@ -39,7 +39,6 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   // they need no transaction: should the second fail, those leases run out
   // and the rows are sent again.
   std::vector<std::string> acknowledged;
-  std::vector<std::string> kernel_ids;
   std::vector<std::string> receipts;
   std::vector<std::string> failed;
   std::vector<std::string> refused;
@@ -48,7 +47,6 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   for (const auto& o : outcomes) {
     if (o.acknowledged) {
       acknowledged.push_back(o.event_id);
-      kernel_ids.push_back(o.kernel_id);
       receipts.push_back(o.receipt);
     } else if (o.refused_status != 0) {
       refused.push_back(o.event_id);
@@ -58,21 +56,20 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
       failed.push_back(o.event_id);
     }
   }
-  // The delivered rows and their receipts (migration 0011) in one statement,
-  // so one commit: an event is never delivered without its receipt. The
-  // receipt takes its order and type from the outbox row (read as it was
-  // before the update); a repeat finds both written and changes nothing.
+  // The delivered rows leave the outbox and their receipts are written in
+  // one statement, so one commit (migrations 0011, 0016): an event is never
+  // gone without its receipt. The receipt takes its order, type and queue
+  // time from the row deleted; a repeat finds no row and changes nothing.
+  // The Kernel's id for the event is in the receipt (kernelEventId).
   if (!acknowledged.empty())
-    db.exec("WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
-            "             AS d(event_id, kernel_id, receipt)),"
-            " delivered AS (UPDATE audit_outbox o SET delivered_at = now(),"
-            "                 kernel_audit_id = d.kernel_id, leased_until = NULL"
-            "                 FROM d WHERE o.event_id = d.event_id AND o.delivered_at IS NULL)"
-            " INSERT INTO audit_receipts (event_id, order_id, event_type, receipt)"
-            " SELECT d.event_id, o.order_id, o.event_type, d.receipt"
-            "   FROM d JOIN audit_outbox o ON o.event_id = d.event_id"
+    db.exec("WITH d AS (SELECT * FROM unnest($1::text[], $2::text[]) AS d(event_id, receipt)),"
+            " delivered AS (DELETE FROM audit_outbox o USING d"
+            "                WHERE o.event_id = d.event_id"
+            "                RETURNING o.event_id, o.order_id, o.event_type, d.receipt, o.created_at)"
+            " INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, queued_at)"
+            " SELECT * FROM delivered"
             " ON CONFLICT (event_id) DO NOTHING",
-            {to_pg_array(acknowledged), to_pg_array(kernel_ids), to_pg_array(receipts)});
+            {to_pg_array(acknowledged), to_pg_array(receipts)});
   // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
   if (!failed.empty())
     db.exec("UPDATE audit_outbox SET leased_until = NULL, next_attempt_at = now()"

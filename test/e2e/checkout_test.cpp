@@ -114,11 +114,11 @@ BOOST_AUTO_TEST_CASE(a_checkout_completes_with_every_part) {
   BOOST_TEST(artifacts["artifacts"].Size() == 2u);
   BOOST_TEST(str(artifacts["artifacts"][0], "sha256").size() == 64u);
 
-  // Everything is in PostgreSQL: the order, its items, its two outbox events.
+  // Everything is in PostgreSQL: the order, its items, its two audit events.
   BOOST_TEST(sql_value("SELECT status FROM orders WHERE order_id = $1", {order_id}) == "completed");
   BOOST_TEST(sql_value("SELECT count(*) FROM order_items WHERE order_id = $1", {order_id}) == "2");
-  BOOST_TEST(sql_value("SELECT string_agg(event_type, ',' ORDER BY event_type) FROM audit_outbox"
-                       " WHERE order_id = $1",
+  BOOST_TEST(sql_value(std::string("SELECT string_agg(event_type, ',' ORDER BY event_type) FROM ")
+                         + audit_events_sql + " e WHERE order_id = $1",
                        {order_id})
              == "delivery.generated,order.completed");
 }
@@ -175,7 +175,8 @@ BOOST_AUTO_TEST_CASE(a_declined_card_keeps_the_order_as_payment_failed) {
   BOOST_TEST(str(view, "status") == "payment_failed");
   BOOST_TEST(str(view["payment"], "status") == "declined");
   BOOST_TEST(http_call(svc().port(), "GET", "/api/checkout/" + id + "/license").status == 404);
-  BOOST_TEST(sql_value("SELECT string_agg(event_type, ',') FROM audit_outbox WHERE order_id = $1",
+  BOOST_TEST(sql_value(std::string("SELECT string_agg(event_type, ',') FROM ") + audit_events_sql
+                         + " e WHERE order_id = $1",
                        {id})
              == "order.payment_failed");
   BOOST_TEST(sql_value("SELECT finance_entry_id IS NULL FROM orders WHERE order_id = $1", {id})
@@ -267,8 +268,8 @@ BOOST_AUTO_TEST_CASE(fifty_concurrent_identical_requests_make_one_order) {
   BOOST_TEST(sql_value("SELECT count(DISTINCT finance_entry_id) FROM orders"
                        " WHERE customer_id = 'cust-concurrent'")
              == "1");
-  BOOST_TEST(sql_value("SELECT count(*) FROM audit_outbox o JOIN orders r USING (order_id)"
-                       " WHERE r.customer_id = 'cust-concurrent'")
+  BOOST_TEST(sql_value(std::string("SELECT count(*) FROM ") + audit_events_sql
+                       + " e JOIN orders r USING (order_id) WHERE r.customer_id = 'cust-concurrent'")
              == "2");
   // After the first completed, a retry replays it.
   auto later = post_checkout(body, key);
@@ -445,8 +446,8 @@ http_reply run(const std::string& body) {
 }
 
 std::string counts() {
-  return sql_value("SELECT (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM audit_outbox)"
-                   " || '/' || (SELECT count(*) FROM idempotency_keys)");
+  return sql_value(std::string("SELECT (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM ")
+                   + audit_events_sql + " e) || '/' || (SELECT count(*) FROM idempotency_keys)");
 }
 
 const std::string program = R"({"instructions":[

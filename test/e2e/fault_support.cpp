@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "test/support/pg_cluster.hpp"
 #include "test/support/service.hpp"
 
 using namespace std::chrono_literals;
@@ -159,8 +160,9 @@ void check_invariants(const std::string& db_url, std::uint16_t kernel_port,
   BOOST_REQUIRE(!acknowledged.empty());
   std::map<std::string, int> events_per_order;
   {
-    auto rows = db.exec("SELECT o.order_id, o.status, count(e.event_id) FROM orders o"
-                        " LEFT JOIN audit_outbox e ON e.order_id = o.order_id GROUP BY 1, 2");
+    auto rows = db.exec(std::string("SELECT o.order_id, o.status, count(e.event_id) FROM orders o"
+                                    " LEFT JOIN ") + audit_events_sql
+                        + " e ON e.order_id = o.order_id GROUP BY 1, 2");
     for (int i = 0; i < rows.rows(); ++i) {
       events_per_order[rows.value(i, 0)] = std::stoi(rows.value(i, 2));
       // Orders whose answer was lost (the process died first) exist too:
@@ -175,12 +177,12 @@ void check_invariants(const std::string& db_url, std::uint16_t kernel_port,
       ++missing;
       BOOST_ERROR("acknowledged order " << id << " is not in PostgreSQL");
     } else {
-      BOOST_TEST(it->second == 2, id << " has " << it->second << " outbox events");
+      BOOST_TEST(it->second == 2, id << " has " << it->second << " audit events");
     }
   }
   BOOST_TEST(missing == 0u);
-  BOOST_TEST(count(db, "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM"
-                       " audit_outbox e WHERE e.order_id = o.order_id)") == "0");
+  BOOST_TEST(count(db, std::string("SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM ")
+                         + audit_events_sql + " e WHERE e.order_id = o.order_id)") == "0");
 
   // No order without its payment and its ledger entry: the columns are set
   // and agree with the stored result document.
@@ -206,9 +208,10 @@ void check_invariants(const std::string& db_url, std::uint16_t kernel_port,
   BOOST_REQUIRE_MESSAGE(pending == "0", pending << " events never reached the Kernel");
   auto verify = parse_json(http_call(kernel_port, "GET", "/kernel/audit/verify").body);
   BOOST_TEST(verify["valid"].GetBool());
-  auto events = std::stoull(count(db, "SELECT count(*) FROM audit_outbox"));
+  // Each delivered event left the outbox for its receipt.
+  auto events = std::stoull(count(db, "SELECT count(*) FROM audit_receipts"));
   BOOST_TEST(verify["length"].GetUint64() == events, "the Kernel log holds "
-               << verify["length"].GetUint64() << " events, the outbox " << events);
+               << verify["length"].GetUint64() << " events, the receipts " << events);
   auto rows = db.exec("SELECT order_id FROM orders");
   for (int i = 0; i < rows.rows(); ++i) {
     auto found = parse_json(http_call(kernel_port, "POST", "/kernel/audit/search",

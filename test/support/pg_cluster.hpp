@@ -13,6 +13,14 @@ std::uint16_t shared_pg_port();
 /// returns its URL.
 std::string fresh_database(const std::string& name);
 
+/// Every audit event written, pending or delivered, as a table expression
+/// (event_id, event_type, order_id): a delivered event leaves the outbox in
+/// the commit that keeps its receipt (migration 0016), so each event is in
+/// exactly one of the two in any snapshot.
+inline constexpr const char* audit_events_sql =
+  "(SELECT event_id, event_type, order_id FROM audit_outbox"
+  " UNION ALL SELECT event_id, event_type, order_id FROM audit_receipts)";
+
 /// A private PostgreSQL cluster of one test, for tests that stop and start
 /// the server (scripts/pg.sh underneath).
 class pg_cluster {

@@ -1,0 +1,18 @@
+-- The outbox is a queue: an event leaves it in the statement that keeps its
+-- receipt (settle_outbox), instead of staying as a row marked delivered
+-- until the retention job deletes it. Marking it delivered was an update
+-- that could not be HOT (delivered_at is in the due index's predicate), so
+-- it wrote a second copy of the row and an entry in every index of the
+-- table, about a tenth of the WAL of a checkout; the delete writes a
+-- fraction of that, and leaves the table as small as what is pending.
+--
+-- Nothing delivered is lost: the receipt names the event, its order and
+-- type, carries the Kernel's id for it and the hash of what was sent, and
+-- the payload is that of the order's result (event_payload_from_result).
+-- queued_at is when the event entered the outbox (its created_at), so that
+-- the audit lag (received_at - queued_at) can still be read afterwards.
+-- NULL for the receipts written before this migration.
+--
+-- Rows delivered before this migration stay until the retention job takes
+-- them, as before.
+ALTER TABLE audit_receipts ADD COLUMN queued_at timestamptz;
