@@ -21,8 +21,10 @@ struct janitor_config {
   /// IDEMPOTENCY_RETENTION_HOURS: a completed key is kept at least this
   /// long (SPEC §4: at least 72 h by default; never under 24 h).
   std::chrono::hours idempotency_retention{72};
-  /// OUTBOX_RETENTION_HOURS: a delivered outbox row is kept this long after
-  /// its delivery, for an operator to look at; its receipt is kept for good.
+  /// OUTBOX_RETENTION_HOURS: an outbox row marked delivered by a release
+  /// before migration 0016 is kept this long after its delivery; since
+  /// then a delivered event leaves the outbox at once, its receipt kept for
+  /// good.
   std::chrono::hours outbox_retention{168};
   /// RETENTION_SWEEP_INTERVAL_MS: how often a sweep starts.
   std::chrono::milliseconds interval{60000};

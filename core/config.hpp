@@ -115,8 +115,9 @@ struct service_config {
   std::chrono::milliseconds catalog_refresh{30000};
   /// Retention (docs/architecture.md): a completed Idempotency-Key is kept
   /// this long (IDEMPOTENCY_RETENTION_HOURS, at least 24, SPEC §4's 72 by
-  /// default), a delivered outbox row this long after its delivery
-  /// (OUTBOX_RETENTION_HOURS, at least 1), and the janitor sweeps every
+  /// default), an outbox row marked delivered (by a release before
+  /// migration 0016, which deletes delivered rows at once) this long after
+  /// its delivery (OUTBOX_RETENTION_HOURS, at least 1), and the janitor sweeps every
   /// RETENTION_SWEEP_INTERVAL_MS.
   std::chrono::hours idempotency_retention{72};
   std::chrono::hours outbox_retention{168};

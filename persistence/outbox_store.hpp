@@ -27,9 +27,9 @@ std::vector<domain::audit_event> lease_outbox(connection& db, const lease_terms&
 std::int32_t renew_outbox_leases(connection& db, const lease_terms& terms,
                                  const std::vector<std::string>& event_ids);
 
-/// Records the outcomes: acknowledged rows get their Kernel id and their
-/// receipt is kept (audit_receipts, with the row's order and type), in one
-/// statement for the batch; rows the Kernel refused for what they carry
+/// Records the outcomes: acknowledged rows leave the outbox and their
+/// receipts are kept (audit_receipts, with the row's order, type and queue
+/// time), in one statement for the batch; rows the Kernel refused for what they carry
 /// (`refused_status`) are dead-lettered with its status and answer, in one
 /// statement, and never leased again until requeued; the others are
 /// released and retried after a backoff that grows with their attempts
