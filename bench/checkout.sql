@@ -1,7 +1,7 @@
 -- What one checkout commits, for pgbench: its record (SPEC §9, migration
 -- 0008) with its idempotency claim in one statement, then one call of
--- store_orders (migrations 0006, 0007, 0010) with the
--- order, its two items, its two outbox events (leased to the instance, as
+-- store_orders (migrations 0006, 0007, 0010, 0017) with the
+-- order and its two items (in its row), its two outbox events (leased to the instance, as
 -- the service writes them) and the completed idempotency key, as the
 -- service makes it (which passes several checkouts per call). The
 -- result is as large as a real one (about 2.5 KB); the 201 body is not
@@ -15,11 +15,10 @@ SELECT store_orders(
   ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
   ARRAY['pgb-' || :client_id || '-' || :n], ARRAY['b@example.com'], ARRAY['completed'],
   ARRAY['usd'], ARRAY[2800::bigint], ARRAY['pay_' || :client_id || '_' || :n],
-  ARRAY['fin_' || :client_id || '_' || :n], ARRAY[repeat('r', 2500)], ARRAY[now()],
-  ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0'),
-        'order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],
-  ARRAY['creator-basic', 'artifact-license'], ARRAY[1, 2], ARRAY[1200, 800]::bigint[],
-  ARRAY[1200, 1600]::bigint[],
+  ARRAY['fin_' || :client_id || '_' || :n], ARRAY[repeat('r', 2500)],
+  ARRAY['[{"amount":1600,"quantity":2,"sku":"artifact-license","unitAmount":800},'
+        '{"amount":1200,"quantity":1,"sku":"creator-basic","unitAmount":1200}]'],
+  ARRAY[now()],
   ARRAY['evt_a' || :client_id || '_' || :n, 'evt_b' || :client_id || '_' || :n],
   ARRAY['order.completed', 'delivery.generated'],
   ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0'),

@@ -83,6 +83,19 @@ rapidjson::Value priced_items_json(const quote& q, alloc_t& a) {
   return items;
 }
 
+std::string priced_items_text(const std::vector<priced_item>& items) {
+  std::string out = "[";
+  for (const auto& it : items) {
+    if (out.size() > 1)
+      out += ',';
+    out += "{\"amount\":" + std::to_string(it.amount) + ",\"quantity\":"
+           + std::to_string(it.quantity) + ",\"sku\":";
+    json::append_quoted(out, it.sku);
+    out += ",\"unitAmount\":" + std::to_string(it.unit_amount) + "}";
+  }
+  return out + "]";
+}
+
 namespace {
 
 rapidjson::Value payment_value(const charge_result& p, alloc_t& a) {

@@ -117,6 +117,11 @@ typename Inspector::result_type inspect(Inspector& f, order_ids& x) {
 /// The priced lines as `[{amount, quantity, sku, unitAmount}]`, in `alloc`.
 rapidjson::Value priced_items_json(const quote& q, rapidjson::Document::AllocatorType& alloc);
 
+/// The same lines as canonical JSON text, the form an order's row keeps
+/// them in (migration 0017). Lines in SKU order, as price() leaves them,
+/// give the proof's bytes.
+std::string priced_items_text(const std::vector<priced_item>& items);
+
 /// The signed payload of SPEC §5 for an order.
 rapidjson::Document proof_payload(const std::string& order_id, const checkout_request& req,
                                   const quote& q, const charge_result& payment,

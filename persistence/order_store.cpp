@@ -257,7 +257,7 @@ bool is_unfinished(connection& db, const std::string& order_id) {
 namespace {
 
 /// The orders given by `at(i)`, i < count, as the columns of one call of
-/// store_orders() (migration 0010): one round trip and one commit. Answers
+/// store_orders() (migration 0017): one round trip and one commit. Answers
 /// the ids of those stored before.
 template <class At>
 std::vector<std::string> store_all(connection& db, const outbox_lease& lease, std::size_t count,
@@ -270,9 +270,8 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
     return s;
   };
   std::vector<std::string> order_id, customer, email, status, currency, total, payment, result,
-    created;
+    items, created;
   std::vector<std::optional<std::string>> entry;
-  std::vector<std::string> item_order, sku, quantity, unit, amount;
   std::vector<std::string> event_id, event_type, event_order, payload;
   std::vector<std::string> key_customer, key, key_order;
   std::vector<std::optional<std::string>> body;
@@ -287,14 +286,8 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
     payment.push_back(o.payment_id);
     entry.push_back(optional(o.finance_entry_id));
     result.push_back(o.result);
+    items.push_back(domain::priced_items_text(o.items));
     created.push_back(o.created_at);
-    for (const auto& item : o.items) {
-      item_order.push_back(o.order_id);
-      sku.push_back(item.sku);
-      quantity.push_back(std::to_string(item.quantity));
-      unit.push_back(std::to_string(item.unit_amount));
-      amount.push_back(std::to_string(item.amount));
-    }
     for (const auto& e : o.events) {
       event_id.push_back(e.event_id);
       event_type.push_back(e.event_type);
@@ -311,16 +304,13 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
     }
   }
   auto rows = db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-          " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],"
-          " $11::text[], $12::text[], $13::integer[], $14::bigint[], $15::bigint[],"
+          " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
+          " $12::text[], $13::text[], $14::text[], $15::text[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
-          " $20::text[], $21::text[], $22::text[], $23::text[],"
-          " $24::text, $25::integer)",
+          " $20::text, $21::integer)",
           {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
            to_pg_array(status), to_pg_array(currency), to_pg_array(total), to_pg_array(payment),
-           to_pg_array(entry), to_pg_array(result), to_pg_array(created),
-           to_pg_array(item_order), to_pg_array(sku), to_pg_array(quantity), to_pg_array(unit),
-           to_pg_array(amount),
+           to_pg_array(entry), to_pg_array(result), to_pg_array(items), to_pg_array(created),
            to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
            to_pg_array(payload),
            to_pg_array(key_customer), to_pg_array(key),

@@ -195,4 +195,61 @@ BOOST_AUTO_TEST_CASE(the_signing_kids_start_from_the_stored_proofs) {
   BOOST_TEST(rows.value(1, 0) == "v2");
 }
 
+// Migration 0017 moves the items into the order's row. The items stored
+// before it stay readable through the order_items view, and the previous
+// release's call of store_orders, which passes them as arrays of lines,
+// stores them in the row, so that the two releases can run side by side.
+BOOST_AUTO_TEST_CASE(items_stored_before_0017_and_by_the_previous_release_read_as_before) {
+  connection db{test::fresh_database("ap_migrate_items_in_row")};
+  migrate(db);
+  // The database as it was before 0017, with one order and its two items.
+  db.exec("DROP VIEW order_items");
+  db.exec("ALTER TABLE order_items_before_0017 RENAME TO order_items");
+  db.exec("DROP FUNCTION store_orders(text[], text[], text[], text[], text[], bigint[], text[],"
+          " text[], text[], text[], timestamptz[], text[], text[], text[], text[], text[],"
+          " text[], text[], text[], text, integer)");
+  db.exec("ALTER TABLE orders DROP COLUMN items");
+  db.exec("DELETE FROM schema_migrations WHERE version = 17");
+  db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total, payment_id,"
+          " finance_entry_id, result, created_at)"
+          " VALUES ('order_' || repeat('1', 24), 'c', 'c@example.com', 'completed', 'usd', 2800,"
+          " 'pay_1', 'fin_1', '{}', now())");
+  db.exec("INSERT INTO order_items VALUES ('order_' || repeat('1', 24), 'creator-basic', 1, 1200,"
+          " 1200), ('order_' || repeat('1', 24), 'artifact-license', 2, 800, 1600)");
+  BOOST_TEST(migrate(db).applied == std::vector<std::string>{"0017_items_in_the_order"});
+
+  // The previous release stores an order (lines given out of SKU order)...
+  auto stored_before = db.exec(
+    "SELECT store_orders(ARRAY['order_' || repeat('2', 24)], ARRAY['c'], ARRAY['c@example.com'],"
+    " ARRAY['completed'], ARRAY['usd'], ARRAY[2800::bigint], ARRAY['pay_2'], ARRAY['fin_2'],"
+    " ARRAY['{}'], ARRAY[now()],"
+    " ARRAY['order_' || repeat('2', 24), 'order_' || repeat('2', 24)],"
+    " ARRAY['creator-basic', 'artifact-license'], ARRAY[1, 2], ARRAY[1200, 800]::bigint[],"
+    " ARRAY[1200, 1600]::bigint[],"
+    " ARRAY['evt_2'], ARRAY['order.completed'], ARRAY['order_' || repeat('2', 24)], ARRAY['{}'],"
+    " '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[], NULL, 1000)");
+  BOOST_TEST(stored_before.value(0, 0) == "{}");
+  BOOST_TEST(db.exec("SELECT count(*) FROM audit_outbox").value(0, 0) == "1");
+  // ...with its items in its row, as this release writes them.
+  auto items = db.exec("SELECT items::jsonb = '[{\"amount\":1600,\"quantity\":2,"
+                       "\"sku\":\"artifact-license\",\"unitAmount\":800},{\"amount\":1200,"
+                       "\"quantity\":1,\"sku\":\"creator-basic\",\"unitAmount\":1200}]'"
+                       " FROM orders WHERE order_id = 'order_' || repeat('2', 24)");
+  BOOST_TEST(items.value(0, 0) == "t");
+  // Both orders' items read as they did from the table.
+  auto rows = db.exec("SELECT right(order_id, 1), sku, quantity, unit_amount, amount"
+                      " FROM order_items ORDER BY order_id, sku");
+  BOOST_REQUIRE_EQUAL(rows.rows(), 4);
+  std::vector<std::string> seen;
+  for (int r = 0; r < rows.rows(); ++r)
+    seen.push_back(rows.value(r, 0) + " " + rows.value(r, 1) + " " + rows.value(r, 2) + " "
+                   + rows.value(r, 3) + " " + rows.value(r, 4));
+  BOOST_TEST(seen == (std::vector<std::string>{"1 artifact-license 2 800 1600",
+                                               "1 creator-basic 1 1200 1200",
+                                               "2 artifact-license 2 800 1600",
+                                               "2 creator-basic 1 1200 1200"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(db.exec("SELECT count(*) FROM order_items_before_0017").value(0, 0) == "2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

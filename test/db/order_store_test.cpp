@@ -70,6 +70,36 @@ BOOST_AUTO_TEST_CASE(an_order_is_stored_whole) {
   BOOST_TEST(load_order_part(db, "order_nope", order_part::result).empty());
 }
 
+// Migration 0017: the items are in the order's row, as the canonical
+// array its proof signs, and read through the order_items view; no row of
+// their own is written.
+BOOST_AUTO_TEST_CASE(the_items_are_kept_in_the_orders_row) {
+  auto o = order("7");
+  o.items = {{"artifact-license", 2, 800, 1600}, {"creator-basic", 1, 1200, 1200}};
+  o.total = 2800;
+  store_order(db, o);
+  BOOST_TEST(db.exec("SELECT items FROM orders").value(0, 0)
+             == R"([{"amount":1600,"quantity":2,"sku":"artifact-license","unitAmount":800},)"
+                R"({"amount":1200,"quantity":1,"sku":"creator-basic","unitAmount":1200}])");
+  auto rows = db.exec("SELECT order_id, sku, quantity, unit_amount, amount FROM order_items"
+                      " ORDER BY sku");
+  BOOST_REQUIRE_EQUAL(rows.rows(), 2);
+  BOOST_TEST(rows.value(0, 0) == o.order_id);
+  BOOST_TEST(rows.value(0, 1) == "artifact-license");
+  BOOST_TEST(rows.value(0, 2) == "2");
+  BOOST_TEST(rows.value(0, 3) == "800");
+  BOOST_TEST(rows.value(0, 4) == "1600");
+  BOOST_TEST(rows.value(1, 1) == "creator-basic");
+  BOOST_TEST(db.exec("SELECT relkind FROM pg_class WHERE relname = 'order_items'").value(0, 0)
+             == "v");
+  BOOST_TEST(count("order_items_before_0017") == "0");
+  // What is not a JSON array is refused, whole.
+  BOOST_CHECK_EXCEPTION(db.exec("UPDATE orders SET items = '{\"sku\":1}' WHERE order_id = $1",
+                                {o.order_id}),
+                        db_error, [](const db_error& e) { return e.sqlstate() == "23514"; });
+  BOOST_TEST(db.exec("SELECT items LIKE '[%' FROM orders").value(0, 0) == "t");
+}
+
 BOOST_AUTO_TEST_CASE(the_parts_are_read_out_of_the_result) {
   auto o = order("6");
   store_order(db, o);

@@ -105,6 +105,23 @@ BOOST_AUTO_TEST_CASE(proof_fingerprint_is_pinned_by_a_fixed_vector) {
   BOOST_TEST(later.payload_hash == proof.payload_hash);
 }
 
+// The items an order's row keeps (migration 0017) are the bytes its proof
+// signs, a SKU with characters JSON escapes included.
+BOOST_AUTO_TEST_CASE(the_rows_items_are_the_proofs_items) {
+  fixed_order o;
+  rapidjson::Document doc{rapidjson::kObjectType};
+  BOOST_TEST(priced_items_text(o.q.items)
+             == json::canonical(priced_items_json(o.q, doc.GetAllocator())));
+  BOOST_TEST(priced_items_text(o.q.items)
+             == R"([{"amount":450,"quantity":1,"sku":"artifact-compliance","unitAmount":450},)"
+                R"({"amount":2400,"quantity":2,"sku":"creator-basic","unitAmount":1200}])");
+  quote odd;
+  odd.items = {{"a\"b\\c\x01", 3, 5, 15}};
+  BOOST_TEST(priced_items_text(odd.items)
+             == json::canonical(priced_items_json(odd, doc.GetAllocator())));
+  BOOST_TEST(priced_items_text({}) == "[]");
+}
+
 BOOST_AUTO_TEST_CASE(verification_accepts_the_proof_and_names_each_failure) {
   fixed_order o;
   proof_keyring ring{"v2", {{"v1", vector_secret}, {"v2", vector_secret + "-rotated"}}};
