@@ -1,6 +1,7 @@
 #include "domain/order.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <ctime>
 
 #include "core/crypto.hpp"
@@ -108,11 +109,23 @@ rapidjson::Value payment_value(const charge_result& p, alloc_t& a) {
   return v;
 }
 
-rapidjson::Value parsed(const std::string& canonical_text, alloc_t& a) {
-  rapidjson::Document d;
-  d.Parse(canonical_text.c_str(), canonical_text.size());
-  return rapidjson::Value{d, a};
-}
+// A document whose values live in a buffer of its own (and on the heap
+// only past it) rather than in the 64 KiB pool a Document takes from the
+// heap by default: an order's small documents are made and dropped on every
+// checkout.
+class small_document {
+public:
+  small_document() : pool_{buffer_, sizeof buffer_}, doc_{rapidjson::kObjectType, &pool_} {}
+  small_document(const small_document&) = delete;
+  small_document& operator=(const small_document&) = delete;
+  rapidjson::Document& operator*() { return doc_; }
+  rapidjson::Document* operator->() { return &doc_; }
+
+private:
+  alignas(std::max_align_t) char buffer_[4096];
+  rapidjson::MemoryPoolAllocator<> pool_;
+  rapidjson::Document doc_;
+};
 
 } // namespace
 
@@ -149,7 +162,8 @@ rapidjson::Document proof_payload(const std::string& order_id, const checkout_re
 }
 
 std::string order_completed_payload(const completed_sale& sale) {
-  rapidjson::Document d{rapidjson::kObjectType};
+  small_document doc;
+  auto& d = *doc;
   auto& a = d.GetAllocator();
   d.AddMember("currency", str(sale.currency, a), a);
   d.AddMember("customerId", str(sale.customer_id, a), a);
@@ -163,7 +177,8 @@ std::string order_completed_payload(const completed_sale& sale) {
 }
 
 std::string delivery_generated_payload(const generated_delivery& delivery) {
-  rapidjson::Document d{rapidjson::kObjectType};
+  small_document doc;
+  auto& d = *doc;
   auto& a = d.GetAllocator();
   d.AddMember("deliveryId", str(delivery.delivery_id, a), a);
   d.AddMember("keyMode", str(delivery.key_mode, a), a);
@@ -252,7 +267,8 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   const auto& proof_doc = proof.record;
 
   // The artifacts travel only inside the ciphertext.
-  rapidjson::Document plain{rapidjson::kObjectType};
+  small_document plain_holder;
+  auto& plain = *plain_holder;
   auto& pa = plain.GetAllocator();
   rapidjson::Value artifacts{rapidjson::kArrayType};
   for (const auto& line : q.items) {
@@ -269,7 +285,8 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   auto sealed = seal_delivery(master.key, ids.order_id, ids.license_id,
                               json::canonical(plain), req.buyer_public_key);
 
-  rapidjson::Document license{rapidjson::kObjectType};
+  small_document license_holder;
+  auto& license = *license_holder;
   auto& la = license.GetAllocator();
   license.AddMember("expiresAt", str(ids.license_expires_at, la), la);
   license.AddMember("issuedAt", str(ids.created_at, la), la);
@@ -284,7 +301,8 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   license.AddMember("skus", skus, la);
   auto license_doc = json::canonical(license);
 
-  rapidjson::Document delivery{rapidjson::kObjectType};
+  small_document delivery_holder;
+  auto& delivery = *delivery_holder;
   auto& da = delivery.GetAllocator();
   delivery.AddMember("aad", str(sealed.aad, da), da);
   delivery.AddMember("algorithm", "aes-256-gcm", da);
@@ -301,29 +319,39 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
     delivery.AddMember("wrappedKey", str(sealed.wrapped_key_b64, da), da);
   auto delivery_doc = json::canonical(delivery);
 
-  rapidjson::Document result{rapidjson::kObjectType};
-  auto& ra = result.GetAllocator();
-  rapidjson::Value audit{rapidjson::kObjectType};
-  audit.AddMember("eventId", str(ids.completed_event_id, ra), ra);
-  audit.AddMember("status", "pending", ra);
-  result.AddMember("audit", audit, ra);
-  result.AddMember("createdAt", str(ids.created_at, ra), ra);
-  result.AddMember("currency", str(q.currency, ra), ra);
-  result.AddMember("delivery", parsed(delivery_doc, ra), ra);
-  rapidjson::Value finance{rapidjson::kObjectType};
-  finance.AddMember("credit", entry.credit, ra);
-  finance.AddMember("currency", str(entry.currency, ra), ra);
-  finance.AddMember("debit", entry.debit, ra);
-  finance.AddMember("entryId", str(entry.entry_id, ra), ra);
-  finance.AddMember("ledgerId", str(entry.ledger_id, ra), ra);
-  result.AddMember("finance", finance, ra);
-  result.AddMember("license", parsed(license_doc, ra), ra);
-  result.AddMember("orderId", str(ids.order_id, ra), ra);
-  result.AddMember("payment", payment_value(payment, ra), ra);
-  result.AddMember("proof", parsed(proof_doc, ra), ra);
-  result.AddMember("status", "completed", ra);
-  result.AddMember("total", q.total, ra);
-  rec.result = json::canonical(result);
+  // The result, written canonically in one pass: its members in byte
+  // order, the delivery, license and proof (each canonical already) as
+  // they are, rather than parsed back and written again.
+  std::string& out = rec.result;
+  out.reserve(delivery_doc.size() + license_doc.size() + proof_doc.size() + 512);
+  auto member = [&out](const char* name_and_colon, const std::string& text) {
+    out += name_and_colon;
+    json::append_quoted(out, text);
+  };
+  member("{\"audit\":{\"eventId\":", ids.completed_event_id);
+  out += ",\"status\":\"pending\"}";
+  member(",\"createdAt\":", ids.created_at);
+  member(",\"currency\":", q.currency);
+  out += ",\"delivery\":";
+  out += delivery_doc;
+  out += ",\"finance\":{\"credit\":" + std::to_string(entry.credit);
+  member(",\"currency\":", entry.currency);
+  out += ",\"debit\":" + std::to_string(entry.debit);
+  member(",\"entryId\":", entry.entry_id);
+  member(",\"ledgerId\":", entry.ledger_id);
+  out += "},\"license\":";
+  out += license_doc;
+  member(",\"orderId\":", ids.order_id);
+  out += ",\"payment\":{\"amount\":" + std::to_string(payment.amount);
+  member(",\"currency\":", payment.currency);
+  member(",\"paymentId\":", payment.payment_id);
+  member(",\"processor\":", payment.processor);
+  member(",\"status\":", payment.status);
+  out += "},\"proof\":";
+  out += proof_doc;
+  out += ",\"status\":\"completed\",\"total\":";
+  out += std::to_string(q.total);
+  out += '}';
 
   rec.events.push_back({ids.completed_event_id, "order.completed",
                         order_completed_payload({ids.order_id, req.customer_id, q.currency,

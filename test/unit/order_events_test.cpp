@@ -140,4 +140,35 @@ BOOST_AUTO_TEST_CASE(a_completed_order_s_event_payloads_rebuild_from_its_result)
              == o.completed.events[1].payload);
 }
 
+// The completed result is written in one pass, its signed parts spliced in
+// as they are: it must still be canonical JSON (the bytes replays and
+// receipts are compared by), with every member in place.
+BOOST_AUTO_TEST_CASE(a_completed_result_is_canonical_with_its_parts_as_signed) {
+  three_orders o;
+  const auto& result = o.completed.result;
+  auto doc = json_of(result);
+  BOOST_TEST(json::canonical(doc) == result);
+  std::vector<std::string> members;
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it)
+    members.emplace_back(it->name.GetString());
+  BOOST_TEST(members
+               == (std::vector<std::string>{"audit", "createdAt", "currency", "delivery", "finance",
+                                            "license", "orderId", "payment", "proof", "status",
+                                            "total"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(result.find(R"("proof":)" + o.proof.record + R"(,"status":"completed","total":1200})")
+             != std::string::npos);
+  BOOST_TEST(json::canonical(doc["finance"])
+             == R"({"credit":1200,"currency":"usd","debit":1200,"entryId":"fin_000000000000000000000007",)"
+                R"("ledgerId":"ledger"})");
+  BOOST_TEST(json::canonical(doc["payment"])
+             == R"({"amount":1200,"currency":"usd","paymentId":"pay_000000000000000000000007",)"
+                R"("processor":"mock","status":"captured"})");
+  BOOST_TEST(json::canonical(doc["audit"])
+             == R"({"eventId":"evt_000000000000000000000071","status":"pending"})");
+  BOOST_TEST(std::string{doc["license"]["licenseId"].GetString()} == o.ids.license_id);
+  BOOST_TEST(std::string{doc["delivery"]["deliveryId"].GetString()} == o.ids.delivery_id);
+  BOOST_TEST(doc["total"].GetInt64() == 1200);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
