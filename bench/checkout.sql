@@ -1,11 +1,11 @@
 -- What one checkout commits, for pgbench: its record (SPEC §9, migration
 -- 0008) with its idempotency claim in one statement, then one call of
--- store_orders (migrations 0006, 0007, 0010, 0017) with the
--- order and its two items (in its row), its two outbox events (leased to the instance, as
--- the service writes them) and the completed idempotency key, as the
--- service makes it (which passes several checkouts per call). The
--- result is as large as a real one (about 2.5 KB); the 201 body is not
--- stored beside the key.
+-- store_orders (migrations 0006, 0007, 0010, 0017) with the order and
+-- its two items (in its row), its two outbox events (leased to the
+-- instance, as the service writes them) and the completed idempotency
+-- key, as the service makes it (which passes several checkouts per
+-- call). The result is as large as a real one (about 2.5 KB); the 201
+-- body is not stored beside the key.
 \set n random(1, 1000000000000000)
 SELECT * FROM begin_checkouts(
   ARRAY['order_' || lpad(to_hex(:client_id), 8, '0') || lpad(to_hex(:n), 16, '0')],

@@ -99,14 +99,22 @@ std::string priced_items_text(const std::vector<priced_item>& items) {
 
 namespace {
 
-rapidjson::Value payment_value(const charge_result& p, alloc_t& a) {
-  rapidjson::Value v{rapidjson::kObjectType};
-  v.AddMember("amount", p.amount, a);
-  v.AddMember("currency", str(p.currency, a), a);
-  v.AddMember("paymentId", str(p.payment_id, a), a);
-  v.AddMember("processor", str(p.processor, a), a);
-  v.AddMember("status", str(p.status, a), a);
-  return v;
+// Appends `,"name":` and `text` quoted; `name_and_colon` is the literal
+// `,"name":` (or `{"name":` for an object's first member).
+void append_member(std::string& out, const char* name_and_colon, std::string_view text) {
+  out += name_and_colon;
+  json::append_quoted(out, text);
+}
+
+// Appends a payment as an order's result holds it, canonical:
+// `{amount, currency, paymentId, processor, status}`.
+void append_payment(std::string& out, const charge_result& p) {
+  out += "{\"amount\":" + std::to_string(p.amount);
+  append_member(out, ",\"currency\":", p.currency);
+  append_member(out, ",\"paymentId\":", p.payment_id);
+  append_member(out, ",\"processor\":", p.processor);
+  append_member(out, ",\"status\":", p.status);
+  out += '}';
 }
 
 // A document whose values live in a buffer of its own (and on the heap
@@ -119,7 +127,6 @@ public:
   small_document(const small_document&) = delete;
   small_document& operator=(const small_document&) = delete;
   rapidjson::Document& operator*() { return doc_; }
-  rapidjson::Document* operator->() { return &doc_; }
 
 private:
   alignas(std::max_align_t) char buffer_[4096];
@@ -324,9 +331,8 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   // they are, rather than parsed back and written again.
   std::string& out = rec.result;
   out.reserve(delivery_doc.size() + license_doc.size() + proof_doc.size() + 512);
-  auto member = [&out](const char* name_and_colon, const std::string& text) {
-    out += name_and_colon;
-    json::append_quoted(out, text);
+  auto member = [&out](const char* name_and_colon, std::string_view text) {
+    append_member(out, name_and_colon, text);
   };
   member("{\"audit\":{\"eventId\":", ids.completed_event_id);
   out += ",\"status\":\"pending\"}";
@@ -342,12 +348,9 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   out += "},\"license\":";
   out += license_doc;
   member(",\"orderId\":", ids.order_id);
-  out += ",\"payment\":{\"amount\":" + std::to_string(payment.amount);
-  member(",\"currency\":", payment.currency);
-  member(",\"paymentId\":", payment.payment_id);
-  member(",\"processor\":", payment.processor);
-  member(",\"status\":", payment.status);
-  out += "},\"proof\":";
+  out += ",\"payment\":";
+  append_payment(out, payment);
+  out += ",\"proof\":";
   out += proof_doc;
   out += ",\"status\":\"completed\",\"total\":";
   out += std::to_string(q.total);
@@ -382,21 +385,19 @@ order_record unfinished_sale(const order_ids& ids, const checkout_request& req, 
   rec.items = q.items;
   rec.created_at = ids.created_at;
 
-  rapidjson::Document view{rapidjson::kObjectType};
-  auto& va = view.GetAllocator();
-  rapidjson::Value audit{rapidjson::kObjectType};
-  audit.AddMember("eventId", str(ids.completed_event_id, va), va);
-  audit.AddMember("status", "pending", va);
-  view.AddMember("audit", audit, va);
-  view.AddMember("createdAt", str(ids.created_at, va), va);
-  view.AddMember("currency", str(q.currency, va), va);
+  // Written canonically in one pass, its members in byte order.
+  std::string& out = rec.result;
+  append_member(out, "{\"audit\":{\"eventId\":", ids.completed_event_id);
+  out += ",\"status\":\"pending\"}";
+  append_member(out, ",\"createdAt\":", ids.created_at);
+  append_member(out, ",\"currency\":", q.currency);
   if (!failure.empty())
-    view.AddMember("failure", str(failure, va), va);
-  view.AddMember("orderId", str(ids.order_id, va), va);
-  view.AddMember("payment", payment_value(payment, va), va);
-  view.AddMember("status", rapidjson::StringRef(to_string(status)), va);
-  view.AddMember("total", q.total, va);
-  rec.result = json::canonical(view);
+    append_member(out, ",\"failure\":", failure);
+  append_member(out, ",\"orderId\":", ids.order_id);
+  out += ",\"payment\":";
+  append_payment(out, payment);
+  append_member(out, ",\"status\":", to_string(status));
+  out += ",\"total\":" + std::to_string(q.total) + '}';
   return rec;
 }
 

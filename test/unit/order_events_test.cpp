@@ -171,4 +171,41 @@ BOOST_AUTO_TEST_CASE(a_completed_result_is_canonical_with_its_parts_as_signed) {
   BOOST_TEST(doc["total"].GetInt64() == 1200);
 }
 
+// An order that did not complete answers with its view, canonical and with
+// its payment written as a completed order's result writes it.
+BOOST_AUTO_TEST_CASE(an_unfinished_order_s_view_is_canonical_with_the_payment_as_completed) {
+  three_orders o;
+  BOOST_TEST(o.declined.result
+             == R"({"audit":{"eventId":"evt_000000000000000000000071","status":"pending"},)"
+                R"("createdAt":"2026-01-01T00:00:00.000Z","currency":"usd",)"
+                R"("orderId":"order_000000000000000000000007","payment":{"amount":1200,)"
+                R"("currency":"usd","paymentId":"pay_000000000000000000000007",)"
+                R"("processor":"mock","status":"declined"},"status":"payment_failed","total":1200})");
+  BOOST_TEST(o.refunded.result
+             == R"({"audit":{"eventId":"evt_000000000000000000000071","status":"pending"},)"
+                R"("createdAt":"2026-01-01T00:00:00.000Z","currency":"usd",)"
+                R"("failure":"ledger_refused","orderId":"order_000000000000000000000007",)"
+                R"("payment":{"amount":1200,"currency":"usd","paymentId":"pay_000000000000000000000007",)"
+                R"("processor":"mock","status":"refunded"},"status":"settlement_failed","total":1200})");
+  for (const auto* rec : {&o.declined, &o.refunded})
+    BOOST_TEST(json::canonical(json_of(rec->result)) == rec->result);
+  // The same payment written by both (a failed view of a captured charge).
+  auto completed = json_of(o.completed.result);
+  auto captured = json_of(assemble_payment_failed(o.ids, o.req, o.q, o.paid).result);
+  BOOST_TEST(json::canonical(completed["payment"]) == json::canonical(captured["payment"]));
+  // Text that JSON escapes is escaped alike in both.
+  auto odd = o.paid;
+  odd.processor = "mo\"ck\n\u00e9";
+  odd.currency = "u\tsd";
+  auto odd_completed = json_of(assemble_completed(o.ids, o.req, o.q, odd, o.entry, o.proof,
+                                                  {"d1", "receipt-test-delivery-key-0123456789"},
+                                                  o.items)
+                                 .result);
+  auto odd_failed = assemble_payment_failed(o.ids, o.req, o.q, odd);
+  BOOST_TEST(json::canonical(json_of(odd_failed.result)) == odd_failed.result);
+  BOOST_TEST(json::canonical(odd_completed["payment"])
+             == json::canonical(json_of(odd_failed.result)["payment"]));
+  BOOST_TEST(std::string{odd_completed["payment"]["processor"].GetString()} == "mo\"ck\n\u00e9");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
