@@ -86,6 +86,9 @@ struct batch {
   std::uint64_t id = 0;
   std::vector<domain::audit_event> rows;
   std::vector<domain::forwarding_outcome> outcomes;
+  /// Which rows are decided: an answer that comes after its row was
+  /// decided (past the batch's deadline) is dropped.
+  std::vector<bool> decided;
   std::size_t remaining = 0;
   bool full = false;
 };
@@ -113,8 +116,9 @@ void report_dead_letters(const context& ctx, const batch& b) {
 }
 
 void settle(const context& ctx, std::shared_ptr<batch> b) {
-  // Settling releases or ends the leases: nothing more to renew.
+  // Settling releases or ends the leases: nothing more to renew or expire.
   ctx.self->state.on_their_way.erase(b->id);
+  ctx.self->state.call_deadlines.erase(b->id);
   ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, b->outcomes)
     .then([ctx, b](bool) {
             report_dead_letters(ctx, *b);
@@ -129,10 +133,26 @@ void settle(const context& ctx, std::shared_ptr<batch> b) {
           });
 }
 
-// One row's outcome is decided; the last one settles the batch.
-void decided(const context& ctx, const std::shared_ptr<batch>& b) {
+// Row `i`'s outcome is decided; the last one settles the batch.
+void decided(const context& ctx, const std::shared_ptr<batch>& b, std::size_t i) {
+  if (b->decided[i])
+    return;
+  b->decided[i] = true;
   if (--b->remaining == 0)
     settle(ctx, b);
+}
+
+// The rows of `b` still unanswered at its deadline go again, as a call
+// that timed out would.
+void expire(const context& ctx, const std::shared_ptr<batch>& b) {
+  for (std::size_t i = 0; i < b->rows.size(); ++i) {
+    if (b->decided[i])
+      continue;
+    ctx.m->failed.inc();
+    log::debug("the Kernel did not answer an audit event within the call timeout; will retry",
+               {{"actor", "audit-forwarder"}, {"eventId", b->rows[i].event_id}});
+    decided(ctx, b, i);
+  }
 }
 
 // Counts a receipt that failed a check and logs it, at most once per reason
@@ -166,6 +186,8 @@ void read_keys(const context& ctx);
 // next read of the keys and is checked again, once.
 void judge(const context& ctx, std::shared_ptr<batch> b, std::size_t i, kernel::audit_ack ack,
            bool keys_read_since) {
+  if (b->decided[i])
+    return;  // past the deadline: the row goes again
   const auto& row = b->rows[i];
   auto verdict = domain::check_receipt(ack, row.event_id, row.payload, ctx.self->state.signer_keys);
   bool key_in_doubt = verdict == domain::receipt_check::unknown_signer
@@ -175,16 +197,18 @@ void judge(const context& ctx, std::shared_ptr<batch> b, std::size_t i, kernel::
       [ctx, b, i, ack = std::move(ack)](bool keys_read) mutable {
         if (keys_read)
           return judge(ctx, b, i, std::move(ack), true);
+        if (b->decided[i])
+          return;
         // Nothing is known against the receipt: the event goes again.
         ctx.m->failed.inc();
-        decided(ctx, b);
+        decided(ctx, b, i);
       });
     read_keys(ctx);
     return;
   }
   if (verdict != domain::receipt_check::ok) {
     reject(ctx, row, ack, verdict);
-    return decided(ctx, b);
+    return decided(ctx, b, i);
   }
   auto& out = b->outcomes[i];
   out.acknowledged = true;
@@ -199,7 +223,7 @@ void judge(const context& ctx, std::shared_ptr<batch> b, std::size_t i, kernel::
               {{"actor", "audit-forwarder"}, {"eventId", row.event_id},
                {"lagMs", std::to_string(lag_ms)}});
   }
-  decided(ctx, b);
+  decided(ctx, b, i);
 }
 
 // The keys are in (or could not be read): the receipts waiting on them are
@@ -259,27 +283,55 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
   b->remaining = b->rows.size();
   b->full = lease_more && static_cast<std::int32_t>(b->rows.size()) >= ctx.cfg->batch_size;
   b->outcomes.resize(b->rows.size());
+  b->decided.assign(b->rows.size(), false);
+  // One deadline for the batch's calls, checked by the poll: a timed
+  // request each would cost CAF's clock thread two wake-ups a call, and
+  // the Kernel client bounds each exchange itself. The deadline still ends
+  // calls that client drops (it died with them in hand).
+  st.call_deadlines.emplace(
+    b->id, std::make_pair(ctx.self->clock().now() + ctx.cfg->kernel_timeout,
+                          std::function<void()>{[ctx, b] { expire(ctx, b); }}));
   for (std::size_t i = 0; i < b->rows.size(); ++i) {
     const auto& row = b->rows[i];
     b->outcomes[i] = {row.event_id, false, {}, row.attempts, {}, 0, {}};
-    ctx.self->request(ctx.cfg->kernel(), ctx.cfg->kernel_timeout, atoms::audit_atom::value, row)
+    ctx.self->request(ctx.cfg->kernel(), caf::infinite, atoms::audit_atom::value, row)
       .then(
         [ctx, b, i](kernel::audit_ack& ack) { judge(ctx, b, i, std::move(ack), false); },
         [ctx, b, i](caf::error& e) {
+          if (b->decided[i])
+            return;
           if (auto status = error_upstream_status(e); status != 0) {
             // Refused for what it carries: sent again, it would be refused
             // again. Dead-lettered when the batch settles.
             b->outcomes[i].refused_status = status;
             b->outcomes[i].refusal = error_upstream_excerpt(e);
-            return decided(ctx, b);
+            return decided(ctx, b, i);
           }
           ctx.m->failed.inc();
           log::debug("forwarding an audit event failed; will retry",
                      {{"actor", "audit-forwarder"}, {"eventId", b->rows[i].event_id},
                       {"error", caf::to_string(e)}});
-          decided(ctx, b);
+          decided(ctx, b, i);
         });
   }
+}
+
+// Ends the batches whose calls are past their deadline.
+void expire_overdue(const context& ctx) {
+  auto& deadlines = ctx.self->state.call_deadlines;
+  auto now = ctx.self->clock().now();
+  std::vector<std::function<void()>> overdue;
+  for (auto it = deadlines.begin(); it != deadlines.end();) {
+    if (it->second.first > now) {
+      ++it;
+      continue;
+    }
+    overdue.push_back(std::move(it->second.second));
+    it = deadlines.erase(it);
+  }
+  // Each settles its batch, which changes the map: called after the walk.
+  for (auto& end : overdue)
+    end();
 }
 
 // Renews the leases of the batches out for half a lease or more, in one
@@ -424,6 +476,7 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
     }),
     metered(self, meter_, [ctx](atoms::poll_atom) {
       auto self = ctx.self;
+      expire_overdue(ctx);
       renew_leases(ctx);
       run_cycle(ctx);
       auto now = self->clock().now();

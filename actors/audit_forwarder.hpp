@@ -45,6 +45,8 @@ struct audit_forwarder_config {
   std::chrono::milliseconds stats_interval{1000};
   /// One Kernel call may take this long; longer than the budget, so a slow
   /// Kernel delays events rather than making the forwarder give up early.
+  /// Checked for a batch's calls together by the poll, so a call unanswered
+  /// ends up to a `poll_interval` later.
   std::chrono::milliseconds kernel_timeout{5000};
   /// The Kernel's signing keys are read at most this often: a receipt from
   /// a signer not among the keys read last, or whose signature fails under
@@ -80,6 +82,10 @@ struct audit_forwarder_state {
   std::map<std::uint64_t, std::pair<caf::actor_clock::time_point, std::vector<std::string>>>
     on_their_way;
   std::uint64_t next_batch = 0;
+  /// When each batch's Kernel calls are due, and what ends them then (the
+  /// rows still unanswered go again); checked by the poll.
+  std::map<std::uint64_t, std::pair<caf::actor_clock::time_point, std::function<void()>>>
+    call_deadlines;
   /// The Kernel's signing keys as last read (SPEC §11).
   domain::signer_keys signer_keys;
   /// A read of the keys is on its way; another waits for its turn.

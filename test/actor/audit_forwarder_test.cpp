@@ -252,6 +252,33 @@ BOOST_AUTO_TEST_CASE(a_kernel_slower_than_the_call_timeout_gets_the_event_once) 
   BOOST_TEST(count("ap_audit_freshness_breaches_total") == 1u);
 }
 
+// A batch's Kernel calls end at one deadline, the call timeout, which the
+// poll checks: no timer of their own (a timer each cost CAF's clock thread
+// two wake-ups a call). A Kernel that holds every call unanswered (its
+// client died with them in hand) has them sent again after the deadline.
+BOOST_AUTO_TEST_CASE(a_batch_s_calls_wait_on_no_timer_each_and_end_at_their_deadline) {
+  faults->silent = true;
+  auto timers = sched.clock().schedule().size();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i)
+    ids.push_back("evt_held_" + std::to_string(i));
+  commit_leased(caf::actor_cast<caf::actor>(forwarder), ids);
+  BOOST_TEST(faults->audit_calls == 20u);
+  BOOST_TEST(sched.clock().schedule().size() == timers);
+  pass(4900ms);
+  BOOST_TEST(count("ap_audit_forward_failures_total") == 0u);  // still within the deadline
+  BOOST_TEST(delivered_rows() == 0u);
+  faults->silent = false;
+  // A poll past the deadline ends the calls; the next one leases the rows again.
+  pass(800ms);
+  BOOST_TEST(count("ap_audit_forward_failures_total") == 20u);
+  BOOST_TEST(delivered_rows() == 20u);
+  for (const auto& id : ids)
+    BOOST_TEST(faults->submissions[id] == 2, id);
+  BOOST_TEST(log->size() == 20u);
+  BOOST_TEST(log->verify().valid);
+}
+
 // The lease (2 s) is shorter than the call's timeout (5 s): a Kernel that
 // answers in 2.5 s must not be sent the event a second time by the poll
 // that finds the lease run out.

@@ -20,6 +20,8 @@ kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
       ++st.faults->submissions[sub.event_id];
       if (st.faults->outage)
         return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
+      if (st.faults->silent)
+        return self->make_response_promise<kernel::audit_ack>();  // dropped, never delivered
       if (auto status = st.faults->answer_status ? st.faults->answer_status(sub) : 0; status != 0)
         return audit_submission_error({status, R"({"error":"scripted","message":"scripted answer"})", {}, true});
       rapidjson::Document payload;

@@ -35,6 +35,9 @@ struct kernel_faults {
   /// Rewrites each receipt before it is answered (a Kernel, or something
   /// in between, answering what it should not); none by default.
   std::function<kernel::audit_ack(kernel::audit_ack)> tamper;
+  /// Audit submissions are taken and never answered (a Kernel client that
+  /// died with the calls in hand).
+  bool silent = false;
   /// GET /kernel/keys fails (the audit answers do not).
   bool keys_down = false;
   /// Keys published beside the log's own (a Kernel that rotates its signer).
