@@ -29,10 +29,6 @@ struct batching_config {
   metrics::counter* stores;
 };
 
-/// A batch outlives no request: this bounds it well past the callers' own
-/// timeouts.
-constexpr auto batch_timeout = std::chrono::seconds{10};
-
 database_worker_actor& next_worker(facade_ptr self) {
   auto& st = self->state;
   return st.workers[st.next++ % st.workers.size()];
@@ -66,9 +62,14 @@ void deliver(std::vector<caf::typed_response_promise<persistence::stored_order>>
 // waits for the next batch, so batches grow with the load and a lone
 // request goes out at once.
 //
-// A batch that outlives `batch_timeout` is answered with an error while its
-// transaction may still commit: the callers take that as an outcome in
-// doubt (SPEC §9), never as a refusal.
+// A batch is sent without a timer of its own (which would cost CAF's clock
+// thread two wake-ups a batch): the worker bounds every call it makes (the
+// call deadline, DB_CALL_DEADLINE_MS, then the cancel's grace, then the
+// connection is dropped, an outcome in doubt; connecting has its
+// connect_timeout), and a worker
+// that dies takes this facade with it (they are linked), so no batch is
+// left unanswered. The callers take an error as an outcome in doubt (SPEC
+// §9), never as a refusal.
 template <class Item, class Reply>
 void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg) {
   constexpr bool is_begin = std::is_same<Item, persistence::checkout_begin>::value;
@@ -86,7 +87,7 @@ void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_confi
     ++q.in_flight;
     (is_begin ? cfg.claim_batches : cfg.store_batches)->inc();
     (is_begin ? cfg.claims : cfg.stores)->inc(n);
-    self->request(next_worker(self), batch_timeout, atom::value, std::move(items))
+    self->request(next_worker(self), caf::infinite, atom::value, std::move(items))
       .then(
         [self, &q, cfg, promises](replies_t& replies) {
           deliver(*promises, replies);
