@@ -11,13 +11,18 @@
 // define an actor, or hold a handle by value, include <caf/typed_actor.hpp>.
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/detail/type_list.hpp>
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/sec.hpp>
 #include <caf/replies_to.hpp>
 
 #include "actors/atoms.hpp"
@@ -258,6 +263,45 @@ typename Inspector::result_type inspect(Inspector& f, checkout_outcome& x) {
   return f(caf::meta::type_name("checkout_outcome"), x.kind, x.replayed, x.order_id, x.body);
 }
 
+/// Where a checkout sent from outside the actor system (the HTTP edge) is
+/// answered, instead of a response to a request: nothing has to be spawned
+/// to wait for the answer (an actor per checkout, whose end also woke CAF's
+/// clock thread). Copies share one answer, given once; later ones are
+/// dropped. A reply dropped unanswered (the checkout actor died with it, or
+/// the message never reached it) answers `sec::request_receiver_down` as
+/// its last copy goes, so a caller is never left waiting. The callback runs
+/// on whichever thread answers or drops it, and must not block.
+class checkout_reply {
+public:
+  using callback = std::function<void(caf::expected<checkout_outcome>)>;
+
+  checkout_reply() = default;
+  explicit checkout_reply(callback done) : once_{std::make_shared<once>(std::move(done))} {}
+
+  explicit operator bool() const { return once_ != nullptr; }
+
+  void operator()(caf::expected<checkout_outcome> x) const {
+    if (once_)
+      once_->answer(std::move(x));
+  }
+
+private:
+  struct once {
+    explicit once(callback f) : done(std::move(f)) {}
+    once(const once&) = delete;
+    once& operator=(const once&) = delete;
+    ~once() { answer(caf::make_error(caf::sec::request_receiver_down)); }
+    void answer(caf::expected<checkout_outcome> x) {
+      auto f = std::move(done);
+      done = nullptr;
+      if (f)
+        f(std::move(x));
+    }
+    callback done;
+  };
+  std::shared_ptr<once> once_;
+};
+
 /// The checkout pipeline (SPEC §4, §9): price, record, payment, ledger,
 /// proof, license, delivery, and the one transaction that stores it all.
 using checkout_actor = interface<handlers<
@@ -265,6 +309,9 @@ using checkout_actor = interface<handlers<
   // order gets (drawn by the caller, so even a lost answer can name it).
   replies<atoms::checkout_atom, domain::checkout_request, std::string,
           domain::order_ids>::with<checkout_outcome>,
+  // The same, answered through `checkout_reply` (the HTTP edge's call).
+  caf::reacts_to<atoms::checkout_atom, domain::checkout_request, std::string, domain::order_ids,
+                 checkout_reply>,
   // Finishes a recorded checkout left unfinished (the reconciler's call).
   replies<atoms::resume_atom, persistence::unfinished_checkout>::with<checkout_outcome>,
   // Internal: answers the checkouts past their deadline.
@@ -344,3 +391,6 @@ using supervisor_actor = interface<handlers<
   caf::reacts_to<atoms::restart_atom, std::string>>>;
 
 } // namespace ap
+
+// Carried in a message as it is (a callback, not data): never serialised.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ap::checkout_reply)

@@ -42,6 +42,9 @@ struct checkout_job {
   std::string undo_reason;
   /// The caller has its answer: an outcome, or an error naming the order.
   bool answered = false;
+  /// Where the answer goes: the reply the HTTP edge sent, or else the
+  /// response to the request.
+  checkout_reply reply;
   caf::typed_response_promise<checkout_outcome> promise;
 };
 
@@ -91,7 +94,10 @@ void answer(const context& ctx, const job_ptr& j, Answer x) {
     return;
   j->answered = true;
   ctx.self->state.unanswered.erase(j->number);
-  j->promise.deliver(std::move(x));
+  if (j->reply)
+    j->reply(caf::expected<checkout_outcome>{std::move(x)});
+  else
+    j->promise.deliver(std::move(x));
 }
 
 void finish(const context& ctx, const job_ptr& j, domain::checkout_outcome_kind kind, std::string body,
@@ -401,14 +407,30 @@ void with_catalog(const context& ctx, const job_ptr& j) {
       });
 }
 
-job_ptr new_job(const context& ctx) {
+job_ptr new_job(const context& ctx, checkout_reply reply = {}) {
   auto j = std::make_shared<checkout_job>();
   auto& st = ctx.self->state;
   j->number = st.next_job++;
   j->deadline = ctx.self->clock().now() + ctx.cfg.deadline;
-  j->promise = ctx.self->make_response_promise<checkout_outcome>();
+  if (reply)
+    j->reply = std::move(reply);
+  else
+    j->promise = ctx.self->make_response_promise<checkout_outcome>();
   st.unanswered.emplace(j->number, j);
   arm_sweep(ctx);
+  return j;
+}
+
+// A new checkout of `req` under Idempotency-Key `key` ("" for none).
+job_ptr start_checkout(const context& ctx, domain::checkout_request& req, std::string& key,
+                       domain::order_ids& ids, checkout_reply reply = {}) {
+  auto j = new_job(ctx, std::move(reply));
+  j->req = std::move(req);
+  j->key = std::move(key);
+  j->ids = std::move(ids);
+  if (!j->key.empty())
+    j->ids.payment_key = domain::payment_key_for(j->req.customer_id, j->key);
+  with_catalog(ctx, j);
   return j;
 }
 
@@ -422,14 +444,11 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
   return {
     metered(ctx.self, meter_, [ctx](atoms::checkout_atom, domain::checkout_request& req,
           std::string& key, domain::order_ids& ids) -> caf::result<checkout_outcome> {
-      auto j = new_job(ctx);
-      j->req = std::move(req);
-      j->key = std::move(key);
-      j->ids = std::move(ids);
-      if (!j->key.empty())
-        j->ids.payment_key = domain::payment_key_for(j->req.customer_id, j->key);
-      with_catalog(ctx, j);
-      return j->promise;
+      return start_checkout(ctx, req, key, ids)->promise;
+    }),
+    metered(ctx.self, meter_, [ctx](atoms::checkout_atom, domain::checkout_request& req,
+          std::string& key, domain::order_ids& ids, checkout_reply& reply) {
+      start_checkout(ctx, req, key, ids, std::move(reply));
     }),
     metered(ctx.self, meter_, [ctx](atoms::resume_atom,
           persistence::unfinished_checkout& rec) -> caf::result<checkout_outcome> {

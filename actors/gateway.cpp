@@ -1,5 +1,7 @@
 #include "actors/gateway.hpp"
 
+#include <caf/send.hpp>
+
 #include "actors/ask.hpp"
 #include "actors/directory.hpp"
 #include "actors/errors.hpp"
@@ -87,8 +89,10 @@ void gateway::order_part(std::string order_id, persistence::order_part part,
 void gateway::checkout(domain::checkout_request request, std::string idempotency_key,
                        domain::order_ids ids, callback<checkout_outcome> done) const {
   auto order_id = ids.order_id;
-  ask_within_callee_deadline<checkout_outcome>(
-    *system_, directory_->checkout(),
+  // Answered through the reply, not a request: the checkout actor answers
+  // every checkout within its own deadline, and a reply it drops unanswered
+  // (it died) answers request_receiver_down.
+  checkout_reply reply{
     [done = std::move(done), order_id](caf::expected<checkout_outcome> outcome) {
       if (!outcome && outcome.error() == caf::sec::request_receiver_down)
         return done(make_order_error(error_code::database_unavailable,
@@ -96,8 +100,12 @@ void gateway::checkout(domain::checkout_request request, std::string idempotency
                                      "be finished: follow order " + order_id,
                                      order_id));
       done(std::move(outcome));
-    },
-    atoms::checkout_atom::value, std::move(request), std::move(idempotency_key), std::move(ids));
+    }};
+  auto dest = directory_->checkout();
+  if (!dest)
+    return reply(make_error(error_code::internal, "actor not started"));
+  caf::anon_send(dest, atoms::checkout_atom::value, std::move(request),
+                 std::move(idempotency_key), std::move(ids), std::move(reply));
 }
 
 void gateway::propose(domain::upgrade_proposal proposal, std::chrono::milliseconds timeout,

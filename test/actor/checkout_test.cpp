@@ -338,8 +338,23 @@ struct checkout_fixture : test::actor_fixture {
     return req;
   }
 
-  // Starts a checkout; its answer lands in the returned slot once it comes.
+  // Starts a checkout as the HTTP edge does (answered through a
+  // checkout_reply); its answer lands in the returned slot once it comes.
   answer_slot start(const std::string& key, const std::string& customer = "cus_1") {
+    auto out = std::make_shared<std::optional<caf::expected<checkout_outcome>>>();
+    auto ids = domain::new_order_ids();
+    order_ids.push_back(ids.order_id);
+    caf::anon_send(directory.checkout(), atoms::checkout_atom::value, request(customer), key, ids,
+                   checkout_reply{[out](caf::expected<checkout_outcome> a) {
+                     BOOST_TEST(!out->has_value(), "a checkout answered twice");
+                     *out = std::move(a);
+                   }});
+    run();
+    return out;
+  }
+
+  // Starts a checkout as a request, answered by a response.
+  answer_slot request_checkout(const std::string& key, const std::string& customer = "cus_1") {
     auto out = std::make_shared<std::optional<caf::expected<checkout_outcome>>>();
     auto ids = domain::new_order_ids();
     order_ids.push_back(ids.order_id);
@@ -409,7 +424,49 @@ bool is_outcome(const answer_slot& answer, domain::checkout_outcome_kind kind) {
 
 } // namespace
 
+// A checkout_reply is answered once, by its first answer; one dropped
+// unanswered answers request_receiver_down.
+BOOST_AUTO_TEST_CASE(a_checkout_reply_answers_once_and_when_dropped_unanswered) {
+  std::vector<caf::expected<checkout_outcome>> got;
+  {
+    checkout_reply reply{[&got](caf::expected<checkout_outcome> x) { got.push_back(std::move(x)); }};
+    auto copy = reply;
+    copy(checkout_outcome{domain::checkout_outcome_kind::completed, false, "order_1", "{}"});
+    reply(caf::make_error(caf::sec::request_receiver_down));
+  }
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].value().order_id == "order_1");
+  got.clear();
+  {
+    checkout_reply reply{[&got](caf::expected<checkout_outcome> x) { got.push_back(std::move(x)); }};
+    auto copy = reply;
+  }
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST((!got[0] && got[0].error() == caf::sec::request_receiver_down));
+}
+
 BOOST_FIXTURE_TEST_SUITE(checkout_money_safety, checkout_fixture)
+
+// The edge's checkout is answered through its reply: a checkout actor that
+// dies holding it (here while the charge is out) answers it as it goes.
+BOOST_AUTO_TEST_CASE(a_checkout_whose_actor_dies_is_answered_receiver_down) {
+  w->hold_charges = true;
+  auto answer = start("");
+  BOOST_REQUIRE_EQUAL(w->held_charges.size(), 1u);
+  BOOST_TEST(!answer->has_value());
+  caf::anon_send_exit(directory.checkout(), caf::exit_reason::kill);
+  run();
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_TEST((!answer->value() && answer->value().error() == caf::sec::request_receiver_down));
+}
+
+// A request (the reconciler's way, and any caller inside the actor system)
+// is answered by a response, as before.
+BOOST_AUTO_TEST_CASE(a_checkout_requested_is_answered_by_its_response) {
+  auto answer = request_checkout("k-requested");
+  BOOST_REQUIRE(is_outcome(answer, domain::checkout_outcome_kind::completed));
+  BOOST_TEST(outcomes("completed") == 1u);
+}
 
 BOOST_AUTO_TEST_CASE(a_checkout_is_recorded_before_it_is_charged_and_completes) {
   auto answer = start("");

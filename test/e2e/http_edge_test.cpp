@@ -36,10 +36,38 @@ echo_actor::behavior_type silent(echo_actor::pointer self) {
   };
 }
 
-echo_actor::behavior_type prompt(echo_actor::pointer) {
+// Checkout actors for the edge's way of asking (a checkout_reply): one that
+// holds every reply unanswered until it dies, and one that answers at once.
+using checkout_double =
+  caf::typed_actor<caf::reacts_to<atoms::checkout_atom, domain::checkout_request, std::string,
+                                  domain::order_ids, checkout_reply>>;
+
+struct holding_state {
+  std::vector<checkout_reply> held;
+};
+
+checkout_double::behavior_type holding(checkout_double::stateful_pointer<holding_state> self) {
   return {
-    [](atoms::ping_atom) { return persistence::db_status{}; },
+    [self](atoms::checkout_atom, domain::checkout_request&, std::string&, domain::order_ids&,
+           checkout_reply& reply) { self->state.held.push_back(std::move(reply)); },
   };
+}
+
+checkout_double::behavior_type answering(checkout_double::pointer) {
+  return {
+    [](atoms::checkout_atom, domain::checkout_request&, std::string&, domain::order_ids&,
+       checkout_reply& reply) { reply(checkout_outcome{}); },
+  };
+}
+
+// Sends a checkout to `dest` as the gateway does, answered through `reply`.
+void ask_checkout(const checkout_double& dest, http::reply_fn reply) {
+  caf::anon_send(dest, atoms::checkout_atom::value, domain::checkout_request{}, std::string{},
+                 domain::order_ids{},
+                 checkout_reply{[reply](caf::expected<checkout_outcome> outcome) {
+                   reply(outcome ? http::json_response(200, R"({"answered":true})")
+                                 : http::response_for(outcome.error()));
+                 }});
 }
 
 struct edge {
@@ -99,16 +127,12 @@ struct edge {
                    },
                    atoms::ping_atom::value);
                });
-    // Without a timer of its own, the ask learns of its destination's death.
+    // Without a timer or a waiting actor, a checkout's reply still learns
+    // of its destination's death: the reply dropped with it answers.
     routes.add("GET", "/actor/dies-holding", http::access::open, http::body_kind::none,
                [this](http::request&, http::reply_fn reply) {
-                 auto target = sys->spawn(silent);
-                 ap::ask_within_callee_deadline<persistence::db_status>(
-                   *sys, target,
-                   [reply](caf::expected<persistence::db_status> st) {
-                     reply(st ? http::json_response(200, "{}") : http::response_for(st.error()));
-                   },
-                   atoms::ping_atom::value);
+                 auto target = sys->spawn(holding);
+                 ask_checkout(target, std::move(reply));
                  std::thread([target] {
                    std::this_thread::sleep_for(50ms);
                    caf::anon_send_exit(target, caf::exit_reason::kill);
@@ -116,13 +140,7 @@ struct edge {
                });
     routes.add("GET", "/actor/prompt", http::access::open, http::body_kind::none,
                [this](http::request&, http::reply_fn reply) {
-                 ap::ask_within_callee_deadline<persistence::db_status>(
-                   *sys, sys->spawn(prompt),
-                   [reply](caf::expected<persistence::db_status> st) {
-                     reply(st ? http::json_response(200, "{\"answered\":true}")
-                              : http::response_for(st.error()));
-                   },
-                   atoms::ping_atom::value);
+                 ask_checkout(sys->spawn(answering), std::move(reply));
                });
     server = std::make_unique<http::server>(routes, registry, limits);
     port = server->listen("127.0.0.1", 0);
@@ -313,13 +331,13 @@ BOOST_AUTO_TEST_CASE(actor_that_is_down_is_503) {
   BOOST_TEST(is_error_body(r, "unavailable"));
 }
 
-BOOST_AUTO_TEST_CASE(an_untimed_ask_gets_its_answer) {
+BOOST_AUTO_TEST_CASE(a_checkout_reply_gets_its_answer) {
   auto r = http_call(port, "GET", "/actor/prompt");
   BOOST_TEST(r.status == 200);
   BOOST_TEST(r.body == R"({"answered":true})");
 }
 
-BOOST_AUTO_TEST_CASE(an_untimed_ask_whose_destination_dies_holding_it_is_503) {
+BOOST_AUTO_TEST_CASE(a_checkout_reply_whose_destination_dies_holding_it_is_503) {
   // Before the server's own deadline (400 ms here) would answer 504.
   auto r = http_call(port, "GET", "/actor/dies-holding");
   BOOST_TEST(r.status == 503);
