@@ -18,6 +18,12 @@ void configure_actor_system(caf::actor_system_config& cfg, std::size_t threads) 
   register_error_category(cfg);
   if (threads > 0)
     cfg.set("scheduler.max-threads", threads);
+  // An idle worker waits on its condition variable (woken by the next
+  // message) right after its quick polls, instead of first polling up to
+  // 500 times with 50 µs sleeps in between: on a machine it shares with
+  // PostgreSQL those sleeps and wake-ups cost more CPU than they save
+  // latency (docs/performance.md).
+  cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
 }

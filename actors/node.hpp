@@ -48,7 +48,8 @@ struct node_options {
 
 /// Prepares an actor system configuration for the service: the `ap` error
 /// category, CAF's own logger silenced (the service logs JSON lines itself),
-/// and `threads` scheduler threads (0: CAF's default, one per core).
+/// `threads` scheduler threads (0: CAF's default, one per core), and idle
+/// workers that wait for their next message without a spell of timed polls.
 void configure_actor_system(caf::actor_system_config& cfg, std::size_t threads = 0);
 
 /// Builds the actor graph: the supervisor with every domain actor as its

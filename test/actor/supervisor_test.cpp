@@ -1,5 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
+#include <caf/actor_system_config.hpp>
+
+#include "actors/node.hpp"
 #include "actors/supervisor.hpp"
 #include "core/metrics.hpp"
 #include "test/support/actor_fixture.hpp"
@@ -63,6 +66,15 @@ struct supervised : test::actor_fixture {
 };
 
 } // namespace
+
+// The service's actor system: its scheduler's idle workers go straight
+// from their quick polls to waiting for the next message.
+BOOST_AUTO_TEST_CASE(the_service_s_idle_workers_wait_without_timed_polls) {
+  caf::actor_system_config cfg;
+  configure_actor_system(cfg, 1);
+  BOOST_TEST(caf::get_or(cfg, "work-stealing.moderate-poll-attempts", std::size_t{500}) == 0u);
+  BOOST_TEST(caf::get_or(cfg, "scheduler.max-threads", std::size_t{0}) == 1u);
+}
 
 BOOST_FIXTURE_TEST_SUITE(supervision, supervised)
 
