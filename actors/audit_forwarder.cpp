@@ -12,6 +12,22 @@
 
 namespace ap {
 
+// The rows of one lease (or hand-over) on their way, and how each ended.
+struct audit_batch {
+  /// Its key in the state's `on_their_way`.
+  std::uint64_t id = 0;
+  /// When its rows' lease was last set, and when its calls are due.
+  caf::actor_clock::time_point lease_set_at;
+  caf::actor_clock::time_point deadline;
+  std::vector<domain::audit_event> rows;
+  std::vector<domain::forwarding_outcome> outcomes;
+  /// Which rows are decided: an answer that comes after its row was
+  /// decided (past the batch's deadline) is dropped.
+  std::vector<bool> decided;
+  std::size_t remaining = 0;
+  bool full = false;
+};
+
 namespace {
 
 /// How long one outbox request may take.
@@ -80,23 +96,10 @@ void finish_cycle(const context& ctx, bool more) {
   }
 }
 
-// The rows of one lease (or hand-over) on their way, and how each ended.
-struct batch {
-  /// Its key in the state's `on_their_way`.
-  std::uint64_t id = 0;
-  std::vector<domain::audit_event> rows;
-  std::vector<domain::forwarding_outcome> outcomes;
-  /// Which rows are decided: an answer that comes after its row was
-  /// decided (past the batch's deadline) is dropped.
-  std::vector<bool> decided;
-  std::size_t remaining = 0;
-  bool full = false;
-};
-
 // Says, once they are recorded, which events of `b` are dead-lettered: one
 // error line each, with what identifies the event and the Kernel's answer
 // (never the payload, whose content may be what was refused).
-void report_dead_letters(const context& ctx, const batch& b) {
+void report_dead_letters(const context& ctx, const audit_batch& b) {
   for (std::size_t i = 0; i < b.outcomes.size(); ++i) {
     const auto& out = b.outcomes[i];
     if (out.refused_status == 0)
@@ -115,10 +118,9 @@ void report_dead_letters(const context& ctx, const batch& b) {
   }
 }
 
-void settle(const context& ctx, std::shared_ptr<batch> b) {
+void settle(const context& ctx, std::shared_ptr<audit_batch> b) {
   // Settling releases or ends the leases: nothing more to renew or expire.
   ctx.self->state.on_their_way.erase(b->id);
-  ctx.self->state.call_deadlines.erase(b->id);
   ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, b->outcomes)
     .then([ctx, b](bool) {
             report_dead_letters(ctx, *b);
@@ -134,7 +136,7 @@ void settle(const context& ctx, std::shared_ptr<batch> b) {
 }
 
 // Row `i`'s outcome is decided; the last one settles the batch.
-void decided(const context& ctx, const std::shared_ptr<batch>& b, std::size_t i) {
+void decided(const context& ctx, const std::shared_ptr<audit_batch>& b, std::size_t i) {
   if (b->decided[i])
     return;
   b->decided[i] = true;
@@ -144,7 +146,7 @@ void decided(const context& ctx, const std::shared_ptr<batch>& b, std::size_t i)
 
 // The rows of `b` still unanswered at its deadline go again, as a call
 // that timed out would.
-void expire(const context& ctx, const std::shared_ptr<batch>& b) {
+void expire(const context& ctx, const std::shared_ptr<audit_batch>& b) {
   for (std::size_t i = 0; i < b->rows.size(); ++i) {
     if (b->decided[i])
       continue;
@@ -184,8 +186,8 @@ void read_keys(const context& ctx);
 // among the keys read last, or whose signature fails under the key read
 // last (a Kernel may replace a signer's key and keep its id), waits for the
 // next read of the keys and is checked again, once.
-void judge(const context& ctx, std::shared_ptr<batch> b, std::size_t i, kernel::audit_ack ack,
-           bool keys_read_since) {
+void judge(const context& ctx, std::shared_ptr<audit_batch> b, std::size_t i,
+           kernel::audit_ack ack, bool keys_read_since) {
   if (b->decided[i])
     return;  // past the deadline: the row goes again
   const auto& row = b->rows[i];
@@ -271,26 +273,21 @@ void read_keys(const context& ctx) {
 // Sends leased rows and settles their outcomes; `lease_more` when they came
 // from a lease, which is repeated after a full batch.
 void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lease_more) {
-  auto b = std::make_shared<batch>();
+  auto b = std::make_shared<audit_batch>();
   auto& st = ctx.self->state;
   b->id = st.next_batch++;
-  std::vector<std::string> ids;
-  ids.reserve(rows.size());
-  for (const auto& row : rows)
-    ids.push_back(row.event_id);
-  st.on_their_way.emplace(b->id, std::make_pair(ctx.self->clock().now(), std::move(ids)));
+  // One deadline for the batch's calls, checked by the poll: a timed
+  // request each would cost CAF's clock thread two wake-ups a call, and
+  // the Kernel client bounds each exchange itself. The deadline still ends
+  // calls that client drops (it died with them in hand).
+  b->lease_set_at = ctx.self->clock().now();
+  b->deadline = b->lease_set_at + ctx.cfg->kernel_timeout;
+  st.on_their_way.emplace(b->id, b);
   b->rows = std::move(rows);
   b->remaining = b->rows.size();
   b->full = lease_more && static_cast<std::int32_t>(b->rows.size()) >= ctx.cfg->batch_size;
   b->outcomes.resize(b->rows.size());
   b->decided.assign(b->rows.size(), false);
-  // One deadline for the batch's calls, checked by the poll: a timed
-  // request each would cost CAF's clock thread two wake-ups a call, and
-  // the Kernel client bounds each exchange itself. The deadline still ends
-  // calls that client drops (it died with them in hand).
-  st.call_deadlines.emplace(
-    b->id, std::make_pair(ctx.self->clock().now() + ctx.cfg->kernel_timeout,
-                          std::function<void()>{[ctx, b] { expire(ctx, b); }}));
   for (std::size_t i = 0; i < b->rows.size(); ++i) {
     const auto& row = b->rows[i];
     b->outcomes[i] = {row.event_id, false, {}, row.attempts, {}, 0, {}};
@@ -318,20 +315,14 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
 
 // Ends the batches whose calls are past their deadline.
 void expire_overdue(const context& ctx) {
-  auto& deadlines = ctx.self->state.call_deadlines;
   auto now = ctx.self->clock().now();
-  std::vector<std::function<void()>> overdue;
-  for (auto it = deadlines.begin(); it != deadlines.end();) {
-    if (it->second.first > now) {
-      ++it;
-      continue;
-    }
-    overdue.push_back(std::move(it->second.second));
-    it = deadlines.erase(it);
-  }
-  // Each settles its batch, which changes the map: called after the walk.
-  for (auto& end : overdue)
-    end();
+  std::vector<std::shared_ptr<audit_batch>> overdue;
+  for (const auto& [id, b] : ctx.self->state.on_their_way)
+    if (b->deadline <= now)
+      overdue.push_back(b);
+  // Each settles its batch, which changes the map: ended after the walk.
+  for (const auto& b : overdue)
+    expire(ctx, b);
 }
 
 // Renews the leases of the batches out for half a lease or more, in one
@@ -342,11 +333,13 @@ void renew_leases(const context& ctx) {
   auto now = ctx.self->clock().now();
   auto half = std::chrono::milliseconds{ctx.cfg->lease_ms / 2};
   std::vector<std::string> ids;
-  for (auto& [id, entry] : st.on_their_way) {
-    if (now - entry.first < half)
+  for (auto& [id, b] : st.on_their_way) {
+    if (now - b->lease_set_at < half)
       continue;
-    entry.first = now;
-    ids.insert(ids.end(), entry.second.begin(), entry.second.end());
+    b->lease_set_at = now;
+    // Its decided rows too: they stay leased until the batch settles.
+    for (const auto& row : b->rows)
+      ids.push_back(row.event_id);
   }
   if (ids.empty())
     return;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -64,6 +65,9 @@ struct audit_forwarder_config {
   std::function<kernel_actor()> kernel;
 };
 
+/// The rows of one lease (or hand-over) on their way to the Kernel.
+struct audit_batch;
+
 /// State of the audit forwarder.
 struct audit_forwarder_state {
   static constexpr const char* name = "audit-forwarder";
@@ -76,16 +80,13 @@ struct audit_forwarder_state {
   /// Rows handed over, already leased to this instance, not yet sent.
   std::deque<domain::audit_event> handed;
   std::chrono::steady_clock::time_point last_stats{};
-  /// The events of each batch on its way to the Kernel, and when their
-  /// lease was last set: a batch out for half a lease has it renewed, so a
-  /// Kernel slower than the lease still gets each event once.
-  std::map<std::uint64_t, std::pair<caf::actor_clock::time_point, std::vector<std::string>>>
-    on_their_way;
+  /// The batches on their way to the Kernel, by id, each with when its
+  /// rows' lease was last set (a batch out for half a lease has it renewed,
+  /// so a Kernel slower than the lease still gets each event once) and when
+  /// its calls are due (the rows still unanswered then go again); both
+  /// checked by the poll.
+  std::map<std::uint64_t, std::shared_ptr<audit_batch>> on_their_way;
   std::uint64_t next_batch = 0;
-  /// When each batch's Kernel calls are due, and what ends them then (the
-  /// rows still unanswered go again); checked by the poll.
-  std::map<std::uint64_t, std::pair<caf::actor_clock::time_point, std::function<void()>>>
-    call_deadlines;
   /// The Kernel's signing keys as last read (SPEC §11).
   domain::signer_keys signer_keys;
   /// A read of the keys is on its way; another waits for its turn.

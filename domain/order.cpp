@@ -331,23 +331,20 @@ order_record assemble_completed(const order_ids& ids, const checkout_request& re
   // they are, rather than parsed back and written again.
   std::string& out = rec.result;
   out.reserve(delivery_doc.size() + license_doc.size() + proof_doc.size() + 512);
-  auto member = [&out](const char* name_and_colon, std::string_view text) {
-    append_member(out, name_and_colon, text);
-  };
-  member("{\"audit\":{\"eventId\":", ids.completed_event_id);
+  append_member(out, "{\"audit\":{\"eventId\":", ids.completed_event_id);
   out += ",\"status\":\"pending\"}";
-  member(",\"createdAt\":", ids.created_at);
-  member(",\"currency\":", q.currency);
+  append_member(out, ",\"createdAt\":", ids.created_at);
+  append_member(out, ",\"currency\":", q.currency);
   out += ",\"delivery\":";
   out += delivery_doc;
   out += ",\"finance\":{\"credit\":" + std::to_string(entry.credit);
-  member(",\"currency\":", entry.currency);
+  append_member(out, ",\"currency\":", entry.currency);
   out += ",\"debit\":" + std::to_string(entry.debit);
-  member(",\"entryId\":", entry.entry_id);
-  member(",\"ledgerId\":", entry.ledger_id);
+  append_member(out, ",\"entryId\":", entry.entry_id);
+  append_member(out, ",\"ledgerId\":", entry.ledger_id);
   out += "},\"license\":";
   out += license_doc;
-  member(",\"orderId\":", ids.order_id);
+  append_member(out, ",\"orderId\":", ids.order_id);
   out += ",\"payment\":";
   append_payment(out, payment);
   out += ",\"proof\":";
