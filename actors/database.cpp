@@ -58,18 +58,17 @@ void deliver(std::vector<caf::typed_response_promise<persistence::stored_order>>
 }
 
 // Sends what is waiting, in batches, while fewer than `in_flight` batches
-// are at the workers. A request that arrives while the workers are busy
-// waits for the next batch, so batches grow with the load and a lone
-// request goes out at once.
+// (one by default) are at the workers. A request that arrives while a batch
+// is at a worker waits for the next batch, so batches grow with the load
+// and a lone request goes out at once.
 //
 // A batch is sent without a timer of its own (which would cost CAF's clock
 // thread two wake-ups a batch): the worker bounds every call it makes (the
 // call deadline, DB_CALL_DEADLINE_MS, then the cancel's grace, then the
 // connection is dropped, an outcome in doubt; connecting has its
-// connect_timeout), and a worker
-// that dies takes this facade with it (they are linked), so no batch is
-// left unanswered. The callers take an error as an outcome in doubt (SPEC
-// §9), never as a refusal.
+// connect_timeout), and a worker that dies takes this facade with it (they
+// are linked), so no batch is left unanswered. The callers take an error as
+// an outcome in doubt (SPEC §9), never as a refusal.
 template <class Item, class Reply>
 void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg) {
   constexpr bool is_begin = std::is_same<Item, persistence::checkout_begin>::value;

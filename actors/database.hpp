@@ -36,9 +36,14 @@ struct database_config {
   int multisig_threshold = 2;
   /// Concurrent checkout records and stores are gathered into batches of at most this
   /// many, with at most `batches_in_flight` of each kind at the workers at
-  /// once: one transaction commits many orders (group commit).
+  /// once: one transaction commits many orders (group commit). One: what
+  /// arrives while a batch commits goes in the next, so batches are as
+  /// large as the load makes them and PostgreSQL's cost per call (the
+  /// function, its plans, the commit) is shared by more orders. A second
+  /// batch in flight halved the mean batch and cost more CPU per checkout
+  /// (docs/performance.md).
   std::size_t max_batch = 64;
-  std::size_t batches_in_flight = 2;
+  std::size_t batches_in_flight = 1;
   /// Stored orders' outbox events are written leased to this instance's
   /// forwarder, to which the checkout hands them (no owner: not leased).
   persistence::outbox_lease outbox_lease;

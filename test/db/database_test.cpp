@@ -1,3 +1,5 @@
+#include <thread>
+
 #include <boost/test/unit_test.hpp>
 
 #include <caf/all.hpp>
@@ -174,6 +176,48 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   BOOST_TEST(batches("begin") >= static_cast<std::uint64_t>(n / 8));
   BOOST_TEST(batches("begin") < static_cast<std::uint64_t>(n));
   BOOST_TEST(batches("store") < static_cast<std::uint64_t>(n));
+  caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
+}
+
+// By default one batch of each kind is at the workers at a time: what
+// arrives while it commits waits, and goes in the next batch together. Here
+// the first record waits on a lock, and the nineteen sent behind it go as
+// one batch once it is released (with two in flight, the second would have
+// gone alone: three batches).
+BOOST_AUTO_TEST_CASE(records_sent_while_a_batch_commits_go_together_in_the_next) {
+  auto url = test::fresh_database("ap_database_one_in_flight");
+  persistence::connection c{url};
+  persistence::migrate(c);
+  live_system live;
+  metrics::registry registry;
+  auto cfg = db_config(url, 4);
+  cfg.registry = &registry;
+  auto db = live.sys->spawn(database, cfg);
+  BOOST_REQUIRE(live.ping(db).ready());
+  persistence::connection locker{url};
+  locker.exec("BEGIN");
+  locker.exec("LOCK TABLE unfinished_checkouts IN SHARE MODE");
+  caf::scoped_actor self{*live.sys};
+  constexpr int n = 20;
+  for (int i = 0; i < n; ++i) {
+    auto digits = std::to_string(i);
+    auto id = "order_" + std::string(24 - digits.size(), '0') + digits;
+    self->send(db, atoms::begin_atom::value,
+               persistence::checkout_begin{id, "cust-" + digits, "key-" + digits, "fp", id, "{}"});
+  }
+  std::this_thread::sleep_for(300ms);
+  locker.exec("COMMIT");
+  int claimed = 0;
+  for (int i = 0; i < n; ++i)
+    self->receive(
+      [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+      caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
+  BOOST_TEST(claimed == n);
+  auto begins = [&](const char* name) {
+    return registry.get_counter(name, "", {{"kind", "begin"}}).value();
+  };
+  BOOST_TEST(begins("ap_db_batches_total") == 2u);
+  BOOST_TEST(begins("ap_db_batched_requests_total") == static_cast<std::uint64_t>(n));
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
