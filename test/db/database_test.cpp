@@ -44,6 +44,19 @@ database_config db_config(const std::string& url, std::size_t workers) {
   return cfg;
 }
 
+// The id of test checkout `i`: a well-formed order id.
+std::string order_id_of(int i) {
+  auto digits = std::to_string(i);
+  return "order_" + std::string(24 - digits.size(), '0') + digits;
+}
+
+// The record of test checkout `i`, keyed "key-<i>" for customer "cust-<i>".
+persistence::checkout_begin begin_of(int i) {
+  auto id = order_id_of(i);
+  auto digits = std::to_string(i);
+  return {id, "cust-" + digits, "key-" + digits, "fp", id, "{}"};
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(database_actor_tests)
@@ -109,13 +122,12 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   auto cfg = db_config(url, 2);
   cfg.registry = &registry;
   cfg.max_batch = 8;
-  cfg.batches_in_flight = 1;
   auto db = live.sys->spawn(database, cfg);
   constexpr int n = 40;
   auto order = [](int i) {
     domain::order_record o;
     auto digits = std::to_string(i);
-    o.order_id = "order_" + std::string(24 - digits.size(), '0') + digits;
+    o.order_id = order_id_of(i);
     o.customer_id = "cust-" + digits;
     o.email = "a@example.com";
     o.status = domain::order_status::completed;
@@ -134,10 +146,7 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   // Every request is sent before any reply is read, so they queue up
   // behind the one batch in flight.
   for (int i = 0; i < n; ++i)
-    self->send(db, atoms::begin_atom::value,
-               persistence::checkout_begin{order(i).order_id, "cust-" + std::to_string(i),
-                                           "key-" + std::to_string(i), "fp",
-                                           order(i).order_id, "{}"});
+    self->send(db, atoms::begin_atom::value, begin_of(i));
   int claimed = 0;
   for (int i = 0; i < n; ++i)
     self->receive([&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
@@ -199,12 +208,8 @@ BOOST_AUTO_TEST_CASE(records_sent_while_a_batch_commits_go_together_in_the_next)
   locker.exec("LOCK TABLE unfinished_checkouts IN SHARE MODE");
   caf::scoped_actor self{*live.sys};
   constexpr int n = 20;
-  for (int i = 0; i < n; ++i) {
-    auto digits = std::to_string(i);
-    auto id = "order_" + std::string(24 - digits.size(), '0') + digits;
-    self->send(db, atoms::begin_atom::value,
-               persistence::checkout_begin{id, "cust-" + digits, "key-" + digits, "fp", id, "{}"});
-  }
+  for (int i = 0; i < n; ++i)
+    self->send(db, atoms::begin_atom::value, begin_of(i));
   std::this_thread::sleep_for(300ms);
   locker.exec("COMMIT");
   int claimed = 0;
