@@ -43,7 +43,7 @@ long result::affected() const {
 namespace {
 
 // Appends "item" with `"` and `\` escaped, copying the runs between them
-// whole: the arrays of a store batch carry every order's result.
+// whole.
 void append_array_element(std::string& out, const std::string& item) {
   out += '"';
   std::size_t from = 0;
@@ -93,6 +93,70 @@ std::string to_pg_array(const std::vector<std::optional<std::string>>& items) {
   }
   out += '}';
   return out;
+}
+
+param param::binary(std::uint32_t type_oid, std::string bytes) {
+  param out{std::move(bytes)};
+  out.binary_type_ = type_oid;
+  return out;
+}
+
+namespace {
+
+constexpr std::uint32_t text_oid = 25;
+constexpr std::uint32_t text_array_oid = 1009;
+
+void append_int32(std::string& out, std::uint32_t v) {
+  char be[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                static_cast<char>(v)};
+  out.append(be, 4);
+}
+
+// array_send's layout: dimensions, whether any element is NULL, the
+// element type, then each dimension's length and lower bound (none for an
+// empty array), then each element as its length (-1 for NULL) and bytes.
+template <class Each>
+param binary_text_array(std::size_t count, bool any_null, std::size_t bytes, Each each) {
+  std::string out;
+  out.reserve(20 + 4 * count + bytes);
+  append_int32(out, count == 0 ? 0 : 1);
+  append_int32(out, any_null ? 1 : 0);
+  append_int32(out, text_oid);
+  if (count > 0) {
+    append_int32(out, static_cast<std::uint32_t>(count));
+    append_int32(out, 1);
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string* item = each(i);
+    if (item == nullptr) {
+      append_int32(out, 0xffffffffu);
+      continue;
+    }
+    append_int32(out, static_cast<std::uint32_t>(item->size()));
+    out += *item;
+  }
+  return param::binary(text_array_oid, std::move(out));
+}
+
+} // namespace
+
+param text_array(const std::vector<std::string>& items) {
+  std::size_t bytes = 0;
+  for (const auto& item : items)
+    bytes += item.size();
+  return binary_text_array(items.size(), false, bytes, [&](std::size_t i) { return &items[i]; });
+}
+
+param text_array(const std::vector<std::optional<std::string>>& items) {
+  std::size_t bytes = 0;
+  bool any_null = false;
+  for (const auto& item : items) {
+    bytes += item ? item->size() : 0;
+    any_null = any_null || !item;
+  }
+  return binary_text_array(items.size(), any_null, bytes, [&](std::size_t i) {
+    return items[i] ? &*items[i] : nullptr;
+  });
 }
 
 std::vector<std::string> from_pg_array(const std::string& text) {
@@ -272,14 +336,32 @@ bool connection::send_cancel(std::chrono::steady_clock::time_point until) {
   return answer.wait_until(until) == std::future_status::ready && answer.get();
 }
 
-pg_result* connection::run(const char* sql, const std::vector<const char*>* values) {
+pg_result* connection::run(const char* sql, const params* values) {
   last_call_past_deadline_ = false;
+  // Text values go as C strings; binary ones with their length, format
+  // and type.
+  std::vector<const char*> bytes;
+  std::vector<int> lengths, formats;
+  std::vector<unsigned int> types;
+  if (values) {
+    bytes.reserve(values->size());
+    lengths.reserve(values->size());
+    formats.reserve(values->size());
+    types.reserve(values->size());
+    for (const auto& v : *values) {
+      bytes.push_back(v.bytes() ? v.bytes()->data() : nullptr);
+      lengths.push_back(v.bytes() ? static_cast<int>(v.bytes()->size()) : 0);
+      formats.push_back(v.binary_type() != 0 ? 1 : 0);
+      types.push_back(v.binary_type());
+    }
+  }
+  auto n = static_cast<int>(bytes.size());
   if (limits_.call_deadline.count() <= 0)
-    return values ? PQexecParams(conn_, sql, static_cast<int>(values->size()), nullptr,
-                                 values->data(), nullptr, nullptr, 0)
+    return values ? PQexecParams(conn_, sql, n, types.data(), bytes.data(), lengths.data(),
+                                 formats.data(), 0)
                   : PQexec(conn_, sql);
-  int sent = values ? PQsendQueryParams(conn_, sql, static_cast<int>(values->size()), nullptr,
-                                        values->data(), nullptr, nullptr, 0)
+  int sent = values ? PQsendQueryParams(conn_, sql, n, types.data(), bytes.data(),
+                                        lengths.data(), formats.data(), 0)
                     : PQsendQuery(conn_, sql);
   if (sent == 0)
     return nullptr;  // check() reports PQerrorMessage
@@ -314,11 +396,7 @@ result connection::exec(const std::string& sql) {
 
 result connection::exec(const std::string& sql, const params& values) {
   ensure();
-  std::vector<const char*> ptrs;
-  ptrs.reserve(values.size());
-  for (const auto& v : values)
-    ptrs.push_back(v ? v->c_str() : nullptr);
-  return check(run(sql.c_str(), &ptrs), sql);
+  return check(run(sql.c_str(), &values), sql);
 }
 
 void connection::rollback_quietly() {

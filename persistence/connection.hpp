@@ -80,14 +80,41 @@ private:
   std::unique_ptr<pg_result, deleter> res_;
 };
 
-/// Parameters of a statement; nullopt is SQL NULL.
-using params = std::vector<std::optional<std::string>>;
+/// One parameter of a statement: text (nullopt is SQL NULL), or a value
+/// in PostgreSQL's binary format with the OID of its type.
+class param {
+public:
+  param(std::nullopt_t) {}
+  param(std::string text) : bytes_(std::move(text)) {}
+  param(const char* text) : bytes_(std::string(text)) {}
+  param(std::optional<std::string> text) : bytes_(std::move(text)) {}
+  /// `bytes` as PostgreSQL's `send` function of type `type_oid` writes it.
+  static param binary(std::uint32_t type_oid, std::string bytes);
+  /// The text or bytes; nullopt for NULL.
+  const std::optional<std::string>& bytes() const noexcept { return bytes_; }
+  /// The type's OID for a binary value; 0 for text, whose type the
+  /// statement decides.
+  std::uint32_t binary_type() const noexcept { return binary_type_; }
+private:
+  std::optional<std::string> bytes_;
+  std::uint32_t binary_type_ = 0;
+};
+
+/// Parameters of a statement, `$1…`.
+using params = std::vector<param>;
 
 /// A PostgreSQL array literal (`{"a","b"}`) of text values, for `$n::text[]`
 /// (or any element type PostgreSQL parses from text, such as `$n::bigint[]`).
 std::string to_pg_array(const std::vector<std::string>& items);
 /// The same with SQL NULL for nullopt elements.
 std::string to_pg_array(const std::vector<std::optional<std::string>>& items);
+/// A one-dimensional `text[]` in binary format, for a `$n::text[]`. The
+/// server copies each element as it is, where it would parse an array
+/// literal character by character (and the client would escape it): the
+/// arrays of a store batch carry every order's result and event payloads.
+param text_array(const std::vector<std::string>& items);
+/// The same with SQL NULL for nullopt elements.
+param text_array(const std::vector<std::optional<std::string>>& items);
 /// The elements of a one-dimensional text array as PostgreSQL prints it
 /// (`{a,"b c"}`); NULL elements are left out.
 std::vector<std::string> from_pg_array(const std::string& text);
@@ -119,7 +146,7 @@ public:
   /// or dropped (`ap_db_calls_past_deadline_total`).
   std::uint64_t calls_past_deadline() const noexcept { return calls_past_deadline_; }
 
-  /// Runs one statement with text parameters `$1…`.
+  /// Runs one statement with parameters `$1…`.
   result exec(const std::string& sql, const params& values);
 
   /// Runs `work` inside BEGIN … COMMIT, rolling back if it throws.
@@ -149,7 +176,7 @@ private:
   void rollback_quietly();
   /// Sends a statement (with `values`, in the extended protocol) and
   /// waits for its result within the call deadline.
-  pg_result* run(const char* sql, const std::vector<const char*>* values);
+  pg_result* run(const char* sql, const params* values);
   /// The call's result (the last of several statements, or the first
   /// error), or null when `until` came first.
   pg_result* collect(std::chrono::steady_clock::time_point until);

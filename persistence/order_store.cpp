@@ -138,7 +138,7 @@ std::vector<claim_result> claim_idempotency_keys(connection& db,
     "INSERT INTO idempotency_keys (customer_id, idem_key, fingerprint, state)"
     " SELECT c, k, f, 'in_flight' FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, k, f)"
     " ON CONFLICT (customer_id, idem_key) DO NOTHING RETURNING customer_id, idem_key",
-    {to_pg_array(customers), to_pg_array(keys), to_pg_array(fingerprints)});
+    {text_array(customers), text_array(keys), text_array(fingerprints)});
   std::set<std::pair<std::string, std::string>> fresh;
   for (int i = 0; i < inserted.rows(); ++i)
     fresh.emplace(inserted.value(i, 0), inserted.value(i, 1));
@@ -186,9 +186,9 @@ std::vector<claim_result> begin_checkouts(connection& db,
   if (!sent.empty()) {
     auto rows = db.exec("SELECT * FROM begin_checkouts($1::text[], $2::text[], $3::text[],"
                         " $4::text[], $5::text[], $6::text[])",
-                        {to_pg_array(order), to_pg_array(customer), to_pg_array(key),
-                         to_pg_array(fingerprint), to_pg_array(payment_key),
-                         to_pg_array(intent)});
+                        {text_array(order), text_array(customer), text_array(key),
+                         text_array(fingerprint), text_array(payment_key),
+                         text_array(intent)});
     for (int r = 0; r < rows.rows(); ++r)
       begun.insert(rows.value(r, 0));
   }
@@ -308,13 +308,13 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
           " $12::text[], $13::text[], $14::text[], $15::text[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
           " $20::text, $21::integer)",
-          {to_pg_array(order_id), to_pg_array(customer), to_pg_array(email),
-           to_pg_array(status), to_pg_array(currency), to_pg_array(total), to_pg_array(payment),
-           to_pg_array(entry), to_pg_array(result), to_pg_array(items), to_pg_array(created),
-           to_pg_array(event_id), to_pg_array(event_type), to_pg_array(event_order),
-           to_pg_array(payload),
-           to_pg_array(key_customer), to_pg_array(key),
-           to_pg_array(body), to_pg_array(key_order), optional(lease.owner),
+          {text_array(order_id), text_array(customer), text_array(email),
+           text_array(status), text_array(currency), to_pg_array(total), text_array(payment),
+           text_array(entry), text_array(result), text_array(items), to_pg_array(created),
+           text_array(event_id), text_array(event_type), text_array(event_order),
+           text_array(payload),
+           text_array(key_customer), text_array(key),
+           text_array(body), text_array(key_order), optional(lease.owner),
            std::to_string(lease.lease_ms)});
   return from_pg_array(rows.value(0, 0));
 }

@@ -28,7 +28,7 @@ std::int32_t renew_outbox_leases(connection& db, const lease_terms& terms,
                       " WHERE event_id = ANY($3::text[]) AND leased_by = $1 AND delivered_at IS NULL"
                       " AND leased_until IS NOT NULL RETURNING 1)"
                       " SELECT count(*) FROM renewed",
-                      {terms.owner, std::to_string(terms.lease_ms), to_pg_array(event_ids)});
+                      {terms.owner, std::to_string(terms.lease_ms), text_array(event_ids)});
   return static_cast<std::int32_t>(std::stol(rows.value(0, 0)));
 }
 
@@ -69,14 +69,14 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
             " INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, queued_at)"
             " SELECT * FROM delivered"
             " ON CONFLICT (event_id) DO NOTHING",
-            {to_pg_array(acknowledged), to_pg_array(receipts)});
+            {text_array(acknowledged), text_array(receipts)});
   // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
   if (!failed.empty())
     db.exec("UPDATE audit_outbox SET leased_until = NULL, next_attempt_at = now()"
             " + make_interval(secs => least($2::double precision,"
             "                              100 * power(2, least(attempts, 20))) / 1000)"
             " WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL",
-            {to_pg_array(failed), std::to_string(max_backoff.count())});
+            {text_array(failed), std::to_string(max_backoff.count())});
   // The refused rows are dead-lettered, with the Kernel's status and its
   // answer cut to the column's bound; lease_outbox skips them from now on.
   if (!refused.empty())
@@ -84,7 +84,7 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
             "   dead_letter_status = d.status, dead_letter_reason = left(d.reason, 1000)"
             " FROM unnest($1::text[], $2::integer[], $3::text[]) AS d(event_id, status, reason)"
             " WHERE o.event_id = d.event_id AND o.delivered_at IS NULL",
-            {to_pg_array(refused), to_pg_array(refused_statuses), to_pg_array(refusals)});
+            {text_array(refused), to_pg_array(refused_statuses), text_array(refusals)});
 }
 
 std::int64_t requeue_dead_letters(connection& db, const std::vector<std::string>& event_ids) {
@@ -97,7 +97,7 @@ std::int64_t requeue_dead_letters(connection& db, const std::vector<std::string>
                       "   AND (cardinality($1::text[]) = 0 OR event_id = ANY($1::text[]))"
                       " RETURNING 1)"
                       " SELECT count(*) FROM requeued",
-                      {to_pg_array(event_ids)});
+                      {text_array(event_ids)});
   return std::stoll(rows.value(0, 0));
 }
 
