@@ -91,7 +91,8 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
     auto row = db.exec(
       // A completed key answers its order's outcome (a key without an
       // order: the refusal it was abandoned with), and the body stored with
-      // it, or else its order's result.
+      // it, or else its order's result. A key recorded with its checkout
+      // (migration 0018) is completed by its order's row.
       "SELECT k.fingerprint, k.state, coalesce(o.status, ''),"
       " coalesce(k.response_body, o.result),"
       " k.updated_at < now() - make_interval(secs => $3) AS stale"
@@ -102,10 +103,13 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
       continue;
     if (row.value(0, 0) != claim.fingerprint)
       return {claim_state::mismatch, {}, {}};
-    if (row.value(0, 1) == "completed")
+    const auto& state = row.value(0, 1);
+    if (state == "completed" || (state == "recorded" && !row.value(0, 2).empty()))
       return {claim_state::replay, replay_outcome(row.value(0, 2)),
               domain::result_naming_delivery_key(row.value(0, 3))};
-    if (row.value(0, 4) == "t") {
+    // A recorded key's checkout has its unfinished record until the order
+    // is stored or the checkout abandoned: never released here.
+    if (state == "in_flight" && row.value(0, 4) == "t") {
       // Left by a release that recorded no unfinished checkout, and that
       // stopped: nothing will finish it, so it is released.
       auto released = db.exec(

@@ -26,7 +26,9 @@ constexpr const char* purge_keys_sql =
   "  SELECT k.ctid FROM idempotency_keys k"
   "   WHERE k.created_at < now() - make_interval(secs => $1::double precision)"
   "     AND k.updated_at < now() - make_interval(secs => $1::double precision)"
-  "     AND k.state = 'completed'"
+  "     AND (k.state = 'completed'"
+  "          OR (k.state = 'recorded'"
+  "              AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = k.order_id)))"
   "     AND NOT EXISTS (SELECT 1 FROM unfinished_checkouts u"
   "                      WHERE u.customer_id = k.customer_id AND u.idem_key = k.idem_key)"
   "   ORDER BY k.created_at LIMIT $2::integer"
@@ -66,7 +68,7 @@ std::int64_t oldest_kept_seconds(connection& db, retention_table table) {
   // Each is the first entry of an index (migration 0014).
   auto sql = table == retention_table::idempotency_keys
                ? "SELECT coalesce(extract(epoch FROM now() - min(created_at))::bigint, 0)"
-                 " FROM idempotency_keys WHERE state = 'completed'"
+                 " FROM idempotency_keys WHERE state IN ('completed', 'recorded')"
                : "SELECT coalesce(extract(epoch FROM now() - min(delivered_at))::bigint, 0)"
                  " FROM audit_outbox WHERE delivered_at IS NOT NULL";
   return std::stoll(db.exec(sql).value(0, 0));

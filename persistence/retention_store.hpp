@@ -6,9 +6,9 @@
 //
 // What stays, always: orders, their items, their audit receipts (the
 // business record), unfinished checkouts and upgrades. Of the two queues,
-// only rows whose work is over go: keys `completed` (never `in_flight`, never
-// one an unfinished checkout still names) and outbox rows delivered (never
-// pending or dead-lettered ones).
+// only rows whose work is over go: keys `completed`, or `recorded` with their
+// order stored (never `in_flight`, never one an unfinished checkout still
+// names), and outbox rows delivered (never pending or dead-lettered ones).
 
 #include <chrono>
 #include <cstdint>

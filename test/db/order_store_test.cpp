@@ -367,6 +367,109 @@ BOOST_AUTO_TEST_CASE(a_recorded_checkout_keeps_its_key_until_it_is_finished) {
   BOOST_TEST(replay.body == o.result);
 }
 
+// Migration 0018: a key recorded with its checkout names the order, and the
+// order's row completes it; storing the order does not write the key again.
+BOOST_AUTO_TEST_CASE(a_recorded_key_is_completed_by_its_order_without_being_rewritten) {
+  auto o = order("25", "key-25");
+  BOOST_REQUIRE(begin_checkouts(db, {{o.order_id, o.customer_id, "key-25", "fp", "ck_25", "{}"}})
+                  .front()
+                  .state
+                == claim_state::claimed);
+  auto version = [&] {
+    return db.exec("SELECT xmin::text || ctid::text FROM idempotency_keys"
+                   " WHERE idem_key = 'key-25'").value(0, 0);
+  };
+  auto recorded = version();
+  BOOST_TEST(db.exec("SELECT state, order_id FROM idempotency_keys WHERE idem_key = 'key-25'")
+               .value(0, 1) == o.order_id);
+  // Before its order is stored, a retry finds the checkout in flight.
+  BOOST_TEST(claim_idempotency_key(db, {o.customer_id, "key-25", "fp"}).state
+             == claim_state::in_flight);
+  BOOST_TEST(store_order(db, o).stored_now);
+  BOOST_TEST(version() == recorded);
+  BOOST_TEST(db.exec("SELECT state FROM idempotency_keys WHERE idem_key = 'key-25'").value(0, 0)
+             == "recorded");
+  // Then it replays the order, through either path a retry takes.
+  auto replay = claim_idempotency_key(db, {o.customer_id, "key-25", "fp"});
+  BOOST_TEST(replay.state == claim_state::replay);
+  BOOST_TEST(replay.replay == domain::checkout_outcome_kind::completed);
+  BOOST_TEST(replay.body == o.result);
+  auto again = begin_checkouts(db, {{"order_000000000000000000000098", o.customer_id, "key-25",
+                                     "fp", "ck_25", "{}"}})
+                 .front();
+  BOOST_TEST(again.state == claim_state::replay);
+  BOOST_TEST(again.body == o.result);
+  BOOST_TEST(claim_idempotency_key(db, {o.customer_id, "key-25", "other"}).state
+             == claim_state::mismatch);
+  // Old as it may get, a recorded key is never released as stale.
+  db.exec("UPDATE idempotency_keys SET updated_at = now() - interval '1 day'");
+  BOOST_TEST(claim_idempotency_key(db, {o.customer_id, "key-25", "fp"}).state
+             == claim_state::replay);
+}
+
+// A failed checkout's key answers the refusal stored with it, and a key
+// abandoned before any charge answers its refusal too.
+BOOST_AUTO_TEST_CASE(a_recorded_key_keeps_a_body_of_its_own) {
+  auto declined = order("26", "key-26");
+  declined.status = domain::order_status::payment_failed;
+  declined.failure_body = R"({"error":"payment_declined"})";
+  auto abandoned = order("27", "key-27");
+  begin_checkouts(db, {{declined.order_id, declined.customer_id, "key-26", "fp", "ck_26", "{}"},
+                       {abandoned.order_id, abandoned.customer_id, "key-27", "fp", "ck_27", "{}"}});
+  BOOST_TEST(store_order(db, declined).stored_now);
+  BOOST_TEST(abandon_checkout(db, abandoned.order_id, R"({"error":"out_of_stock"})"));
+  BOOST_TEST(db.exec("SELECT string_agg(state || ':' || response_body, ',' ORDER BY idem_key)"
+                     " FROM idempotency_keys").value(0, 0)
+             == R"(completed:{"error":"payment_declined"},completed:{"error":"out_of_stock"})");
+  auto replay = claim_idempotency_key(db, {declined.customer_id, "key-26", "fp"});
+  BOOST_TEST(replay.replay == domain::checkout_outcome_kind::payment_failed);
+  BOOST_TEST(replay.body == declined.failure_body);
+  replay = claim_idempotency_key(db, {abandoned.customer_id, "key-27", "fp"});
+  BOOST_TEST(replay.state == claim_state::replay);
+  BOOST_TEST(replay.replay == domain::checkout_outcome_kind::refused);
+  BOOST_TEST(replay.body == R"({"error":"out_of_stock"})");
+}
+
+// A recorded key holds only for the order it names: another order stored
+// under it fails whole, as an unheld key did.
+BOOST_AUTO_TEST_CASE(a_recorded_key_holds_only_for_its_own_order) {
+  auto mine = order("28", "key-28");
+  begin_checkouts(db, {{mine.order_id, mine.customer_id, "key-28", "fp", "ck_28", "{}"}});
+  auto other = order("29", "key-28");
+  try {
+    store_orders(db, {order("30"), other});
+    BOOST_FAIL("stored an order under a key recorded for another");
+  } catch (const db_error& e) {
+    BOOST_TEST(e.sqlstate() == "40001");
+  }
+  BOOST_TEST(count("orders") == "0");
+  BOOST_TEST(count("audit_outbox") == "0");
+  BOOST_TEST(store_order(db, mine).stored_now);
+}
+
+// The previous release runs beside migration 0018: it records checkouts and
+// stores orders through the same two functions, and its statements that
+// release keys touch only the `in_flight` ones it knows.
+BOOST_AUTO_TEST_CASE(the_previous_release_leaves_recorded_keys_alone) {
+  auto o = order("31", "key-31");
+  begin_checkouts(db, {{o.order_id, o.customer_id, "key-31", "fp", "ck_31", "{}"}});
+  store_order(db, o);
+  db.exec("UPDATE idempotency_keys SET created_at = now() - interval '100 days',"
+          " updated_at = now() - interval '100 days'");
+  // Its stale-claim release (a key with no unfinished record)...
+  BOOST_TEST(db.exec("DELETE FROM idempotency_keys k"
+                     " WHERE customer_id = $1 AND idem_key = $2 AND state = 'in_flight'"
+                     " AND updated_at < now() - make_interval(secs => 60)"
+                     " AND NOT EXISTS (SELECT 1 FROM unfinished_checkouts u"
+                     "                  WHERE u.customer_id = k.customer_id"
+                     "                    AND u.idem_key = k.idem_key)",
+                     {o.customer_id, "key-31"}).affected() == 0);
+  // ...and its release of a key it claimed.
+  release_idempotency_key(db, o.customer_id, "key-31");
+  BOOST_TEST(claim_idempotency_key(db, {o.customer_id, "key-31", "fp"}).state
+             == claim_state::replay);
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_records_each_checkout_and_each_key_once) {
   std::vector<checkout_begin> batch{
     {"order_000000000000000000000031", "cust-a", "", "fp", "order_000000000000000000000031", "{}"},
@@ -409,8 +512,11 @@ BOOST_AUTO_TEST_CASE(storing_an_order_again_is_idempotent) {
   BOOST_TEST(count("orders") == "2");
   BOOST_TEST(count("order_items") == "2");
   BOOST_TEST(count("audit_outbox") == "4");
+  // Recorded with its order, the key was not rewritten by either store.
+  BOOST_TEST(db.exec("SELECT state, order_id FROM idempotency_keys WHERE idem_key = 'key-22'")
+               .value(0, 1) == o.order_id);
   BOOST_TEST(db.exec("SELECT state FROM idempotency_keys WHERE idem_key = 'key-22'").value(0, 0)
-             == "completed");
+             == "recorded");
 }
 
 BOOST_AUTO_TEST_CASE(an_undo_decision_and_a_completed_store_exclude_each_other) {

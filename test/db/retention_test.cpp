@@ -104,6 +104,34 @@ BOOST_AUTO_TEST_CASE(completed_keys_past_retention_go_and_every_other_key_stays)
   BOOST_TEST(oldest <= 100 * hours + 60);
 }
 
+// Migration 0018: a key recorded with its checkout is completed by its
+// order's row, so it goes once that order is stored and it is past retention.
+BOOST_AUTO_TEST_CASE(recorded_keys_go_once_their_order_is_stored) {
+  auto recorded = [&](const std::string& name, char digit, int age_h) {
+    key(name, "in_flight", age_h);
+    db.exec("UPDATE idempotency_keys SET state = 'recorded', order_id = $2 WHERE idem_key = $1",
+            {name, "order_" + std::string(24, digit)});
+  };
+  recorded("stored-old", '2', 100);
+  recorded("stored-young", '3', 10);
+  recorded("unstored-old", '4', 100);
+  for (char digit : {'2', '3'})
+    db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total,"
+            " payment_id, finance_entry_id, result, created_at)"
+            " VALUES ($1, 'cust-ret', 'a@example.com', 'completed', 'usd', 1200, $2, $3, '{}',"
+            "         now())",
+            {"order_" + std::string(24, digit), std::string("pay_") + digit,
+             std::string("fin_") + digit});
+
+  BOOST_TEST(purge_all(retention_table::idempotency_keys, key_retention) == 1);
+  BOOST_TEST(!has_key("stored-old"));
+  BOOST_TEST(has_key("stored-young"));
+  BOOST_TEST(has_key("unstored-old"));
+  auto oldest = oldest_kept_seconds(db, retention_table::idempotency_keys);
+  BOOST_TEST(oldest >= 100 * hours - 5);
+  BOOST_TEST(oldest <= 100 * hours + 60);
+}
+
 BOOST_AUTO_TEST_CASE(delivered_rows_past_retention_go_and_pending_or_dead_lettered_ones_stay) {
   event("evt_old", 200);
   event("evt_young", 10);
