@@ -1,10 +1,10 @@
 -- What one checkout commits, for pgbench: its record (SPEC §9, migration
--- 0008) with its idempotency claim in one statement, then one call of
--- store_orders (migrations 0006, 0007, 0010, 0017) with the order and
--- its two items (in its row), its two outbox events (leased to the
--- instance, as the service writes them) and the completed idempotency
--- key, as the service makes it (which passes several checkouts per
--- call). The result is as large as a real one (about 2.5 KB); the 201
+-- 0008) with its idempotency key, recorded naming its order (migration
+-- 0018), in one statement, then one call of store_orders (migrations 0006,
+-- 0007, 0010, 0017, 0018) with the order and its two items (in its row),
+-- its two outbox events (leased to the instance, as the service writes
+-- them) and the key it checks, as the service makes it (which passes
+-- several checkouts per call). The result is as large as a real one (about 2.5 KB); the 201
 -- body is not stored beside the key.
 \set n random(1, 1000000000000000)
 SELECT * FROM begin_checkouts(
