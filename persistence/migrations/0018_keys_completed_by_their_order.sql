@@ -9,12 +9,12 @@
 -- until store_orders completes them as before; a key that must answer a
 -- body of its own (a failed checkout's refusal) is still completed with it.
 --
--- The previous release runs beside this schema: it calls the two functions
--- replaced here, with the same arguments. It reads a recorded key as not
--- yet completed, so an instance of it answers a retry of a checkout
+-- The previous release runs beside this schema: it calls the three
+-- functions replaced here, with the same arguments. It reads a recorded key
+-- as not yet completed, so an instance of it answers a retry of a checkout
 -- completed after this migration as still in progress (409) until it is
--- replaced; its stale-key release and its retention sweep touch only
--- 'in_flight' and 'completed' keys, never a recorded one.
+-- replaced; its key releases touch only 'in_flight' keys and its retention
+-- sweep only 'completed' ones, never a recorded one.
 
 -- A recorded key names an order that does not exist yet.
 ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_order_id_fkey;
