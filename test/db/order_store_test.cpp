@@ -109,6 +109,25 @@ BOOST_AUTO_TEST_CASE(the_items_are_kept_in_the_orders_row) {
   BOOST_TEST(db.exec("SELECT items LIKE '[%' FROM orders").value(0, 0) == "t");
 }
 
+// Migration 0019: storing an order writes its row once. Its events name it
+// without a foreign-key check, which locked the row just inserted (the
+// storing transaction in its xmax, and a WAL record of its own), and the
+// row goes only into the indexes that reads use: by its id, its payment
+// and its ledger entry.
+BOOST_AUTO_TEST_CASE(an_orders_row_is_written_once_into_the_indexes_its_reads_use) {
+  auto o = order("8");
+  store_order(db, o);
+  BOOST_TEST(db.exec("SELECT count(*) FROM audit_outbox WHERE order_id = $1", {o.order_id})
+               .value(0, 0)
+             == "2");
+  BOOST_TEST(db.exec("SELECT xmax FROM orders WHERE order_id = $1", {o.order_id}).value(0, 0)
+             == "0");
+  BOOST_TEST(db.exec("SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes"
+                     " WHERE tablename = 'orders'")
+               .value(0, 0)
+             == "orders_finance_entry_id_key orders_payment_id_key orders_pkey");
+}
+
 BOOST_AUTO_TEST_CASE(the_parts_are_read_out_of_the_result) {
   auto o = order("6");
   store_order(db, o);

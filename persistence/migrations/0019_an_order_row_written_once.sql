@@ -1,0 +1,25 @@
+-- An order's row is written once, with only the index entries its reads use.
+--
+-- orders_customer_idx (customer_id, created_at) is read by nothing: the
+-- service reads an order by its id, and the unique keys on its payment and
+-- its ledger entry hold one order per charge and per entry; nothing looks
+-- an order up by its customer. It was keyed by the
+-- client's customerId, so every order put an entry into a random leaf of a
+-- tree that grows with the table: the one random-key index left on orders
+-- (the ids that key the other three are placed by time, core/ids.hpp).
+--
+-- audit_outbox_order_id_fkey checked each event against its order with a
+-- FOR KEY SHARE lock on the order's row: two per checkout, each a query, a
+-- lock written into the row just inserted and a WAL record of its own.
+-- store_orders writes an order's events in the statement that inserts the
+-- order and only for the orders it inserted (`fresh`), nothing else
+-- writes events of an order, and no order is ever deleted (retention
+-- purges keys and delivered events, never orders), so the check could not
+-- fail. audit_receipts, which copies the order id from the event, has no
+-- foreign key for the same reason (migration 0011).
+--
+-- The previous release reads neither and runs beside this schema unchanged.
+-- Both statements take their table's lock only for as long as it takes to
+-- drop them from the catalog; dropping the index frees its pages.
+DROP INDEX IF EXISTS orders_customer_idx;
+ALTER TABLE audit_outbox DROP CONSTRAINT IF EXISTS audit_outbox_order_id_fkey;
