@@ -112,8 +112,8 @@ BOOST_AUTO_TEST_CASE(the_items_are_kept_in_the_orders_row) {
 // Migration 0019: storing an order writes its row once. Its events name it
 // without a foreign-key check, which locked the row just inserted (the
 // storing transaction in its xmax, and a WAL record of its own), and the
-// row goes only into the indexes that reads use: by its id, its payment
-// and its ledger entry.
+// row goes only into its id's index and the unique keys that hold one order
+// per charge and per ledger entry, none keyed by its customer.
 BOOST_AUTO_TEST_CASE(an_orders_row_is_written_once_into_the_indexes_its_reads_use) {
   auto o = order("8");
   store_order(db, o);
