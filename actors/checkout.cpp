@@ -76,13 +76,22 @@ const char* phase_name(checkout_phase phase) {
 
 struct context {
   self_ptr self;
-  checkout_config cfg;
+  /// Shared, not copied: every step's callbacks hold a context, and a copy
+  /// of the configuration would copy the delivery master key each time.
+  std::shared_ptr<const checkout_config> cfg;
   actor_directory* directory;
   metrics::registry* registry;
 
-  metrics::counter& outcome(const std::string& name) const {
-    return registry->get_counter("ap_checkouts_total", "Checkouts by outcome",
-                                 {{"outcome", name}});
+  metrics::counter& outcome(std::string_view name) const {
+    auto& known = self->state.outcomes;
+    auto it = known.find(name);
+    if (it == known.end()) {
+      std::string label{name};
+      auto& c = registry->get_counter("ap_checkouts_total", "Checkouts by outcome",
+                                      {{"outcome", label}});
+      it = known.emplace(std::move(label), &c).first;
+    }
+    return *it->second;
   }
 };
 
@@ -246,7 +255,7 @@ void complete(const context& ctx, const job_ptr& j, const domain::signed_proof& 
   domain::order_record rec;
   try {
     rec = domain::assemble_completed(j->ids, j->req, j->quote, j->payment, j->entry, proof,
-                                     active_delivery_key(ctx.cfg), *ctx.self->state.catalog);
+                                     active_delivery_key(*ctx.cfg), *ctx.self->state.catalog);
   } catch (const std::exception& e) {
     // It would fail again on every retry: a definite failure.
     log::error("assembling an order failed", {{"actor", "checkout"}, {"error", e.what()}});
@@ -411,7 +420,7 @@ job_ptr new_job(const context& ctx, checkout_reply reply = {}) {
   auto j = std::make_shared<checkout_job>();
   auto& st = ctx.self->state;
   j->number = st.next_job++;
-  j->deadline = ctx.self->clock().now() + ctx.cfg.deadline;
+  j->deadline = ctx.self->clock().now() + ctx.cfg->deadline;
   if (reply)
     j->reply = std::move(reply);
   else
@@ -439,7 +448,7 @@ job_ptr start_checkout(const context& ctx, domain::checkout_request& req, std::s
 checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout_state> self,
                                        checkout_config cfg, actor_directory* directory,
                                        metrics::registry* registry) {
-  context ctx{self, std::move(cfg), directory, registry};
+  context ctx{self, std::make_shared<const checkout_config>(std::move(cfg)), directory, registry};
   auto meter_ = actor_meter::make(*registry, "checkout");
   return {
     metered(ctx.self, meter_, [ctx](atoms::checkout_atom, domain::checkout_request& req,

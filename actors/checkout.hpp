@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,6 +66,9 @@ struct checkout_state {
   std::uint64_t next_job = 0;
   /// Whether a deadline sweep is scheduled.
   bool sweeping = false;
+  /// `ap_checkouts_total` by outcome, looked up in the registry once per
+  /// outcome rather than once per checkout.
+  std::map<std::string, metrics::counter*, std::less<>> outcomes;
 };
 
 /// The checkout pipeline (SPEC §4, §9): prices the request, records the
