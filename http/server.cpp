@@ -6,11 +6,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -128,8 +133,32 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void reload_tls();
   std::shared_ptr<ssl::context> current_tls();
 
+  /// A request's series: looked up in the registry once per route, method
+  /// and status (each from a fixed set), not once per request.
+  struct request_series {
+    metrics::counter* requests;
+    metrics::histogram* duration;
+  };
+  request_series& request_series_of(std::string_view route, std::string_view method, int status) {
+    std::lock_guard<std::mutex> guard{series_mutex};
+    auto it = series.find(std::make_tuple(route, method, status));
+    if (it == series.end()) {
+      std::string r{route}, m{method};
+      request_series s{
+        &registry.get_counter("ap_http_requests_total", "HTTP requests by route, method and status",
+                              {{"route", r}, {"method", m}, {"status", std::to_string(status)}}),
+        &registry.get_histogram("ap_http_request_duration_seconds",
+                                "HTTP request latency from the last byte read to the reply",
+                                {{"route", r}, {"method", m}})};
+      it = series.emplace(std::make_tuple(std::move(r), std::move(m), status), s).first;
+    }
+    return it->second;
+  }
+
   router& routes;
   metrics::registry& registry;
+  std::mutex series_mutex;
+  std::map<std::tuple<std::string, std::string, int>, request_series, std::less<>> series;
   server_limits limits;
   net::io_context ioc;
   tcp::acceptor acceptor;
@@ -404,15 +433,9 @@ private:
     // set: the route is a pattern or a fixed name, the method one the
     // service serves, "OTHER", or "-" when no request line was read.
     std::string method{method_ == "-" ? std::string_view{method_} : method_label(method_)};
-    srv_->registry
-      .get_counter("ap_http_requests_total", "HTTP requests by route, method and status",
-                   {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
-      .inc();
-    srv_->registry
-      .get_histogram("ap_http_request_duration_seconds",
-                     "HTTP request latency from the last byte read to the reply",
-                     {{"route", route}, {"method", method}})
-      .observe(elapsed.count());
+    auto& series = srv_->request_series_of(route, method, status);
+    series.requests->inc();
+    series.duration->observe(elapsed.count());
     if (status >= 500)
       log::warn("request failed", {{"requestId", request_id_}, {"route", route},
                                    {"status", std::to_string(status)}});
