@@ -159,6 +159,16 @@ param text_array(const std::vector<std::optional<std::string>>& items) {
   });
 }
 
+param text_array(const std::vector<const std::string*>& items) {
+  std::size_t bytes = 0;
+  bool any_null = false;
+  for (const auto* item : items) {
+    bytes += item ? item->size() : 0;
+    any_null = any_null || !item;
+  }
+  return binary_text_array(items.size(), any_null, bytes, [&](std::size_t i) { return items[i]; });
+}
+
 std::vector<std::string> from_pg_array(const std::string& text) {
   std::vector<std::string> out;
   if (text.size() < 2 || text.front() != '{' || text.back() != '}')

@@ -115,6 +115,9 @@ std::string to_pg_array(const std::vector<std::optional<std::string>>& items);
 param text_array(const std::vector<std::string>& items);
 /// The same with SQL NULL for nullopt elements.
 param text_array(const std::vector<std::optional<std::string>>& items);
+/// The same of strings held by the caller, which are not copied on the
+/// way; SQL NULL for null pointers.
+param text_array(const std::vector<const std::string*>& items);
 /// The elements of a one-dimensional text array as PostgreSQL prints it
 /// (`{a,"b c"}`); NULL elements are left out.
 std::vector<std::string> from_pg_array(const std::string& text);

@@ -1,9 +1,13 @@
 #include "persistence/order_store.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <stdexcept>
+#include <vector>
 
 #include "domain/delivery.hpp"
 #include "domain/receipt.hpp"
@@ -170,21 +174,23 @@ std::vector<claim_result> begin_checkouts(connection& db,
   std::vector<claim_result> out(all.size());
   // Each (customer, key) goes into the statement once; a second checkout
   // with the same key finds the first one's claim afterwards.
-  std::set<std::pair<std::string, std::string>> keys;
+  std::set<std::pair<std::string_view, std::string_view>> keys;
   std::vector<std::size_t> sent;
-  std::vector<std::string> order, customer, fingerprint, payment_key, intent;
-  std::vector<std::optional<std::string>> key;
+  // The requests' own strings go into the arrays, not copies of them.
+  std::vector<const std::string*> order, customer, key, fingerprint, payment_key, intent;
+  for (auto* v : {&order, &customer, &key, &fingerprint, &payment_key, &intent})
+    v->reserve(all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& c = all[i];
     if (!c.key.empty() && !keys.emplace(c.customer_id, c.key).second)
       continue;
     sent.push_back(i);
-    order.push_back(c.order_id);
-    customer.push_back(c.customer_id);
-    key.push_back(c.key.empty() ? std::nullopt : std::optional<std::string>{c.key});
-    fingerprint.push_back(c.fingerprint);
-    payment_key.push_back(c.payment_key);
-    intent.push_back(c.intent);
+    order.push_back(&c.order_id);
+    customer.push_back(&c.customer_id);
+    key.push_back(c.key.empty() ? nullptr : &c.key);
+    fingerprint.push_back(&c.fingerprint);
+    payment_key.push_back(&c.payment_key);
+    intent.push_back(&c.intent);
   }
   std::set<std::string> begun;
   if (!sent.empty()) {
@@ -273,38 +279,47 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
       return std::nullopt;
     return s;
   };
-  std::vector<std::string> order_id, customer, email, status, currency, total, payment, result,
-    items, created;
-  std::vector<std::optional<std::string>> entry;
-  std::vector<std::string> event_id, event_type, event_order, payload;
-  std::vector<std::string> key_customer, key, key_order;
-  std::vector<std::optional<std::string>> body;
+  // The records' own strings go into the arrays as they are (their
+  // results and payloads are kilobytes each); only what is computed here
+  // is held here.
+  using texts = std::vector<const std::string*>;
+  auto or_null = [](const std::string& s) { return s.empty() ? nullptr : &s; };
+  texts order_id, customer, email, currency, payment, entry, result;
+  std::vector<std::string> status, total, items, created;
+  texts event_id, event_type, event_order, payload;
+  texts key_customer, key, body, key_order;
+  for (auto* v : {&order_id, &customer, &email, &currency, &payment, &entry, &result})
+    v->reserve(count);
+  for (auto* v : {&status, &total, &items, &created})
+    v->reserve(count);
+  for (auto* v : {&event_id, &event_type, &event_order, &payload})
+    v->reserve(2 * count);
   for (std::size_t n = 0; n < count; ++n) {
     const domain::order_record& o = at(n);
-    order_id.push_back(o.order_id);
-    customer.push_back(o.customer_id);
-    email.push_back(o.email);
-    status.push_back(domain::to_string(o.status));
-    currency.push_back(o.currency);
+    order_id.push_back(&o.order_id);
+    customer.push_back(&o.customer_id);
+    email.push_back(&o.email);
+    status.emplace_back(domain::to_string(o.status));
+    currency.push_back(&o.currency);
     total.push_back(std::to_string(o.total));
-    payment.push_back(o.payment_id);
-    entry.push_back(optional(o.finance_entry_id));
-    result.push_back(o.result);
+    payment.push_back(&o.payment_id);
+    entry.push_back(or_null(o.finance_entry_id));
+    result.push_back(&o.result);
     items.push_back(domain::priced_items_text(o.items));
     created.push_back(o.created_at);
     for (const auto& e : o.events) {
-      event_id.push_back(e.event_id);
-      event_type.push_back(e.event_type);
-      event_order.push_back(o.order_id);
-      payload.push_back(e.payload);
+      event_id.push_back(&e.event_id);
+      event_type.push_back(&e.event_type);
+      event_order.push_back(&o.order_id);
+      payload.push_back(&e.payload);
     }
     if (!o.idempotency_key.empty()) {
-      key_customer.push_back(o.customer_id);
-      key.push_back(o.idempotency_key);
+      key_customer.push_back(&o.customer_id);
+      key.push_back(&o.idempotency_key);
       // A completed checkout answers the order's result, which is stored
       // once, with the order.
-      body.push_back(optional(o.failure_body));
-      key_order.push_back(o.order_id);
+      body.push_back(or_null(o.failure_body));
+      key_order.push_back(&o.order_id);
     }
   }
   auto rows = db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"

@@ -38,22 +38,25 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   // failed ones, not one per row. Each row's outcome stands on its own, so
   // they need no transaction: should the second fail, those leases run out
   // and the rows are sent again.
-  std::vector<std::string> acknowledged;
-  std::vector<std::string> receipts;
-  std::vector<std::string> failed;
-  std::vector<std::string> refused;
+  // The outcomes' own strings go into the arrays, not copies of them.
+  std::vector<const std::string*> acknowledged;
+  std::vector<const std::string*> receipts;
+  std::vector<const std::string*> failed;
+  std::vector<const std::string*> refused;
   std::vector<std::string> refused_statuses;
-  std::vector<std::string> refusals;
+  std::vector<const std::string*> refusals;
+  acknowledged.reserve(outcomes.size());
+  receipts.reserve(outcomes.size());
   for (const auto& o : outcomes) {
     if (o.acknowledged) {
-      acknowledged.push_back(o.event_id);
-      receipts.push_back(o.receipt);
+      acknowledged.push_back(&o.event_id);
+      receipts.push_back(&o.receipt);
     } else if (o.refused_status != 0) {
-      refused.push_back(o.event_id);
+      refused.push_back(&o.event_id);
       refused_statuses.push_back(std::to_string(o.refused_status));
-      refusals.push_back(o.refusal);
+      refusals.push_back(&o.refusal);
     } else {
-      failed.push_back(o.event_id);
+      failed.push_back(&o.event_id);
     }
   }
   // The delivered rows leave the outbox and their receipts are written in

@@ -164,6 +164,17 @@ BOOST_AUTO_TEST_CASE(binary_text_arrays_arrive_as_sent) {
   BOOST_TEST(db.exec("SELECT ($1::text[])[1] || '|' || (($1::text[])[2] IS NULL)::text"
                      " || '|' || (($1::text[])[3] = '')::text || '|' || $2",
                      {text_array(some), "text"}).value(0, 0) == "k\"1|true|true|text");
+  // The caller's strings by pointer: the same array, a null pointer NULL.
+  std::vector<const std::string*> held;
+  for (const auto& item : items)
+    held.push_back(&item);
+  BOOST_TEST(db.exec("SELECT $1::text[] = $2::text[]", {text_array(held), text_array(items)})
+               .value(0, 0) == "t");
+  std::string quoted{"k\"1"}, empty;
+  BOOST_TEST(db.exec("SELECT ($1::text[])[1] || '|' || (($1::text[])[2] IS NULL)::text"
+                     " || '|' || (($1::text[])[3] = '')::text",
+                     {text_array(std::vector<const std::string*>{&quoted, nullptr, &empty})})
+               .value(0, 0) == "k\"1|true|true");
   BOOST_TEST(db.exec("SELECT cardinality($1::text[]), $1::text[] = '{}'",
                      {text_array(std::vector<std::string>{})}).value(0, 0) == "0");
   // Invalid UTF-8 is refused as in a literal, and the session goes on.
