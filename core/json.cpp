@@ -1,7 +1,10 @@
 #include "core/json.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include <rapidjson/error/en.h>
@@ -65,34 +68,84 @@ const char* bad_string(std::string_view s) {
   return nullptr;
 }
 
+// Where a value sits: the steps from the root, on the stack of the walk
+// below, made into a path only for a problem to report (a path string per
+// member was most of the walk's cost).
+struct place {
+  const place* parent = nullptr;
+  /// A member's key; unused for an element.
+  std::string_view key;
+  rapidjson::SizeType index = 0;
+  bool element = false;
+};
+
+// The JSON-pointer-like path of `p`: `a.b[2]`, empty at the root.
+std::string path_of(const place* p) {
+  if (p == nullptr)
+    return {};
+  auto up = path_of(p->parent);
+  if (p->element)
+    return up + "[" + std::to_string(p->index) + "]";
+  return up.empty() ? std::string{p->key} : up + "." + std::string{p->key};
+}
+
+std::string shown(const place* p) {
+  auto path = path_of(p);
+  return path.empty() ? std::string{"$"} : path;
+}
+
+// The least key that occurs twice in `object`, or none. Objects are
+// mostly small: those are compared pairwise, without allocating.
+std::optional<std::string_view> least_duplicate(std::vector<std::string_view>& scratch,
+                                                const rapidjson::Value& object) {
+  constexpr rapidjson::SizeType pairwise_up_to = 16;
+  auto name = [](const rapidjson::Value& key) {
+    return std::string_view{key.GetString(), key.GetStringLength()};
+  };
+  std::optional<std::string_view> least;
+  if (object.MemberCount() <= pairwise_up_to) {
+    for (auto a = object.MemberBegin(); a != object.MemberEnd(); ++a)
+      for (auto b = a + 1; b != object.MemberEnd(); ++b)
+        if (name(a->name) == name(b->name) && (!least || name(a->name) < *least))
+          least = name(a->name);
+    return least;
+  }
+  scratch.clear();
+  for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it)
+    scratch.push_back(name(it->name));
+  std::sort(scratch.begin(), scratch.end());
+  auto dup = std::adjacent_find(scratch.begin(), scratch.end());
+  if (dup != scratch.end())
+    least = *dup;
+  return least;
+}
+
 // Returns the first problem past parsing: a duplicated key, or a string or
 // key that bad_string refuses, with its JSON-pointer-like path.
-std::optional<std::string> find_problem(const rapidjson::Value& value, const std::string& path) {
-  auto at = [&path](std::string_view name) {
-    return path.empty() ? std::string{name} : path + "." + std::string{name};
-  };
+std::optional<std::string> find_problem(const rapidjson::Value& value, const place* at,
+                                        std::vector<std::string_view>& scratch) {
   if (value.IsString()) {
     if (const char* why = bad_string({value.GetString(), value.GetStringLength()}))
-      return "the string at '" + (path.empty() ? std::string{"$"} : path) + "' " + why;
+      return "the string at '" + shown(at) + "' " + why;
   } else if (value.IsObject()) {
-    std::vector<std::string_view> names;
-    names.reserve(value.MemberCount());
-    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
-      names.emplace_back(it->name.GetString(), it->name.GetStringLength());
-      if (const char* why = bad_string(names.back()))
-        return "an object key in '" + (path.empty() ? std::string{"$"} : path) + "' " + why;
-    }
-    std::sort(names.begin(), names.end());
-    auto dup = std::adjacent_find(names.begin(), names.end());
-    if (dup != names.end())
-      return "duplicate object key '" + at(*dup) + "'";
     for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it)
-      if (auto found = find_problem(it->value, at({it->name.GetString(), it->name.GetStringLength()})))
+      if (const char* why = bad_string({it->name.GetString(), it->name.GetStringLength()}))
+        return "an object key in '" + shown(at) + "' " + why;
+    if (auto dup = least_duplicate(scratch, value)) {
+      place key{at, *dup};
+      return "duplicate object key '" + path_of(&key) + "'";
+    }
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
+      place member{at, {it->name.GetString(), it->name.GetStringLength()}};
+      if (auto found = find_problem(it->value, &member, scratch))
         return found;
+    }
   } else if (value.IsArray()) {
-    for (rapidjson::SizeType i = 0; i < value.Size(); ++i)
-      if (auto found = find_problem(value[i], path + "[" + std::to_string(i) + "]"))
+    for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+      place element{at, {}, i, true};
+      if (auto found = find_problem(value[i], &element, scratch))
         return found;
+    }
   }
   return std::nullopt;
 }
@@ -114,7 +167,8 @@ std::optional<std::string> parse_strict(std::string_view text, rapidjson::Docume
   if (out.HasParseError())
     return std::string{"malformed JSON at byte "} + std::to_string(out.GetErrorOffset()) + ": "
            + rapidjson::GetParseError_En(out.GetParseError());
-  if (auto problem = find_problem(out, ""))
+  std::vector<std::string_view> scratch;
+  if (auto problem = find_problem(out, nullptr, scratch))
     return problem;
   return std::nullopt;
 }

@@ -52,6 +52,27 @@ BOOST_AUTO_TEST_CASE(refuses_duplicate_keys_anywhere) {
   BOOST_TEST(deep->find("items[0].sku") != std::string::npos);
 }
 
+// The problem's message names where it is, the same for small objects
+// (compared pairwise) and large ones (sorted), and the least key of several
+// duplicated ones.
+BOOST_AUTO_TEST_CASE(a_problem_is_named_by_its_path) {
+  BOOST_TEST(parse(R"({"b":1,"a":1,"b":2,"a":2})").value_or("")
+             == "duplicate object key 'a'");
+  std::string large = R"({"x":[0,{)";
+  for (int i = 0; i < 20; ++i)
+    large += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  std::string twice = large + R"("k7":7,"k3":3}]})";
+  BOOST_TEST(parse(twice).value_or("") == "duplicate object key 'x[1].k3'");
+  large.pop_back();
+  BOOST_TEST(!parse(large + "}]}"));
+  BOOST_TEST(parse(R"({"a":{"b":["x","\u0000"]}})").value_or("")
+             == "the string at 'a.b[1]' contains \\u0000");
+  BOOST_TEST(parse(R"("\u0000")").value_or("") == "the string at '$' contains \\u0000");
+  BOOST_TEST(parse(R"([[1],{"k\u0000":1}])").value_or("")
+             == "an object key in '[1]' contains \\u0000");
+  BOOST_TEST(parse(R"({"k\u0000":1})").value_or("") == "an object key in '$' contains \\u0000");
+}
+
 BOOST_AUTO_TEST_CASE(refuses_more_than_one_document) {
   BOOST_TEST(parse("{} {}").has_value());
   BOOST_TEST(parse("{}x").has_value());
