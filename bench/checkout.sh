@@ -193,13 +193,7 @@ wait_for_file() {  # FILE: up to 10 s
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); steps of ${duration}s"
 labels=()
 if [ -n "${BASELINE:-}" ]; then
-  # A fixed path per revision, so that a second run finds its objects in
-  # the compiler cache.
-  baseline_dir=${TMPDIR:-/tmp}/artifact-publisher-baseline-$(git rev-parse --short "$BASELINE")
-  git worktree remove --force "$baseline_dir" 2>/dev/null || rm -rf "$baseline_dir"
-  git worktree add --detach "$baseline_dir" "$BASELINE" >/dev/null 2>&1
-  echo "baseline: $(git -C "$baseline_dir" log -1 --format='%h %s' | cut -c1-100)"
-  bench_build_release "$baseline_dir" "$baseline_dir/build-release"
+  bench_baseline_build "$BASELINE"
   measure baseline "$baseline_dir/build-release/bin"
   labels+=(baseline)
 fi

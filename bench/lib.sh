@@ -45,6 +45,17 @@ bench_make_pki() {  # DIR
     -days 2 -extfile "$dir/ext" -out "$dir/kernel.pem" 2>/dev/null
 }
 
+# A worktree of REV at a fixed path per revision, so that a second run finds
+# its objects in the compiler cache, with a Release build in it; sets
+# baseline_dir, which the caller removes when it is done.
+bench_baseline_build() {  # REV
+  baseline_dir=${TMPDIR:-/tmp}/artifact-publisher-baseline-$(git rev-parse --short "$1")
+  git worktree remove --force "$baseline_dir" 2>/dev/null || rm -rf "$baseline_dir"
+  git worktree add --detach "$baseline_dir" "$1" >/dev/null 2>&1
+  echo "baseline: $(git -C "$baseline_dir" log -1 --format='%h %s' | cut -c1-100)"
+  bench_build_release "$baseline_dir" "$baseline_dir/build-release"
+}
+
 # A Release build of the service and the kernel mock (and more targets).
 bench_build_release() {  # SOURCE_DIR BUILD_DIR [MORE TARGETS...]
   cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null

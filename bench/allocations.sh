@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Heap allocations per checkout: starts a private PostgreSQL, the kernel mock
+# and a Release build of the service, warms up, then counts the service's
+# calls of glibc's malloc (a uprobe, read by `perf stat`) over a step of
+# POST /api/checkout at 64 connections (bench/checkout.lua), and divides by
+# the checkouts answered meanwhile. Every allocation the service makes for a
+# checkout is counted, on every thread: the HTTP edge, the actors, the
+# database workers and the Kernel client forwarding its audit events.
+#
+# A uprobe costs each call a trap, so the step runs at a fraction of the
+# usual rate and says nothing about time: bench/checkout.sh measures that.
+# The count varies by a percent or two between steps (the batches differ).
+#
+#   bench/allocations.sh                  8 s step
+#   DURATION=15 bench/allocations.sh
+#   BASELINE=<rev> bench/allocations.sh   first the same step with a Release
+#                                         build of <rev>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+source bench/lib.sh
+AP_PACKAGES+=(wrk curl linux-perf)
+ap_install_missing
+
+duration=${DURATION:-8}
+libc=$(ldconfig -p | awk '/libc\.so\.6 .*x86-64/ && !found {print $NF; found = 1}')
+work=$(mktemp -d /tmp/artifact-publisher-allocations.XXXXXX)
+chmod 755 "$work"
+pids=()
+clusters=()
+probe_added=
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for dir in "${clusters[@]}"; do scripts/pg.sh stop "$dir" >/dev/null 2>&1 || true; done
+  [ -n "$probe_added" ] && perf probe -q -d probe_libc:malloc 2>/dev/null || true
+  [ -n "${baseline_dir:-}" ] && { git worktree remove --force "$baseline_dir" 2>/dev/null || rm -rf "$baseline_dir"; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc '; then
+  perf probe -q -x "$libc" --add malloc \
+    || { echo "cannot place a uprobe on malloc in '$libc': perf probe needs root and a kernel with uprobes" >&2; exit 1; }
+  probe_added=1
+fi
+
+checkouts_total() {  # PORT
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
+}
+
+measure() {  # LABEL BIN_DIR
+  local label=$1 bin=$2 pg_port kernel_port port service before after calls
+  pg_port=$(ap_free_port $((20000 + RANDOM % 8000)))
+  kernel_port=$(ap_free_port $((pg_port + 1)))
+  port=$(ap_free_port $((kernel_port + 1)))
+  clusters+=("$work/pg-$label")
+  export ARTIFACT_PUBLISHER_DB_URL
+  ARTIFACT_PUBLISHER_DB_URL=$(scripts/pg.sh start "$work/pg-$label" "$pg_port")
+  export ARTIFACT_PUBLISHER_PORT=$port ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port
+  export ARTIFACT_PUBLISHER_LOG_LEVEL=warn
+  "$bin/artifact-publisher" migrate >/dev/null
+  "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel-$label.log" &
+  pids+=($!)
+  "$bin/artifact-publisher" serve >/dev/null 2>"$work/service-$label.log" &
+  service=$!
+  pids+=($service)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
+
+  wrk -t2 -c64 -d$((duration + 4))s --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null &
+  local load=$!
+  sleep 2
+  before=$(checkouts_total "$port")
+  perf stat -x, -e probe_libc:malloc -p "$service" -o "$work/stat-$label" -- sleep "$duration" >/dev/null 2>&1
+  after=$(checkouts_total "$port")
+  wait "$load" || true
+  calls=$(awk -F, '/probe_libc:malloc/ {print $1}' "$work/stat-$label")
+  awk -v l="$label" -v c="$calls" -v n=$((after - before)) 'BEGIN {
+    if (n > 0 && c ~ /^[0-9]+$/) printf "%-9s allocations per checkout: %.1f (%d checkouts)\n", l, c / n, n
+    else printf "%-9s allocations per checkout: not counted (%s calls, %d checkouts)\n", l, c, n }'
+  kill "$service" "${pids[-2]}" 2>/dev/null || true
+  wait "$service" 2>/dev/null || true
+  scripts/pg.sh stop "$work/pg-$label" >/dev/null
+}
+
+echo "machine: $(nproc) cores; steps of ${duration}s at 64 connections"
+if [ -n "${BASELINE:-}" ]; then
+  bench_baseline_build "$BASELINE"
+  measure baseline "$baseline_dir/build-release/bin"
+fi
+echo "current: $(git log -1 --format='%h %s' | cut -c1-100)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
+bench_build_release . build-release
+measure current build-release/bin
