@@ -44,12 +44,8 @@ if ! perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc '; then
   probe_added=1
 fi
 
-checkouts_total() {  # PORT
-  curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
-}
-
 measure() {  # LABEL BIN_DIR
-  local label=$1 bin=$2 pg_port kernel_port port service before after calls
+  local label=$1 bin=$2 pg_port kernel_port port kernel service before after calls
   pg_port=$(ap_free_port $((20000 + RANDOM % 8000)))
   kernel_port=$(ap_free_port $((pg_port + 1)))
   port=$(ap_free_port $((kernel_port + 1)))
@@ -60,7 +56,8 @@ measure() {  # LABEL BIN_DIR
   export ARTIFACT_PUBLISHER_LOG_LEVEL=warn
   "$bin/artifact-publisher" migrate >/dev/null
   "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel-$label.log" &
-  pids+=($!)
+  kernel=$!
+  pids+=($kernel)
   "$bin/artifact-publisher" serve >/dev/null 2>"$work/service-$label.log" &
   service=$!
   pids+=($service)
@@ -70,15 +67,15 @@ measure() {  # LABEL BIN_DIR
   wrk -t2 -c64 -d$((duration + 4))s --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null &
   local load=$!
   sleep 2
-  before=$(checkouts_total "$port")
+  before=$(bench_checkouts_total "$port")
   perf stat -x, -e probe_libc:malloc -p "$service" -o "$work/stat-$label" -- sleep "$duration" >/dev/null 2>&1
-  after=$(checkouts_total "$port")
+  after=$(bench_checkouts_total "$port")
   wait "$load" || true
   calls=$(awk -F, '/probe_libc:malloc/ {print $1}' "$work/stat-$label")
   awk -v l="$label" -v c="$calls" -v n=$((after - before)) 'BEGIN {
     if (n > 0 && c ~ /^[0-9]+$/) printf "%-9s allocations per checkout: %.1f (%d checkouts)\n", l, c / n, n
     else printf "%-9s allocations per checkout: not counted (%s calls, %d checkouts)\n", l, c, n }'
-  kill "$service" "${pids[-2]}" 2>/dev/null || true
+  kill "$service" "$kernel" 2>/dev/null || true
   wait "$service" 2>/dev/null || true
   scripts/pg.sh stop "$work/pg-$label" >/dev/null
 }

@@ -47,10 +47,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-checkouts_total() {  # PORT: checkouts answered so far, any outcome
-  curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
-}
-
 declare -A rps
 # Runs every step against the binaries in BIN_DIR, labelled LABEL; leaves
 # the database URL of that run in $db_url.
@@ -148,14 +144,14 @@ measure() {  # LABEL BIN_DIR
     # checkouts at 64 connections.
     local rss_before start
     rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$service/status")
-    start=$(checkouts_total "$port")
-    while [ $(( $(checkouts_total "$port") - start )) -lt "$rss_checkouts" ]; do
+    start=$(bench_checkouts_total "$port")
+    while [ $(( $(bench_checkouts_total "$port") - start )) -lt "$rss_checkouts" ]; do
       wrk -t2 -c64 -d10s --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null
     done
     local rss_after peak done_n
     rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$service/status")
     peak=$(awk '/VmHWM/ {print $2}' "/proc/$service/status")
-    done_n=$(( $(checkouts_total "$port") - start ))
+    done_n=$(( $(bench_checkouts_total "$port") - start ))
     printf '%-9s service RSS: %d MiB before, %d MiB after %d more checkouts (growth %d MiB; peak %d MiB)\n' \
       "$label" $((rss_before / 1024)) $((rss_after / 1024)) "$done_n" \
       $(((rss_after - rss_before) / 1024)) $((peak / 1024))

@@ -4,6 +4,11 @@ bench_psql() {  # bench_psql DB_URL ARGS...: quiet, unaligned psql
   env PGOPTIONS="-c client_min_messages=warning" psql -X -q -t -A "$@"
 }
 
+# Checkouts the service on PORT has answered so far, any outcome.
+bench_checkouts_total() {  # PORT
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
+}
+
 # Waits (up to 10 s) until every audit event has reached the Kernel.
 bench_wait_outbox_drained() {  # DB_URL
   for _ in $(seq 1 100); do
