@@ -10,6 +10,7 @@
 #include "actors/gateway.hpp"
 #include "actors/node.hpp"
 #include "core/config.hpp"
+#include "core/heap.hpp"
 #include "core/ids.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
@@ -201,6 +202,12 @@ int serve() {
   // Declared before the actor system, so they outlive every actor: the
   // system's destructor waits for the actors, which use both until the end.
   metrics::registry registry;
+  registry.add_callback_gauge("ap_heap_allocated_bytes", "Bytes in the heap's live allocations",
+                              {{"allocator", heap::allocator()}},
+                              [] { return heap::now().allocated; });
+  registry.add_callback_gauge("ap_heap_held_bytes",
+                              "Bytes the heap's allocator holds from the system, in use or not",
+                              {{"allocator", heap::allocator()}}, [] { return heap::now().held; });
   actor_directory directory;
   caf::actor_system_config actor_cfg;
   configure_actor_system(actor_cfg, cfg->actor_threads);

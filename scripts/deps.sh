@@ -6,7 +6,7 @@ set -euo pipefail
 AP_PACKAGES=(
   cmake g++ make pkg-config ccache
   libcaf-dev libboost-dev libboost-system-dev libboost-test-dev
-  rapidjson-dev libpq-dev libcrypto++-dev libssl-dev
+  rapidjson-dev libpq-dev libcrypto++-dev libssl-dev libjemalloc-dev
   postgresql postgresql-client openssl
   prometheus curl systemd
 )

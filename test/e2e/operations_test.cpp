@@ -252,6 +252,38 @@ BOOST_AUTO_TEST_CASE(a_flood_of_probes_costs_about_one_database_and_kernel_call_
   BOOST_TEST(kernel_calls <= bound, kernel_calls << " Kernel calls for " << elapsed << " s of probes");
 }
 
+// The heap's figures come from the allocator the service was linked with
+// (jemalloc, unless a sanitizer owns malloc): named on both series, and for
+// jemalloc read from its own statistics. (Under a sanitizer the C library's
+// figures say little: the sanitizer's allocator serves the heap.)
+BOOST_AUTO_TEST_CASE(the_heap_is_reported_by_the_allocator_the_service_links) {
+  kernel_process kernel;
+  service_process svc{fresh_database("ap_e2e_heap"), {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()}}};
+  for (int i = 0; i < 5; ++i) {
+    auto body = R"({"customerId":"heap-)" + std::to_string(i)
+                + R"(","email":"h@example.com","currency":"usd","items":[{"sku":"artifact-license","quantity":1}]})";
+    auto r = http_call(svc.port(), "POST", "/api/checkout", {{"Content-Type", "application/json"}}, body);
+    BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+  }
+  auto text = http_call(svc.port(), "GET", "/metrics").body;
+  auto value = [&](const std::string& family, const std::string& allocator) {
+    auto series = "\n" + family + R"({allocator=")" + allocator + "\"} ";
+    auto at = text.find(series);
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, family << " for " << allocator << " missing from /metrics");
+    return std::stod(text.substr(at + series.size()));
+  };
+  const std::string expected = AP_SERVICE_ALLOCATOR;
+  auto allocated = value("ap_heap_allocated_bytes", expected);
+  auto held = value("ap_heap_held_bytes", expected);
+  BOOST_TEST(text.find(R"(allocator=")" + std::string{expected == "jemalloc" ? "glibc" : "jemalloc"})
+             == std::string::npos);
+  if (expected == "jemalloc") {
+    // A running service holds megabytes: its actors, pools and buffers.
+    BOOST_TEST(allocated > 1e6);
+    BOOST_TEST(held >= allocated);
+  }
+}
+
 // /health answers within a second whatever the Kernel does, and says why it
 // is degraded.
 BOOST_AUTO_TEST_CASE(health_answers_within_a_second_from_a_kernel_slower_than_that) {
