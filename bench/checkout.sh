@@ -90,6 +90,8 @@ measure() {  # LABEL BIN_DIR
   service=$!
   pids+=($service)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  printf '%-9s allocator: %s\n' "$label" \
+    "$(ldd "$bin/artifact-publisher" | grep -q 'libjemalloc\.' && echo jemalloc || echo glibc)"
 
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
   local steps="1 16 64"
