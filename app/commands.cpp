@@ -203,11 +203,10 @@ int serve() {
   // system's destructor waits for the actors, which use both until the end.
   metrics::registry registry;
   registry.add_callback_gauge("ap_heap_allocated_bytes", "Bytes in the heap's live allocations",
-                              {{"allocator", heap::allocator()}},
-                              [] { return heap::now().allocated; });
+                              {{"allocator", heap::allocator()}}, heap::allocated_bytes);
   registry.add_callback_gauge("ap_heap_held_bytes",
                               "Bytes the heap's allocator holds from the system, in use or not",
-                              {{"allocator", heap::allocator()}}, [] { return heap::now().held; });
+                              {{"allocator", heap::allocator()}}, heap::held_bytes);
   actor_directory directory;
   caf::actor_system_config actor_cfg;
   configure_actor_system(actor_cfg, cfg->actor_threads);

@@ -13,7 +13,11 @@ extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void*
 namespace ap::heap {
 namespace {
 
-double read_size(const char* name) {
+// jemalloc caches its statistics until the epoch advances.
+double jemalloc_size(const char* name) {
+  std::uint64_t epoch = 1;
+  std::size_t epoch_length = sizeof epoch;
+  mallctl("epoch", &epoch, &epoch_length, &epoch, epoch_length);
   std::size_t value = 0;
   std::size_t length = sizeof value;
   return mallctl(name, &value, &length, nullptr, 0) == 0 ? static_cast<double>(value) : 0.0;
@@ -23,22 +27,18 @@ double read_size(const char* name) {
 
 const char* allocator() { return mallctl ? "jemalloc" : "glibc"; }
 
-figures now() {
-  figures f;
-  f.allocator = allocator();
-  if (mallctl) {
-    // jemalloc caches its statistics until the epoch advances.
-    std::uint64_t epoch = 1;
-    std::size_t length = sizeof epoch;
-    mallctl("epoch", &epoch, &length, &epoch, length);
-    f.allocated = read_size("stats.allocated");
-    f.held = read_size("stats.resident");
-    return f;
-  }
+double allocated_bytes() {
+  if (mallctl)
+    return jemalloc_size("stats.allocated");
   auto info = ::mallinfo2();
-  f.allocated = static_cast<double>(info.uordblks + info.hblkhd);
-  f.held = static_cast<double>(info.arena + info.hblkhd);
-  return f;
+  return static_cast<double>(info.uordblks + info.hblkhd);
+}
+
+double held_bytes() {
+  if (mallctl)
+    return jemalloc_size("stats.resident");
+  auto info = ::mallinfo2();
+  return static_cast<double>(info.arena + info.hblkhd);
 }
 
 } // namespace ap::heap
