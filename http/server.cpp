@@ -30,6 +30,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -37,6 +38,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/request_reading.hpp"
+#include "http/wire.hpp"
 
 namespace ap::http {
 
@@ -398,32 +400,42 @@ private:
       return;
     }
     state_ = state::writing;
-    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>();
-    msg->version(version_);
-    msg->result(static_cast<unsigned>(res.status));
-    msg->set(bhttp::field::content_type, res.content_type);
-    msg->set("X-Request-Id", request_id_);
-    for (const auto& [name, value] : res.headers)
-      msg->set(name, value);
     bool keep = keep_alive_ && !closing_ && !srv_->draining.load();
-    msg->keep_alive(keep);
-    auto body_size = res.body.size();
-    msg->body() = std::move(res.body);
-    msg->prepare_payload();
-    if (method_ == "HEAD") {
-      msg->body().clear();
-      msg->content_length(body_size);
+    // The message is written by hand into one string and sent in one write:
+    // Beast's serializer cost about a tenth of an io thread's time, most of
+    // it walking its buffer sequences (docs/performance.md). One buffer, not
+    // the head and the body as two: under TLS, Beast's flat_stream ends an
+    // asio write of two buffers early once the first is written (it sizes
+    // the next write by the first buffer, by then empty), so a body over
+    // 16 KiB was never sent.
+    auto reason = bhttp::obsolete_reason(bhttp::int_to_status(static_cast<unsigned>(res.status)));
+    wire::head head{version_, res.status, {reason.data(), reason.size()}};
+    head.field("Content-Type", res.content_type).field("X-Request-Id", request_id_);
+    for (const auto& [name, value] : res.headers)
+      head.field(name, value);
+    // As Beast's keep_alive(): HTTP/1.1 keeps the connection unless told,
+    // HTTP/1.0 closes it unless told.
+    if (version_ >= 11 && !keep)
+      head.connection("close");
+    else if (version_ < 11 && keep)
+      head.connection("keep-alive");
+    std::string_view body;
+    if (!wire::status_has_no_body(res.status)) {
+      head.content_length(res.body.size());
+      if (method_ != "HEAD")
+        body = res.body;
     }
+    auto out = std::make_shared<std::string>(head.finish(body));
     record(res.status);
     lowest().expires_after(srv_->limits.write_timeout);
-    bhttp::async_write(stream_, *msg,
-                       [self = this->shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
-                         if (ec)
-                           return self->close();
-                         if (!keep)
-                           return self->close_gracefully();
-                         self->read_request();
-                       });
+    net::async_write(stream_, net::buffer(*out),
+                     [self = this->shared_from_this(), out, keep](beast::error_code ec, std::size_t) {
+                       if (ec)
+                         return self->close();
+                       if (!keep)
+                         return self->close_gracefully();
+                       self->read_request();
+                     });
   }
 
   void record(int status) {

@@ -20,12 +20,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
 #include "core/log.hpp"
 #include "core/reachability.hpp"
+#include "http/wire.hpp"
 
 namespace ap::upstream {
 
@@ -277,21 +279,22 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   void write(pending_ptr p, connection_ptr c) {
-    auto msg = std::make_shared<bhttp::request<bhttp::string_body>>();
-    msg->method_string(p->req.method);
-    msg->target(where.base_path + p->req.target);
-    msg->version(11);
-    msg->set(bhttp::field::host, where.host);
-    if (!p->req.body.empty() || p->req.method == "POST" || p->req.method == "PUT")
-      msg->set(bhttp::field::content_type, p->req.content_type);
-    msg->keep_alive(true);
-    for (const auto& [name, value] : p->req.headers)
-      msg->set(name, value);
-    msg->body() = p->req.body;
-    msg->prepare_payload();
+    // The message by hand, in one string, in one write (http/wire.hpp):
+    // Beast's serializer cost this thread about a seventh of its time.
+    const auto& req = p->req;
+    http::wire::head head{req.method, where.base_path + req.target};
+    head.field("Host", where.host);
+    bool has_body = !req.body.empty() || req.method == "POST" || req.method == "PUT";
+    if (has_body)
+      head.field("Content-Type", req.content_type);
+    for (const auto& [name, value] : req.headers)
+      head.field(name, value);
+    if (has_body)
+      head.content_length(req.body.size());
+    auto text = std::make_shared<std::string>(head.finish(req.body));
     auto self = shared_from_this();
     c->with_stream([&](auto& stream) {
-      bhttp::async_write(stream, *msg, [self, p, c, msg](beast::error_code ec, std::size_t) {
+      net::async_write(stream, net::buffer(*text), [self, p, c, text](beast::error_code ec, std::size_t) {
         if (p->finished())
           return self->abandon(c);
         if (ec) {

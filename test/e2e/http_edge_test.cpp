@@ -284,6 +284,60 @@ BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
   BOOST_TEST(c.read_reply().status == 404);
 }
 
+// The server writes each response's head itself (http/wire.hpp): what the
+// request asks of the connection, HEAD's length without a body, and the
+// status line as Beast wrote it.
+BOOST_AUTO_TEST_CASE(responses_are_framed_as_each_request_asks) {
+  const std::string answer = R"({"answered":true})";
+  {
+    // HEAD: the length a GET would get and no body, so the next answer on
+    // the connection is read whole.
+    connection c{port};
+    BOOST_REQUIRE(c.send(make_request("HEAD", "/actor/prompt")));
+    auto head = c.read_reply(10s, true);
+    BOOST_TEST(head.status_line == "HTTP/1.1 200 OK");
+    BOOST_TEST(head.header("content-length") == std::to_string(answer.size()));
+    BOOST_TEST(head.header("content-type") == "application/json");
+    BOOST_TEST(!head.header("x-request-id").empty());
+    BOOST_TEST(head.header("connection").empty());
+    BOOST_REQUIRE(c.send(make_request("GET", "/actor/prompt")));
+    auto get = c.read_reply();
+    BOOST_TEST(get.body == answer);
+    BOOST_REQUIRE(c.send(make_request("GET", "/nowhere")));
+    auto missing = c.read_reply();
+    BOOST_TEST(missing.status_line == "HTTP/1.1 404 Not Found");
+    BOOST_TEST(c.is_open());
+  }
+  {
+    // HTTP/1.1 asking to close: told so, and closed.
+    connection c{port};
+    BOOST_REQUIRE(c.send(make_request("GET", "/actor/prompt", {{"Connection", "close"}})));
+    auto r = c.read_reply();
+    BOOST_TEST(r.body == answer);
+    BOOST_TEST(r.header("connection") == "close");
+    BOOST_TEST(c.closed_by_peer(2s));
+  }
+  {
+    // HTTP/1.0 closes unless asked to keep the connection.
+    connection c{port};
+    BOOST_REQUIRE(c.send("GET /actor/prompt HTTP/1.0\r\n\r\n"));
+    auto r = c.read_reply();
+    BOOST_TEST(r.status_line == "HTTP/1.0 200 OK");
+    BOOST_TEST(r.body == answer);
+    BOOST_TEST(r.header("connection").empty());
+    BOOST_TEST(c.closed_by_peer(2s));
+  }
+  {
+    connection c{port};
+    BOOST_REQUIRE(c.send("GET /actor/prompt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = c.read_reply();
+    BOOST_TEST(r.status_line == "HTTP/1.0 200 OK");
+    BOOST_TEST(r.header("connection") == "keep-alive");
+    BOOST_REQUIRE(c.send("GET /actor/prompt HTTP/1.0\r\n\r\n"));
+    BOOST_TEST(c.read_reply().body == answer);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(slow_headers_are_cut_off) {
   connection c{port};
   auto start = std::chrono::steady_clock::now();

@@ -33,12 +33,17 @@ struct pki {
   pem_pair unknown_issuer = stranger.issue("unknown-issuer", {"localhost"}, {"127.0.0.1"});
 };
 
-/// An HTTPS server presenting `cert`: GET /call answers 200.
+/// An HTTPS server presenting `cert`: GET /call answers 200, POST /echo
+/// answers the JSON it was sent.
 struct tls_upstream : local_server {
   explicit tls_upstream(const pem_pair& cert, const std::string& client_ca = {}) {
     routes.add("GET", "/call", http::access::open, http::body_kind::none,
                [](http::request&, http::reply_fn reply) {
                  reply(http::json_response(200, R"({"ok":true})"));
+               });
+    routes.add("POST", "/echo", http::access::open, http::body_kind::json,
+               [](http::request& req, http::reply_fn reply) {
+                 reply(http::json_response(200, req.body));
                });
     start(http::tls_files{cert.cert_file, cert.key_file, client_ca});
   }
@@ -87,6 +92,28 @@ BOOST_AUTO_TEST_CASE(a_certificate_of_the_configured_ca_is_verified_by_name_and_
   BOOST_TEST(up.connections() == 1u);
   auto by_address = client_of("https://127.0.0.1:" + std::to_string(up.port), trusted.cert_file());
   BOOST_TEST(get(*by_address).status == 200);
+}
+
+// Both ends write each message as one buffer: a body larger than one TLS
+// record (16 KiB) crosses whole, out and back.
+BOOST_AUTO_TEST_CASE(bodies_larger_than_a_tls_record_cross_whole_both_ways) {
+  tls_upstream up{good};
+  auto client = client_of("https://localhost:" + std::to_string(up.port), trusted.cert_file());
+  for (std::size_t size : {16u * 1024 - 200, 16u * 1024 + 1, 40u * 1024}) {
+    std::string body = R"({"pad":")" + std::string(size, 'x') + R"("})";
+    std::promise<upstream::reply> done;
+    auto result = done.get_future();
+    upstream::request r;
+    r.method = "POST";
+    r.target = "/echo";
+    r.body = body;
+    r.timeout = 5s;
+    client->send(std::move(r), [&done](upstream::reply reply) { done.set_value(std::move(reply)); });
+    auto reply = result.get();
+    BOOST_TEST(reply.status == 200, reply.error);
+    BOOST_TEST(reply.body.size() == body.size());
+    BOOST_TEST((reply.body == body));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_issuer_an_expired_certificate_and_another_host_are_refused_with_the_reason) {

@@ -56,7 +56,7 @@ bool connection::send(const std::string& bytes) {
   return fd_ >= 0;
 }
 
-http_reply connection::read_reply(std::chrono::milliseconds timeout) {
+http_reply connection::read_reply(std::chrono::milliseconds timeout, bool to_head) {
   http_reply reply;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto fill = [&]() -> bool {
@@ -80,9 +80,9 @@ http_reply connection::read_reply(std::chrono::milliseconds timeout) {
       return reply;
   std::string head = pending_.substr(0, header_end);
   std::size_t pos = head.find("\r\n");
-  std::string status_line = head.substr(0, pos);
-  if (status_line.size() >= 12)
-    reply.status = std::stoi(status_line.substr(9, 3));
+  reply.status_line = head.substr(0, pos);
+  if (reply.status_line.size() >= 12)
+    reply.status = std::stoi(reply.status_line.substr(9, 3));
   while (pos != std::string::npos && pos < head.size()) {
     auto next = head.find("\r\n", pos + 2);
     auto line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
@@ -96,7 +96,7 @@ http_reply connection::read_reply(std::chrono::milliseconds timeout) {
     pos = next;
   }
   std::size_t length = 0;
-  if (auto it = reply.headers.find("content-length"); it != reply.headers.end())
+  if (auto it = reply.headers.find("content-length"); it != reply.headers.end() && !to_head)
     length = std::stoul(it->second);
   std::size_t body_start = header_end + 4;
   while (pending_.size() < body_start + length)

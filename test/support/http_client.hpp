@@ -12,6 +12,8 @@ namespace ap::test {
 /// A response as read off the wire.
 struct http_reply {
   int status = 0;
+  /// As sent, e.g. `HTTP/1.1 404 Not Found`.
+  std::string status_line;
   /// Header names in lower case.
   std::map<std::string, std::string> headers;
   std::string body;
@@ -38,8 +40,10 @@ public:
   bool is_open() const { return fd_ >= 0; }
   /// Writes all bytes; false if the peer closed.
   bool send(const std::string& bytes);
-  /// Reads one response (Content-Length framing).
-  http_reply read_reply(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Reads one response (Content-Length framing; the answer to a HEAD
+  /// request, `to_head`, has no body whatever its Content-Length says).
+  http_reply read_reply(std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                        bool to_head = false);
   /// Whether the server closed the connection within `timeout`.
   bool closed_by_peer(std::chrono::milliseconds timeout);
 
