@@ -18,6 +18,15 @@ bool is_framing(std::string_view name) {
          || same_name(name, "connection");
 }
 
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+bool is_token(std::string_view name) {
+  constexpr std::string_view others = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](unsigned char c) {
+    return std::isalnum(c) || others.find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
 // Appends `text` without CR, LF or NUL.
 void append_line_safe(std::string& out, std::string_view text) {
   if (text.find_first_of(std::string_view{"\r\n\0", 3}) == std::string_view::npos) {
@@ -33,11 +42,16 @@ void append_line_safe(std::string& out, std::string_view text) {
 
 head::head(unsigned version, int status, std::string_view reason) {
   text_.reserve(160);
-  text_ += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  text_ += "HTTP/";
+  text_ += std::to_string(version / 10);
+  text_ += '.';
+  text_ += std::to_string(version % 10);
+  text_ += ' ';
   text_ += std::to_string(status);
   text_ += ' ';
   append_line_safe(text_, reason);
   text_ += "\r\n";
+  fields_at_ = text_.size();
 }
 
 head::head(std::string_view method, std::string_view target) {
@@ -46,17 +60,34 @@ head::head(std::string_view method, std::string_view target) {
   text_ += ' ';
   append_line_safe(text_, target);
   text_ += " HTTP/1.1\r\n";
+  fields_at_ = text_.size();
+}
+
+bool head::written(std::string_view name) const {
+  // A handful of short lines: a scan costs less than keeping the names.
+  std::string_view fields{text_};
+  fields.remove_prefix(fields_at_);
+  while (!fields.empty()) {
+    auto end = fields.find("\r\n");
+    auto line = fields.substr(0, end);
+    if (same_name(line.substr(0, line.find(':')), name))
+      return true;
+    if (end == std::string_view::npos)
+      break;
+    fields.remove_prefix(end + 2);
+  }
+  return false;
 }
 
 void head::line(std::string_view name, std::string_view value) {
-  append_line_safe(text_, name);
+  text_ += name;
   text_ += ": ";
   append_line_safe(text_, value);
   text_ += "\r\n";
 }
 
 head& head::field(std::string_view name, std::string_view value) {
-  if (!is_framing(name))
+  if (is_token(name) && !is_framing(name) && !written(name))
     line(name, value);
   return *this;
 }

@@ -91,7 +91,10 @@ http_reply connection::read_reply(std::chrono::milliseconds timeout, bool to_hea
       auto value = line.substr(colon + 1);
       while (!value.empty() && value.front() == ' ')
         value.erase(0, 1);
-      reply.headers[lower(line.substr(0, colon))] = value;
+      auto name = lower(line.substr(0, colon));
+      if (reply.headers.count(name))
+        reply.repeated_fields.push_back(name);
+      reply.headers[name] = value;
     }
     pos = next;
   }

@@ -16,6 +16,9 @@ struct http_reply {
   std::string status_line;
   /// Header names in lower case.
   std::map<std::string, std::string> headers;
+  /// Names (lower case) of fields sent more than once, which `headers`
+  /// keeps once.
+  std::vector<std::string> repeated_fields;
   std::string body;
   /// False when the server closed or the read timed out before a whole
   /// response arrived.

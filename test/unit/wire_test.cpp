@@ -44,12 +44,43 @@ BOOST_AUTO_TEST_CASE(callers_cannot_write_the_framing_fields) {
 BOOST_AUTO_TEST_CASE(nothing_a_line_carries_can_start_another) {
   using namespace std::string_literals;
   auto text = head{"GET", "/a\r\nX-Injected: 1\r\n"}
-                .field("X-Name\r\nX-Evil", "v\r\nContent-Length: 0"s + '\0' + "!")
+                .field("X-Name", "v\r\nContent-Length: 0"s + '\0' + "!")
                 .finish();
-  BOOST_TEST(text
-             == "GET /aX-Injected: 1 HTTP/1.1\r\nX-NameX-Evil: vContent-Length: 0!\r\n\r\n");
+  BOOST_TEST(text == "GET /aX-Injected: 1 HTTP/1.1\r\nX-Name: vContent-Length: 0!\r\n\r\n");
   auto response = head{11, 200, "O\nK"}.finish();
   BOOST_TEST(response == "HTTP/1.1 200 OK\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_name_that_is_not_a_token_is_not_written) {
+  auto text = head{11, 200, "OK"}
+                .field("Content-Length ", "5")
+                .field("Transfer-Encoding:", "chunked")
+                .field("X-Name\r\nX-Evil", "1")
+                .field("X Y", "1")
+                .field("", "1")
+                .field("X-Fine_1.0~", "1")
+                .finish();
+  BOOST_TEST(text == "HTTP/1.1 200 OK\r\nX-Fine_1.0~: 1\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_name_written_once_stands) {
+  auto text = head{"POST", "/x"}
+                .field("Host", "kernel")
+                .field("Content-Type", "application/json")
+                .field("host", "elsewhere")
+                .field("CONTENT-TYPE", "text/plain")
+                .field("Authorization", "Bearer t")
+                .finish();
+  BOOST_TEST(text
+             == "POST /x HTTP/1.1\r\nHost: kernel\r\nContent-Type: application/json\r\n"
+                "Authorization: Bearer t\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(the_status_line_names_the_version_it_is_given) {
+  auto one_oh = head{10, 404, "Not Found"}.finish();
+  BOOST_TEST(one_oh == "HTTP/1.0 404 Not Found\r\n\r\n");
+  auto one_two = head{12, 200, "OK"}.finish();
+  BOOST_TEST(one_two == "HTTP/1.2 200 OK\r\n\r\n");
 }
 
 BOOST_AUTO_TEST_CASE(informational_no_content_and_not_modified_carry_no_body) {
