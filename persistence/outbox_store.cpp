@@ -60,18 +60,12 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
     }
   }
   // The delivered rows leave the outbox and their receipts are written in
-  // one statement, so one commit (migrations 0011, 0016): an event is never
-  // gone without its receipt. The receipt takes its order, type and queue
-  // time from the row deleted; a repeat finds no row and changes nothing.
-  // The Kernel's id for the event is in the receipt (kernelEventId).
+  // one statement, so one commit (migrations 0011, 0016, 0020): an event is
+  // never gone without its receipt. The receipt takes its order, type and
+  // queue time from the row deleted; a repeat finds no row and changes
+  // nothing. The Kernel's id for the event is in the receipt (kernelEventId).
   if (!acknowledged.empty())
-    db.exec("WITH d AS (SELECT * FROM unnest($1::text[], $2::text[]) AS d(event_id, receipt)),"
-            " delivered AS (DELETE FROM audit_outbox o USING d"
-            "                WHERE o.event_id = d.event_id"
-            "                RETURNING o.event_id, o.order_id, o.event_type, d.receipt, o.created_at)"
-            " INSERT INTO audit_receipts (event_id, order_id, event_type, receipt, queued_at)"
-            " SELECT * FROM delivered"
-            " ON CONFLICT (event_id) DO NOTHING",
+    db.exec("SELECT settle_delivered($1::text[], $2::text[])",
             {text_array(acknowledged), text_array(receipts)});
   // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
   if (!failed.empty())
