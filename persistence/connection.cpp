@@ -233,6 +233,7 @@ void connection::ensure() {
                         "keepalives_count", "tcp_user_timeout", "options",          nullptr};
   const char* values[] = {url_.c_str(), "3", "artifact-publisher", "1", "5", "2", "3",
                           "10000", options.c_str(), nullptr};
+  prepared_.clear();  // a new session has none
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
@@ -346,7 +347,8 @@ bool connection::send_cancel(std::chrono::steady_clock::time_point until) {
   return answer.wait_until(until) == std::future_status::ready && answer.get();
 }
 
-pg_result* connection::run(const char* sql, const params* values) {
+pg_result* connection::run(const char* sql, const params* values, sending what,
+                           const char* name) {
   last_call_past_deadline_ = false;
   // Text values go as C strings; binary ones with their length, format
   // and type.
@@ -366,13 +368,33 @@ pg_result* connection::run(const char* sql, const params* values) {
     }
   }
   auto n = static_cast<int>(bytes.size());
-  if (limits_.call_deadline.count() <= 0)
+  if (limits_.call_deadline.count() <= 0) {
+    switch (what) {
+    case sending::preparation:
+      return PQprepare(conn_, name, sql, n, types.data());
+    case sending::prepared:
+      return PQexecPrepared(conn_, name, n, bytes.data(), lengths.data(), formats.data(), 0);
+    case sending::statement:
+      break;
+    }
     return values ? PQexecParams(conn_, sql, n, types.data(), bytes.data(), lengths.data(),
                                  formats.data(), 0)
                   : PQexec(conn_, sql);
-  int sent = values ? PQsendQueryParams(conn_, sql, n, types.data(), bytes.data(),
-                                        lengths.data(), formats.data(), 0)
-                    : PQsendQuery(conn_, sql);
+  }
+  int sent = 0;
+  switch (what) {
+  case sending::preparation:
+    sent = PQsendPrepare(conn_, name, sql, n, types.data());
+    break;
+  case sending::prepared:
+    sent = PQsendQueryPrepared(conn_, name, n, bytes.data(), lengths.data(), formats.data(), 0);
+    break;
+  case sending::statement:
+    sent = values ? PQsendQueryParams(conn_, sql, n, types.data(), bytes.data(), lengths.data(),
+                                      formats.data(), 0)
+                  : PQsendQuery(conn_, sql);
+    break;
+  }
   if (sent == 0)
     return nullptr;  // check() reports PQerrorMessage
   if (PGresult* res = collect(std::chrono::steady_clock::now() + limits_.call_deadline))
@@ -407,6 +429,43 @@ result connection::exec(const std::string& sql) {
 result connection::exec(const std::string& sql, const params& values) {
   ensure();
   return check(run(sql.c_str(), &values), sql);
+}
+
+result connection::exec_prepared(const std::string& name, const std::string& sql,
+                                 const params& values) {
+  for (bool again = false;; again = true) {
+    ensure();
+    if (prepared_.count(name) == 0) {
+      check(run(sql.c_str(), &values, sending::preparation, name.c_str()), sql);
+      prepared_.insert(name);
+    }
+    try {
+      return check(run(sql.c_str(), &values, sending::prepared, name.c_str()), sql);
+    } catch (const db_error& e) {
+      // 26000: the session no longer has it (a pooler's DISCARD ALL, say);
+      // 0A000: its result type changed under it (a migration replaced what
+      // it calls). The server says either before it runs anything, so
+      // outside a transaction the statement is prepared again and sent once
+      // more; inside one, the caller's rollback comes first.
+      if (e.sqlstate() == "26000") {
+        prepared_.erase(name);
+      } else if (e.sqlstate() == "0A000" && healthy()
+                 && PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+        try {
+          auto* res = run(("DEALLOCATE " + name).c_str(), nullptr);
+          if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+            prepared_.erase(name);
+          PQclear(res);
+        } catch (const db_error&) {
+          // Past its deadline: the session was dropped, and with it the
+          // statement (ensure() starts the next one with none).
+        }
+      }
+      if (again || prepared_.count(name) == 1 || !healthy()
+          || PQtransactionStatus(conn_) != PQTRANS_IDLE)
+        throw;
+    }
+  }
 }
 
 void connection::rollback_quietly() {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 struct pg_conn;
@@ -152,6 +153,15 @@ public:
   /// Runs one statement with parameters `$1…`.
   result exec(const std::string& sql, const params& values);
 
+  /// Runs one statement with parameters `$1…` as the session's prepared
+  /// statement `name`, prepared (with the types of `values`) on its first
+  /// use in each session: the server then parses and analyses it once per
+  /// session instead of on every call. For statements run again and again
+  /// with one text; one name, one text. Not inside a transaction: a
+  /// prepared statement the server no longer has, or whose result type
+  /// changed, is dropped and prepared again on the next call.
+  result exec_prepared(const std::string& name, const std::string& sql, const params& values);
+
   /// Runs `work` inside BEGIN … COMMIT, rolling back if it throws.
   template <class F>
   auto transaction(F&& work) -> decltype(work()) {
@@ -177,9 +187,13 @@ public:
 private:
   result check(pg_result* res, const std::string& sql);
   void rollback_quietly();
+  /// What `run` sends: a statement as it is (`values` or none), its
+  /// preparation as `name`, or the statement prepared as `name`.
+  enum class sending { statement, preparation, prepared };
   /// Sends a statement (with `values`, in the extended protocol) and
   /// waits for its result within the call deadline.
-  pg_result* run(const char* sql, const params* values);
+  pg_result* run(const char* sql, const params* values, sending what = sending::statement,
+                 const char* name = nullptr);
   /// The call's result (the last of several statements, or the first
   /// error), or null when `until` came first.
   pg_result* collect(std::chrono::steady_clock::time_point until);
@@ -193,6 +207,8 @@ private:
   session_limits limits_;
   pg_conn* conn_ = nullptr;
   bool last_call_past_deadline_ = false;
+  /// The names prepared in the current session (none after a reconnect).
+  std::unordered_set<std::string> prepared_;
   std::uint64_t calls_past_deadline_ = 0;
 };
 

@@ -194,11 +194,12 @@ std::vector<claim_result> begin_checkouts(connection& db,
   }
   std::set<std::string> begun;
   if (!sent.empty()) {
-    auto rows = db.exec("SELECT * FROM begin_checkouts($1::text[], $2::text[], $3::text[],"
-                        " $4::text[], $5::text[], $6::text[])",
-                        {text_array(order), text_array(customer), text_array(key),
-                         text_array(fingerprint), text_array(payment_key),
-                         text_array(intent)});
+    auto rows = db.exec_prepared("begin_checkouts",
+                                 "SELECT * FROM begin_checkouts($1::text[], $2::text[],"
+                                 " $3::text[], $4::text[], $5::text[], $6::text[])",
+                                 {text_array(order), text_array(customer), text_array(key),
+                                  text_array(fingerprint), text_array(payment_key),
+                                  text_array(intent)});
     for (int r = 0; r < rows.rows(); ++r)
       begun.insert(rows.value(r, 0));
   }
@@ -322,7 +323,8 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
       key_order.push_back(&o.order_id);
     }
   }
-  auto rows = db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+  auto rows = db.exec_prepared("store_orders",
+          "SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
           " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
           " $12::text[], $13::text[], $14::text[], $15::text[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
