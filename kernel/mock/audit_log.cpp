@@ -1,5 +1,6 @@
 #include "kernel/mock/audit_log.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/crypto.hpp"
@@ -60,11 +61,12 @@ audit_log::append_result audit_log::append(const std::string& event_type,
   e.signer_id = signer_id_;
   e.ts = ts;
   e.id = "kae_" + e.hash.substr(0, 24);
+  e.fields.reserve(payload.MemberCount());
   for (auto it = payload.MemberBegin(); it != payload.MemberEnd(); ++it)
-    e.fields[std::string{it->name.GetString(), it->name.GetStringLength()}] =
-      json::canonical(it->value);
-  by_id_[e.id] = events_.size();
-  by_event_id_[e.event_id] = events_.size();
+    e.fields.emplace_back(std::string{it->name.GetString(), it->name.GetStringLength()},
+                          json::canonical(it->value));
+  by_id_.emplace(e.id, events_.size());
+  by_event_id_.emplace(e.event_id, events_.size());
   events_.push_back(std::move(e));
   return {&events_.back(), true};
 }
@@ -85,7 +87,8 @@ audit_log::search(const std::map<std::string, std::string>& criteria,
       continue;
     bool match = true;
     for (const auto& [field, value] : criteria) {
-      auto it = e.fields.find(field);
+      auto it = std::find_if(e.fields.begin(), e.fields.end(),
+                             [&](const auto& f) { return f.first == field; });
       if (it == e.fields.end() || it->second != value) {
         match = false;
         break;

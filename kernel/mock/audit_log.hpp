@@ -10,6 +10,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -33,8 +35,9 @@ struct logged_event {
   std::string signature;
   std::string signer_id;
   std::string ts;
-  /// Canonical value of each top-level payload field, for search.
-  std::map<std::string, std::string> fields;
+  /// Canonical value of each top-level payload field, for search, in the
+  /// payload's order.
+  std::vector<std::pair<std::string, std::string>> fields;
 };
 
 /// Renders an event as the Kernel's AuditEvent JSON (canonical).
@@ -98,9 +101,12 @@ private:
   // vector, as the log grows to hundreds of MB, would stop every append for
   // as long as it takes to move them all to a larger block.
   std::deque<logged_event> events_;
-  std::map<std::string, std::size_t> by_id_;
+  // Hashed, not ordered: the service's event ids share long prefixes
+  // (placed by time), which made every lookup in an ordered map compare
+  // them byte by byte down a tree as deep as the log is long.
+  std::unordered_map<std::string, std::size_t> by_id_;
   // What makes `append` idempotent by metadata.eventId.
-  std::map<std::string, std::size_t> by_event_id_;
+  std::unordered_map<std::string, std::size_t> by_event_id_;
 };
 
 } // namespace ap::kernel
