@@ -2,7 +2,9 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <system_error>
 #include <thread>
@@ -276,12 +278,17 @@ result connection::check(pg_result* res, const std::string& sql) {
 
 bool connection::wait_for_result(std::chrono::steady_clock::time_point until) {
   while (PQisBusy(conn_)) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return false;
+    int timeout = -1;  // no deadline: as long as it takes
+    if (until != std::chrono::steady_clock::time_point::max()) {
+      // Rounded up, so a wait never ends just short of `until`.
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return false;
+      timeout = static_cast<int>(std::min<std::chrono::milliseconds::rep>(left.count(), 1 << 30));
+    }
     pollfd fd{PQsocket(conn_), POLLIN, 0};
-    int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+    int ready = ::poll(&fd, 1, timeout);
     // A signal, or readable: read what came. A broken socket makes
     // PQconsumeInput fail, and the call then ends with its error.
     if (ready != 0 && PQconsumeInput(conn_) == 0)
@@ -347,7 +354,14 @@ bool connection::send_cancel(std::chrono::steady_clock::time_point until) {
   return answer.wait_until(until) == std::future_status::ready && answer.get();
 }
 
-pg_result* connection::run(const char* sql, const params* values, sending what,
+std::chrono::steady_clock::time_point connection::call_ends() const {
+  if (limits_.call_deadline.count() <= 0)
+    return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + limits_.call_deadline;
+}
+
+pg_result* connection::run(const char* sql, const params* values,
+                           std::chrono::steady_clock::time_point until, sending what,
                            const char* name) {
   last_call_past_deadline_ = false;
   // Text values go as C strings; binary ones with their length, format
@@ -368,19 +382,6 @@ pg_result* connection::run(const char* sql, const params* values, sending what,
     }
   }
   auto n = static_cast<int>(bytes.size());
-  if (limits_.call_deadline.count() <= 0) {
-    switch (what) {
-    case sending::preparation:
-      return PQprepare(conn_, name, sql, n, types.data());
-    case sending::prepared:
-      return PQexecPrepared(conn_, name, n, bytes.data(), lengths.data(), formats.data(), 0);
-    case sending::statement:
-      break;
-    }
-    return values ? PQexecParams(conn_, sql, n, types.data(), bytes.data(), lengths.data(),
-                                 formats.data(), 0)
-                  : PQexec(conn_, sql);
-  }
   int sent = 0;
   switch (what) {
   case sending::preparation:
@@ -397,7 +398,7 @@ pg_result* connection::run(const char* sql, const params* values, sending what,
   }
   if (sent == 0)
     return nullptr;  // check() reports PQerrorMessage
-  if (PGresult* res = collect(std::chrono::steady_clock::now() + limits_.call_deadline))
+  if (PGresult* res = collect(until))
     return res;
 
   // Past the deadline: the server is asked to end the statement (or its
@@ -423,24 +424,27 @@ pg_result* connection::run(const char* sql, const params* values, sending what,
 
 result connection::exec(const std::string& sql) {
   ensure();
-  return check(run(sql.c_str(), nullptr), sql);
+  return check(run(sql.c_str(), nullptr, call_ends()), sql);
 }
 
 result connection::exec(const std::string& sql, const params& values) {
   ensure();
-  return check(run(sql.c_str(), &values), sql);
+  return check(run(sql.c_str(), &values, call_ends()), sql);
 }
 
 result connection::exec_prepared(const std::string& name, const std::string& sql,
                                  const params& values) {
+  // One deadline for the whole call: the preparation, the statement, and
+  // the one retry all fit within it.
+  auto until = call_ends();
   for (bool again = false;; again = true) {
     ensure();
     if (prepared_.count(name) == 0) {
-      check(run(sql.c_str(), &values, sending::preparation, name.c_str()), sql);
+      check(run(sql.c_str(), &values, until, sending::preparation, name.c_str()), sql);
       prepared_.insert(name);
     }
     try {
-      return check(run(sql.c_str(), &values, sending::prepared, name.c_str()), sql);
+      return check(run(sql.c_str(), &values, until, sending::prepared, name.c_str()), sql);
     } catch (const db_error& e) {
       // 26000: the session no longer has it (a pooler's DISCARD ALL, say);
       // 0A000: its result type changed under it (a migration replaced what
@@ -452,7 +456,7 @@ result connection::exec_prepared(const std::string& name, const std::string& sql
       } else if (e.sqlstate() == "0A000" && healthy()
                  && PQtransactionStatus(conn_) == PQTRANS_IDLE) {
         try {
-          auto* res = run(("DEALLOCATE " + name).c_str(), nullptr);
+          auto* res = run(("DEALLOCATE " + name).c_str(), nullptr, until);
           if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
             prepared_.erase(name);
           PQclear(res);
@@ -472,7 +476,7 @@ void connection::rollback_quietly() {
   if (!healthy())
     return;
   try {
-    if (auto* res = run("ROLLBACK", nullptr))
+    if (auto* res = run("ROLLBACK", nullptr, call_ends()))
       PQclear(res);
   } catch (const db_error&) {
     // Past its deadline: the connection is cancelled or dropped, and a

@@ -190,9 +190,14 @@ private:
   /// What `run` sends: a statement as it is (`values` or none), its
   /// preparation as `name`, or the statement prepared as `name`.
   enum class sending { statement, preparation, prepared };
+  /// When a call started now must end: now + `call_deadline`, or never
+  /// (time_point::max()) when there is none.
+  std::chrono::steady_clock::time_point call_ends() const;
   /// Sends a statement (with `values`, in the extended protocol) and
-  /// waits for its result within the call deadline.
-  pg_result* run(const char* sql, const params* values, sending what = sending::statement,
+  /// waits for its result until `until`; past it, cancels the statement,
+  /// or drops the connection when the cancel gets no answer either.
+  pg_result* run(const char* sql, const params* values,
+                 std::chrono::steady_clock::time_point until, sending what = sending::statement,
                  const char* name = nullptr);
   /// The call's result (the last of several statements, or the first
   /// error), or null when `until` came first.

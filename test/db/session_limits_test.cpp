@@ -213,6 +213,43 @@ BOOST_AUTO_TEST_CASE(a_call_past_its_deadline_is_cancelled_and_the_connection_ke
   BOOST_TEST(db.calls_past_deadline() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_prepared_call_and_its_preparation_share_one_deadline) {
+  auto url = test::fresh_database("ap_limits_prepared");
+  persistence::connection holder{url};
+  holder.exec("CREATE TABLE held (id int)");
+  // Preparing the statement reads the table's definition, which waits for
+  // this lock; running it then sleeps. Each round trip alone is within the
+  // deadline, the call as a whole is not.
+  holder.exec("BEGIN");
+  holder.exec("LOCK TABLE held IN ACCESS EXCLUSIVE MODE");
+  persistence::connection db{url, deadline_only(1000ms)};
+  db.exec("SELECT 1");
+  std::thread release{[&] {
+    std::this_thread::sleep_for(600ms);
+    holder.exec("ROLLBACK");
+  }};
+  auto start = clock_type::now();
+  try {
+    db.exec_prepared("slow", "SELECT pg_sleep($1::float8) FROM (SELECT count(*) FROM held) c",
+                     {"0.6"});
+    BOOST_ERROR("the call outlived its deadline and still answered");
+  } catch (const persistence::db_error& e) {
+    BOOST_TEST(e.past_deadline());
+    BOOST_TEST(e.sqlstate() == "57014");
+    BOOST_TEST(!e.connection_lost());
+  }
+  auto took = seconds_since(start);
+  release.join();
+  BOOST_TEST(took >= 1.0);
+  BOOST_TEST(took < 1.6);  // the one deadline, not one per round trip
+  BOOST_TEST(db.calls_past_deadline() == 1u);
+  // The statement stays prepared in the kept session and runs again.
+  BOOST_TEST(db.exec_prepared("slow", "SELECT pg_sleep($1::float8) FROM (SELECT count(*) FROM held) c",
+                              {"0"})
+               .rows()
+             == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_costs_the_connection_not_a_hang) {
   auto url = test::fresh_database("ap_limits_frozen");
   freezable_relay relay{test::shared_pg_port()};
