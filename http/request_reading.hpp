@@ -6,14 +6,13 @@
 // raw request bytes (fuzz/fuzz_http.cpp) include it; both then read bytes
 // exactly alike.
 
-#include <cctype>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 
+#include "core/text.hpp"
 #include "http/message.hpp"
 #include "http/server.hpp"
 
@@ -49,7 +48,7 @@ inline const char* framing_problem(const boost::beast::http::request_header<>& h
     value = first == std::string_view::npos ? std::string_view{}
                                             : value.substr(first, last - first + 1);
     if (++codings > 1
-        || !boost::beast::iequals(boost::beast::string_view{value.data(), value.size()}, "chunked"))
+        || !equals_ignoring_case(value, "chunked"))
       return "the only Transfer-Encoding accepted is a single chunked";
   }
   if (codings > 0 && header.count(bhttp::field::content_length) > 0)
@@ -72,7 +71,7 @@ inline request to_request(boost::beast::http::request<boost::beast::http::string
   for (const auto& field : msg) {
     std::string name{field.name_string().data(), field.name_string().size()};
     for (auto& c : name)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      c = ascii_lower(c);
     req.headers.emplace_back(std::move(name), std::string{field.value()});
   }
   req.body = std::move(msg.body());

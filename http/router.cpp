@@ -1,9 +1,9 @@
 #include "http/router.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include "core/json.hpp"
+#include "core/text.hpp"
 
 namespace ap::http {
 
@@ -85,12 +85,8 @@ std::vector<std::string_view> split_path(std::string_view path) {
 std::string_view bearer_token(const request& req) {
   auto value = req.header("authorization");
   constexpr std::string_view prefix = "Bearer ";
-  if (value.size() <= prefix.size())
+  if (value.size() <= prefix.size() || !starts_with_ignoring_case(value, prefix))
     return {};
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(value[i]))
-        != std::tolower(static_cast<unsigned char>(prefix[i])))
-      return {};
   return value.substr(prefix.size());
 }
 
@@ -99,10 +95,7 @@ bool is_json_content_type(std::string_view value) {
   auto media = value.substr(0, semi);
   while (!media.empty() && media.back() == ' ')
     media.remove_suffix(1);
-  std::string lower;
-  for (char c : media)
-    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower != "application/json")
+  if (!equals_ignoring_case(media, "application/json"))
     return false;
   if (semi == std::string_view::npos)
     return true;
@@ -110,8 +103,8 @@ bool is_json_content_type(std::string_view value) {
   std::string params;
   for (char c : value.substr(semi + 1))
     if (c != ' ')
-      params += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return params.empty() || params == "charset=utf-8";
+      params += c;
+  return params.empty() || equals_ignoring_case(params, "charset=utf-8");
 }
 
 } // namespace

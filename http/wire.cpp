@@ -1,21 +1,15 @@
 #include "http/wire.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "core/text.hpp"
 
 namespace ap::http::wire {
 namespace {
 
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size()
-         && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-              return std::tolower(x) == std::tolower(y);
-            });
-}
-
 bool is_framing(std::string_view name) {
-  return same_name(name, "content-length") || same_name(name, "transfer-encoding")
-         || same_name(name, "connection");
+  return equals_ignoring_case(name, "content-length") || equals_ignoring_case(name, "transfer-encoding")
+         || equals_ignoring_case(name, "connection");
 }
 
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
@@ -70,7 +64,7 @@ bool head::written(std::string_view name) const {
   while (!fields.empty()) {
     auto end = fields.find("\r\n");
     auto line = fields.substr(0, end);
-    if (same_name(line.substr(0, line.find(':')), name))
+    if (equals_ignoring_case(line.substr(0, line.find(':')), name))
       return true;
     if (end == std::string_view::npos)
       break;

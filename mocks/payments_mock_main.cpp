@@ -39,6 +39,7 @@
 #include "core/time.hpp"
 #include "core/config.hpp"
 #include "core/json.hpp"
+#include "core/text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/router.hpp"
@@ -293,13 +294,7 @@ bool is_form_content_type(std::string_view value) {
   auto media = value.substr(0, value.find(';'));
   while (!media.empty() && media.back() == ' ')
     media.remove_suffix(1);
-  constexpr std::string_view want = "application/x-www-form-urlencoded";
-  if (media.size() != want.size())
-    return false;
-  for (std::size_t i = 0; i < want.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(media[i])) != want[i])
-      return false;
-  return true;
+  return equals_ignoring_case(media, "application/x-www-form-urlencoded");
 }
 
 // -- Stripe's error objects -------------------------------------------------------
@@ -966,12 +961,7 @@ std::string redacted(std::string_view key) {
 std::string presented_key(const http::request& req) {
   auto value = req.header("authorization");
   auto scheme_is = [&](std::string_view scheme) {
-    if (value.size() <= scheme.size())
-      return false;
-    for (std::size_t i = 0; i < scheme.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(value[i])) != scheme[i])
-        return false;
-    return true;
+    return value.size() > scheme.size() && starts_with_ignoring_case(value, scheme);
   };
   if (scheme_is("bearer "))
     return std::string{value.substr(7)};
