@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 struct pg_conn;
@@ -103,6 +104,17 @@ private:
 
 /// Parameters of a statement, `$1…`.
 using params = std::vector<param>;
+
+/// Parameters made by moving each value in. A braced list `{a, b}` would
+/// copy every value (an initializer_list's elements are const), and the
+/// arrays of a batch carry kilobytes per order.
+template <class... Values>
+params params_of(Values&&... values) {
+  params out;
+  out.reserve(sizeof...(values));
+  (out.emplace_back(std::forward<Values>(values)), ...);
+  return out;
+}
 
 /// A PostgreSQL array literal (`{"a","b"}`) of text values, for `$n::text[]`
 /// (or any element type PostgreSQL parses from text, such as `$n::bigint[]`).

@@ -197,9 +197,9 @@ std::vector<claim_result> begin_checkouts(connection& db,
     auto rows = db.exec_prepared("begin_checkouts",
                                  "SELECT * FROM begin_checkouts($1::text[], $2::text[],"
                                  " $3::text[], $4::text[], $5::text[], $6::text[])",
-                                 {text_array(order), text_array(customer), text_array(key),
-                                  text_array(fingerprint), text_array(payment_key),
-                                  text_array(intent)});
+                                 params_of(text_array(order), text_array(customer),
+                                           text_array(key), text_array(fingerprint),
+                                           text_array(payment_key), text_array(intent)));
     for (int r = 0; r < rows.rows(); ++r)
       begun.insert(rows.value(r, 0));
   }
@@ -329,14 +329,15 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
           " $12::text[], $13::text[], $14::text[], $15::text[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
           " $20::text, $21::integer)",
-          {text_array(order_id), text_array(customer), text_array(email),
-           text_array(status), text_array(currency), to_pg_array(total), text_array(payment),
-           text_array(entry), text_array(result), text_array(items), to_pg_array(created),
-           text_array(event_id), text_array(event_type), text_array(event_order),
-           text_array(payload),
-           text_array(key_customer), text_array(key),
-           text_array(body), text_array(key_order), optional(lease.owner),
-           std::to_string(lease.lease_ms)});
+          params_of(text_array(order_id), text_array(customer), text_array(email),
+                    text_array(status), text_array(currency), to_pg_array(total),
+                    text_array(payment), text_array(entry), text_array(result),
+                    text_array(items), to_pg_array(created),
+                    text_array(event_id), text_array(event_type), text_array(event_order),
+                    text_array(payload),
+                    text_array(key_customer), text_array(key),
+                    text_array(body), text_array(key_order), optional(lease.owner),
+                    std::to_string(lease.lease_ms)));
   return from_pg_array(rows.value(0, 0));
 }
 

@@ -66,7 +66,7 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   // nothing. The Kernel's id for the event is in the receipt (kernelEventId).
   if (!acknowledged.empty())
     db.exec_prepared("settle_delivered", "SELECT settle_delivered($1::text[], $2::text[])",
-                     {text_array(acknowledged), text_array(receipts)});
+                     params_of(text_array(acknowledged), text_array(receipts)));
   // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
   if (!failed.empty())
     db.exec("UPDATE audit_outbox SET leased_until = NULL, next_attempt_at = now()"

@@ -4,6 +4,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "persistence/connection.hpp"
 #include "test/support/pg_cluster.hpp"
@@ -95,6 +97,28 @@ BOOST_AUTO_TEST_CASE(inside_a_transaction_a_lost_statement_fails_the_call) {
   db.exec("DEALLOCATE ALL");
   BOOST_CHECK_THROW(db.transaction([&] { call_echo(db, "b"); }), persistence::db_error);
   BOOST_TEST(call_echo(db, "c") == "c!");
+}
+
+BOOST_AUTO_TEST_CASE(a_batchs_arrays_are_moved_into_its_parameters_not_copied) {
+  std::vector<std::string> results(8, std::string(2048, 'r'));
+  auto arrays = persistence::text_array(results);
+  auto counts = persistence::text_array(std::vector<std::string>{"1", "2"});
+  const char* held = arrays.bytes()->data();
+  auto values = persistence::params_of(std::move(arrays), std::move(counts), "last");
+  BOOST_TEST(values.size() == 3u);
+  // The same buffer: the kilobytes were not copied on the way.
+  BOOST_TEST(static_cast<const void*>(values[0].bytes()->data()) == static_cast<const void*>(held));
+  BOOST_TEST(*values[2].bytes() == "last");
+  // And they reach the server whole.
+  persistence::connection db{test::fresh_database("ap_prepared_moved")};
+  auto rows = db.exec_prepared("sizes",
+                               "SELECT cardinality($1::text[]), sum(length(x)),"
+                               " ($2::text[])[2], $3::text FROM unnest($1::text[]) AS x",
+                               values);
+  BOOST_TEST(rows.value(0, 0) == "8");
+  BOOST_TEST(rows.value(0, 1) == "16384");
+  BOOST_TEST(rows.value(0, 2) == "2");
+  BOOST_TEST(rows.value(0, 3) == "last");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
