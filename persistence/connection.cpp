@@ -307,6 +307,17 @@ pg_result* connection::collect(std::chrono::steady_clock::time_point until) {
     PGresult* res = PQgetResult(conn_);
     if (!res)
       return kept ? kept : PQmakeEmptyPGresult(conn_, PGRES_FATAL_ERROR);
+    auto got = PQresultStatus(res);
+    if (got == PGRES_COPY_IN || got == PGRES_COPY_OUT || got == PGRES_COPY_BOTH) {
+      // No statement here copies; one that did would leave the session
+      // waiting for data, so it is ended with the session.
+      PQclear(res);
+      PQclear(kept);
+      PQfinish(conn_);
+      conn_ = nullptr;
+      throw db_error("COPY is not supported on this connection; the connection was dropped",
+                     "0A000", true);
+    }
     // As PQexec: the last result, unless one before it failed.
     auto status = PQresultStatus(kept);
     if (kept && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -363,6 +374,18 @@ std::chrono::steady_clock::time_point connection::call_ends() const {
 pg_result* connection::run(const char* sql, const params* values,
                            std::chrono::steady_clock::time_point until, sending what,
                            const char* name) {
+  if (until != std::chrono::steady_clock::time_point::max()
+      && std::chrono::steady_clock::now() >= until) {
+    // A later round trip of a call whose deadline has passed (a prepared
+    // statement after a slow preparation, a retry) is not sent at all:
+    // not sent is an outcome known for certain. The call is counted once.
+    if (!last_call_past_deadline_)
+      ++calls_past_deadline_;
+    last_call_past_deadline_ = true;
+    throw db_error("the call's deadline of " + std::to_string(limits_.call_deadline.count())
+                     + " ms passed before its next statement was sent; it was not sent",
+                   "57014", false, true);
+  }
   last_call_past_deadline_ = false;
   // Text values go as C strings; binary ones with their length, format
   // and type.
