@@ -26,7 +26,8 @@ constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) noex
 
 /// Whether `value` begins with `prefix`, ASCII letters compared without case.
 constexpr bool starts_with_ignoring_case(std::string_view value, std::string_view prefix) noexcept {
-  return value.size() >= prefix.size() && equals_ignoring_case(value.substr(0, prefix.size()), prefix);
+  return value.size() >= prefix.size()
+         && equals_ignoring_case(value.substr(0, prefix.size()), prefix);
 }
 
 } // namespace ap

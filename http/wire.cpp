@@ -8,7 +8,8 @@ namespace ap::http::wire {
 namespace {
 
 bool is_framing(std::string_view name) {
-  return equals_ignoring_case(name, "content-length") || equals_ignoring_case(name, "transfer-encoding")
+  return equals_ignoring_case(name, "content-length")
+         || equals_ignoring_case(name, "transfer-encoding")
          || equals_ignoring_case(name, "connection");
 }
 

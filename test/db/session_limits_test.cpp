@@ -103,15 +103,14 @@ private:
         sockets_.push_back(client);
         sockets_.push_back(server);
       }
-      // Accepted while frozen: held, never forwarded.
-      bool born_frozen = frozen_;
-      threads_.emplace_back([=] { pump(client, server, born_frozen); });
+      // Accepted while frozen: held until thawed, like everything else.
+      threads_.emplace_back([=] { pump(client, server); });
     }
   }
-  void pump(int a, int b, bool born_frozen) {
+  void pump(int a, int b) {
     char buf[16384];
     while (!stopping_) {
-      if (frozen_ || born_frozen) {
+      if (frozen_) {
         std::this_thread::sleep_for(10ms);
         continue;
       }
@@ -148,6 +147,22 @@ private:
   std::vector<std::thread> threads_;
 };
 
+// `url` with the relay's port in place of the shared server's.
+std::string relayed(std::string url, const freezable_relay& relay) {
+  auto port = std::to_string(test::shared_pg_port());
+  auto at = url.find(':' + port + '/');
+  BOOST_REQUIRE(at != std::string::npos);
+  return url.replace(at + 1, port.size(), std::to_string(relay.port()));
+}
+
+// Has `holder` create the table `held` and keep it locked until it rolls
+// back.
+void hold_lock(persistence::connection& holder) {
+  holder.exec("CREATE TABLE held (id int)");
+  holder.exec("BEGIN");
+  holder.exec("LOCK TABLE held IN ACCESS EXCLUSIVE MODE");
+}
+
 persistence::session_limits deadline_only(std::chrono::milliseconds deadline) {
   persistence::session_limits limits;
   limits.call_deadline = deadline;
@@ -175,15 +190,14 @@ BOOST_AUTO_TEST_CASE(a_statement_past_statement_timeout_is_ended_by_the_server) 
 BOOST_AUTO_TEST_CASE(a_lock_held_by_another_session_fails_past_lock_timeout) {
   auto url = test::fresh_database("ap_limits_lock");
   persistence::connection holder{url};
-  holder.exec("CREATE TABLE held (id int)");
-  holder.exec("BEGIN");
-  holder.exec("LOCK TABLE held IN ACCESS EXCLUSIVE MODE");
+  hold_lock(holder);
 
   persistence::session_limits limits;
   limits.lock_timeout = 200ms;
   persistence::connection db{url, limits};
   auto start = clock_type::now();
-  BOOST_TEST(failure_of(db, "INSERT INTO held VALUES (1)").sqlstate() == "55P03");  // lock_not_available
+  // 55P03: lock_not_available
+  BOOST_TEST(failure_of(db, "INSERT INTO held VALUES (1)").sqlstate() == "55P03");
   BOOST_TEST(seconds_since(start) < 2.0);
   holder.exec("ROLLBACK");
   db.exec("INSERT INTO held VALUES (1)");
@@ -216,22 +230,20 @@ BOOST_AUTO_TEST_CASE(a_call_past_its_deadline_is_cancelled_and_the_connection_ke
 BOOST_AUTO_TEST_CASE(a_prepared_call_and_its_preparation_share_one_deadline) {
   auto url = test::fresh_database("ap_limits_prepared");
   persistence::connection holder{url};
-  holder.exec("CREATE TABLE held (id int)");
   // Preparing the statement reads the table's definition, which waits for
   // this lock; running it then sleeps. Each round trip alone is within the
   // deadline, the call as a whole is not.
-  holder.exec("BEGIN");
-  holder.exec("LOCK TABLE held IN ACCESS EXCLUSIVE MODE");
+  hold_lock(holder);
   persistence::connection db{url, deadline_only(1000ms)};
   db.exec("SELECT 1");
+  const std::string slow = "SELECT pg_sleep($1::float8) FROM (SELECT count(*) FROM held) c";
   std::thread release{[&] {
     std::this_thread::sleep_for(600ms);
     holder.exec("ROLLBACK");
   }};
   auto start = clock_type::now();
   try {
-    db.exec_prepared("slow", "SELECT pg_sleep($1::float8) FROM (SELECT count(*) FROM held) c",
-                     {"0.9"});
+    db.exec_prepared("slow", slow, {"0.9"});
     BOOST_ERROR("the call outlived its deadline and still answered");
   } catch (const persistence::db_error& e) {
     BOOST_TEST(e.past_deadline());
@@ -244,21 +256,68 @@ BOOST_AUTO_TEST_CASE(a_prepared_call_and_its_preparation_share_one_deadline) {
   BOOST_TEST(took < 2.0);  // the one deadline (and the cancel), not one per round trip
   BOOST_TEST(db.calls_past_deadline() == 1u);
   // The statement stays prepared in the kept session and runs again.
-  BOOST_TEST(db.exec_prepared("slow", "SELECT pg_sleep($1::float8) FROM (SELECT count(*) FROM held) c",
-                              {"0"})
-               .rows()
-             == 1);
+  BOOST_TEST(db.exec_prepared("slow", slow, {"0"}).rows() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_statement_whose_call_is_past_its_deadline_is_not_sent) {
+  auto url = test::fresh_database("ap_limits_not_sent");
+  freezable_relay relay{test::shared_pg_port()};
+  persistence::connection holder{url};
+  hold_lock(holder);
+  persistence::connection db{relayed(url, relay), deadline_only(1000ms)};
+  db.exec("SELECT 1");
+  const std::string insert = "INSERT INTO held SELECT $1::int";
+
+  // The preparation waits for the lock. Meanwhile the relay freezes, the
+  // lock is released and the server answers the preparation into the
+  // relay, which holds the answer, and the cancel sent at the deadline,
+  // until 1.2 s: the preparation succeeded, but only after the deadline.
+  auto start = clock_type::now();
+  std::thread hold_the_answer{[&] {
+    std::this_thread::sleep_until(start + 300ms);
+    relay.freeze(true);
+    holder.exec("ROLLBACK");
+    std::this_thread::sleep_until(start + 1200ms);
+    relay.freeze(false);
+  }};
+  try {
+    db.exec_prepared("insert", insert, {"1"});
+    BOOST_ERROR("a statement was sent past its call's deadline");
+  } catch (const persistence::db_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("it was not sent") != std::string::npos,
+               e.what());
+    BOOST_TEST(e.past_deadline());
+    BOOST_TEST(e.sqlstate() == "57014");
+    BOOST_TEST(!e.connection_lost());
+  }
+  hold_the_answer.join();
+  BOOST_TEST(seconds_since(start) < 2.0);
+  BOOST_TEST(db.calls_past_deadline() == 1u);  // the call, counted once
+  // Not sent is certain: nothing was written, and the session is kept,
+  // with the statement prepared.
+  BOOST_TEST(holder.exec("SELECT count(*) FROM held").value(0, 0) == "0");
+  BOOST_TEST(db.exec_prepared("insert", insert, {"2"}).rows() == 0);
+  BOOST_TEST(holder.exec("SELECT array_agg(id) FROM held").value(0, 0) == "{2}");
+  BOOST_TEST(db.calls_past_deadline() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_copy_ends_the_session_instead_of_waiting_for_data,
+                     *boost::unit_test::timeout(30)) {
+  auto url = test::fresh_database("ap_limits_copy");
+  persistence::connection db{url, deadline_only(300ms)};
+  db.exec("SELECT 1");
+  auto e = failure_of(db, "COPY (SELECT 1) TO STDOUT");
+  BOOST_TEST(e.sqlstate() == "0A000");  // feature_not_supported
+  BOOST_TEST(e.connection_lost());
+  BOOST_TEST(!db.healthy());
+  // The next call starts a new session.
+  BOOST_TEST(db.exec("SELECT 4").value(0, 0) == "4");
 }
 
 BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_costs_the_connection_not_a_hang) {
   auto url = test::fresh_database("ap_limits_frozen");
   freezable_relay relay{test::shared_pg_port()};
-  auto relayed = url;
-  auto port_at = relayed.find(':' + std::to_string(test::shared_pg_port()) + '/');
-  BOOST_REQUIRE(port_at != std::string::npos);
-  relayed.replace(port_at + 1, std::to_string(test::shared_pg_port()).size(),
-                  std::to_string(relay.port()));
-  persistence::connection db{relayed, deadline_only(300ms)};
+  persistence::connection db{relayed(url, relay), deadline_only(300ms)};
   BOOST_TEST(db.exec("SELECT 1").value(0, 0) == "1");
 
   relay.freeze(true);
