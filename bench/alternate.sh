@@ -46,11 +46,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# CPU time (clock ticks) a process and, with "tree", its children have used.
+# CPU time (clock ticks) a process has used; with "tree", also its children,
+# those still running and those it has reaped (an autovacuum worker that
+# ended during the step counts too).
 ticks() {  # PID [tree]
-  local all=("$1")
-  [ "${2:-}" = tree ] && mapfile -t -O 1 all < <(pgrep -P "$1" || true)
-  for p in "${all[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done \
+  if [ "${2:-}" != tree ]; then
+    awk '{printf "%d", $14 + $15}' "/proc/$1/stat"
+    return
+  fi
+  local children
+  mapfile -t children < <(pgrep -P "$1" || true)
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"
+    for p in "${children[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done; } \
     | awk '{s += $1} END {printf "%d", s}'
 }
 
