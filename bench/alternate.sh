@@ -5,8 +5,9 @@
 # build's PostgreSQL, kernel mock and service, warms up for 3 s, drives
 # POST /api/checkout (bench/checkout.lua) at CONNECTIONS for DURATION
 # seconds, and reads from /proc the CPU the service, its PostgreSQL (the
-# postmaster and every process under it) and the kernel mock used over the
-# step, divided by the checkouts answered meanwhile; then everything stops,
+# postmaster, every process under it, and those it reaped during the step)
+# and the kernel mock used over the step, divided by the checkouts answered
+# meanwhile; then everything stops,
 # the page cache is written back, and the next step runs the other build.
 #
 # bench/checkout.sh runs each build once, one after the other, and this
