@@ -61,7 +61,7 @@ for probe in "$libc libc_malloc malloc" "$jemalloc jemalloc_malloc malloc" \
 done
 
 measure() {  # LABEL BIN_DIR
-  local label=$1 bin=$2 pg_port kernel_port port kernel service before after calls
+  local label=$1 bin=$2 pg_port kernel_port port before after calls
   pg_port=$(ap_free_port $((20000 + RANDOM % 8000)))
   kernel_port=$(ap_free_port $((pg_port + 1)))
   port=$(ap_free_port $((kernel_port + 1)))
@@ -71,13 +71,7 @@ measure() {  # LABEL BIN_DIR
   export ARTIFACT_PUBLISHER_PORT=$port ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port
   export ARTIFACT_PUBLISHER_LOG_LEVEL=warn
   "$bin/artifact-publisher" migrate >/dev/null
-  "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel-$label.log" &
-  kernel=$!
-  pids+=($kernel)
-  "$bin/artifact-publisher" serve >/dev/null 2>"$work/service-$label.log" &
-  service=$!
-  pids+=($service)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  bench_start "$bin" "$kernel_port" "$work/kernel-$label.log" "$work/service-$label.log"
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
 
   wrk -t2 -c64 -d$((duration + 4))s --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null &

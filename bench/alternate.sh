@@ -66,21 +66,15 @@ declare -A bin_of=([current]=build-release/bin)
 declare -A pg_port_of
 step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service pg mock" to results
   local n=$1 label=$2 bin=${bin_of[$2]}
-  local pg_port=${pg_port_of[$label]} kernel_port port db_url service kernel postmaster
+  local pg_port=${pg_port_of[$label]} kernel_port port db_url postmaster
   kernel_port=$(ap_free_port $((pg_port + 1)))
   port=$(ap_free_port $((kernel_port + 1)))
   db_url=$(scripts/pg.sh start "$work/pg-$label" "$pg_port")
   postmaster=$(head -n 1 "$work/pg-$label/postmaster.pid")
   export ARTIFACT_PUBLISHER_DB_URL=$db_url ARTIFACT_PUBLISHER_PORT=$port
   export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
-  "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>>"$work/kernel-$label.log" &
-  kernel=$!
-  "$bin/artifact-publisher" serve >/dev/null 2>>"$work/service-$label.log" &
-  service=$!
-  pids+=("$kernel" "$service")
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null \
-    || { echo "step $n $label: the service did not become ready" >&2; tail -n 5 "$work/service-$label.log" >&2; exit 1; }
+  bench_start "$bin" "$kernel_port" "$work/kernel-$label.log" "$work/service-$label.log" \
+    || { echo "step $n $label: no service to measure" >&2; exit 1; }
   local threads=$(( connections < 2 ? 1 : 2 ))
   wrk -t"$threads" -c"$connections" -d3s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
 
@@ -96,14 +90,14 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
   scripts/pg.sh stop "$work/pg-$label" >/dev/null
   sync
 
-  awk -v l="$label" -v n="$n" -v line="$line" -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) \
+  awk -v l="$label" -v n="$n" -v rps="$(bench_result "$line" rps)" \
+      -v p99="$(bench_result "$line" p99_ms)" -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) \
       -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v out="$work/results" 'BEGIN {
-    fields = split(line, kv, /[ =]/); for (i = 2; i < fields; i += 2) v[kv[i]] = kv[i + 1]
     if (c <= 0) { print "step " n " " l ": no checkouts answered" > "/dev/stderr"; exit 1 }
     ms = 1000 / hz / c
     printf "step %2d %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  kernel-mock %.3f\n",
-      n, l, v["rps"], v["p99_ms"], s * ms, p * ms, (s + p) * ms, k * ms
-    printf "%s %d %d %.1f %.4f %.4f %.4f\n", l, n, v["rps"], v["p99_ms"], s * ms, p * ms, k * ms >> out
+      n, l, rps, p99, s * ms, p * ms, (s + p) * ms, k * ms
+    printf "%s %d %d %.1f %.4f %.4f %.4f\n", l, n, rps, p99, s * ms, p * ms, k * ms >> out
   }'
   sleep 3
 }

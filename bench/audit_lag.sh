@@ -35,14 +35,7 @@ export ARTIFACT_PUBLISHER_DB_URL=$(scripts/pg.sh start "$work/pg" "$pg_port")
 export ARTIFACT_PUBLISHER_PORT=$port
 export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port
 build-release/bin/artifact-publisher migrate >/dev/null
-build-release/bin/kernel-mock --port "$kernel_port" 2>"$work/kernel.log" &
-pids+=($!)
-build-release/bin/artifact-publisher serve 2>"$work/service.log" &
-pids+=($!)
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-  sleep 0.1
-done
+bench_start build-release/bin "$kernel_port" "$work/kernel.log" "$work/service.log"
 
 worker() {
   local n=0 end=$((SECONDS + seconds))

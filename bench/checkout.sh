@@ -52,7 +52,7 @@ declare -A rps
 # the database URL of that run in $db_url.
 measure() {  # LABEL BIN_DIR
   local label=$1 bin=$2
-  local pg_port kernel_port port service
+  local pg_port kernel_port port
   pg_port=$(ap_free_port $((20000 + RANDOM % 8000)))
   kernel_port=$(ap_free_port $((pg_port + 1)))
   port=$(ap_free_port $((kernel_port + 1)))
@@ -69,9 +69,6 @@ measure() {  # LABEL BIN_DIR
     export ARTIFACT_PUBLISHER_CA_FILE=$work/pki/ca.pem ARTIFACT_PUBLISHER_KERNEL_TOKEN=bench-kernel-token
   fi
   "$bin/artifact-publisher" migrate >/dev/null
-  "$bin/kernel-mock" --port "$kernel_port" "${kernel_args[@]}" >/dev/null 2>"$work/kernel-$label.log" &
-  local kernel=$!
-  pids+=($kernel)
   local processor=
   if [ "$label" = stripe ]; then
     # The Stripe connector against payments-mock, a separate process.
@@ -86,10 +83,7 @@ measure() {  # LABEL BIN_DIR
   else
     unset ARTIFACT_PUBLISHER_PAYMENT_PROCESSOR ARTIFACT_PUBLISHER_STRIPE_SECRET_KEY ARTIFACT_PUBLISHER_STRIPE_API_BASE
   fi
-  "$bin/artifact-publisher" serve >/dev/null 2>"$work/service-$label.log" &
-  service=$!
-  pids+=($service)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  bench_start "$bin" "$kernel_port" "$work/kernel-$label.log" "$work/service-$label.log" "${kernel_args[@]}"
   printf '%-9s allocator: %s\n' "$label" \
     "$(ldd "$bin/artifact-publisher" | grep -q 'libjemalloc\.' && echo jemalloc || echo glibc)"
 
@@ -106,10 +100,9 @@ measure() {  # LABEL BIN_DIR
          >"$work/cpu-$label") &
     fi
     line=$(wrk -t"$threads" -c"$c" -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
-    rps[$label-$c]=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$line")
-    awk -v l="$label" -v c="$c" -v line="$line" 'BEGIN {
-      n = split(line, kv, /[ =]/); for (i = 2; i < n; i += 2) v[kv[i]] = kv[i + 1]
-      print l, c, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"]}' >>"$work/checkout.dat"
+    rps[$label-$c]=$(bench_result "$line" rps)
+    echo "$label $c ${rps[$label-$c]} $(bench_result "$line" p50_ms) $(bench_result "$line" p90_ms)" \
+         "$(bench_result "$line" p99_ms)" >>"$work/checkout.dat"
     printf '%-9s checkout connections=%s %s\n' "$label" "$c" "${line#RESULT }"
   done
   wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"

@@ -143,24 +143,17 @@ fi
 
 declare -A rps_sum p99_sum steps
 measure() {  # NAME ROUND
-  local name=$1 kernel_port port line service kernel
+  local name=$1 kernel_port port line
   kernel_port=$(ap_free_port $((20000 + RANDOM % 8000)))
   port=$(ap_free_port $((kernel_port + 1)))
   export ARTIFACT_PUBLISHER_DB_URL=${db_urls[$name]} ARTIFACT_PUBLISHER_PORT=$port
   export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
-  "$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>>"$work/kernel.log" &
-  kernel=$!
-  "$bin/artifact-publisher" serve >/dev/null 2>>"$work/service-$name.log" &
-  service=$!
-  pids+=("$kernel" "$service")
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  bench_start "$bin" "$kernel_port" "$work/kernel.log" "$work/service-$name.log"
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
   line=$(wrk -t2 -c64 -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
   printf 'round %d  orders=%-9s %s\n' "$2" "$([ "$name" = empty ] && echo 0 || echo "$name")" "${line#RESULT }"
-  rps_sum[$name]=$(awk -v a="${rps_sum[$name]:-0}" -v l="$line" 'BEGIN {
-    match(l, /rps=[0-9.]+/); print a + substr(l, RSTART + 4, RLENGTH - 4)}')
-  p99_sum[$name]=$(awk -v a="${p99_sum[$name]:-0}" -v l="$line" 'BEGIN {
-    match(l, /p99_ms=[0-9.]+/); print a + substr(l, RSTART + 7, RLENGTH - 7)}')
+  rps_sum[$name]=$(awk -v a="${rps_sum[$name]:-0}" -v b="$(bench_result "$line" rps)" 'BEGIN {print a + b}')
+  p99_sum[$name]=$(awk -v a="${p99_sum[$name]:-0}" -v b="$(bench_result "$line" p99_ms)" 'BEGIN {print a + b}')
   steps[$name]=$((${steps[$name]:-0} + 1))
   kill "$service" "$kernel" 2>/dev/null || true
   wait "$service" "$kernel" 2>/dev/null || true

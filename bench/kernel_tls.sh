@@ -53,9 +53,10 @@ for round in $(seq 1 "$rounds"); do
       export ARTIFACT_PUBLISHER_KERNEL_URL=https://localhost:$tls_port
       export ARTIFACT_PUBLISHER_CA_FILE=$work/pki/ca.pem ARTIFACT_PUBLISHER_KERNEL_TOKEN=bench-kernel-token
     fi
-    "$bin/artifact-publisher" serve >/dev/null 2>"$work/service.log" &
+    "$bin/artifact-publisher" serve >/dev/null 2>>"$work/service.log" &
     service=$!
-    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+    pids+=("$service")
+    bench_wait_ready "$port" "$work/service.log"
     wrk -t1 -c16 -d3s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
     line=$(wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
     bench_wait_outbox_drained "$db_url"

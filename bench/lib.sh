@@ -9,6 +9,41 @@ bench_checkouts_total() {  # PORT
   curl -s "http://127.0.0.1:$1/metrics" | awk '/^ap_checkouts_total/ {n += $2} END {printf "%d", n}'
 }
 
+# Waits (up to 10 s) until the service on PORT says it is ready. If it does
+# not, says so with the end of LOG and fails, rather than leave the
+# measurement to run against nothing.
+bench_wait_ready() {  # PORT [LOG]
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the service on port $1 did not become ready within 10 s" >&2
+  [ -z "${2:-}" ] || tail -n 5 "$2" >&2
+  return 1
+}
+
+# Starts BIN_DIR's kernel mock on KERNEL_PORT (with KERNEL_ARGS), then the
+# service as the ARTIFACT_PUBLISHER_* variables configure it, appending
+# their output to KERNEL_LOG and SERVICE_LOG, and waits until the service is
+# ready. Sets `kernel` and `service` to their pids and adds both to `pids`,
+# which the caller's clean-up kills.
+bench_start() {  # BIN_DIR KERNEL_PORT KERNEL_LOG SERVICE_LOG [KERNEL_ARGS...]
+  "$1/kernel-mock" --port "$2" "${@:5}" >/dev/null 2>>"$3" &
+  kernel=$!
+  "$1/artifact-publisher" serve >/dev/null 2>>"$4" &
+  service=$!
+  pids+=("$kernel" "$service")
+  bench_wait_ready "$ARTIFACT_PUBLISHER_PORT" "$4"
+}
+
+# The value of KEY (rps, p50_ms, p90_ms, p99_ms, max_ms, errors, requests)
+# in the RESULT line bench/checkout.lua prints; empty when it has none.
+bench_result() {  # LINE KEY
+  awk -v line="$1" -v key="$2" 'BEGIN {
+    n = split(line, kv, /[ =]/)
+    for (i = 2; i < n; i += 2) if (kv[i] == key) { print kv[i + 1]; exit } }'
+}
+
 # Waits (up to 10 s) until every audit event has reached the Kernel.
 bench_wait_outbox_drained() {  # DB_URL
   for _ in $(seq 1 100); do

@@ -51,11 +51,7 @@ port=$(ap_free_port $((kernel_port + 1)))
 export ARTIFACT_PUBLISHER_DB_URL=$db_url ARTIFACT_PUBLISHER_PORT=$port
 export ARTIFACT_PUBLISHER_KERNEL_URL=http://127.0.0.1:$kernel_port ARTIFACT_PUBLISHER_LOG_LEVEL=warn
 "$bin/artifact-publisher" migrate >/dev/null
-"$bin/kernel-mock" --port "$kernel_port" >/dev/null 2>"$work/kernel.log" &
-pids+=("$!")
-"$bin/artifact-publisher" serve >/dev/null 2>"$work/service.log" &
-pids+=("$!")
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+bench_start "$bin" "$kernel_port" "$work/kernel.log" "$work/service.log"
 
 # What the probes cost: the database's readiness checks and the Kernel
 # health calls made so far.
