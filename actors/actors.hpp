@@ -350,6 +350,8 @@ using audit_forwarder_actor = interface<handlers<
   caf::reacts_to<atoms::poll_atom>,
   // Internal: the end of a gather window.
   caf::reacts_to<atoms::gather_atom>,
+  // Internal: the end of a settle window.
+  caf::reacts_to<atoms::settle_atom>,
   // Internal: the Kernel's keys may be read again (receipts wait for them).
   caf::reacts_to<atoms::keys_atom>>>;
 

@@ -118,21 +118,58 @@ void report_dead_letters(const context& ctx, const audit_batch& b) {
   }
 }
 
+// Records the outcomes of every batch waiting to settle, in one call.
+void flush_settles(const context& ctx) {
+  auto& st = ctx.self->state;
+  if (st.to_settle.empty())
+    return;
+  auto batches = std::move(st.to_settle);
+  st.to_settle.clear();
+  std::vector<domain::forwarding_outcome> outcomes;
+  outcomes.reserve(st.to_settle_rows);
+  st.to_settle_rows = 0;
+  // Moved into the message, except a refusal's, which is logged once the
+  // outcome is recorded.
+  for (auto& b : batches)
+    for (auto& out : b->outcomes) {
+      if (out.refused_status != 0)
+        outcomes.push_back(out);
+      else
+        outcomes.push_back(std::move(out));
+    }
+  auto events = outcomes.size();
+  ctx.self
+    ->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, std::move(outcomes))
+    .then(
+      [ctx, batches = std::move(batches)](bool) {
+        for (const auto& b : batches)
+          report_dead_letters(ctx, *b);
+      },
+      [events](caf::error& e) {
+        // The leases run out and the rows are sent again; the Kernel
+        // deduplicates by event id.
+        log::warn("recording audit outcomes failed",
+                  {{"actor", "audit-forwarder"}, {"events", std::to_string(events)},
+                   {"error", caf::to_string(e)}});
+      });
+}
+
+// Every row of `b` is decided: its outcomes wait for the settle window (or
+// go now), and its cycle is free for the next batch.
 void settle(const context& ctx, std::shared_ptr<audit_batch> b) {
+  auto& st = ctx.self->state;
   // Settling releases or ends the leases: nothing more to renew or expire.
-  ctx.self->state.on_their_way.erase(b->id);
-  ctx.self->request(ctx.cfg->outbox(), outbox_timeout, atoms::settle_atom::value, b->outcomes)
-    .then([ctx, b](bool) {
-            report_dead_letters(ctx, *b);
-            finish_cycle(ctx, b->full);
-          },
-          [ctx](caf::error& e) {
-            // The leases run out and the rows are sent again; the Kernel
-            // deduplicates by event id.
-            log::warn("recording audit outcomes failed",
-                      {{"actor", "audit-forwarder"}, {"error", caf::to_string(e)}});
-            finish_cycle(ctx, false);
-          });
+  st.on_their_way.erase(b->id);
+  st.to_settle_rows += b->outcomes.size();
+  bool full = b->full;
+  st.to_settle.push_back(std::move(b));
+  if (ctx.cfg->settle_gather.count() == 0 || st.to_settle_rows >= ctx.cfg->settle_max) {
+    flush_settles(ctx);
+  } else if (!st.settle_window) {
+    st.settle_window = true;
+    ctx.self->delayed_send(ctx.self, ctx.cfg->settle_gather, atoms::settle_atom::value);
+  }
+  finish_cycle(ctx, full);
 }
 
 // Row `i`'s outcome is decided; the last one settles the batch.
@@ -460,6 +497,10 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
     metered(self, meter_, [ctx](atoms::gather_atom) {
       ctx.self->state.gathering = false;
       flush(ctx);
+    }),
+    metered(self, meter_, [ctx](atoms::settle_atom) {
+      ctx.self->state.settle_window = false;
+      flush_settles(ctx);
     }),
     metered(self, meter_, [ctx](atoms::keys_atom) {
       auto& st = ctx.self->state;

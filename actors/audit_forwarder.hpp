@@ -41,6 +41,16 @@ struct audit_forwarder_config {
   /// does not keep up); further ones wait for their lease to run out and are
   /// then leased by a poll, so the memory stays bounded and no row is lost.
   std::size_t max_handed = 20000;
+  /// The outcomes of a batch whose calls are all decided wait up to this
+  /// long for those of the batches decided after it, and one statement
+  /// records them all: a settle costs PostgreSQL mostly per call (0.45 ms
+  /// for 8 events, 0.70 for 37, 1.7 for 150), and at 16 connections batches
+  /// are decided every few milliseconds with 15 events each. Zero records
+  /// each batch's at once. The wait delays only the record (the order shows
+  /// its receipts that much later), not the Kernel calls.
+  std::chrono::milliseconds settle_gather{25};
+  /// ... or until this many outcomes wait.
+  std::size_t settle_max = 500;
   /// Polls this often even without a wake-up (another instance's rows, retries).
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds stats_interval{1000};
@@ -86,6 +96,11 @@ struct audit_forwarder_state {
   /// its calls are due (the rows still unanswered then go again); both
   /// checked by the poll.
   std::map<std::uint64_t, std::shared_ptr<audit_batch>> on_their_way;
+  /// Batches decided, waiting for the end of the settle window; their rows
+  /// stay leased to this instance until recorded.
+  std::vector<std::shared_ptr<audit_batch>> to_settle;
+  std::size_t to_settle_rows = 0;
+  bool settle_window = false;
   std::uint64_t next_batch = 0;
   /// The Kernel's signing keys as last read (SPEC §11).
   domain::signer_keys signer_keys;

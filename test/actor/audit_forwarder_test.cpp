@@ -37,7 +37,8 @@ struct fake_outbox_state {
 outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outbox_state>,
                                         std::shared_ptr<std::vector<fake_row>> rows,
                                         std::function<std::int64_t()> now,
-                                        std::shared_ptr<int> leases) {
+                                        std::shared_ptr<int> leases,
+                                        std::shared_ptr<int> settles) {
   return {
     [rows, now, leases](atoms::lease_atom, const persistence::lease_terms& terms) {
       auto limit = terms.limit;
@@ -67,7 +68,9 @@ outbox_actor::behavior_type fake_outbox(outbox_actor::stateful_pointer<fake_outb
           }
       return renewed;
     },
-    [rows, now](atoms::settle_atom, const std::vector<domain::forwarding_outcome>& outcomes) {
+    [rows, now, settles](atoms::settle_atom,
+                         const std::vector<domain::forwarding_outcome>& outcomes) {
+      ++*settles;
       for (const auto& o : outcomes)
         for (auto& r : *rows)
           if (r.row.event_id == o.event_id) {
@@ -105,6 +108,7 @@ struct forwarding : test::actor_fixture {
     std::make_shared<kernel::audit_log>(std::string(32, '\x05'), "test-kernel");
   std::shared_ptr<kernel_faults> faults = std::make_shared<kernel_faults>();
   std::shared_ptr<int> leases = std::make_shared<int>(0);
+  std::shared_ptr<int> settles = std::make_shared<int>(0);
   outbox_actor outbox;
   kernel_actor kernel;
   audit_forwarder_actor forwarder;
@@ -117,7 +121,7 @@ struct forwarding : test::actor_fixture {
 
   forwarding() {
     auto clock = [this] { return now_ms(); };
-    outbox = sys.spawn(fake_outbox, rows, clock, leases);
+    outbox = sys.spawn(fake_outbox, rows, clock, leases, settles);
     kernel = sys.spawn(kernel_double, log, faults);
     // These tests time the Kernel's answers to the millisecond: a wake-up
     // leases at once.
@@ -131,6 +135,9 @@ struct forwarding : test::actor_fixture {
     cfg.outbox = [this] { return outbox; };
     cfg.kernel = [this] { return kernel; };
     cfg.gather = gather;
+    // Outcomes are recorded as soon as a batch is decided, so that these
+    // tests read them when the Kernel answered; one test opens the window.
+    cfg.settle_gather = 0ms;
     return cfg;
   }
 
@@ -331,6 +338,65 @@ BOOST_AUTO_TEST_CASE(handed_over_rows_are_sent_without_a_lease_in_one_settle) {
   BOOST_TEST(*leases == before);
   BOOST_TEST(count("ap_audit_events_forwarded_total") == 4u);
   caf::anon_send_exit(gathering, caf::exit_reason::user_shutdown);
+  run();
+}
+
+// The outcomes of batches decided within the settle window are recorded by
+// one call at its end; the window holds back neither the Kernel calls of
+// the batches after them nor, once enough outcomes wait, the record.
+BOOST_AUTO_TEST_CASE(batches_decided_within_the_settle_window_settle_in_one_call) {
+  auto cfg = config(0ms);
+  cfg.settle_gather = 20ms;
+  cfg.settle_max = 5;
+  auto settling = sys.spawn(audit_forwarder, cfg, &registry);
+  run();  // its first poll
+  auto before = *settles;
+  commit_leased(caf::actor_cast<caf::actor>(settling), {"evt_s1", "evt_s2"});
+  BOOST_TEST(log->size() == 2u);  // in the Kernel at once
+  BOOST_TEST(delivered_rows() == 0u);
+  advance(5ms);
+  commit_leased(caf::actor_cast<caf::actor>(settling), {"evt_s3"});
+  BOOST_TEST(log->size() == 3u);
+  BOOST_TEST(delivered_rows() == 0u);
+  BOOST_TEST(*settles == before);
+  advance(15ms);  // 20 ms after the first batch was decided
+  BOOST_TEST(*settles == before + 1);
+  BOOST_TEST(delivered_rows() == 3u);
+  for (const auto& r : *rows)
+    BOOST_TEST(r.kernel_id.empty() == false, r.row.event_id);
+  // Five outcomes waiting are recorded without waiting for the window's end.
+  commit_leased(caf::actor_cast<caf::actor>(settling), {"evt_s4", "evt_s5"});
+  commit_leased(caf::actor_cast<caf::actor>(settling), {"evt_s6", "evt_s7", "evt_s8"});
+  BOOST_TEST(*settles == before + 2);
+  BOOST_TEST(delivered_rows() == 8u);
+  BOOST_TEST(log->size() == 8u);
+  BOOST_TEST(count("ap_audit_events_forwarded_total") == 8u);
+  caf::anon_send_exit(settling, caf::exit_reason::user_shutdown);
+  run();
+}
+
+// A refusal recorded together with other batches' outcomes is still logged
+// and counted as a dead letter, with the Kernel's status.
+BOOST_AUTO_TEST_CASE(a_refusal_settled_with_other_batches_is_dead_lettered) {
+  faults->answer_status = [](const domain::audit_event& e) -> std::int32_t {
+    return e.event_id == "evt_r2" ? 422 : 0;
+  };
+  auto cfg = config(0ms);
+  cfg.settle_gather = 20ms;
+  auto settling = sys.spawn(audit_forwarder, cfg, &registry);
+  run();
+  commit_leased(caf::actor_cast<caf::actor>(settling), {"evt_r1"});
+  commit_leased(caf::actor_cast<caf::actor>(settling), {"evt_r2", "evt_r3"});
+  BOOST_TEST(count("ap_audit_dead_letters_total") == 0u);
+  advance(20ms);
+  BOOST_TEST(delivered_rows() == 2u);
+  BOOST_TEST(count("ap_audit_dead_letters_total") == 1u);
+  for (const auto& r : *rows) {
+    BOOST_TEST(r.dead_letter_status == (r.row.event_id == "evt_r2" ? 422 : 0), r.row.event_id);
+    if (r.row.event_id == "evt_r2")
+      BOOST_TEST(r.dead_letter_reason.find("scripted answer") != std::string::npos);
+  }
+  caf::anon_send_exit(settling, caf::exit_reason::user_shutdown);
   run();
 }
 
