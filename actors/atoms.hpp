@@ -25,7 +25,8 @@ using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
 using undo_atom = caf::atom_constant<caf::atom("undo")>;
 using overdue_atom = caf::atom_constant<caf::atom("overdue")>;
 using unfinished_atom = caf::atom_constant<caf::atom("unfinished")>;
-/// The outbox: lease due events, settle their outcomes, statistics.
+/// The outbox: lease due events, settle their outcomes, statistics. Alone,
+/// `settle_atom` is the audit forwarder's to itself: a settle window ended.
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
