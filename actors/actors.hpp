@@ -176,6 +176,20 @@ typename Inspector::result_type inspect(Inspector& f, store_batch_outcome& x) {
   return f(caf::meta::type_name("store_batch_outcome"), x.errors, x.stored);
 }
 
+/// What a batch of checkout records and a batch of stores sent together
+/// came to: the records' results in order (or one error for all of them)
+/// and the stores' outcome.
+struct checkout_batch_outcome {
+  caf::error begin_error;
+  std::vector<persistence::claim_result> claims;
+  store_batch_outcome stores;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkout_batch_outcome& x) {
+  return f(caf::meta::type_name("checkout_batch_outcome"), x.begin_error, x.claims, x.stores);
+}
+
 /// One database worker: a detached actor that owns one connection. It
 /// answers what the facade passes on as it comes, and the batches into
 /// which the facade gathers concurrent checkouts' records and stores.
@@ -187,7 +201,10 @@ using database_worker_actor = interface<
     replies<atoms::begin_atom, std::vector<persistence::checkout_begin>>::with<
       std::vector<persistence::claim_result>>,
     // Stores several orders in one transaction (group commit).
-    replies<atoms::store_atom, std::vector<domain::order_record>>::with<store_batch_outcome>>>;
+    replies<atoms::store_atom, std::vector<domain::order_record>>::with<store_batch_outcome>,
+    // Both at once, in one transaction when both can be written.
+    replies<atoms::begin_atom, std::vector<persistence::checkout_begin>,
+            std::vector<domain::order_record>>::with<checkout_batch_outcome>>>;
 
 // --- upstreams -------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 #include "actors/database.hpp"
 
+#include <optional>
+
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
@@ -27,6 +29,7 @@ struct batching_config {
   metrics::counter* claims;
   metrics::counter* store_batches;
   metrics::counter* stores;
+  metrics::counter* together;
 };
 
 database_worker_actor& next_worker(facade_ptr self) {
@@ -57,48 +60,110 @@ void deliver(std::vector<caf::typed_response_promise<persistence::stored_order>>
   }
 }
 
-// Sends what is waiting, in batches, while fewer than `in_flight` batches
-// (one by default) are at the workers. A request that arrives while a batch
-// is at a worker waits for the next batch, so batches grow with the load
-// and a lone request goes out at once.
+// Up to `max` of what waits in `q`, taken out of it.
+template <class Item, class Reply>
+struct taken {
+  std::vector<Item> items;
+  std::shared_ptr<std::vector<caf::typed_response_promise<Reply>>> promises;
+};
+
+template <class Item, class Reply>
+taken<Item, Reply> take(batch_queue<Item, Reply>& q, std::size_t max) {
+  auto n = std::min(q.items.size(), max);
+  taken<Item, Reply> out{
+    std::vector<Item>(std::make_move_iterator(q.items.begin()),
+                      std::make_move_iterator(q.items.begin() + n)),
+    std::make_shared<std::vector<caf::typed_response_promise<Reply>>>(
+      std::make_move_iterator(q.promises.begin()),
+      std::make_move_iterator(q.promises.begin() + n))};
+  q.items.erase(q.items.begin(), q.items.begin() + n);
+  q.promises.erase(q.promises.begin(), q.promises.begin() + n);
+  return out;
+}
+
+template <class Reply>
+void fail(std::vector<caf::typed_response_promise<Reply>>& promises, const caf::error& e) {
+  for (auto& p : promises)
+    p.deliver(e);
+}
+
+// Sends what is waiting while fewer than `in_flight` calls carrying
+// checkouts' records or stores (one by default) are at the workers: every
+// record and store waiting (at most `max_batch` of each) goes in the next
+// call, both kinds together when both wait (migration 0021: one
+// transaction, one commit). A request that arrives while a call is at a
+// worker waits for the next one, so batches grow with the load and a lone
+// request goes out at once.
 //
-// A batch is sent without a timer of its own (which would cost CAF's clock
-// thread two wake-ups a batch): the worker bounds every call it makes (the
+// A call is sent without a timer of its own (which would cost CAF's clock
+// thread two wake-ups a call): the worker bounds every call it makes (the
 // call deadline, DB_CALL_DEADLINE_MS, then the cancel's grace, then the
 // connection is dropped, an outcome in doubt; connecting has its
 // connect_timeout), and a worker that dies takes this facade with it (they
 // are linked), so no batch is left unanswered. The callers take an error as
 // an outcome in doubt (SPEC §9), never as a refusal.
-template <class Item, class Reply>
-void dispatch(facade_ptr self, batch_queue<Item, Reply>& q, const batching_config& cfg) {
-  constexpr bool is_begin = std::is_same<Item, persistence::checkout_begin>::value;
-  using atom = std::conditional_t<is_begin, atoms::begin_atom, atoms::store_atom>;
-  using replies_t = std::conditional_t<is_begin, std::vector<persistence::claim_result>,
-                                       store_batch_outcome>;
-  while (q.in_flight < cfg.in_flight && !q.items.empty()) {
-    auto n = std::min(q.items.size(), cfg.max_batch);
-    std::vector<Item> items(std::make_move_iterator(q.items.begin()),
-                            std::make_move_iterator(q.items.begin() + n));
-    auto promises = std::make_shared<std::vector<caf::typed_response_promise<Reply>>>(
-      std::make_move_iterator(q.promises.begin()), std::make_move_iterator(q.promises.begin() + n));
-    q.items.erase(q.items.begin(), q.items.begin() + n);
-    q.promises.erase(q.promises.begin(), q.promises.begin() + n);
-    ++q.in_flight;
-    (is_begin ? cfg.claim_batches : cfg.store_batches)->inc();
-    (is_begin ? cfg.claims : cfg.stores)->inc(n);
-    self->request(next_worker(self), caf::infinite, atom::value, std::move(items))
-      .then(
-        [self, &q, cfg, promises](replies_t& replies) {
-          deliver(*promises, replies);
-          --q.in_flight;
-          dispatch(self, q, cfg);
-        },
-        [self, &q, cfg, promises](caf::error& e) {
-          for (auto& p : *promises)
-            p.deliver(e);
-          --q.in_flight;
-          dispatch(self, q, cfg);
-        });
+void dispatch(facade_ptr self, const batching_config& cfg) {
+  auto& st = self->state;
+  while (st.checkout_calls < cfg.in_flight
+         && (!st.begins.items.empty() || !st.stores.items.empty())) {
+    auto begins = take(st.begins, cfg.max_batch);
+    auto stores = take(st.stores, cfg.max_batch);
+    ++st.checkout_calls;
+    if (!begins.items.empty()) {
+      cfg.claim_batches->inc();
+      cfg.claims->inc(begins.items.size());
+    }
+    if (!stores.items.empty()) {
+      cfg.store_batches->inc();
+      cfg.stores->inc(stores.items.size());
+    }
+    auto done = [self, cfg] {
+      --self->state.checkout_calls;
+      dispatch(self, cfg);
+    };
+    if (!begins.items.empty() && !stores.items.empty()) {
+      cfg.together->inc();
+      self->request(next_worker(self), caf::infinite, atoms::begin_atom::value,
+                    std::move(begins.items), std::move(stores.items))
+        .then(
+          [done, b = begins.promises, s = stores.promises](checkout_batch_outcome& out) {
+            if (out.begin_error)
+              fail(*b, out.begin_error);
+            else
+              deliver(*b, out.claims);
+            deliver(*s, out.stores);
+            done();
+          },
+          [done, b = begins.promises, s = stores.promises](caf::error& e) {
+            fail(*b, e);
+            fail(*s, e);
+            done();
+          });
+    } else if (!begins.items.empty()) {
+      self->request(next_worker(self), caf::infinite, atoms::begin_atom::value,
+                    std::move(begins.items))
+        .then(
+          [done, b = begins.promises](std::vector<persistence::claim_result>& claims) {
+            deliver(*b, claims);
+            done();
+          },
+          [done, b = begins.promises](caf::error& e) {
+            fail(*b, e);
+            done();
+          });
+    } else {
+      self->request(next_worker(self), caf::infinite, atoms::store_atom::value,
+                    std::move(stores.items))
+        .then(
+          [done, s = stores.promises](store_batch_outcome& out) {
+            deliver(*s, out);
+            done();
+          },
+          [done, s = stores.promises](caf::error& e) {
+            fail(*s, e);
+            done();
+          });
+    }
   }
 }
 
@@ -108,7 +173,7 @@ caf::result<Reply> enqueue(facade_ptr self, batch_queue<Item, Reply>& q, Item it
   auto promise = self->make_response_promise<Reply>();
   q.items.push_back(std::move(item));
   q.promises.push_back(promise);
-  dispatch(self, q, cfg);
+  dispatch(self, cfg);
   return promise;
 }
 
@@ -159,7 +224,10 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     batch_counter("ap_db_batches_total", "Batches sent to the database workers", "begin"),
     batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "begin"),
     batch_counter("ap_db_batches_total", "Batches sent to the database workers", "store"),
-    batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "store")};
+    batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "store"),
+    &registry->get_counter("ap_db_batches_together_total",
+                           "Calls that carried a batch of each kind (records and stores) in "
+                           "one transaction")};
   auto meter_ = actor_meter::make(*registry, "database");
   return {
     metered(self, meter_, [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
@@ -324,6 +392,52 @@ caf::result<T> to_result(caf::expected<T> x) {
   return std::move(x.error());
 }
 
+using worker_ptr = database_worker_actor::stateful_pointer<database_worker_state>;
+
+// Records a batch of checkouts with one statement.
+caf::expected<std::vector<persistence::claim_result>>
+begin_batch(worker_ptr self, const std::vector<persistence::checkout_begin>& all) {
+  return with_connection(self, "begin", [&](persistence::connection& db) {
+    return persistence::begin_checkouts(db, all);
+  });
+}
+
+// Stores a batch of orders with one statement, or each on its own when
+// one of them cannot be written.
+caf::expected<store_batch_outcome> store_batch(worker_ptr self,
+                                               const std::vector<domain::order_record>& orders,
+                                               const persistence::outbox_lease& lease) {
+  // Storing is idempotent, so a retry after a lost connection whose
+  // commit did land finds the orders stored, and answers them stored.
+  return with_connection(self, "store", [&](persistence::connection& db) {
+    store_batch_outcome out;
+    try {
+      out.stored = persistence::store_orders(db, orders, lease);
+      out.errors.resize(orders.size());
+      return out;
+    } catch (const persistence::db_error& e) {
+      if (e.connection_lost())
+        throw;
+    }
+    // One order of the batch could not be written (its key was taken
+    // over, say): each is tried on its own, so only that one fails.
+    out.errors.reserve(orders.size());
+    out.stored.reserve(orders.size());
+    for (const auto& order : orders) {
+      try {
+        out.stored.push_back(persistence::store_order(db, order, lease));
+        out.errors.emplace_back();
+      } catch (const persistence::db_error& e) {
+        if (e.connection_lost())
+          throw;
+        out.stored.emplace_back();
+        out.errors.push_back(failure("store", e));
+      }
+    }
+    return out;
+  });
+}
+
 } // namespace
 
 database_worker_actor::behavior_type
@@ -402,41 +516,57 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
     metered(self, meter_, [=](atoms::begin_atom,
         const std::vector<persistence::checkout_begin>& all)
         -> caf::result<std::vector<persistence::claim_result>> {
-      return to_result(with_connection(self, "begin", [&](persistence::connection& db) {
-        return persistence::begin_checkouts(db, all);
-      }));
+      return to_result(begin_batch(self, all));
     }),
     metered(self, meter_, [=](atoms::store_atom, const std::vector<domain::order_record>& orders)
         -> caf::result<store_batch_outcome> {
-      // Storing is idempotent, so a retry after a lost connection whose
-      // commit did land finds the orders stored, and answers them stored.
-      return to_result(with_connection(self, "store", [&](persistence::connection& db) {
-        store_batch_outcome out;
+      return to_result(store_batch(self, orders, cfg.outbox_lease));
+    }),
+    metered(self, meter_, [=](atoms::begin_atom,
+        const std::vector<persistence::checkout_begin>& begins,
+        const std::vector<domain::order_record>& orders) -> caf::result<checkout_batch_outcome> {
+      checkout_batch_outcome out;
+      std::optional<persistence::begun_and_stored> together;
+      auto sent = with_connection(self, "begin+store", [&](persistence::connection& db) {
         try {
-          out.stored = persistence::store_orders(db, orders, cfg.outbox_lease);
-          out.errors.resize(orders.size());
-          return out;
+          together = persistence::begin_and_store(db, begins, orders, cfg.outbox_lease);
         } catch (const persistence::db_error& e) {
-          if (e.connection_lost())
+          // Lost or past its deadline: its outcome may be unknown, and
+          // with_connection decides (both batches get its answer).
+          if (e.connection_lost() || e.past_deadline())
             throw;
+          together.reset();
         }
-        // One order of the batch could not be written (its key was taken
-        // over, say): each is tried on its own, so only that one fails.
-        out.errors.reserve(orders.size());
-        out.stored.reserve(orders.size());
-        for (const auto& order : orders) {
-          try {
-            out.stored.push_back(persistence::store_order(db, order, cfg.outbox_lease));
-            out.errors.emplace_back();
-          } catch (const persistence::db_error& e) {
-            if (e.connection_lost())
-              throw;
-            out.stored.emplace_back();
-            out.errors.push_back(failure("store", e));
-          }
+        return true;
+      });
+      if (!sent)
+        return std::move(sent.error());
+      if (!together) {
+        // Refused (a key taken over, a checkout decided to be undone): each
+        // batch on its own, so that one's failure refuses nothing of the
+        // other, and the stores one by one from there as ever.
+        if (auto claims = begin_batch(self, begins))
+          out.claims = std::move(*claims);
+        else
+          out.begin_error = std::move(claims.error());
+        if (auto stores = store_batch(self, orders, cfg.outbox_lease)) {
+          out.stores = std::move(*stores);
+        } else {
+          out.stores.stored.resize(orders.size());
+          out.stores.errors.assign(orders.size(), stores.error());
         }
         return out;
-      }));
+      }
+      out.stores.stored = std::move(together->stored);
+      out.stores.errors.resize(orders.size());
+      auto claims = with_connection(self, "begin", [&](persistence::connection& db) {
+        return persistence::finish_begins(db, begins, together->begun);
+      });
+      if (claims)
+        out.claims = std::move(*claims);
+      else
+        out.begin_error = std::move(claims.error());
+      return out;
     }),
     metered(self, meter_, [=](atoms::abandon_atom, const std::string& id,
         const std::string& body) -> caf::result<bool> {

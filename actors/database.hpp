@@ -34,10 +34,11 @@ struct database_config {
   /// multisig rules.
   std::map<std::string, std::string> approvers;
   int multisig_threshold = 2;
-  /// Concurrent checkout records and stores are gathered into batches of at most this
-  /// many, with at most `batches_in_flight` of each kind at the workers at
-  /// once: one transaction commits many orders (group commit). One: what
-  /// arrives while a batch commits goes in the next, so batches are as
+  /// Concurrent checkout records and stores are gathered into batches of at
+  /// most this many of each kind, sent in at most `batches_in_flight` calls
+  /// at the workers at once, a batch of each kind together in one call when
+  /// both wait: one transaction commits many orders (group commit). One:
+  /// what arrives while a call commits goes in the next, so batches are as
   /// large as the load makes them and PostgreSQL's cost per call (the
   /// function, its plans, the commit) is shared by more orders. A second
   /// batch in flight halved the mean batch and cost more CPU per checkout
@@ -60,7 +61,6 @@ template <class Item, class Reply>
 struct batch_queue {
   std::vector<Item> items;
   std::vector<caf::typed_response_promise<Reply>> promises;
-  std::size_t in_flight = 0;
 };
 
 /// The probe connection's limits: `/readyz` must answer within a second,
@@ -84,6 +84,8 @@ struct database_state {
   database_worker_actor probe;
   batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
   batch_queue<domain::order_record, persistence::stored_order> stores;
+  /// Calls carrying records, stores or both at the workers now.
+  std::size_t checkout_calls = 0;
 };
 
 /// The database facade: spawns `workers` detached workers linked to itself

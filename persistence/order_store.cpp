@@ -169,22 +169,20 @@ void release_idempotency_key(connection& db, const std::string& customer_id,
           {customer_id, key});
 }
 
-std::vector<claim_result> begin_checkouts(connection& db,
-                                          const std::vector<checkout_begin>& all) {
-  std::vector<claim_result> out(all.size());
-  // Each (customer, key) goes into the statement once; a second checkout
-  // with the same key finds the first one's claim afterwards.
+namespace {
+
+/// The columns of one call of begin_checkouts() for `all`, each (customer,
+/// key) once: a second checkout with the same key finds the first one's
+/// claim afterwards (finish_begins). Empty when there is nothing to send.
+/// The requests' own strings go into the arrays, not copies of them.
+params begin_columns(const std::vector<checkout_begin>& all) {
   std::set<std::pair<std::string_view, std::string_view>> keys;
-  std::vector<std::size_t> sent;
-  // The requests' own strings go into the arrays, not copies of them.
   std::vector<const std::string*> order, customer, key, fingerprint, payment_key, intent;
   for (auto* v : {&order, &customer, &key, &fingerprint, &payment_key, &intent})
     v->reserve(all.size());
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    const auto& c = all[i];
+  for (const auto& c : all) {
     if (!c.key.empty() && !keys.emplace(c.customer_id, c.key).second)
       continue;
-    sent.push_back(i);
     order.push_back(&c.order_id);
     customer.push_back(&c.customer_id);
     key.push_back(c.key.empty() ? nullptr : &c.key);
@@ -192,17 +190,31 @@ std::vector<claim_result> begin_checkouts(connection& db,
     payment_key.push_back(&c.payment_key);
     intent.push_back(&c.intent);
   }
-  std::set<std::string> begun;
-  if (!sent.empty()) {
-    auto rows = db.exec_prepared("begin_checkouts",
-                                 "SELECT * FROM begin_checkouts($1::text[], $2::text[],"
-                                 " $3::text[], $4::text[], $5::text[], $6::text[])",
-                                 params_of(text_array(order), text_array(customer),
-                                           text_array(key), text_array(fingerprint),
-                                           text_array(payment_key), text_array(intent)));
-    for (int r = 0; r < rows.rows(); ++r)
-      begun.insert(rows.value(r, 0));
-  }
+  if (order.empty())
+    return {};
+  return params_of(text_array(order), text_array(customer), text_array(key),
+                   text_array(fingerprint), text_array(payment_key), text_array(intent));
+}
+
+/// The ids begin_checkouts() recorded, called with `columns`.
+std::vector<std::string> begin_ids(connection& db, const params& columns) {
+  auto rows = db.exec_prepared("begin_checkouts",
+                               "SELECT * FROM begin_checkouts($1::text[], $2::text[],"
+                               " $3::text[], $4::text[], $5::text[], $6::text[])",
+                               columns);
+  std::vector<std::string> begun;
+  begun.reserve(static_cast<std::size_t>(rows.rows()));
+  for (int r = 0; r < rows.rows(); ++r)
+    begun.push_back(rows.value(r, 0));
+  return begun;
+}
+
+} // namespace
+
+std::vector<claim_result> finish_begins(connection& db, const std::vector<checkout_begin>& all,
+                                        const std::vector<std::string>& begun_ids) {
+  std::set<std::string_view> begun(begun_ids.begin(), begun_ids.end());
+  std::vector<claim_result> out(all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& c = all[i];
     if (begun.count(c.order_id) == 1) {
@@ -221,6 +233,15 @@ std::vector<claim_result> begin_checkouts(connection& db,
     out[i] = std::move(found);
   }
   return out;
+}
+
+std::vector<claim_result> begin_checkouts(connection& db,
+                                          const std::vector<checkout_begin>& all) {
+  auto columns = begin_columns(all);
+  std::vector<std::string> begun;
+  if (!columns.empty())
+    begun = begin_ids(db, columns);
+  return finish_begins(db, all, begun);
 }
 
 bool abandon_checkout(connection& db, const std::string& order_id, const std::string& body) {
@@ -268,13 +289,9 @@ bool is_unfinished(connection& db, const std::string& order_id) {
 namespace {
 
 /// The orders given by `at(i)`, i < count, as the columns of one call of
-/// store_orders() (migration 0017): one round trip and one commit. Answers
-/// the ids of those stored before.
+/// store_orders() (migration 0017), `$1` to `$21`.
 template <class At>
-std::vector<std::string> store_all(connection& db, const outbox_lease& lease, std::size_t count,
-                                   At at) {
-  if (count == 0)
-    return {};
+params store_columns(const outbox_lease& lease, std::size_t count, At at) {
   auto optional = [](const std::string& s) -> std::optional<std::string> {
     if (s.empty())
       return std::nullopt;
@@ -323,21 +340,32 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
       key_order.push_back(&o.order_id);
     }
   }
+  return params_of(text_array(order_id), text_array(customer), text_array(email),
+                   text_array(status), text_array(currency), to_pg_array(total),
+                   text_array(payment), text_array(entry), text_array(result),
+                   text_array(items), to_pg_array(created),
+                   text_array(event_id), text_array(event_type), text_array(event_order),
+                   text_array(payload),
+                   text_array(key_customer), text_array(key),
+                   text_array(body), text_array(key_order), optional(lease.owner),
+                   std::to_string(lease.lease_ms));
+}
+
+/// The orders given by `at(i)`, i < count, written by one call of
+/// store_orders(): one round trip and one commit. Answers the ids of those
+/// stored before.
+template <class At>
+std::vector<std::string> store_all(connection& db, const outbox_lease& lease, std::size_t count,
+                                   At at) {
+  if (count == 0)
+    return {};
   auto rows = db.exec_prepared("store_orders",
           "SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
           " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
           " $12::text[], $13::text[], $14::text[], $15::text[],"
           " $16::text[], $17::text[], $18::text[], $19::text[],"
           " $20::text, $21::integer)",
-          params_of(text_array(order_id), text_array(customer), text_array(email),
-                    text_array(status), text_array(currency), to_pg_array(total),
-                    text_array(payment), text_array(entry), text_array(result),
-                    text_array(items), to_pg_array(created),
-                    text_array(event_id), text_array(event_type), text_array(event_order),
-                    text_array(payload),
-                    text_array(key_customer), text_array(key),
-                    text_array(body), text_array(key_order), optional(lease.owner),
-                    std::to_string(lease.lease_ms)));
+          store_columns(lease, count, at));
   return from_pg_array(rows.value(0, 0));
 }
 
@@ -376,6 +404,37 @@ std::vector<stored_order> store_orders(connection& db,
                                        const outbox_lease& lease) {
   auto at = [&](std::size_t n) -> const domain::order_record& { return orders[n]; };
   return outcomes_of(store_all(db, lease, orders.size(), at), lease, orders.size(), at);
+}
+
+begun_and_stored begin_and_store(connection& db, const std::vector<checkout_begin>& begins,
+                                 const std::vector<domain::order_record>& orders,
+                                 const outbox_lease& lease) {
+  auto at = [&](std::size_t n) -> const domain::order_record& { return orders[n]; };
+  begun_and_stored out;
+  auto columns = begin_columns(begins);
+  if (columns.empty() || orders.empty()) {
+    // One kind alone: its own call, without the other's empty arrays.
+    if (!columns.empty())
+      out.begun = begin_ids(db, columns);
+    out.stored = outcomes_of(store_all(db, lease, orders.size(), at), lease, orders.size(), at);
+    return out;
+  }
+  auto stored_columns = store_columns(lease, orders.size(), at);
+  columns.reserve(columns.size() + stored_columns.size());
+  for (auto& p : stored_columns)
+    columns.push_back(std::move(p));
+  auto rows = db.exec_prepared("begin_and_store",
+          "SELECT begun, stored_before FROM begin_and_store("
+          "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+          " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+          " $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[],"
+          " $18::text[], $19::text[], $20::text[], $21::text[],"
+          " $22::text[], $23::text[], $24::text[], $25::text[],"
+          " $26::text, $27::integer)",
+          columns);
+  out.begun = from_pg_array(rows.value(0, 0));
+  out.stored = outcomes_of(from_pg_array(rows.value(0, 1)), lease, orders.size(), at);
+  return out;
 }
 
 std::string order_part_of(const std::string& result, order_part part) {

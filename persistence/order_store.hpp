@@ -159,6 +159,12 @@ const char* to_string(order_part part);
 /// claimed (recorded: go ahead) or what claim_idempotency_key found.
 std::vector<claim_result> begin_checkouts(connection& db, const std::vector<checkout_begin>& all);
 
+/// The rest of begin_checkouts once its statement has recorded the
+/// checkouts `begun` (their order ids): each of `all` not among them finds
+/// its key's claim, or is recorded alone when the key was free again.
+std::vector<claim_result> finish_begins(connection& db, const std::vector<checkout_begin>& all,
+                                        const std::vector<std::string>& begun);
+
 /// Ends an unfinished checkout that will have no order (a definite refusal
 /// before any charge); its key answers the refusal, `body`, from then on.
 /// False when it was not unfinished.
@@ -216,6 +222,23 @@ stored_order store_order(connection& db, const domain::order_record& order,
 std::vector<stored_order> store_orders(connection& db,
                                        const std::vector<domain::order_record>& orders,
                                        const outbox_lease& lease = {});
+
+/// What begin_and_store came to: the order ids of the checkouts it
+/// recorded, for finish_begins, and one result per order stored, in order.
+struct begun_and_stored {
+  std::vector<std::string> begun;
+  std::vector<stored_order> stored;
+};
+
+/// Stores `orders` as store_orders does and records `begins` as the
+/// statement of begin_checkouts does, in one statement (migration 0021):
+/// one round trip and one commit for both batches. Their orders differ: a
+/// checkout is stored only after its record was committed. Throws db_error
+/// when any part cannot be written; then nothing was. The records are
+/// finished by finish_begins, after the commit.
+begun_and_stored begin_and_store(connection& db, const std::vector<checkout_begin>& begins,
+                                 const std::vector<domain::order_record>& orders,
+                                 const outbox_lease& lease = {});
 
 /// The stored document, or an empty string when the order (or that part of
 /// it) does not exist. The parts are members of the stored result. The

@@ -1,4 +1,6 @@
+#include <functional>
 #include <thread>
+#include <tuple>
 
 #include <boost/test/unit_test.hpp>
 
@@ -55,6 +57,26 @@ persistence::checkout_begin begin_of(int i) {
   auto id = order_id_of(i);
   auto digits = std::to_string(i);
   return {id, "cust-" + digits, "key-" + digits, "fp", id, "{}"};
+}
+
+// The order of test checkout `i`, completing its key.
+domain::order_record order_of(int i) {
+  domain::order_record o;
+  auto digits = std::to_string(i);
+  o.order_id = order_id_of(i);
+  o.customer_id = "cust-" + digits;
+  o.email = "a@example.com";
+  o.status = domain::order_status::completed;
+  o.currency = "usd";
+  o.total = 1200;
+  o.payment_id = "pay_" + digits;
+  o.finance_entry_id = "fin_" + digits;
+  o.items = {{"creator-basic", 1, 1200, 1200}};
+  o.created_at = "2026-01-01T00:00:00Z";
+  o.result = "{}";
+  o.events = {{"evt_" + digits, "order.completed", "{}"}};
+  o.idempotency_key = "key-" + digits;
+  return o;
 }
 
 } // namespace
@@ -124,24 +146,7 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   cfg.max_batch = 8;
   auto db = live.sys->spawn(database, cfg);
   constexpr int n = 40;
-  auto order = [](int i) {
-    domain::order_record o;
-    auto digits = std::to_string(i);
-    o.order_id = order_id_of(i);
-    o.customer_id = "cust-" + digits;
-    o.email = "a@example.com";
-    o.status = domain::order_status::completed;
-    o.currency = "usd";
-    o.total = 1200;
-    o.payment_id = "pay_" + digits;
-    o.finance_entry_id = "fin_" + digits;
-    o.items = {{"creator-basic", 1, 1200, 1200}};
-    o.created_at = "2026-01-01T00:00:00Z";
-    o.result = "{}";
-    o.events = {{"evt_" + digits, "order.completed", "{}"}};
-    o.idempotency_key = "key-" + digits;
-    return o;
-  };
+  auto order = order_of;
   caf::scoped_actor self{*live.sys};
   // Every request is sent before any reply is read, so they queue up
   // behind the one batch in flight.
@@ -224,6 +229,118 @@ BOOST_AUTO_TEST_CASE(records_sent_while_a_batch_commits_go_together_in_the_next)
   BOOST_TEST(begins("ap_db_batches_total") == 2u);
   BOOST_TEST(begins("ap_db_batched_requests_total") == static_cast<std::uint64_t>(n));
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
+}
+
+// Records and stores waiting at once go to a worker in one call, written in
+// one transaction (migration 0021). Here a lone record waits on a lock, and
+// the stores and records sent behind it go together once it is released.
+struct together_fixture {
+  std::string url;
+  persistence::connection c;
+  live_system live;
+  metrics::registry registry;
+  database_actor db;
+  caf::scoped_actor self{*live.sys};
+  static constexpr int n = 20;
+
+  explicit together_fixture(const char* name)
+    : url(test::fresh_database(name)), c(url) {
+    persistence::migrate(c);
+    auto cfg = db_config(url, 2);
+    cfg.registry = &registry;
+    db = live.sys->spawn(database, cfg);
+    BOOST_REQUIRE(live.ping(db).ready());
+    // Checkouts 0 to n - 1 are recorded first, to be stored below.
+    for (int i = 0; i < n; ++i)
+      self->send(db, atoms::begin_atom::value, begin_of(i));
+    BOOST_REQUIRE_EQUAL(claims(n), n);
+  }
+  ~together_fixture() { caf::anon_send_exit(db, caf::exit_reason::user_shutdown); }
+
+  int claims(int count) {
+    int claimed = 0;
+    for (int i = 0; i < count; ++i)
+      self->receive(
+        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+        [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); },
+        caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
+    return claimed;
+  }
+
+  // Sends n stores (order i, changed by `change`) and n records of new
+  // checkouts behind a record held up by a lock, then releases it; answers
+  // the records claimed, the orders stored and the stores that failed.
+  std::tuple<int, int, int> store_and_record_behind_a_lock(
+    const std::function<void(domain::order_record&)>& change) {
+    persistence::connection locker{url};
+    locker.exec("BEGIN");
+    locker.exec("LOCK TABLE unfinished_checkouts IN SHARE MODE");
+    self->send(db, atoms::begin_atom::value, begin_of(2 * n));
+    std::this_thread::sleep_for(200ms);
+    for (int i = 0; i < n; ++i) {
+      auto o = order_of(i);
+      change(o);
+      self->send(db, atoms::store_atom::value, std::move(o));
+      self->send(db, atoms::begin_atom::value, begin_of(n + i));
+    }
+    std::this_thread::sleep_for(200ms);
+    locker.exec("COMMIT");
+    int claimed = 0, stored = 0, failed = 0;
+    for (int i = 0; i < 2 * n + 1; ++i)
+      self->receive(
+        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+        [&](persistence::stored_order& out) { stored += out.stored_now; },
+        [&](caf::error&) { ++failed; },
+        caf::after(10s) >> [] { BOOST_FAIL("no reply"); });
+    return {claimed, stored, failed};
+  }
+
+  std::uint64_t counter(const char* name, const char* kind = nullptr) {
+    if (!kind)
+      return registry.get_counter(name, "").value();
+    return registry.get_counter(name, "", {{"kind", kind}}).value();
+  }
+
+  std::string xmin(const std::string& table, int i) {
+    return c.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {order_id_of(i)})
+      .value(0, 0);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(records_and_stores_waiting_at_once_commit_together) {
+  together_fixture f{"ap_database_together"};
+  auto [claimed, stored, failed] = f.store_and_record_behind_a_lock([](auto&) {});
+  BOOST_TEST(claimed == f.n + 1);
+  BOOST_TEST(stored == f.n);
+  BOOST_TEST(failed == 0);
+  // The lone record, then one call with the n stores and the n records.
+  BOOST_TEST(f.counter("ap_db_batches_together_total") == 1u);
+  BOOST_TEST(f.counter("ap_db_batches_total", "store") == 1u);
+  BOOST_TEST(f.xmin("orders", 0) == f.xmin("orders", f.n - 1));
+  BOOST_TEST(f.xmin("orders", 0) == f.xmin("unfinished_checkouts", f.n));
+  BOOST_TEST(f.xmin("orders", 0) == f.xmin("unfinished_checkouts", 2 * f.n - 1));
+  BOOST_TEST(f.c.exec("SELECT count(*) FROM unfinished_checkouts").value(0, 0)
+             == std::to_string(f.n + 1));
+}
+
+// A store that cannot be written refuses the call written together; then
+// each batch is written on its own, so the records and the other stores
+// are not refused with it.
+BOOST_AUTO_TEST_CASE(a_store_refused_in_a_call_together_refuses_only_itself) {
+  together_fixture f{"ap_database_together_refused"};
+  auto [claimed, stored, failed] = f.store_and_record_behind_a_lock([](domain::order_record& o) {
+    if (o.order_id == order_id_of(7))
+      o.idempotency_key = "never-claimed";
+  });
+  BOOST_TEST(claimed == f.n + 1);
+  BOOST_TEST(stored == f.n - 1);
+  BOOST_TEST(failed == 1);
+  BOOST_TEST(f.counter("ap_db_batches_together_total") == 1u);
+  BOOST_TEST(f.c.exec("SELECT count(*) FROM orders WHERE order_id = $1", {order_id_of(7)})
+               .value(0, 0) == "0");
+  // Only checkout 7 of the stored ones is still unfinished, and every new one.
+  BOOST_TEST(f.c.exec("SELECT count(*) FROM unfinished_checkouts").value(0, 0)
+             == std::to_string(f.n + 2));
 }
 
 // The periodic scans (the reconciler's statistics and lease, the outbox

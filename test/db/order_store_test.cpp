@@ -768,4 +768,69 @@ BOOST_AUTO_TEST_CASE(catalog_loads_sorted) {
   BOOST_TEST(items[3].unit_amount == 2500);
 }
 
+// Migration 0021: a batch of records and a batch of stores in one
+// statement, so in one transaction. The stores go first: a record whose key
+// a store of the same call completes finds it taken, and is answered from
+// the stored order.
+BOOST_AUTO_TEST_CASE(records_and_stores_are_written_by_one_statement) {
+  auto a = order("40", "key-40");
+  BOOST_REQUIRE(begin(a) == claim_state::claimed);
+  auto b = order("41", "key-41");
+  std::vector<checkout_begin> begins{
+    {b.order_id, b.customer_id, "key-41", "fp", "ck_41", "{}"},
+    // A second checkout with a's key, sent while a is being stored.
+    {order("42").order_id, a.customer_id, "key-40", "fp", "ck_42", "{}"},
+    {order("43").order_id, "cust-other", "", "fp", "ck_43", "{}"}};
+  auto out = begin_and_store(db, begins, {a}, {"instance-1", 2000});
+  BOOST_REQUIRE_EQUAL(out.stored.size(), 1u);
+  BOOST_TEST(out.stored[0].stored_now);
+  BOOST_REQUIRE_EQUAL(out.stored[0].events.size(), 2u);
+  BOOST_TEST(out.stored[0].events[0].attempts == 1);
+  BOOST_TEST(out.begun.size() == 2u);
+  // One transaction wrote the order and the new records.
+  auto xmin = [&](const std::string& table, const std::string& id) {
+    return db.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {id}).value(0, 0);
+  };
+  BOOST_TEST(xmin("orders", a.order_id) == xmin("unfinished_checkouts", b.order_id));
+  BOOST_TEST(xmin("orders", a.order_id) == xmin("unfinished_checkouts", order("43").order_id));
+  BOOST_TEST(db.exec("SELECT leased_by FROM audit_outbox WHERE order_id = $1 LIMIT 1",
+                     {a.order_id}).value(0, 0) == "instance-1");
+  auto claims = finish_begins(db, begins, out.begun);
+  BOOST_REQUIRE_EQUAL(claims.size(), 3u);
+  BOOST_TEST(claims[0].state == claim_state::claimed);
+  BOOST_TEST(claims[1].state == claim_state::replay);
+  BOOST_TEST(claims[2].state == claim_state::claimed);
+  // a's record is finished by its order; b's and the keyless one wait.
+  BOOST_TEST(count("unfinished_checkouts") == "2");
+  BOOST_TEST(count("orders") == "1");
+  // The same call again (the keyed records): the order is stored already,
+  // and the keys are held by their own checkouts.
+  auto again = begin_and_store(db, {begins[0], begins[1]}, {a});
+  BOOST_TEST(!again.stored[0].stored_now);
+  BOOST_TEST(again.begun.empty());
+  BOOST_TEST(count("orders") == "1");
+}
+
+BOOST_AUTO_TEST_CASE(records_and_stores_written_together_fail_together) {
+  auto a = order("44", "key-44");
+  BOOST_REQUIRE(begin(a) == claim_state::claimed);
+  auto stray = order("45", "never-claimed");
+  auto b = order("46", "key-46");
+  std::vector<checkout_begin> begins{{b.order_id, b.customer_id, "key-46", "fp", "ck_46", "{}"}};
+  // stray's key is held by no checkout, so its store, and the whole
+  // statement, is refused: nothing of it is written.
+  BOOST_CHECK_THROW(begin_and_store(db, begins, {a, stray}), db_error);
+  BOOST_TEST(count("orders") == "0");
+  BOOST_TEST(count("unfinished_checkouts") == "1");
+  BOOST_TEST(db.exec("SELECT count(*) FROM idempotency_keys WHERE idem_key = 'key-46'")
+               .value(0, 0) == "0");
+  // Each kind alone is written as its own call.
+  auto alone = begin_and_store(db, begins, {});
+  BOOST_TEST(alone.begun.size() == 1u);
+  BOOST_TEST(alone.stored.empty());
+  auto stored = begin_and_store(db, {}, {a});
+  BOOST_TEST(stored.begun.empty());
+  BOOST_TEST(stored.stored.at(0).stored_now);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
