@@ -193,8 +193,8 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_and_stores_are_batched_and_fail_alone) {
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
-// By default one batch of each kind is at the workers at a time: what
-// arrives while it commits waits, and goes in the next batch together. Here
+// By default one call carrying checkouts is at the workers at a time: what
+// arrives while it commits waits, and goes in the next call together. Here
 // the first record waits on a lock, and the nineteen sent behind it go as
 // one batch once it is released (with two in flight, the second would have
 // gone alone: three batches).
