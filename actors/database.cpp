@@ -541,27 +541,26 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
       });
       if (!sent)
         return std::move(sent.error());
+      caf::expected<std::vector<persistence::claim_result>> claims{
+        std::vector<persistence::claim_result>{}};
       if (!together) {
         // Refused (a key taken over, a checkout decided to be undone): each
         // batch on its own, so that one's failure refuses nothing of the
         // other, and the stores one by one from there as ever.
-        if (auto claims = begin_batch(self, begins))
-          out.claims = std::move(*claims);
-        else
-          out.begin_error = std::move(claims.error());
+        claims = begin_batch(self, begins);
         if (auto stores = store_batch(self, orders, cfg.outbox_lease)) {
           out.stores = std::move(*stores);
         } else {
           out.stores.stored.resize(orders.size());
           out.stores.errors.assign(orders.size(), stores.error());
         }
-        return out;
+      } else {
+        out.stores.stored = std::move(together->stored);
+        out.stores.errors.resize(orders.size());
+        claims = with_connection(self, "begin", [&](persistence::connection& db) {
+          return persistence::finish_begins(db, begins, together->begun);
+        });
       }
-      out.stores.stored = std::move(together->stored);
-      out.stores.errors.resize(orders.size());
-      auto claims = with_connection(self, "begin", [&](persistence::connection& db) {
-        return persistence::finish_begins(db, begins, together->begun);
-      });
       if (claims)
         out.claims = std::move(*claims);
       else
