@@ -23,17 +23,26 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
 
 } // namespace
 
-std::string random_hex(std::size_t bytes) {
-  auto raw = crypto::random_bytes(bytes);
-  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+std::string hex_of(std::string_view bytes) {
+  return to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
 }
 
-std::string record_id_hex(std::int64_t unix_ms) {
+std::string random_hex(std::size_t bytes) {
+  return hex_of(crypto::random_bytes(bytes));
+}
+
+std::string record_id_hex(std::int64_t unix_ms, std::string_view random8) {
+  if (random8.size() != 8)
+    throw std::invalid_argument("record_id_hex: 8 random bytes needed");
   auto seconds = static_cast<std::uint32_t>(unix_ms / 1000);
   std::array<unsigned char, 4> prefix{};
   for (std::size_t i = 0; i < prefix.size(); ++i)
     prefix[i] = static_cast<unsigned char>(seconds >> (8 * (prefix.size() - 1 - i)));
-  return to_hex(prefix.data(), prefix.size()) + random_hex(8);
+  return to_hex(prefix.data(), prefix.size()) + hex_of(random8);
+}
+
+std::string record_id_hex(std::int64_t unix_ms) {
+  return record_id_hex(unix_ms, crypto::random_bytes(8));
 }
 
 std::string derived_record_id_hex(std::string_view parent_hex, std::string_view digest_hex) {

@@ -21,6 +21,15 @@ std::string random_hex(std::size_t bytes);
 /// the record's `createdAt` says anyway.
 std::string record_id_hex(std::int64_t unix_ms);
 
+/// As above, with the 64 bits taken from `random8` (8 bytes already drawn
+/// from the CSPRNG), so that a caller needing several ids draws their bytes
+/// with one system call. Throws std::invalid_argument unless `random8` is 8
+/// bytes.
+std::string record_id_hex(std::int64_t unix_ms, std::string_view random8);
+
+/// Lower-case hex of `bytes` (2 characters a byte).
+std::string hex_of(std::string_view bytes);
+
 /// The 24 hex of an id derived from the record `parent_hex` (24 hex from
 /// record_id_hex) and a keyed digest `digest_hex` (at least 16 hex): the
 /// parent's second, then the digest's first 16 digits, so an id derived

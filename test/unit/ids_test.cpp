@@ -42,6 +42,15 @@ BOOST_AUTO_TEST_CASE(a_record_id_is_its_second_then_64_random_bits) {
   BOOST_TEST(tails.size() == 2000u);
 }
 
+BOOST_AUTO_TEST_CASE(a_record_id_takes_the_random_bytes_it_is_given) {
+  std::string bytes{"\x00\x01\xab\xcd\xef\x10\x7f\xff", 8};
+  BOOST_TEST(record_id_hex(1767225600123, bytes) == "6955b900" "0001abcdef107fff");
+  BOOST_TEST(hex_of(bytes) == "0001abcdef107fff");
+  BOOST_TEST(hex_of("") == "");
+  BOOST_CHECK_THROW(record_id_hex(1767225600123, bytes.substr(0, 7)), std::invalid_argument);
+  BOOST_CHECK_THROW(record_id_hex(1767225600123, bytes + "x"), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(a_later_second_sorts_after_every_id_of_an_earlier_one) {
   auto earliest_later = record_id_hex(1767225601000);
   for (int i = 0; i < 500; ++i) {
@@ -79,6 +88,30 @@ BOOST_AUTO_TEST_CASE(an_orders_indexed_ids_are_placed_by_its_creation_second) {
   // The ids no index is keyed by stay wholly random.
   BOOST_TEST(ids.license_id.size() == 28u);
   BOOST_TEST(ids.delivery_id.size() == 28u);
+}
+
+BOOST_AUTO_TEST_CASE(an_orders_ids_each_have_random_bytes_of_their_own) {
+  // One draw serves all five ids. Every run of 6 bytes (12 hex, at a byte
+  // boundary) of their random parts, in one order and across orders, must
+  // be unique: two ids sharing 6 or more of the draw's bytes would repeat
+  // one (by chance about once in a million runs of this test).
+  std::set<std::string> windows;
+  std::size_t count = 0;
+  auto add = [&](const std::string& random_part) {
+    BOOST_TEST(lower_hex(random_part));
+    for (std::size_t at = 0; at + 12 <= random_part.size(); at += 2, ++count)
+      windows.insert(random_part.substr(at, 12));
+  };
+  for (int i = 0; i < 1000; ++i) {
+    auto ids = domain::new_order_ids();
+    add(ids.order_id.substr(14));
+    add(ids.completed_event_id.substr(12));
+    add(ids.delivery_event_id.substr(12));
+    add(ids.license_id.substr(4));
+    add(ids.delivery_id.substr(4));
+  }
+  BOOST_TEST(count == 1000u * (3 * 3 + 2 * 7));
+  BOOST_TEST(windows.size() == count);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
