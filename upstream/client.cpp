@@ -55,7 +55,12 @@ struct connection {
       secure.emplace(ioc, *tls);
     else
       plain.emplace(ioc);
+    // Beast reads as much as the buffer has room for, and at least 512
+    // bytes: with room for a whole reply, a reply is one read, not two.
+    buffer.reserve(read_room);
   }
+
+  static constexpr std::size_t read_room = 8192;
 
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
