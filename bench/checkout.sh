@@ -3,7 +3,8 @@
 # kernel mock and a Release build of the service, runs POST /api/checkout
 # with wrk at 1, 16 and 64 connections (each request a new customer and
 # Idempotency-Key) after a warm-up, and prints requests/s, latency
-# percentiles, errors, the CPU each process used at 64 connections, the audit
+# percentiles, errors, the WAL PostgreSQL wrote per request and the checkpoints
+# it began in each step, the CPU each process used at 64 connections, the audit
 # lag, and the service's resident memory before and after 100,000 further
 # checkouts. In the same run pgbench replays the SQL a checkout commits at
 # the same client counts, and the checkout rate is printed as a fraction of
@@ -48,6 +49,10 @@ cleanup() {
 trap cleanup EXIT
 
 declare -A rps
+# Bytes of WAL PostgreSQL has written so far and checkpoints it has begun.
+wal_and_checkpoints() {  # DB_URL
+  bench_psql "$1" -F ' ' -c "SELECT pg_current_wal_lsn() - '0/0', checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+}
 # Runs every step against the binaries in BIN_DIR, labelled LABEL; leaves
 # the database URL of that run in $db_url.
 measure() {  # LABEL BIN_DIR
@@ -99,11 +104,21 @@ measure() {  # LABEL BIN_DIR
              END {printf "%-9s cpu%% at 64 connections:", l; for (p in cpu) printf " %s=%.0f", p, cpu[p]; print ""}' \
          >"$work/cpu-$label") &
     fi
+    local before after
+    before=$(wal_and_checkpoints "$db_url")
     line=$(wrk -t"$threads" -c"$c" -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
+    after=$(wal_and_checkpoints "$db_url")
     rps[$label-$c]=$(bench_result "$line" rps)
     echo "$label $c ${rps[$label-$c]} $(bench_result "$line" p50_ms) $(bench_result "$line" p90_ms)" \
          "$(bench_result "$line" p99_ms)" >>"$work/checkout.dat"
-    printf '%-9s checkout connections=%s %s\n' "$label" "$c" "${line#RESULT }"
+    # What the step wrote to PostgreSQL's WAL per request, and how many
+    # checkpoints began during it: PostgreSQL checkpoints after about half of
+    # max_wal_size (1 GB) of WAL, so a long run's later steps share the cores
+    # with one, and their tail says so.
+    printf '%-9s checkout connections=%s %s %s\n' "$label" "$c" "${line#RESULT }" \
+      "$(awk -v b="$before" -v a="$after" -v n="$(bench_result "$line" requests)" 'BEGIN {
+          split(b, x, " "); split(a, y, " ")
+          printf "wal_bytes_per_request=%.0f checkpoints=%d", (n > 0 ? (y[1] - x[1]) / n : 0), y[2] - x[2] }')"
   done
   wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"
   # The same as CPU milliseconds per checkout at the step's rate: what one
