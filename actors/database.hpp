@@ -84,15 +84,17 @@ struct database_state {
   database_worker_actor probe;
   batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
   batch_queue<domain::order_record, persistence::stored_order> stores;
-  /// Calls carrying records, stores or both at the workers now.
+  /// Calls carrying records, stores or both at the workers now, in all and
+  /// at each worker.
   std::size_t checkout_calls = 0;
+  std::vector<std::size_t> carrying;
 };
 
 /// The database facade: spawns `workers` detached workers linked to itself
 /// (a dying worker takes the facade down and the supervisor restarts both)
 /// and delegates each request to the next worker in turn, except checkout
-/// records and stores, which it sends in batches, and the periodic scans,
-/// which go to a worker of their own.
+/// records and stores, which it sends in batches to the first worker carrying
+/// none, and the periodic scans, which go to a worker of their own.
 database_actor::behavior_type database(database_actor::stateful_pointer<database_state> self,
                                        database_config cfg);
 

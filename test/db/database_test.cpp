@@ -231,6 +231,34 @@ BOOST_AUTO_TEST_CASE(records_sent_while_a_batch_commits_go_together_in_the_next)
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
+// With one call carrying checkouts at a time, every call goes to the same
+// worker, the first that carries none, rather than to each in turn: one
+// PostgreSQL backend makes them all and stays warm (docs/performance.md).
+// Statements are prepared on a session's first use, so only the backend that
+// recorded checkouts shows `begin_checkouts` as its last statement.
+BOOST_AUTO_TEST_CASE(calls_one_at_a_time_go_to_the_same_worker) {
+  auto url = test::fresh_database("ap_database_same_worker");
+  persistence::connection c{url};
+  persistence::migrate(c);
+  live_system live;
+  auto db = live.sys->spawn(database, db_config(url, 4));
+  BOOST_REQUIRE(live.ping(db).ready());
+  caf::scoped_actor self{*live.sys};
+  constexpr int n = 8;
+  int claimed = 0;
+  for (int i = 0; i < n; ++i)
+    self->request(db, 10s, atoms::begin_atom::value, begin_of(i))
+      .receive(
+        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+        [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); });
+  BOOST_TEST(claimed == n);
+  auto backends = c.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND pid <> pg_backend_pid() AND query LIKE '%begin_checkouts(%'")
+                    .value(0, 0);
+  BOOST_TEST(backends == "1");
+  caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
+}
+
 // Records and stores waiting at once go to a worker in one call, written in
 // one transaction (migration 0021). Here a lone record waits on a lock, and
 // the stores and records sent behind it go together once it is released.
