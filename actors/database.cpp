@@ -1,6 +1,7 @@
 #include "actors/database.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <optional>
 
 #include <caf/actor_cast.hpp>
@@ -36,6 +37,23 @@ struct batching_config {
 database_worker_actor& next_worker(facade_ptr self) {
   auto& st = self->state;
   return st.workers[st.next++ % st.workers.size()];
+}
+
+// Calls carrying checkouts at the workers now.
+std::size_t checkout_calls(const database_state& st) {
+  return std::accumulate(st.carrying.begin(), st.carrying.end(), std::size_t{0});
+}
+
+// The worker the next call carrying checkouts goes to: the first carrying
+// none (the next in turn when all carry some), so with one call in flight
+// one worker and its PostgreSQL backend make every call, instead of each in
+// turn: that backend stays warm, and PostgreSQL spent 10-20 % less CPU per
+// checkout at 16 connections (docs/performance.md).
+std::size_t checkout_lane(database_state& st) {
+  auto idle = std::find(st.carrying.begin(), st.carrying.end(), 0);
+  if (idle != st.carrying.end())
+    return static_cast<std::size_t>(idle - st.carrying.begin());
+  return st.next++ % st.carrying.size();
 }
 
 // Delivers one answer per request of a batch, in order.
@@ -105,11 +123,10 @@ void fail(std::vector<caf::typed_response_promise<Reply>>& promises, const caf::
 // an outcome in doubt (SPEC §9), never as a refusal.
 void dispatch(facade_ptr self, const batching_config& cfg) {
   auto& st = self->state;
-  while (st.checkout_calls < cfg.in_flight
+  while (checkout_calls(st) < cfg.in_flight
          && (!st.begins.items.empty() || !st.stores.items.empty())) {
     auto begins = take(st.begins, cfg.max_batch);
     auto stores = take(st.stores, cfg.max_batch);
-    ++st.checkout_calls;
     if (!begins.items.empty()) {
       cfg.claim_batches->inc();
       cfg.claims->inc(begins.items.size());
@@ -118,20 +135,10 @@ void dispatch(facade_ptr self, const batching_config& cfg) {
       cfg.store_batches->inc();
       cfg.stores->inc(stores.items.size());
     }
-    // The first worker carrying no checkouts takes the call (the next in
-    // turn when all carry some), so with one call in flight one worker and
-    // its PostgreSQL backend make every call, instead of each in turn: that
-    // backend stays warm, and PostgreSQL spent 10-20 % less CPU per checkout
-    // at 16 connections (docs/performance.md).
-    auto& carrying = st.carrying;
-    auto lane = static_cast<std::size_t>(
-      std::find(carrying.begin(), carrying.end(), 0) - carrying.begin());
-    if (lane == carrying.size())
-      lane = st.next++ % carrying.size();
-    ++carrying[lane];
+    auto lane = checkout_lane(st);
+    ++st.carrying[lane];
     auto& worker = st.workers[lane];
     auto done = [self, cfg, lane] {
-      --self->state.checkout_calls;
       --self->state.carrying[lane];
       dispatch(self, cfg);
     };

@@ -84,9 +84,7 @@ struct database_state {
   database_worker_actor probe;
   batch_queue<persistence::checkout_begin, persistence::claim_result> begins;
   batch_queue<domain::order_record, persistence::stored_order> stores;
-  /// Calls carrying records, stores or both at the workers now, in all and
-  /// at each worker.
-  std::size_t checkout_calls = 0;
+  /// Calls carrying records, stores or both at each worker now.
   std::vector<std::size_t> carrying;
 };
 

@@ -46,6 +46,21 @@ database_config db_config(const std::string& url, std::size_t workers) {
   return cfg;
 }
 
+// A database facade with `workers` workers on a fresh, migrated database,
+// ready before the test begins and stopped after it.
+struct ready_facade {
+  std::string url;
+  persistence::connection c;
+  live_system live;
+  database_actor db;
+  ready_facade(const char* name, std::size_t workers) : url(test::fresh_database(name)), c(url) {
+    persistence::migrate(c);
+    db = live.sys->spawn(database, db_config(url, workers));
+    BOOST_REQUIRE(live.ping(db).ready());
+  }
+  ~ready_facade() { caf::anon_send_exit(db, caf::exit_reason::user_shutdown); }
+};
+
 // The id of test checkout `i`: a well-formed order id.
 std::string order_id_of(int i) {
   auto digits = std::to_string(i);
@@ -237,26 +252,20 @@ BOOST_AUTO_TEST_CASE(records_sent_while_a_batch_commits_go_together_in_the_next)
 // Statements are prepared on a session's first use, so only the backend that
 // recorded checkouts shows `begin_checkouts` as its last statement.
 BOOST_AUTO_TEST_CASE(calls_one_at_a_time_go_to_the_same_worker) {
-  auto url = test::fresh_database("ap_database_same_worker");
-  persistence::connection c{url};
-  persistence::migrate(c);
-  live_system live;
-  auto db = live.sys->spawn(database, db_config(url, 4));
-  BOOST_REQUIRE(live.ping(db).ready());
-  caf::scoped_actor self{*live.sys};
+  ready_facade f{"ap_database_same_worker", 4};
+  caf::scoped_actor self{*f.live.sys};
   constexpr int n = 8;
   int claimed = 0;
   for (int i = 0; i < n; ++i)
-    self->request(db, 10s, atoms::begin_atom::value, begin_of(i))
+    self->request(f.db, 10s, atoms::begin_atom::value, begin_of(i))
       .receive(
         [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
         [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); });
   BOOST_TEST(claimed == n);
-  auto backends = c.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                         "AND pid <> pg_backend_pid() AND query LIKE '%begin_checkouts(%'")
+  auto backends = f.c.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND query LIKE '%begin_checkouts(%'")
                     .value(0, 0);
   BOOST_TEST(backends == "1");
-  caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
 // Records and stores waiting at once go to a worker in one call, written in
@@ -376,16 +385,12 @@ BOOST_AUTO_TEST_CASE(a_store_refused_in_a_call_together_refuses_only_itself) {
 // held behind a lock on unfinished_checkouts — never holds up the requests
 // behind it, even with a single request worker.
 BOOST_AUTO_TEST_CASE(a_slow_periodic_scan_holds_up_no_request) {
-  auto url = test::fresh_database("ap_database_background");
-  persistence::connection c{url};
-  persistence::migrate(c);
-  live_system live;
-  auto db = live.sys->spawn(database, db_config(url, 1));
-  BOOST_REQUIRE(live.ping(db).ready());
-  persistence::connection locker{url};
+  ready_facade f{"ap_database_background", 1};
+  auto& db = f.db;
+  persistence::connection locker{f.url};
   locker.exec("BEGIN");
   locker.exec("LOCK TABLE unfinished_checkouts IN ACCESS EXCLUSIVE MODE");
-  caf::scoped_actor self{*live.sys};
+  caf::scoped_actor self{*f.live.sys};
   self->send(db, atoms::unfinished_atom::value);
   self->send(db, atoms::overdue_atom::value, persistence::lease_terms{"test", 10, 60000},
              std::int32_t{1000});
@@ -406,7 +411,6 @@ BOOST_AUTO_TEST_CASE(a_slow_periodic_scan_holds_up_no_request) {
                   [&](caf::error& err) { BOOST_ERROR("scan: " << caf::to_string(err)); },
                   caf::after(10s) >> [] { BOOST_ERROR("no scan reply"); });
   BOOST_TEST(scans == 2);
-  caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
