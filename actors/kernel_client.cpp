@@ -212,7 +212,6 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
   options.max_queue = cfg.max_queue;
   options.tls = cfg.tls;
   options.registry = registry;
-  options.io = cfg.io;
   self->state.http = upstream::make_client(cfg.where, options);
   self->state.token = std::move(cfg.token);
   auto source = std::move(cfg.source);

@@ -37,9 +37,6 @@ struct kernel_client_config {
   /// full queue.
   std::size_t max_connections = 16;
   std::size_t max_queue = 1024;
-  /// The io_context the connections run on (the HTTP edge's); null: a
-  /// thread of the client's own.
-  boost::asio::io_context* io = nullptr;
 };
 
 /// State of the Kernel client actor.

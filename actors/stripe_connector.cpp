@@ -34,7 +34,6 @@ stripe_connector(self_ptr self, stripe_config cfg, metrics::registry* registry) 
   options.max_queue = processor_queue;
   options.tls = cfg.tls;
   options.registry = registry;
-  options.io = cfg.io;
   self->state.http = upstream::make_client(cfg.where, options);
   auto charges = [registry](const char* outcome) -> metrics::counter& {
     return registry->get_counter("ap_payment_charges_total", "Charges made by the payment processor",

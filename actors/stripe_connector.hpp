@@ -36,9 +36,6 @@ struct stripe_config {
   int max_attempts = 3;
   /// Wait before the second attempt; doubled before each further one.
   std::chrono::milliseconds first_backoff{200};
-  /// The io_context the connections run on (the HTTP edge's); null: a
-  /// thread of the client's own.
-  boost::asio::io_context* io = nullptr;
 };
 
 /// One charge or refund in progress, across its attempts.

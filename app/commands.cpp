@@ -208,11 +208,6 @@ int serve() {
                               "Bytes the heap's allocator holds from the system, in use or not",
                               {{"allocator", heap::allocator()}}, heap::held_bytes);
   actor_directory directory;
-  // The HTTP edge's I/O threads, which the upstream clients share: a
-  // checkout's reply and its audit events wake one thread, not two. Declared
-  // before the actor system, so that it runs until the last client is gone;
-  // stopped after the actors, before the system's destructor (see io_loop).
-  http::io_loop io{cfg->io_threads};
   caf::actor_system_config actor_cfg;
   configure_actor_system(actor_cfg, cfg->actor_threads);
   caf::actor_system system{actor_cfg};
@@ -285,7 +280,6 @@ int serve() {
   opts.kernel.tls.ca_file = cfg->ca_file;
   opts.kernel.tls.client_cert_file = cfg->kernel_client_cert;
   opts.kernel.tls.client_key_file = cfg->kernel_client_key;
-  opts.kernel.io = &io.context();
   if (auto problem = upstream::tls_problem(opts.kernel.tls)) {
     log::error("invalid configuration", {{"problem", "the Kernel's TLS files: " + *problem}});
     return 2;
@@ -296,7 +290,6 @@ int serve() {
     stripe.tls.ca_file = cfg->ca_file;
     stripe.secret_key = cfg->stripe_secret_key;
     stripe.secrets = secrets;
-    stripe.io = &io.context();
     opts.stripe = stripe;
   }
   opts.forwarder.instance_id = random_hex(6);
@@ -319,7 +312,7 @@ int serve() {
   limits.handler_deadline =
     std::max<std::chrono::milliseconds>(cfg->request_timeout, http::multisig_timeout)
     + std::chrono::seconds(1);
-  http::server server{routes, registry, limits, io};
+  http::server server{routes, registry, limits};
   bool tls = !cfg->tls_cert_file.empty() && !cfg->tls_key_file.empty();
   try {
     if (tls)
@@ -333,15 +326,12 @@ int serve() {
                                  {"port", std::to_string(cfg->port)},
                                  {"error", e.what()}});
     stop_node(system, root);
-    io.stop();
     return 1;
   }
-  // Returns after SIGTERM/SIGINT once in-flight requests have been answered;
-  // the loop runs on for the outbox's flush and the actors' stop.
+  // Returns after SIGTERM/SIGINT once in-flight requests have been answered.
   server.run(cfg->io_threads, true);
   flush_outbox(system, directory, shutdown_flush_limit);
   stop_node(system, root);
-  io.stop();
   // A stopped instance no longer holds a rotation back; one that crashed
   // stops counting once its key set is older than the live window.
   try {

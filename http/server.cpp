@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <future>
 #include <list>
 #include <map>
 #include <mutex>
@@ -66,9 +65,6 @@ public:
   // Called on shutdown: an idle connection closes now, a busy one after its
   // reply is written.
   virtual void shutdown() = 0;
-  // Called when the drain timeout has passed on a shared loop: the
-  // connection is cut, whatever it is doing.
-  virtual void abort() = 0;
 };
 
 // OpenSSL reports a file it cannot open as a bare "system library" error;
@@ -119,12 +115,10 @@ std::shared_ptr<ssl::context> make_tls_context(const tls_files& files) {
 } // namespace
 
 struct server::impl : std::enable_shared_from_this<impl> {
-  impl(router& r, metrics::registry& m, server_limits l, net::io_context* shared)
+  impl(router& r, metrics::registry& m, server_limits l)
     : routes(r),
       registry(m),
       limits(l),
-      own(shared ? nullptr : std::make_unique<net::io_context>()),
-      ioc(shared ? *shared : *own),
       acceptor(ioc),
       control(net::make_strand(ioc)),
       drain_timer(control),
@@ -140,12 +134,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void wait_for_signal();
   void reload_tls();
   std::shared_ptr<ssl::context> current_tls();
-  /// The connections are closed (or cut): `run` and `stop` may return on a
-  /// shared loop.
-  void finish() {
-    if (!finished_once.exchange(true))
-      finished_promise.set_value();
-  }
 
   /// A request's series: looked up in the registry once per route, method
   /// and status (each from a fixed set), not once per request.
@@ -174,9 +162,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::mutex series_mutex;
   std::map<std::tuple<std::string, std::string, int>, request_series, std::less<>> series;
   server_limits limits;
-  /// The server's own context, or none on a shared loop.
-  std::unique_ptr<net::io_context> own;
-  net::io_context& ioc;
+  net::io_context ioc;
   tcp::acceptor acceptor;
   net::strand<net::io_context::executor_type> control;
   net::steady_timer drain_timer;
@@ -187,9 +173,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};
-  std::atomic<bool> finished_once{false};
-  std::promise<void> finished_promise;
-  std::shared_future<void> finished = finished_promise.get_future().share();
   std::mutex sessions_mutex;
   session_list sessions;
 
@@ -248,14 +231,6 @@ public:
         beast::error_code ec;
         self->socket().cancel(ec);
       }
-    });
-  }
-
-  void abort() override {
-    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-      self->closing_ = true;
-      self->deadline_.cancel();
-      self->lowest().close();
     });
   }
 
@@ -609,10 +584,8 @@ void server::impl::session_closed(session_list::iterator where) {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     sessions.erase(where);
   }
-  if (connections.fetch_sub(1) == 1 && draining.load()) {
+  if (connections.fetch_sub(1) == 1 && draining.load())
     net::post(control, [self = shared_from_this()] { self->drain_timer.cancel(); });
-    finish();
-  }
 }
 
 void server::impl::begin_shutdown() {
@@ -633,27 +606,15 @@ void server::impl::begin_shutdown() {
   for (auto& s : open)
     s->shutdown();
   if (connections.load() == 0)
-    return finish();
+    return;
   // Waits for the last connection (session_closed cancels the timer) or gives
   // up on stragglers when the drain timeout passes.
   drain_timer.expires_after(limits.drain_timeout);
   drain_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec)
-      return;
-    log::warn("drain timeout: closing remaining connections");
-    if (self->own)
-      return self->ioc.stop();
-    // On a shared loop the rest are cut, and the server is done.
-    std::vector<std::shared_ptr<session_base>> rest;
-    {
-      std::lock_guard<std::mutex> guard{self->sessions_mutex};
-      for (auto& weak : self->sessions)
-        if (auto s = weak.lock())
-          rest.push_back(std::move(s));
+    if (!ec) {
+      log::warn("drain timeout: closing remaining connections");
+      self->ioc.stop();
     }
-    for (auto& s : rest)
-      s->abort();
-    self->finish();
   });
 }
 
@@ -674,14 +635,7 @@ void server::impl::wait_for_signal() {
 }
 
 server::server(router& routes, metrics::registry& registry, server_limits limits)
-  : server(routes, registry, limits, nullptr) {}
-
-server::server(router& routes, metrics::registry& registry, server_limits limits, io_loop& loop)
-  : server(routes, registry, limits, &loop.context()) {}
-
-server::server(router& routes, metrics::registry& registry, server_limits limits,
-               net::io_context* shared)
-  : impl_(std::make_shared<impl>(routes, registry, limits, shared)) {
+  : impl_(std::make_shared<impl>(routes, registry, limits)) {
   registry.add_callback_gauge("ap_http_connections_open", "Open HTTP connections", {},
                               [weak = std::weak_ptr<impl>(impl_)] {
                                 auto p = weak.lock();
@@ -724,8 +678,6 @@ void server::run(std::size_t threads, bool handle_signals) {
       impl_->signals->add(SIGHUP);
     impl_->wait_for_signal();
   }
-  if (!impl_->own)
-    return impl_->finished.wait();
   std::vector<std::thread> extra;
   for (std::size_t i = 1; i < threads; ++i)
     extra.emplace_back([this] { impl_->ioc.run(); });
@@ -735,16 +687,12 @@ void server::run(std::size_t threads, bool handle_signals) {
 }
 
 void server::start(std::size_t threads) {
-  if (!impl_->own)
-    return;
   for (std::size_t i = 0; i < threads; ++i)
     impl_->threads.emplace_back([self = impl_] { self->ioc.run(); });
 }
 
 void server::stop() {
   net::post(impl_->control, [self = impl_] { self->begin_shutdown(); });
-  if (!impl_->own && !impl_->ioc.get_executor().running_in_this_thread())
-    impl_->finished.wait();
   for (auto& t : impl_->threads)
     if (t.joinable())
       t.join();

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "core/metrics.hpp"
-#include "http/io_loop.hpp"
 #include "http/router.hpp"
 
 namespace ap::http {
@@ -49,10 +48,6 @@ struct tls_files {
 class server {
 public:
   server(router& routes, metrics::registry& registry, server_limits limits);
-  /// A server on `loop`'s threads, which the upstream clients may share:
-  /// `run` and `start` then start no threads of their own, and a stop leaves
-  /// the loop running. `loop` must outlive the server.
-  server(router& routes, metrics::registry& registry, server_limits limits, io_loop& loop);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -69,33 +64,24 @@ public:
   std::uint16_t listen(const std::string& address, std::uint16_t port);
 
   /// Runs the io threads until `stop` completes or SIGTERM/SIGINT arrives
-  /// (when `handle_signals` is set). Blocks the caller. On a shared loop
-  /// the loop's threads do the work and `threads` is not used: it returns
-  /// once the connections are closed (or the drain timeout has passed and
-  /// the rest are cut), the loop still running. With TLS and
+  /// (when `handle_signals` is set). Blocks the caller. With TLS and
   /// `handle_signals`, SIGHUP re-reads the certificate and key: connections
   /// accepted afterwards use the new ones, open ones keep theirs, and files
   /// that do not load are logged and leave the current ones in use.
   void run(std::size_t threads, bool handle_signals);
 
-  /// Starts the io threads in the background and returns (on a shared
-  /// loop, nothing to start).
+  /// Starts the io threads in the background and returns.
   void start(std::size_t threads);
 
   /// Graceful stop: close the listener, let in-flight requests finish
-  /// (within `drain_timeout`), close idle connections, join the io threads
-  /// (on a shared loop: wait until the connections are closed, unless
-  /// called on one of the loop's threads). Safe to call from any thread,
-  /// including a signal handler's completion.
+  /// (within `drain_timeout`), close idle connections, join the io threads.
+  /// Safe to call from any thread, including a signal handler's completion.
   void stop();
 
   /// The implementation, shared with the connections it owns.
   struct impl;
 
 private:
-  server(router& routes, metrics::registry& registry, server_limits limits,
-         boost::asio::io_context* shared);
-
   std::shared_ptr<impl> impl_;
 };
 

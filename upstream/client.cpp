@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <future>
 #include <list>
 #include <optional>
 #include <stdexcept>
@@ -16,13 +15,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -40,9 +37,6 @@ namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 using steady = std::chrono::steady_clock;
-/// Every socket, timer and handler of one client: its state is touched on
-/// one strand, whether the client has a thread of its own or shares a loop.
-using executor = net::strand<net::io_context::executor_type>;
 
 namespace {
 
@@ -56,11 +50,11 @@ constexpr const char* outcome_names[outcome_count] = {"answered", "queue_full", 
 constexpr auto tls_log_interval = std::chrono::seconds{10};
 
 struct connection {
-  connection(const executor& exec, ssl::context* tls) {
+  connection(net::io_context& ioc, ssl::context* tls) {
     if (tls)
-      secure.emplace(exec, *tls);
+      secure.emplace(ioc, *tls);
     else
-      plain.emplace(exec);
+      plain.emplace(ioc);
     // Beast reads as much as the buffer has room for, and at least 512
     // bytes: with room for a whole reply, a reply is one read, not two.
     buffer.reserve(read_room);
@@ -94,7 +88,7 @@ struct connection {
 };
 
 struct pending {
-  explicit pending(const executor& exec) : timer(exec) {}
+  explicit pending(net::io_context& ioc) : timer(ioc) {}
 
   bool finished() const { return !done; }
 
@@ -107,8 +101,6 @@ struct pending {
   std::shared_ptr<connection> conn;
   /// Where it waits while queued.
   std::optional<std::list<std::shared_ptr<pending>>::iterator> queued;
-  /// Where the client keeps it until it completes.
-  std::optional<std::list<std::shared_ptr<pending>>::iterator> live;
   /// Written whole at least once: its outcome is in doubt if no answer comes.
   bool written = false;
   bool retried = false;
@@ -168,15 +160,11 @@ std::optional<std::string> tls_problem(const tls_options& tls) {
   return std::nullopt;
 }
 
-// All state but the counters is touched only on the client's strand.
+// All state but the counters is touched only on the single io thread.
 struct client::impl : std::enable_shared_from_this<impl> {
   impl(endpoint e, client_options o)
-    : where(std::move(e)), options(std::move(o)),
-      own(options.io ? nullptr : std::make_unique<net::io_context>()),
-      ioc(options.io ? *options.io : *own), exec(net::make_strand(ioc)),
+    : where(std::move(e)), options(std::move(o)), guard(net::make_work_guard(ioc)),
       health(options.name) {
-    if (own)
-      guard.emplace(net::make_work_guard(*own));
     if (where.tls)
       tls = make_tls_context(options.tls);
     if (options.registry)
@@ -190,9 +178,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
   using connection_ptr = std::shared_ptr<connection>;
 
   void enqueue(pending_ptr p) {
-    if (closed)
-      return complete(p, reply{0, {}, "closed: the client is gone", false}, outcome::closed);
-    p->live = live.insert(live.end(), p);
     p->timer.expires_at(p->deadline);
     p->timer.async_wait([self = shared_from_this(), p](beast::error_code ec) {
       if (!ec)
@@ -202,7 +187,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
       return start(std::move(p), std::move(c));
     if (active < options.max_connections) {
       ++active;
-      return start(std::move(p), std::make_shared<connection>(exec, tls.get()));
+      return start(std::move(p), std::make_shared<connection>(ioc, tls.get()));
     }
     if (queue.size() >= options.max_queue)
       return complete(p, reply{0, {}, "queue_full", false}, outcome::queue_full);
@@ -359,7 +344,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
   void retry(pending_ptr p, connection_ptr c) {
     c->close();
     p->retried = true;
-    p->conn = std::make_shared<connection>(exec, tls.get());
+    p->conn = std::make_shared<connection>(ioc, tls.get());
     connect(p, p->conn);
   }
 
@@ -393,10 +378,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   void complete(const pending_ptr& p, reply r, outcome how) {
-    if (p->live) {
-      live.erase(*p->live);
-      p->live.reset();
-    }
     auto done = std::move(p->done);
     p->done = nullptr;
     p->conn.reset();
@@ -413,7 +394,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
   // unreachable; any other answer finds it reachable. A full queue says
   // nothing about the upstream itself.
   void note_reachability(const reply& r, outcome how) {
-    if (how == outcome::queue_full || closed)
+    if (how == outcome::queue_full)
       return;
     if (how != outcome::answered)
       health.unreachable(r.error);
@@ -435,28 +416,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
     pump();
   }
 
-  // The client is being destroyed while its loop runs on: every request
-  // still open ends now, with its callback (which may hold what must not
-  // outlive the client), and every connection closes.
-  void close_all() {
-    closed = true;
-    while (!live.empty()) {
-      auto p = live.front();
-      if (p->queued) {
-        queue.erase(*p->queued);
-        p->queued.reset();
-      }
-      auto c = p->conn;
-      complete(p, reply{0, {}, "closed: the client is gone", p->written}, outcome::closed);
-      if (c)
-        c->close();
-    }
-    queued_count = 0;
-    for (auto& c : idle)
-      c->close();
-    idle.clear();
-  }
-
   // Hands freed connections to the oldest waiting requests.
   void pump() {
     while (!queue.empty()) {
@@ -465,7 +424,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
         if (active >= options.max_connections)
           return;
         ++active;
-        c = std::make_shared<connection>(exec, tls.get());
+        c = std::make_shared<connection>(ioc, tls.get());
       }
       auto p = std::move(queue.front());
       queue.pop_front();
@@ -477,17 +436,11 @@ struct client::impl : std::enable_shared_from_this<impl> {
 
   endpoint where;
   client_options options;
-  /// The client's own context, run by `thread`; none on a shared loop.
-  std::unique_ptr<net::io_context> own;
-  net::io_context& ioc;
-  executor exec;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  net::io_context ioc;
+  net::executor_work_guard<net::io_context::executor_type> guard;
   std::unique_ptr<ssl::context> tls;
-  tcp::resolver resolver{exec};
+  tcp::resolver resolver{ioc};
   std::vector<connection_ptr> idle;
-  /// Every request not yet completed, queued or in flight.
-  std::list<pending_ptr> live;
-  bool closed = false;
   std::list<pending_ptr> queue;
   std::size_t active = 0;
   std::atomic<std::size_t> queued_count{0};
@@ -516,31 +469,14 @@ client::client(endpoint where, client_options options)
                                    auto i = weak.lock();
                                    return i && !i->health.reachable() ? 0.0 : 1.0;
                                  });
-  if (impl_->own)
-    impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
+  impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
 }
 
 client::~client() {
-  if (impl_->own) {
-    impl_->guard.reset();
-    impl_->ioc.stop();
-    if (impl_->thread.joinable())
-      impl_->thread.join();
-    return;
-  }
-  // On a shared loop the client's handlers outlive it: everything they could
-  // still call back ends here, on the strand, before the destructor returns
-  // (or here and now, when the loop has stopped and nothing else runs them).
-  if (impl_->exec.running_in_this_thread() || impl_->ioc.stopped()) {
-    impl_->close_all();
-    return;
-  }
-  std::promise<void> closed;
-  net::dispatch(impl_->exec, [i = impl_, &closed] {
-    i->close_all();
-    closed.set_value();
-  });
-  closed.get_future().wait();
+  impl_->guard.reset();
+  impl_->ioc.stop();
+  if (impl_->thread.joinable())
+    impl_->thread.join();
 }
 
 std::unique_ptr<client> make_client(endpoint where, client_options options) {
@@ -556,8 +492,8 @@ std::unique_ptr<client> make_client(endpoint where, client_options options) {
 
 void client::send(request r, callback done) {
   auto deadline = steady::now() + r.timeout;
-  net::post(impl_->exec, [i = impl_, r = std::move(r), done = std::move(done), deadline]() mutable {
-    auto p = std::make_shared<pending>(i->exec);
+  net::post(impl_->ioc, [i = impl_, r = std::move(r), done = std::move(done), deadline]() mutable {
+    auto p = std::make_shared<pending>(i->ioc);
     p->req = std::move(r);
     p->done = std::move(done);
     p->deadline = deadline;

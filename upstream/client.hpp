@@ -13,10 +13,6 @@
 #include "upstream/endpoint.hpp"
 #include "upstream/reply.hpp"
 
-namespace boost::asio {
-class io_context;
-}
-
 namespace ap::upstream {
 
 /// Trust and identity for https:// upstreams (SPEC §10).
@@ -51,10 +47,6 @@ struct client_options {
   tls_options tls;
   /// Where `ap_upstream_*` metrics go; none when null.
   metrics::registry* registry = nullptr;
-  /// The io_context to run on, shared with others (the HTTP edge's, see
-  /// http::io_loop) and kept running by its owner for as long as the client
-  /// lives; when null, the client runs its own on a thread of its own.
-  boost::asio::io_context* io = nullptr;
 };
 
 /// One request. The target is appended to the endpoint's base path.
@@ -73,12 +65,10 @@ struct request {
 /// The one asynchronous HTTP/1.1 client of the service's upstreams (the
 /// Kernel, the payment processor) on Boost.Beast, http:// or https:// (SNI,
 /// certificate and host-name verification against the system store plus
-/// `tls.ca_file`, TLS 1.2 or later), with its own io thread or on a shared
-/// io_context (`client_options::io`).
+/// `tls.ca_file`, TLS 1.2 or later), with its own io thread.
 ///
-/// Every request ends in exactly one callback, on one of the client's io
-/// threads (one at a time; the callback must not block), by its deadline at
-/// the latest, or when the client is destroyed on a shared io_context. A request
+/// Every request ends in exactly one callback, on the client's io thread
+/// (the callback must not block), by its deadline at the latest. A request
 /// is sent at most once, with one exception: one whose write failed on a
 /// reused keep-alive connection (so the upstream cannot have read it whole)
 /// is written again on a fresh connection, as is a GET whose answer was lost

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <future>
 #include <mutex>
-#include <optional>
 #include <thread>
 
 #include "http/server.hpp"
@@ -257,127 +256,6 @@ BOOST_AUTO_TEST_CASE(a_hanging_upstream_bounds_the_queue_and_stale_requests_neve
   std::this_thread::sleep_for(300ms);
   BOOST_TEST(seen() == (std::vector<std::string>{"0", "1", "fresh"}),
              boost::test_tools::per_element());
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
-namespace {
-
-/// A server on a shared loop whose routes say which thread ran them: "/thread"
-/// answers at once, "/hang" never does.
-struct shared_edge {
-  explicit shared_edge(http::io_loop& loop) {
-    routes.add("GET", "/thread", http::access::open, http::body_kind::none,
-               [this](http::request&, http::reply_fn reply) {
-                 {
-                   std::lock_guard<std::mutex> guard{mutex};
-                   handler_thread = std::this_thread::get_id();
-                 }
-                 reply(http::json_response(200, R"({"ok":true})"));
-               });
-    routes.add("GET", "/hang", http::access::open, http::body_kind::none,
-               [](http::request&, http::reply_fn) {});
-    http::server_limits limits;
-    limits.handler_deadline = 30s;
-    limits.drain_timeout = 200ms;
-    server = std::make_unique<http::server>(routes, registry, limits, loop);
-    port = server->listen("127.0.0.1", 0);
-  }
-
-  std::thread::id thread() {
-    std::lock_guard<std::mutex> guard{mutex};
-    return handler_thread;
-  }
-
-  metrics::registry registry;
-  http::router routes;
-  std::unique_ptr<http::server> server;
-  std::uint16_t port = 0;
-  std::mutex mutex;
-  std::thread::id handler_thread;
-};
-
-/// The thread a client's callback runs on, when the call is answered 200.
-std::optional<std::thread::id> callback_thread(upstream::client& c, upstream::request r) {
-  std::promise<std::optional<std::thread::id>> done;
-  auto result = done.get_future();
-  c.send(std::move(r), [&done](upstream::reply reply) {
-    done.set_value(reply.status == 200 ? std::optional{std::this_thread::get_id()} : std::nullopt);
-  });
-  return result.get();
-}
-
-} // namespace
-
-BOOST_FIXTURE_TEST_SUITE(shared_io_loop, scripted_upstream)
-
-BOOST_AUTO_TEST_CASE(a_client_on_the_edges_loop_runs_on_the_edges_thread) {
-  http::io_loop loop{1};
-  shared_edge edge{loop};
-  BOOST_TEST(test::http_call(edge.port, "GET", "/thread").status == 200);
-  auto shared = options();
-  shared.io = &loop.context();
-  upstream::client on_loop{where(), shared};
-  upstream::client apart{where(), options()};
-  // One thread runs both the edge's handlers and the client's exchanges;
-  // a client without the loop has a thread of its own.
-  auto loop_thread = callback_thread(on_loop, make("POST", "1"));
-  auto own_thread = callback_thread(apart, make("POST", "2"));
-  BOOST_REQUIRE(loop_thread);
-  BOOST_REQUIRE(own_thread);
-  BOOST_TEST((*loop_thread == edge.thread()));
-  BOOST_TEST((*own_thread != edge.thread()));
-}
-
-BOOST_AUTO_TEST_CASE(a_server_on_a_shared_loop_stops_and_the_loop_runs_on) {
-  http::io_loop loop{1};
-  shared_edge edge{loop};
-  auto shared = options();
-  shared.io = &loop.context();
-  upstream::client client{where(), shared};
-  BOOST_TEST(call(client, make("POST", "1")).status == 200);
-  // A request its handler never answers: the stop waits out the drain
-  // timeout, then cuts the connection and returns, the loop still running.
-  test::connection hanging{edge.port};
-  hanging.send(test::make_request("GET", "/hang"));
-  std::this_thread::sleep_for(50ms);
-  auto stopped = std::async(std::launch::async, [&] { edge.server->stop(); });
-  BOOST_TEST((stopped.wait_for(5s) == std::future_status::ready));
-  BOOST_TEST(hanging.closed_by_peer(2s));
-  test::connection after{edge.port};
-  BOOST_TEST((!after.is_open() || !after.send(test::make_request("GET", "/thread"))
-              || !after.read_reply(1s).complete));
-  // The client on the loop goes on working, on the same keep-alive connection.
-  BOOST_TEST(call(client, make("POST", "2")).status == 200);
-  BOOST_TEST(connections() == 1u);
-}
-
-BOOST_AUTO_TEST_CASE(a_client_on_a_shared_loop_ends_its_requests_when_destroyed) {
-  http::io_loop loop{1};
-  auto shared = options(nullptr, 1);
-  shared.io = &loop.context();
-  auto client = std::make_unique<upstream::client>(where(), shared);
-  stalled = true;
-  std::promise<upstream::reply> first, second;
-  auto in_flight = first.get_future();
-  auto queued = second.get_future();
-  client->send(make("POST", "1", "ok", 10s), [&](upstream::reply r) { first.set_value(std::move(r)); });
-  client->send(make("POST", "2", "ok", 10s), [&](upstream::reply r) { second.set_value(std::move(r)); });
-  while (seen().empty())
-    std::this_thread::sleep_for(5ms);
-  // The loop outlives the client: what the callbacks hold must not wait for
-  // the deadlines, so each ends before the destructor returns.
-  client.reset();
-  BOOST_REQUIRE((in_flight.wait_for(0s) == std::future_status::ready));
-  BOOST_REQUIRE((queued.wait_for(0s) == std::future_status::ready));
-  auto a = in_flight.get();
-  auto b = queued.get();
-  BOOST_TEST(a.status == 0);
-  BOOST_TEST(a.error.rfind("closed", 0) == 0u, a.error);
-  BOOST_TEST(a.sent);
-  BOOST_TEST(b.error.rfind("closed", 0) == 0u, b.error);
-  BOOST_TEST(!b.sent);
-  stalled = false;
 }
 
 BOOST_AUTO_TEST_SUITE_END()
