@@ -6,9 +6,10 @@
 # POST /api/checkout (bench/checkout.lua) at CONNECTIONS for DURATION
 # seconds, and reads from /proc the CPU the service, its PostgreSQL (the
 # postmaster, every process under it, and those it reaped during the step)
-# and the kernel mock used over the step, divided by the checkouts answered
-# meanwhile; then everything stops,
-# the page cache is written back, and the next step runs the other build.
+# and the kernel mock used over the step, and the context switches of the
+# service's threads, divided by the checkouts answered meanwhile; then
+# everything stops, the page cache is written back, and the next step runs
+# the other build.
 #
 # bench/checkout.sh runs each build once, one after the other, and this
 # host drifts by 5-10 % within minutes, more than the changes of a few
@@ -62,6 +63,11 @@ ticks() {  # PID [tree]
     | awk '{s += $1} END {printf "%d", s}'
 }
 
+# Context switches, voluntary and not, of every thread of a process so far.
+switches() {  # PID
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {printf "%d", s}'
+}
+
 declare -A bin_of=([current]=build-release/bin)
 declare -A pg_port_of
 step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service pg mock" to results
@@ -78,12 +84,12 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
   local threads=$(( connections < 2 ? 1 : 2 ))
   wrk -t"$threads" -c"$connections" -d3s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
 
-  local s0 p0 k0 c0 s1 p1 k1 c1 line
-  s0=$(ticks "$service"); p0=$(ticks "$postmaster" tree); k0=$(ticks "$kernel")
+  local s0 p0 k0 c0 x0 s1 p1 k1 c1 x1 line
+  s0=$(ticks "$service"); p0=$(ticks "$postmaster" tree); k0=$(ticks "$kernel"); x0=$(switches "$service")
   c0=$(bench_checkouts_total "$port")
   line=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --timeout 10s -s bench/checkout.lua \
            "http://127.0.0.1:$port" | grep '^RESULT')
-  s1=$(ticks "$service"); p1=$(ticks "$postmaster" tree); k1=$(ticks "$kernel")
+  s1=$(ticks "$service"); p1=$(ticks "$postmaster" tree); k1=$(ticks "$kernel"); x1=$(switches "$service")
   c1=$(bench_checkouts_total "$port")
   kill "$service" "$kernel" 2>/dev/null || true
   wait "$service" "$kernel" 2>/dev/null || true
@@ -92,12 +98,12 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
 
   awk -v l="$label" -v n="$n" -v rps="$(bench_result "$line" rps)" \
       -v p99="$(bench_result "$line" p99_ms)" -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) \
-      -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v out="$work/results" 'BEGIN {
+      -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v x=$((x1 - x0)) -v out="$work/results" 'BEGIN {
     if (c <= 0) { print "step " n " " l ": no checkouts answered" > "/dev/stderr"; exit 1 }
     ms = 1000 / hz / c
-    printf "step %2d %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  kernel-mock %.3f\n",
-      n, l, rps, p99, s * ms, p * ms, (s + p) * ms, k * ms
-    printf "%s %d %d %.1f %.4f %.4f %.4f\n", l, n, rps, p99, s * ms, p * ms, k * ms >> out
+    printf "step %2d %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  kernel-mock %.3f  service switches %.2f\n",
+      n, l, rps, p99, s * ms, p * ms, (s + p) * ms, k * ms, x / c
+    printf "%s %d %d %.1f %.4f %.4f %.4f %.3f\n", l, n, rps, p99, s * ms, p * ms, k * ms, x / c >> out
   }'
   sleep 3
 }
@@ -143,17 +149,19 @@ awk -v pairs="$pairs" '
   {
     k = ++count[$1]
     rps[$1, k] = $3; p99[$1, k] = $4; svc[$1, k] = $5; pg[$1, k] = $6; both[$1, k] = $5 + $6
+    sw[$1, k] = $8
     in_pair[int(($2 + 1) / 2), $1] = $5 + $6
   }
   END {
     for (b = 1; b <= 2; b++) {
       l = b == 1 ? "baseline" : "current"
-      delete r; delete q; delete s; delete g; delete t
+      delete r; delete q; delete s; delete g; delete t; delete w
       for (i = 1; i <= count[l]; i++) {
-        r[i] = rps[l, i]; q[i] = p99[l, i]; s[i] = svc[l, i]; g[i] = pg[l, i]; t[i] = both[l, i] }
+        r[i] = rps[l, i]; q[i] = p99[l, i]; s[i] = svc[l, i]; g[i] = pg[l, i]; t[i] = both[l, i]
+        w[i] = sw[l, i] }
       together[l] = median(t, count[l])
-      printf "median %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f\n",
-        l, median(r, count[l]), median(q, count[l]), median(s, count[l]), median(g, count[l]), together[l]
+      printf "median %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  service switches %.2f\n",
+        l, median(r, count[l]), median(q, count[l]), median(s, count[l]), median(g, count[l]), together[l], median(w, count[l])
     }
     favoured = 0
     for (i = 1; i <= pairs; i++) {
