@@ -34,9 +34,14 @@ struct batching_config {
   metrics::counter* together;
 };
 
+// The worker whose turn it is.
+std::size_t next_lane(database_state& st) {
+  return st.next++ % st.workers.size();
+}
+
 database_worker_actor& next_worker(facade_ptr self) {
   auto& st = self->state;
-  return st.workers[st.next++ % st.workers.size()];
+  return st.workers[next_lane(st)];
 }
 
 // Calls carrying checkouts at the workers now.
@@ -53,7 +58,7 @@ std::size_t checkout_lane(database_state& st) {
   auto idle = std::find(st.carrying.begin(), st.carrying.end(), 0);
   if (idle != st.carrying.end())
     return static_cast<std::size_t>(idle - st.carrying.begin());
-  return st.next++ % st.carrying.size();
+  return next_lane(st);
 }
 
 // Delivers one answer per request of a batch, in order.

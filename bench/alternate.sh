@@ -70,7 +70,7 @@ switches() {  # PID
 
 declare -A bin_of=([current]=build-release/bin)
 declare -A pg_port_of
-step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service pg mock" to results
+step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service pg mock switches" to results
   local n=$1 label=$2 bin=${bin_of[$2]}
   local pg_port=${pg_port_of[$label]} kernel_port port db_url postmaster
   kernel_port=$(ap_free_port $((pg_port + 1)))
