@@ -211,10 +211,14 @@ using database_worker_actor = interface<
 /// The upstream Kernel (SPEC §6, §7): the HTTP client actor in production,
 /// an in-process double in tests.
 using kernel_handlers = handlers<
-  // Submits one audit event; the Kernel is idempotent by its event id.
-  // Any 2xx answer is an ack, with what it carries: checking that it is a
-  // receipt of the event is the caller's part (SPEC §11).
-  replies<atoms::audit_atom, domain::audit_event>::with<kernel::audit_ack>,
+  // Submits audit events, each in its own request, all at once; the Kernel
+  // is idempotent by event id. Answers once every request has ended, one
+  // answer per event in their order (one message for the lot, so a batch
+  // of events wakes its sender once). Any 2xx answer is an ack, with what
+  // it carries: checking that it is a receipt of the event is the caller's
+  // part (SPEC §11).
+  replies<atoms::audit_atom, std::vector<domain::audit_event>>::with<
+    std::vector<kernel::audit_answer>>,
   // Whether GET /health answers 200.
   replies<atoms::health_atom>::with<bool>,
   // The Kernel's published signing keys (GET /kernel/keys), the usable
@@ -230,7 +234,9 @@ using kernel_client_actor = interface<
   kernel_handlers,
   handlers<
     // Internal: an exchange started by this actor completed (call id, reply).
-    caf::reacts_to<atoms::kdone_atom, std::uint64_t, upstream::reply>>>;
+    caf::reacts_to<atoms::kdone_atom, std::uint64_t, upstream::reply>,
+    // Internal: every exchange of a call of several ended (replies in order).
+    caf::reacts_to<atoms::kdone_atom, std::uint64_t, std::vector<upstream::reply>>>>;
 
 /// The payment processor (Stripe-like). Errors are `upstream_refused` when
 /// it definitely did nothing, and otherwise leave the outcome in doubt

@@ -307,16 +307,36 @@ void read_keys(const context& ctx) {
       });
 }
 
+// Row `i` of `b` got no acknowledgement (error `e`): refused for what it
+// carries, it is dead-lettered when the batch settles; otherwise it goes
+// again.
+void failed(const context& ctx, const std::shared_ptr<audit_batch>& b, std::size_t i,
+            const caf::error& e) {
+  if (b->decided[i])
+    return;
+  if (auto status = error_upstream_status(e); status != 0) {
+    // Refused for what it carries: sent again, it would be refused again.
+    b->outcomes[i].refused_status = status;
+    b->outcomes[i].refusal = error_upstream_excerpt(e);
+    return decided(ctx, b, i);
+  }
+  ctx.m->failed.inc();
+  log::debug("forwarding an audit event failed; will retry",
+             {{"actor", "audit-forwarder"}, {"eventId", b->rows[i].event_id},
+              {"error", caf::to_string(e)}});
+  decided(ctx, b, i);
+}
+
 // Sends leased rows and settles their outcomes; `lease_more` when they came
 // from a lease, which is repeated after a full batch.
 void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lease_more) {
   auto b = std::make_shared<audit_batch>();
   auto& st = ctx.self->state;
   b->id = st.next_batch++;
-  // One deadline for the batch's calls, checked by the poll: a timed
-  // request each would cost CAF's clock thread two wake-ups a call, and
-  // the Kernel client bounds each exchange itself. The deadline still ends
-  // calls that client drops (it died with them in hand).
+  // One deadline for the batch's call, checked by the poll: a timed
+  // request would cost CAF's clock thread two wake-ups a call, and the
+  // Kernel client bounds each exchange itself. The deadline still ends a
+  // call that client drops (it died with it in hand).
   b->lease_set_at = ctx.self->clock().now();
   b->deadline = b->lease_set_at + ctx.cfg->kernel_timeout;
   st.on_their_way.emplace(b->id, b);
@@ -328,26 +348,25 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
   for (std::size_t i = 0; i < b->rows.size(); ++i) {
     const auto& row = b->rows[i];
     b->outcomes[i] = {row.event_id, false, {}, row.attempts, {}, 0, {}};
-    ctx.self->request(ctx.cfg->kernel(), caf::infinite, atoms::audit_atom::value, row)
-      .then(
-        [ctx, b, i](kernel::audit_ack& ack) { judge(ctx, b, i, std::move(ack), false); },
-        [ctx, b, i](caf::error& e) {
-          if (b->decided[i])
-            return;
-          if (auto status = error_upstream_status(e); status != 0) {
-            // Refused for what it carries: sent again, it would be refused
-            // again. Dead-lettered when the batch settles.
-            b->outcomes[i].refused_status = status;
-            b->outcomes[i].refusal = error_upstream_excerpt(e);
-            return decided(ctx, b, i);
-          }
-          ctx.m->failed.inc();
-          log::debug("forwarding an audit event failed; will retry",
-                     {{"actor", "audit-forwarder"}, {"eventId", b->rows[i].event_id},
-                      {"error", caf::to_string(e)}});
-          decided(ctx, b, i);
-        });
   }
+  // One call for the batch, answered once every event's request has ended.
+  ctx.self->request(ctx.cfg->kernel(), caf::infinite, atoms::audit_atom::value, b->rows)
+    .then(
+      [ctx, b](std::vector<kernel::audit_answer>& answers) {
+        for (std::size_t i = 0; i < b->rows.size(); ++i) {
+          if (i >= answers.size())
+            failed(ctx, b, i, make_error(error_code::upstream_unavailable,
+                                         "the Kernel client answered fewer events than sent"));
+          else if (answers[i].error)
+            failed(ctx, b, i, answers[i].error);
+          else
+            judge(ctx, b, i, std::move(answers[i].ack), false);
+        }
+      },
+      [ctx, b](caf::error& e) {
+        for (std::size_t i = 0; i < b->rows.size(); ++i)
+          failed(ctx, b, i, e);
+      });
 }
 
 // Ends the batches whose calls are past their deadline.

@@ -1,5 +1,7 @@
 #include "actors/kernel_client.hpp"
 
+#include <atomic>
+
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
@@ -247,22 +249,93 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       return done(upstream::reply{0, {}, "no client (see the start-up log)", false});
     self->state.http->send(std::move(req), std::move(done));
   };
+  // What one audit event's reply comes to: its acknowledgement or why not,
+  // counted (and the credentials' refusal logged every few seconds).
+  auto answer_of = [self, count](const upstream::reply& reply) -> kernel::audit_answer {
+    if (reply.status == 200 || reply.status == 201 || reply.status == 202) {
+      // Whatever the answer carries: whether it is a receipt of this event
+      // is the forwarder's check (SPEC §11), so that a misrouted endpoint's
+      // 2xx is counted as a rejected receipt like any other.
+      count("audit", "ok");
+      return {audit_ack_of(reply.body), {}};
+    }
+    if (reply.status == 401) {
+      // The token is missing, wrong or expired: every event fails the same
+      // way until it is rotated, so this is said every few seconds, not
+      // once per event.
+      count("audit", "unauthorized");
+      auto now = std::chrono::steady_clock::now();
+      auto& last = self->state.last_unauthorized_log;
+      if (now - last >= std::chrono::seconds{10}) {
+        last = now;
+        log::error("the Kernel refused the service's credentials; check KERNEL_TOKEN",
+                   {{"actor", "kernel-client"}, {"status", "401"}});
+      }
+    } else if (refuses_the_event(reply.status)) {
+      // The Kernel refused the event for what it carries: sending it again
+      // gets the same answer. The forwarder dead-letters it and says so.
+      count("audit", "refused");
+    } else if (reply.status >= 400 && reply.status < 500) {
+      // Refused for a reason that is not the event (the route, the timing,
+      // a permission): a defect or a passing state on one side; the event
+      // stays in the outbox and is retried, and this is logged.
+      count("audit", "rejected");
+      log::error("the Kernel rejected an audit event",
+                 {{"actor", "kernel-client"}, {"status", std::to_string(reply.status)},
+                  {"body", printable_excerpt(reply.body, refusal_excerpt_limit)}});
+    } else {
+      count("audit", reply.status == 0 ? "unreachable" : "server_error");
+    }
+    return {{}, audit_submission_error(reply)};
+  };
   auto meter_ = actor_meter::make(*registry, "kernel-client");
   return {
-    metered(self, meter_, [self, completion, send, source](atoms::audit_atom,
-                       const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
+    metered(self, meter_, [self, source, token_source](atoms::audit_atom,
+                                                        const std::vector<domain::audit_event>& subs)
+                            -> caf::result<std::vector<kernel::audit_answer>> {
+      if (subs.empty())
+        return std::vector<kernel::audit_answer>{};
       auto id = self->state.next_call++;
-      std::string body = "{\"eventType\":";
-      json::append_quoted(body, sub.event_type);
-      body += ",\"metadata\":{\"eventId\":";
-      json::append_quoted(body, sub.event_id);
-      body += ",\"source\":";
-      json::append_quoted(body, source);
-      body += "},\"payload\":" + sub.payload + "}";
-      auto promise = self->make_response_promise<kernel::audit_ack>();
+      auto promise = self->make_response_promise<std::vector<kernel::audit_answer>>();
       self->state.audits.emplace(id, promise);
-      send({"POST", "/kernel/audit", std::move(body), "application/json", {}, audit_http_timeout},
-           completion(id));
+      // Each request's reply goes in its slot; the last to end sends them
+      // all, in one message.
+      struct gathered {
+        std::vector<upstream::reply> replies;
+        std::atomic<std::size_t> remaining;
+      };
+      auto g = std::make_shared<gathered>();
+      g->replies.resize(subs.size());
+      g->remaining.store(subs.size());
+      auto handle = caf::actor_cast<kernel_client_actor>(self);
+      const auto& token = token_source().current();
+      std::vector<std::pair<upstream::request, upstream::client::callback>> calls;
+      calls.reserve(subs.size());
+      for (std::size_t k = 0; k < subs.size(); ++k) {
+        const auto& sub = subs[k];
+        std::string body = "{\"eventType\":";
+        json::append_quoted(body, sub.event_type);
+        body += ",\"metadata\":{\"eventId\":";
+        json::append_quoted(body, sub.event_id);
+        body += ",\"source\":";
+        json::append_quoted(body, source);
+        body += "},\"payload\":" + sub.payload + "}";
+        upstream::request req{"POST", "/kernel/audit", std::move(body), "application/json", {},
+                              audit_http_timeout};
+        if (!token.empty())
+          req.headers.emplace_back("Authorization", "Bearer " + token);
+        calls.emplace_back(std::move(req), [g, k, handle, id](upstream::reply reply) {
+          g->replies[k] = std::move(reply);
+          if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(g->replies));
+        });
+      }
+      if (self->state.http) {
+        self->state.http->send_all(std::move(calls));
+      } else {
+        for (auto& call : calls)
+          call.second(upstream::reply{0, {}, "no client (see the start-up log)", false});
+      }
       return promise;
     }),
     metered(self, meter_, [self, completion, send](atoms::health_atom) -> caf::result<bool> {
@@ -353,46 +426,20 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
                                        : "the Kernel answered " + std::to_string(reply.status)));
         return;
       }
+    }),
+    metered(self, meter_, [self, answer_of](atoms::kdone_atom, std::uint64_t id,
+                                            std::vector<upstream::reply>& replies) {
+      auto& st = self->state;
       auto it = st.audits.find(id);
       if (it == st.audits.end())
         return;
       auto promise = it->second;
       st.audits.erase(it);
-      if (reply.status == 200 || reply.status == 201 || reply.status == 202) {
-        // Whatever the answer carries: whether it is a receipt of this
-        // event is the forwarder's check (SPEC §11), so that a misrouted
-        // endpoint's 2xx is counted as a rejected receipt like any other.
-        count("audit", "ok");
-        promise.deliver(audit_ack_of(reply.body));
-        return;
-      }
-      if (reply.status == 401) {
-        // The token is missing, wrong or expired: every event fails the same
-        // way until it is rotated, so this is said every few seconds, not
-        // once per event.
-        count("audit", "unauthorized");
-        auto now = std::chrono::steady_clock::now();
-        if (now - st.last_unauthorized_log >= std::chrono::seconds{10}) {
-          st.last_unauthorized_log = now;
-          log::error("the Kernel refused the service's credentials; check KERNEL_TOKEN",
-                     {{"actor", "kernel-client"}, {"status", "401"}});
-        }
-      } else if (refuses_the_event(reply.status)) {
-        // The Kernel refused the event for what it carries: sending it again
-        // gets the same answer. The forwarder dead-letters it and says so.
-        count("audit", "refused");
-      } else if (reply.status >= 400 && reply.status < 500) {
-        // Refused for a reason that is not the event (the route, the
-        // timing, a permission): a defect or a passing state on one side;
-        // the event stays in the outbox and is retried, and this is logged.
-        count("audit", "rejected");
-        log::error("the Kernel rejected an audit event",
-                   {{"actor", "kernel-client"}, {"status", std::to_string(reply.status)},
-                    {"body", printable_excerpt(reply.body, refusal_excerpt_limit)}});
-      } else {
-        count("audit", reply.status == 0 ? "unreachable" : "server_error");
-      }
-      promise.deliver(audit_submission_error(reply));
+      std::vector<kernel::audit_answer> answers;
+      answers.reserve(replies.size());
+      for (const auto& reply : replies)
+        answers.push_back(answer_of(reply));
+      promise.deliver(std::move(answers));
     }),
   };
 }

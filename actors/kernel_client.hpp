@@ -51,7 +51,8 @@ struct kernel_client_state {
   std::map<std::string, secret_source> tokens;
   std::chrono::steady_clock::time_point last_unauthorized_log{};
   std::uint64_t next_call = 0;
-  std::map<std::uint64_t, caf::typed_response_promise<kernel::audit_ack>> audits;
+  /// Audit calls in flight, each several events answered together.
+  std::map<std::uint64_t, caf::typed_response_promise<std::vector<kernel::audit_answer>>> audits;
   std::map<std::uint64_t, caf::typed_response_promise<bool>> probes;
   std::map<std::uint64_t, caf::typed_response_promise<std::vector<kernel::signer_key>>> key_reads;
   /// Upgrade steps in flight, with which step each is (to read its answer).

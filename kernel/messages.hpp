@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include "domain/multisig.hpp"
@@ -38,6 +39,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_ack& x) {
   return f(caf::meta::type_name("audit_ack"), x.kernel_id, x.event_id, x.hash, x.prev_hash,
            x.signature, x.signer_id, x.ts);
+}
+
+/// The Kernel's answer to one audit event of several sent together: its
+/// acknowledgement, or, when `error` is set, why there is none (the Kernel
+/// unreachable, a 5xx, a refusal of the event: see audit_submission_error).
+struct audit_answer {
+  audit_ack ack;
+  caf::error error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, audit_answer& x) {
+  return f(caf::meta::type_name("audit_answer"), x.ack, x.error);
 }
 
 /// One of the Kernel's signing keys, as `GET /kernel/keys` publishes it.

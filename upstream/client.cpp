@@ -177,6 +177,14 @@ struct client::impl : std::enable_shared_from_this<impl> {
   using pending_ptr = std::shared_ptr<pending>;
   using connection_ptr = std::shared_ptr<connection>;
 
+  void enqueue(request r, client::callback done, steady::time_point deadline) {
+    auto p = std::make_shared<pending>(ioc);
+    p->req = std::move(r);
+    p->done = std::move(done);
+    p->deadline = deadline;
+    enqueue(std::move(p));
+  }
+
   void enqueue(pending_ptr p) {
     p->timer.expires_at(p->deadline);
     p->timer.async_wait([self = shared_from_this(), p](beast::error_code ec) {
@@ -493,11 +501,22 @@ std::unique_ptr<client> make_client(endpoint where, client_options options) {
 void client::send(request r, callback done) {
   auto deadline = steady::now() + r.timeout;
   net::post(impl_->ioc, [i = impl_, r = std::move(r), done = std::move(done), deadline]() mutable {
-    auto p = std::make_shared<pending>(i->ioc);
-    p->req = std::move(r);
-    p->done = std::move(done);
-    p->deadline = deadline;
-    i->enqueue(std::move(p));
+    i->enqueue(std::move(r), std::move(done), deadline);
+  });
+}
+
+void client::send_all(std::vector<std::pair<request, callback>> calls) {
+  if (calls.empty())
+    return;
+  auto now = steady::now();
+  std::vector<steady::time_point> deadlines;
+  deadlines.reserve(calls.size());
+  for (const auto& call : calls)
+    deadlines.push_back(now + call.first.timeout);
+  net::post(impl_->ioc, [i = impl_, calls = std::move(calls),
+                         deadlines = std::move(deadlines)]() mutable {
+    for (std::size_t k = 0; k < calls.size(); ++k)
+      i->enqueue(std::move(calls[k].first), std::move(calls[k].second), deadlines[k]);
   });
 }
 

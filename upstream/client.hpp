@@ -95,6 +95,10 @@ public:
   /// Queues `r`; thread-safe.
   void send(request r, callback done);
 
+  /// Queues each request with its callback, in one hand-over to the io
+  /// thread (which then wakes once for them all); thread-safe.
+  void send_all(std::vector<std::pair<request, callback>> calls);
+
   struct impl;
 
 private:

@@ -102,10 +102,27 @@ struct client_under_test {
     : sys{configured(cfg)}, self{sys}, k{sys.spawn(kernel_client, std::move(kc), &reg)} {}
   ~client_under_test() { caf::anon_send_exit(k, caf::exit_reason::user_shutdown); }
 
+  /// One event of type `type` (evt_1), alone in its call.
   caf::expected<kernel::audit_ack> submit(const std::string& type) {
-    caf::expected<kernel::audit_ack> out{caf::error{}};
-    self->request(k, 10s, atoms::audit_atom::value, domain::audit_event{"evt_1", type, "{}", 0, 1})
-      .receive([&](kernel::audit_ack& ack) { out = ack; }, [&](caf::error& e) { out = std::move(e); });
+    auto answers = submit_all({type});
+    if (!answers)
+      return answers.error();
+    if (answers->size() != 1)
+      return caf::make_error(caf::sec::unexpected_response);
+    auto& a = answers->front();
+    if (a.error)
+      return a.error;
+    return a.ack;
+  }
+  /// Events of these types (evt_1, evt_2, ...) in one call.
+  caf::expected<std::vector<kernel::audit_answer>> submit_all(const std::vector<std::string>& types) {
+    std::vector<domain::audit_event> events;
+    for (std::size_t i = 0; i < types.size(); ++i)
+      events.push_back({"evt_" + std::to_string(i + 1), types[i], "{}", 0, 1});
+    caf::expected<std::vector<kernel::audit_answer>> out{caf::error{}};
+    self->request(k, 10s, atoms::audit_atom::value, events)
+      .receive([&](std::vector<kernel::audit_answer>& a) { out = std::move(a); },
+               [&](caf::error& e) { out = std::move(e); });
     return out;
   }
   caf::expected<std::vector<kernel::signer_key>> keys() {
@@ -194,6 +211,37 @@ BOOST_AUTO_TEST_CASE(the_kernel_actor_maps_answers_to_acks_and_errors) {
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="server_error"} 1)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="rejected"} 4)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="refused"} 3)") != std::string::npos);
+}
+
+// Events sent in one call go out as a request each, at once, and are
+// answered together, each as it would be alone, in the order sent.
+BOOST_AUTO_TEST_CASE(events_sent_together_are_answered_together_in_order) {
+  client_under_test t{kernel_at(port)};
+  const std::vector<std::string> types{"ok", "fail", "reject", "garbage", "ok", "too_many"};
+  auto answers = t.submit_all(types);
+  BOOST_REQUIRE(answers);
+  BOOST_REQUIRE(answers->size() == types.size());
+  BOOST_TEST(audits.load() == static_cast<int>(types.size()));
+  const auto& a = *answers;
+  BOOST_TEST(!a[0].error);
+  BOOST_TEST(a[0].ack.kernel_id == "kae_1");
+  BOOST_TEST(a[1].error.code() == static_cast<std::uint8_t>(error_code::upstream_unavailable));
+  BOOST_TEST(error_upstream_status(a[1].error) == 0);
+  BOOST_TEST(is_definite_refusal(a[2].error));
+  BOOST_TEST(error_upstream_status(a[2].error) == 400);
+  BOOST_TEST(!a[3].error);
+  BOOST_TEST(a[3].ack.kernel_id.empty());
+  BOOST_TEST(!a[4].error);
+  BOOST_TEST(a[4].ack.signature == "c2ln");
+  BOOST_TEST(a[5].error.code() == static_cast<std::uint8_t>(error_code::upstream_unavailable));
+  // No events: answered at once, with nothing sent.
+  auto none = t.submit_all({});
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->empty());
+  BOOST_TEST(audits.load() == static_cast<int>(types.size()));
+  auto text = t.reg.render();
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 3)") != std::string::npos);
+  BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="refused"} 1)") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(every_request_carries_the_token_and_a_rotated_token_file_is_used_at_once) {

@@ -8,35 +8,51 @@
 
 namespace ap {
 
+namespace {
+
+// The Kernel's answer to one event: stored in the log and its receipt, or
+// the scripted failure.
+kernel::audit_answer answer(kernel_double_state& st, const domain::audit_event& sub) {
+  if (auto status = st.faults->answer_status ? st.faults->answer_status(sub) : 0; status != 0)
+    return {{}, audit_submission_error({status, R"({"error":"scripted","message":"scripted answer"})", {}, true})};
+  rapidjson::Document payload;
+  if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
+    return {{}, make_error(error_code::invalid_input, "payload must be a JSON object")};
+  auto appended = st.log->append(sub.event_type, payload, sub.event_id, "artifact-publisher", "simulated");
+  const auto& e = *appended.event;
+  kernel::audit_ack ack{e.id, e.event_id, e.hash, e.prev_hash, e.signature, e.signer_id, e.ts};
+  if (st.faults->tamper)
+    ack = st.faults->tamper(std::move(ack));
+  return {std::move(ack), {}};
+}
+
+} // namespace
+
 kernel_double_actor::behavior_type
 kernel_double(kernel_double_actor::stateful_pointer<kernel_double_state> self,
               std::shared_ptr<kernel::audit_log> log, std::shared_ptr<kernel_faults> faults) {
   self->state.log = std::move(log);
   self->state.faults = std::move(faults);
   return {
-    [self](atoms::audit_atom, const domain::audit_event& sub) -> caf::result<kernel::audit_ack> {
+    [self](atoms::audit_atom, const std::vector<domain::audit_event>& subs)
+      -> caf::result<std::vector<kernel::audit_answer>> {
       auto& st = self->state;
-      ++st.faults->audit_calls;
-      ++st.faults->submissions[sub.event_id];
+      st.faults->audit_calls += subs.size();
+      for (const auto& sub : subs)
+        ++st.faults->submissions[sub.event_id];
       if (st.faults->outage)
         return make_error(error_code::upstream_unavailable, "the Kernel is down (simulated)");
       if (st.faults->silent)
-        return self->make_response_promise<kernel::audit_ack>();  // dropped, never delivered
-      if (auto status = st.faults->answer_status ? st.faults->answer_status(sub) : 0; status != 0)
-        return audit_submission_error({status, R"({"error":"scripted","message":"scripted answer"})", {}, true});
-      rapidjson::Document payload;
-      if (json::parse_strict(sub.payload, payload) || !payload.IsObject())
-        return make_error(error_code::invalid_input, "payload must be a JSON object");
-      auto appended = st.log->append(sub.event_type, payload, sub.event_id, "artifact-publisher", "simulated");
-      const auto& e = *appended.event;
-      kernel::audit_ack ack{e.id, e.event_id, e.hash, e.prev_hash, e.signature, e.signer_id, e.ts};
-      if (st.faults->tamper)
-        ack = st.faults->tamper(std::move(ack));
+        return self->make_response_promise<std::vector<kernel::audit_answer>>();  // never delivered
+      std::vector<kernel::audit_answer> answers;
+      answers.reserve(subs.size());
+      for (const auto& sub : subs)
+        answers.push_back(answer(st, sub));
       if (st.faults->latency.count() == 0)
-        return ack;
+        return answers;
       auto id = st.next_call++;
-      auto promise = self->make_response_promise<kernel::audit_ack>();
-      st.delayed.emplace(id, std::make_pair(promise, ack));
+      auto promise = self->make_response_promise<std::vector<kernel::audit_answer>>();
+      st.delayed.emplace(id, std::make_pair(promise, std::move(answers)));
       self->delayed_send(self, st.faults->latency, atoms::kdone_atom::value, id);
       return promise;
     },

@@ -21,9 +21,10 @@ namespace ap {
 struct kernel_faults {
   /// Added before every answer (simulated time under the test scheduler).
   std::chrono::milliseconds latency{0};
-  /// Every call fails at once.
+  /// Every call fails at once (an audit call as a whole, as when the Kernel
+  /// client is down).
   bool outage = false;
-  /// Audit submissions received, answered or not.
+  /// Audit events received, answered or not.
   std::uint64_t audit_calls = 0;
   /// The same by event id.
   std::map<std::string, int> submissions;
@@ -58,7 +59,8 @@ struct kernel_double_state {
   std::shared_ptr<kernel::audit_log> log;
   std::shared_ptr<kernel_faults> faults;
   std::uint64_t next_call = 0;
-  std::map<std::uint64_t, std::pair<caf::typed_response_promise<kernel::audit_ack>, kernel::audit_ack>>
+  std::map<std::uint64_t, std::pair<caf::typed_response_promise<std::vector<kernel::audit_answer>>,
+                                    std::vector<kernel::audit_answer>>>
     delayed;
 };
 
