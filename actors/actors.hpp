@@ -235,8 +235,10 @@ using kernel_client_actor = interface<
   handlers<
     // Internal: an exchange started by this actor completed (call id, reply).
     caf::reacts_to<atoms::kdone_atom, std::uint64_t, upstream::reply>,
-    // Internal: every exchange of a call of several ended (replies in order).
-    caf::reacts_to<atoms::kdone_atom, std::uint64_t, std::vector<upstream::reply>>>>;
+    // Internal: every exchange of a call of several ended (replies in order,
+    // and when each arrived, in wall-clock Unix ms).
+    caf::reacts_to<atoms::kdone_atom, std::uint64_t, std::vector<upstream::reply>,
+                   std::vector<std::int64_t>>>>;
 
 /// The payment processor (Stripe-like). Errors are `upstream_refused` when
 /// it definitely did nothing, and otherwise leave the outcome in doubt

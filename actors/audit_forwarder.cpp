@@ -222,9 +222,10 @@ void read_keys(const context& ctx);
 // receipt that passes every check (SPEC §11). A receipt from a signer not
 // among the keys read last, or whose signature fails under the key read
 // last (a Kernel may replace a signer's key and keep its id), waits for the
-// next read of the keys and is checked again, once.
+// next read of the keys and is checked again, once. The lag is counted to
+// `acked_at_ms`, when the Kernel's reply arrived (0: now).
 void judge(const context& ctx, std::shared_ptr<audit_batch> b, std::size_t i,
-           kernel::audit_ack ack, bool keys_read_since) {
+           kernel::audit_ack ack, std::int64_t acked_at_ms, bool keys_read_since) {
   if (b->decided[i])
     return;  // past the deadline: the row goes again
   const auto& row = b->rows[i];
@@ -233,9 +234,9 @@ void judge(const context& ctx, std::shared_ptr<audit_batch> b, std::size_t i,
                       || verdict == domain::receipt_check::bad_signature;
   if (key_in_doubt && !keys_read_since) {
     ctx.self->state.awaiting_keys.push_back(
-      [ctx, b, i, ack = std::move(ack)](bool keys_read) mutable {
+      [ctx, b, i, ack = std::move(ack), acked_at_ms](bool keys_read) mutable {
         if (keys_read)
-          return judge(ctx, b, i, std::move(ack), true);
+          return judge(ctx, b, i, std::move(ack), acked_at_ms, true);
         if (b->decided[i])
           return;
         // Nothing is known against the receipt: the event goes again.
@@ -253,7 +254,7 @@ void judge(const context& ctx, std::shared_ptr<audit_batch> b, std::size_t i,
   out.acknowledged = true;
   out.kernel_id = ack.kernel_id;
   out.receipt = domain::to_json({row.event_type, std::move(ack)});
-  auto lag_ms = ctx.cfg->now_ms() - row.committed_at_ms;
+  auto lag_ms = (acked_at_ms != 0 ? acked_at_ms : ctx.cfg->now_ms()) - row.committed_at_ms;
   ctx.m->lag.observe(static_cast<double>(lag_ms) / 1000.0);
   ctx.m->delivered.inc();
   if (lag_ms > ctx.cfg->budget.count()) {
@@ -360,7 +361,7 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
           else if (answers[i].error)
             failed(ctx, b, i, answers[i].error);
           else
-            judge(ctx, b, i, std::move(answers[i].ack), false);
+            judge(ctx, b, i, std::move(answers[i].ack), answers[i].answered_at_ms, false);
         }
       },
       [ctx, b](caf::error& e) {

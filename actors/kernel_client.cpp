@@ -302,10 +302,12 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       // all, in one message.
       struct gathered {
         std::vector<upstream::reply> replies;
+        std::vector<std::int64_t> arrived_ms;
         std::atomic<std::size_t> remaining;
       };
       auto g = std::make_shared<gathered>();
       g->replies.resize(subs.size());
+      g->arrived_ms.resize(subs.size());
       g->remaining.store(subs.size());
       auto handle = caf::actor_cast<kernel_client_actor>(self);
       const auto& token = token_source().current();
@@ -326,8 +328,10 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
           req.headers.emplace_back("Authorization", "Bearer " + token);
         calls.emplace_back(std::move(req), [g, k, handle, id](upstream::reply reply) {
           g->replies[k] = std::move(reply);
+          g->arrived_ms[k] = unix_ms_now();
           if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(g->replies));
+            caf::anon_send(handle, atoms::kdone_atom::value, id, std::move(g->replies),
+                           std::move(g->arrived_ms));
         });
       }
       if (self->state.http) {
@@ -428,7 +432,8 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       }
     }),
     metered(self, meter_, [self, answer_of](atoms::kdone_atom, std::uint64_t id,
-                                            std::vector<upstream::reply>& replies) {
+                                            std::vector<upstream::reply>& replies,
+                                            std::vector<std::int64_t>& arrived_ms) {
       auto& st = self->state;
       auto it = st.audits.find(id);
       if (it == st.audits.end())
@@ -437,8 +442,10 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       st.audits.erase(it);
       std::vector<kernel::audit_answer> answers;
       answers.reserve(replies.size());
-      for (const auto& reply : replies)
-        answers.push_back(answer_of(reply));
+      for (std::size_t k = 0; k < replies.size(); ++k) {
+        answers.push_back(answer_of(replies[k]));
+        answers.back().answered_at_ms = k < arrived_ms.size() ? arrived_ms[k] : 0;
+      }
       promise.deliver(std::move(answers));
     }),
   };

@@ -47,11 +47,14 @@ typename Inspector::result_type inspect(Inspector& f, audit_ack& x) {
 struct audit_answer {
   audit_ack ack;
   caf::error error;
+  /// When its reply arrived (wall-clock Unix ms), which may be well before
+  /// the answer to the whole call; 0 when unknown (the answer's own time).
+  std::int64_t answered_at_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_answer& x) {
-  return f(caf::meta::type_name("audit_answer"), x.ack, x.error);
+  return f(caf::meta::type_name("audit_answer"), x.ack, x.error, x.answered_at_ms);
 }
 
 /// One of the Kernel's signing keys, as `GET /kernel/keys` publishes it.

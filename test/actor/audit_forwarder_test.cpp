@@ -224,6 +224,21 @@ BOOST_AUTO_TEST_CASE(a_kernel_answering_in_3500_ms_breaches_and_is_counted) {
   BOOST_TEST(lag().sum() == 3.5, boost::test_tools::tolerance(1e-9));
 }
 
+// The answer to a batch's call waits for its slowest request: an event the
+// Kernel acknowledged early counts its lag to its own reply, not to the
+// batch's answer.
+BOOST_AUTO_TEST_CASE(an_event_acknowledged_before_its_batch_is_answered_counts_its_lag_to_its_reply) {
+  auto committed = now_ms();
+  faults->latency = 4000ms;
+  faults->answered_at = [committed](const domain::audit_event&) { return committed + 200; };
+  commit("evt_early");
+  advance(4000ms);
+  BOOST_TEST(delivered_rows() == 1u);
+  BOOST_TEST(count("ap_audit_freshness_breaches_total") == 0u);
+  BOOST_TEST(lag().count() == 1u);
+  BOOST_TEST(lag().sum() == 0.2, boost::test_tools::tolerance(1e-9));
+}
+
 BOOST_AUTO_TEST_CASE(an_outage_delays_events_and_loses_none) {
   faults->outage = true;
   for (int i = 0; i < 5; ++i)

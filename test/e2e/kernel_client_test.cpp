@@ -4,6 +4,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include <caf/all.hpp>
 
@@ -74,6 +75,13 @@ struct scripted_kernel : test::local_server {
                    return reply(http::json_response(202, "{\"no\":\"id\"}"));
                  if (type == "silent")
                    return;  // never answers (the server's own deadline is long)
+                 if (type == "slow") {
+                   std::thread([reply] {
+                     std::this_thread::sleep_for(300ms);
+                     reply(http::json_response(202, full_receipt));
+                   }).detach();
+                   return;
+                 }
                  if (type == "html")
                    return reply(http::response{200, "text/html", "<html>a login page</html>", {}, false});
                  reply(http::json_response(202, full_receipt));
@@ -234,6 +242,8 @@ BOOST_AUTO_TEST_CASE(events_sent_together_are_answered_together_in_order) {
   BOOST_TEST(!a[4].error);
   BOOST_TEST(a[4].ack.signature == "c2ln");
   BOOST_TEST(a[5].error.code() == static_cast<std::uint8_t>(error_code::upstream_unavailable));
+  for (const auto& answer : a)
+    BOOST_TEST(answer.answered_at_ms > 0);
   // No events: answered at once, with nothing sent.
   auto none = t.submit_all({});
   BOOST_REQUIRE(none);
@@ -242,6 +252,20 @@ BOOST_AUTO_TEST_CASE(events_sent_together_are_answered_together_in_order) {
   auto text = t.reg.render();
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="ok"} 3)") != std::string::npos);
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="refused"} 1)") != std::string::npos);
+}
+
+// The answer to a call waits for its slowest request, and says when each
+// reply arrived: the fast one's time is its own.
+BOOST_AUTO_TEST_CASE(each_answer_says_when_its_reply_arrived) {
+  client_under_test t{kernel_at(port)};
+  auto answers = t.submit_all({"ok", "slow"});
+  BOOST_REQUIRE(answers);
+  BOOST_REQUIRE(answers->size() == 2u);
+  const auto& a = *answers;
+  BOOST_TEST(!a[0].error);
+  BOOST_TEST(!a[1].error);
+  BOOST_TEST(a[0].answered_at_ms > 0);
+  BOOST_TEST(a[1].answered_at_ms >= a[0].answered_at_ms + 250);
 }
 
 BOOST_AUTO_TEST_CASE(every_request_carries_the_token_and_a_rotated_token_file_is_used_at_once) {

@@ -23,7 +23,7 @@ kernel::audit_answer answer(kernel_double_state& st, const domain::audit_event& 
   kernel::audit_ack ack{e.id, e.event_id, e.hash, e.prev_hash, e.signature, e.signer_id, e.ts};
   if (st.faults->tamper)
     ack = st.faults->tamper(std::move(ack));
-  return {std::move(ack), {}};
+  return {std::move(ack), {}, st.faults->answered_at ? st.faults->answered_at(sub) : 0};
 }
 
 } // namespace

@@ -36,6 +36,9 @@ struct kernel_faults {
   /// Rewrites each receipt before it is answered (a Kernel, or something
   /// in between, answering what it should not); none by default.
   std::function<kernel::audit_ack(kernel::audit_ack)> tamper;
+  /// When each event's reply arrived (Unix ms), as the Kernel client
+  /// reports it with the answer to the whole call; none, or 0: unknown.
+  std::function<std::int64_t(const domain::audit_event&)> answered_at;
   /// Audit submissions are taken and never answered (a Kernel client that
   /// died with the calls in hand).
   bool silent = false;
