@@ -241,13 +241,23 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       it = tokens.emplace(active->kid, secret_source::parse(active->value)).first;
     return it->second;
   };
-  auto send = [self, token_source](upstream::request req, upstream::client::callback done) {
-    auto& token = token_source().current();
+  using calls = std::vector<std::pair<upstream::request, upstream::client::callback>>;
+  auto send_all = [self, token_source](calls all) {
+    const auto& token = token_source().current();
     if (!token.empty())
-      req.headers.emplace_back("Authorization", "Bearer " + token);
-    if (!self->state.http)
-      return done(upstream::reply{0, {}, "no client (see the start-up log)", false});
-    self->state.http->send(std::move(req), std::move(done));
+      for (auto& call : all)
+        call.first.headers.emplace_back("Authorization", "Bearer " + token);
+    if (!self->state.http) {
+      for (auto& call : all)
+        call.second(upstream::reply{0, {}, "no client (see the start-up log)", false});
+      return;
+    }
+    self->state.http->send_all(std::move(all));
+  };
+  auto send = [send_all](upstream::request req, upstream::client::callback done) {
+    calls one;
+    one.emplace_back(std::move(req), std::move(done));
+    send_all(std::move(one));
   };
   // What one audit event's reply comes to: its acknowledgement or why not,
   // counted (and the credentials' refusal logged every few seconds).
@@ -290,7 +300,7 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
   };
   auto meter_ = actor_meter::make(*registry, "kernel-client");
   return {
-    metered(self, meter_, [self, source, token_source](atoms::audit_atom,
+    metered(self, meter_, [self, source, send_all](atoms::audit_atom,
                                                         const std::vector<domain::audit_event>& subs)
                             -> caf::result<std::vector<kernel::audit_answer>> {
       if (subs.empty())
@@ -310,9 +320,8 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
       g->arrived_ms.resize(subs.size());
       g->remaining.store(subs.size());
       auto handle = caf::actor_cast<kernel_client_actor>(self);
-      const auto& token = token_source().current();
-      std::vector<std::pair<upstream::request, upstream::client::callback>> calls;
-      calls.reserve(subs.size());
+      calls batch;
+      batch.reserve(subs.size());
       for (std::size_t k = 0; k < subs.size(); ++k) {
         const auto& sub = subs[k];
         std::string body = "{\"eventType\":";
@@ -324,9 +333,7 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
         body += "},\"payload\":" + sub.payload + "}";
         upstream::request req{"POST", "/kernel/audit", std::move(body), "application/json", {},
                               audit_http_timeout};
-        if (!token.empty())
-          req.headers.emplace_back("Authorization", "Bearer " + token);
-        calls.emplace_back(std::move(req), [g, k, handle, id](upstream::reply reply) {
+        batch.emplace_back(std::move(req), [g, k, handle, id](upstream::reply reply) {
           g->replies[k] = std::move(reply);
           g->arrived_ms[k] = unix_ms_now();
           if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
@@ -334,12 +341,7 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
                            std::move(g->arrived_ms));
         });
       }
-      if (self->state.http) {
-        self->state.http->send_all(std::move(calls));
-      } else {
-        for (auto& call : calls)
-          call.second(upstream::reply{0, {}, "no client (see the start-up log)", false});
-      }
+      send_all(std::move(batch));
       return promise;
     }),
     metered(self, meter_, [self, completion, send](atoms::health_atom) -> caf::result<bool> {
