@@ -339,8 +339,9 @@ using checkout_actor = interface<handlers<
                  checkout_reply>,
   // Finishes a recorded checkout left unfinished (the reconciler's call).
   replies<atoms::resume_atom, persistence::unfinished_checkout>::with<checkout_outcome>,
-  // Internal: answers the checkouts past their deadline.
-  caf::reacts_to<atoms::sweep_atom>>>;
+  // Internal: answers the checkouts past their deadline / gives the
+  // answers held since the messages before.
+  caf::reacts_to<atoms::sweep_atom>, caf::reacts_to<atoms::flush_atom>>>;
 
 /// The proof actor (SPEC §5, §11): owns the proof keyring. It signs the
 /// checkout's proofs with the active key, verifies proofs for the API,

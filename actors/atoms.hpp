@@ -82,6 +82,9 @@ using checkout_atom = caf::atom_constant<caf::atom("checkout")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 /// The checkout actor to itself: answer the checkouts past their deadline.
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+/// The checkout actor to itself: give the answers and hand-overs held since
+/// the messages before this one.
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// Multisig steps at the multisig actor.
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using approve_atom = caf::atom_constant<caf::atom("approve")>;

@@ -6,6 +6,7 @@
 #include "actors/metering.hpp"
 
 #include "actors/errors.hpp"
+#include "core/handoff.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "domain/order.hpp"
@@ -95,18 +96,47 @@ struct context {
   }
 };
 
+// Has what is held given once the messages waiting now are handled.
+void flush_soon(const context& ctx) {
+  auto& st = ctx.self->state;
+  if (st.flushing)
+    return;
+  st.flushing = true;
+  ctx.self->send(ctx.self, atoms::flush_atom::value);
+}
+
+// Gives what was held: the events to the forwarder, then the answers to
+// the edge, in one hand-off to its io thread.
+void flush(const context& ctx) {
+  auto& st = ctx.self->state;
+  st.flushing = false;
+  if (!st.handover.empty()) {
+    if (auto forwarder = ctx.directory->forwarder())
+      caf::anon_send(forwarder, atoms::handover_atom::value, std::move(st.handover));
+    st.handover.clear();
+  }
+  auto answers = std::move(st.answers);
+  st.answers.clear();
+  handoff::batch together;
+  for (auto& [reply, x] : answers)
+    reply(std::move(x));
+}
+
 // Answers the caller once; later answers (a step completing after the
-// deadline) are dropped.
+// deadline) are dropped. The edge's answers are held for the next flush.
 template <class Answer>
 void answer(const context& ctx, const job_ptr& j, Answer x) {
   if (j->answered)
     return;
   j->answered = true;
   ctx.self->state.unanswered.erase(j->number);
-  if (j->reply)
-    j->reply(caf::expected<checkout_outcome>{std::move(x)});
-  else
+  if (!j->reply) {
     j->promise.deliver(std::move(x));
+    return;
+  }
+  ctx.self->state.answers.emplace_back(std::move(j->reply),
+                                       caf::expected<checkout_outcome>{std::move(x)});
+  flush_soon(ctx);
 }
 
 void finish(const context& ctx, const job_ptr& j, domain::checkout_outcome_kind kind, std::string body,
@@ -181,11 +211,15 @@ void store(const context& ctx, const job_ptr& j, domain::order_record rec,
       [ctx, j, kind, counted_as, body = std::move(body)](persistence::stored_order& stored) mutable {
         // The events are written leased to this instance; once they are
         // committed the forwarder gets them from here, with no lease
-        // statement. Stored before (by a retry, or by the reconciler):
-        // those events are the earlier store's, and are forwarded from there.
-        if (stored.stored_now)
-          if (auto forwarder = ctx.directory->forwarder())
-            caf::anon_send(forwarder, atoms::handover_atom::value, std::move(stored.events));
+        // statement, together with those of the orders stored alongside.
+        // Stored before (by a retry, or by the reconciler): those events
+        // are the earlier store's, and are forwarded from there.
+        if (stored.stored_now) {
+          auto& handover = ctx.self->state.handover;
+          handover.insert(handover.end(), std::make_move_iterator(stored.events.begin()),
+                          std::make_move_iterator(stored.events.end()));
+          flush_soon(ctx);
+        }
         if (j->answered && !j->resumed)
           log::info("a checkout was finished after its deadline",
                     {{"actor", "checkout"}, {"orderId", j->ids.order_id}});
@@ -475,6 +509,7 @@ checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout
       return j->promise;
     }),
     [ctx](atoms::sweep_atom) { sweep(ctx); },
+    [ctx](atoms::flush_atom) { flush(ctx); },
   };
 }
 

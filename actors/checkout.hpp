@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -66,6 +68,15 @@ struct checkout_state {
   std::uint64_t next_job = 0;
   /// Whether a deadline sweep is scheduled.
   bool sweeping = false;
+  /// Answers to the HTTP edge's checkouts and the outbox events of orders
+  /// stored, held until the messages waiting when the first was held are
+  /// handled (the answers of a database batch arrive in a row): then the
+  /// answers reach the edge's io thread in one hand-off, waking it once
+  /// instead of once each, and the events go to the forwarder in one message.
+  std::vector<std::pair<checkout_reply, caf::expected<checkout_outcome>>> answers;
+  std::vector<domain::audit_event> handover;
+  /// Whether a flush is on its way (behind the messages waiting then).
+  bool flushing = false;
   /// `ap_checkouts_total` by outcome, looked up in the registry once per
   /// outcome rather than once per checkout.
   std::map<std::string, metrics::counter*, std::less<>> outcomes;

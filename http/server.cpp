@@ -35,6 +35,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "core/handoff.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/request_reading.hpp"
@@ -186,6 +187,15 @@ struct server::impl : std::enable_shared_from_this<impl> {
 };
 
 namespace {
+
+// Hands tasks held in a batch to the io threads in one post; each then
+// goes to its connection's strand, at once when the strand is free.
+void run_on_io_threads(void* ioc, std::vector<handoff::task>&& tasks) {
+  net::post(*static_cast<net::io_context*>(ioc), [tasks = std::move(tasks)] {
+    for (const auto& t : tasks)
+      t();
+  });
+}
 
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
@@ -370,8 +380,15 @@ private:
     reply_fn reply = [self, replied](response res) {
       if (replied->exchange(true))
         return;
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      // Inside a hand-off batch (a checkout actor answering a database
+      // batch's checkouts in a row), the replies reach the io thread
+      // together, and wake it once.
+      handoff::task write = [self, res = std::move(res)]() mutable {
+        net::dispatch(self->stream_.get_executor(),
+                      [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      };
+      if (!handoff::hold(&self->srv_->ioc, &run_on_io_threads, write))
+        net::post(self->stream_.get_executor(), std::move(write));
     };
     deadline_.expires_after(srv_->limits.handler_deadline);
     deadline_.async_wait([self, replied](beast::error_code ec) {

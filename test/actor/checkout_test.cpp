@@ -14,6 +14,7 @@
 #include "actors/errors.hpp"
 #include "actors/proof.hpp"
 #include "actors/reconciler.hpp"
+#include "core/handoff.hpp"
 #include "domain/order.hpp"
 #include "test/support/actor_fixture.hpp"
 
@@ -39,6 +40,8 @@ struct world {
   std::map<std::string, domain::charge_result> charges;
   std::set<std::string> refunded;
   std::vector<domain::audit_event> handed;
+  // The forwarder's handover messages.
+  int handovers = 0;
 
   bool hold_charges = false;
   bool hold_posts = false;
@@ -274,6 +277,7 @@ fake_forwarder(audit_forwarder_actor::stateful_pointer<fake_state>, world_ptr w)
   return {
     [](atoms::wake_atom) {},
     [w](atoms::handover_atom, const std::vector<domain::audit_event>& rows) {
+      ++w->handovers;
       w->handed.insert(w->handed.end(), rows.begin(), rows.end());
     },
     [](atoms::poll_atom) {},
@@ -340,15 +344,22 @@ struct checkout_fixture : test::actor_fixture {
   }
 
   // Starts a checkout as the HTTP edge does (answered through a
-  // checkout_reply); its answer lands in the returned slot once it comes.
-  answer_slot start(const std::string& key, const std::string& customer = "cus_1") {
+  // checkout_reply); its answer lands in the returned slot once it comes,
+  // through `land` when given (which gets the answer's landing as a task).
+  answer_slot start(const std::string& key, const std::string& customer = "cus_1",
+                    std::function<void(handoff::task)> land = {}) {
     auto out = std::make_shared<std::optional<caf::expected<checkout_outcome>>>();
     auto ids = domain::new_order_ids();
     order_ids.push_back(ids.order_id);
     caf::anon_send(directory.checkout(), atoms::checkout_atom::value, request(customer), key, ids,
-                   checkout_reply{[out](caf::expected<checkout_outcome> a) {
-                     BOOST_TEST(!out->has_value(), "a checkout answered twice");
-                     *out = std::move(a);
+                   checkout_reply{[out, land](caf::expected<checkout_outcome> a) {
+                     handoff::task landing = [out, a] {
+                       BOOST_TEST(!out->has_value(), "a checkout answered twice");
+                       *out = a;
+                     };
+                     if (land)
+                       return land(std::move(landing));
+                     landing();
                    }});
     run();
     return out;
@@ -506,6 +517,56 @@ BOOST_AUTO_TEST_CASE(a_stored_checkout_hands_its_events_to_the_forwarder) {
   }
   BOOST_TEST(w->handed[0].event_type == "order.completed");
   BOOST_TEST(w->handed[1].event_type == "delivery.generated");
+}
+
+// Where the edge's answers are handed over in the next test: each call of
+// `deliver` with the tasks it was given, and those handed over alone.
+struct edge_thread {
+  std::vector<std::size_t> deliveries;
+  int alone = 0;
+
+  static void deliver(void* target, std::vector<handoff::task>&& tasks) {
+    static_cast<edge_thread*>(target)->deliveries.push_back(tasks.size());
+    for (auto& t : tasks)
+      t();
+  }
+
+  // Hands `t` over as the HTTP edge does: held inside a batch, else alone.
+  void hand(handoff::task t) {
+    if (!handoff::hold(this, &edge_thread::deliver, t)) {
+      ++alone;
+      t();
+    }
+  }
+};
+
+// Checkouts whose stores are answered in a row (a database batch) are
+// answered to the edge in one hand-off, which wakes its io thread once for
+// them all, and their events go to the forwarder in one message.
+BOOST_AUTO_TEST_CASE(checkouts_stored_together_are_answered_in_one_hand_off) {
+  w->hold_stores = true;
+  edge_thread edge;
+  std::vector<answer_slot> answers;
+  for (const char* customer : {"cus_1", "cus_2", "cus_3"})
+    answers.push_back(start("", customer, [&edge](handoff::task t) { edge.hand(std::move(t)); }));
+  BOOST_REQUIRE_EQUAL(w->held_stores.size(), 3u);
+  for (const auto& a : answers)
+    BOOST_TEST(!a->has_value());
+  caf::anon_send(database, atoms::wake_atom::value, std::int32_t{commit});
+  run();
+  for (const auto& a : answers)
+    BOOST_TEST(is_outcome(a, domain::checkout_outcome_kind::completed));
+  BOOST_TEST(edge.alone == 0);
+  BOOST_TEST(edge.deliveries == std::vector<std::size_t>{3u}, boost::test_tools::per_element());
+  BOOST_TEST(w->handovers == 1);
+  BOOST_TEST(w->handed.size() == 6u);
+  BOOST_TEST(!handoff::holding());
+  // A lone checkout is answered the same way, in a hand-off of one.
+  w->hold_stores = false;
+  auto lone = start("", "cus_4", [&edge](handoff::task t) { edge.hand(std::move(t)); });
+  BOOST_TEST(is_outcome(lone, domain::checkout_outcome_kind::completed));
+  BOOST_TEST(edge.deliveries == (std::vector<std::size_t>{3u, 1u}), boost::test_tools::per_element());
+  BOOST_TEST(w->handovers == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_charge_that_never_answers_is_a_timeout_naming_the_order) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -11,6 +12,7 @@
 #include "actors/node.hpp"
 #include "core/json.hpp"
 #include "actors/ask.hpp"
+#include "core/handoff.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
 #include "test/support/http_client.hpp"
@@ -142,12 +144,48 @@ struct edge {
                [this](http::request&, http::reply_fn reply) {
                  ask_checkout(sys->spawn(answering), std::move(reply));
                });
+    // Held until three wait; then another thread answers them all inside
+    // one hand-off batch (as the checkout actor answers a database batch's
+    // checkouts), which it ends when the test says so.
+    routes.add("POST", "/together", http::access::open, http::body_kind::json,
+               [this](http::request& req, http::reply_fn reply) {
+                 std::unique_lock<std::mutex> lock{together_mutex};
+                 together.emplace_back(json::to_string(*req.json), std::move(reply));
+                 if (together.size() < 3)
+                   return;
+                 auto all = std::move(together);
+                 together.clear();
+                 batch_threads.emplace_back([this, all = std::move(all)] {
+                   handoff::batch replies;
+                   for (const auto& [body, reply] : all)
+                     reply(http::json_response(200, body));
+                   replied_in_batch.set_value();
+                   end_batch.get_future().wait();
+                 });
+               });
     server = std::make_unique<http::server>(routes, registry, limits);
     port = server->listen("127.0.0.1", 0);
     server->start(2);
   }
 
-  ~edge() { server->stop(); }
+  ~edge() {
+    end_batch_once();
+    for (auto& t : batch_threads)
+      t.join();
+    server->stop();
+  }
+
+  void end_batch_once() {
+    if (!batch_ended.exchange(true))
+      end_batch.set_value();
+  }
+
+  std::mutex together_mutex;
+  std::vector<std::pair<std::string, http::reply_fn>> together;
+  std::vector<std::thread> batch_threads;
+  std::promise<void> replied_in_batch;
+  std::promise<void> end_batch;
+  std::atomic<bool> batch_ended{false};
 
   // A handler's deadline long enough that no answer a test waits for is cut
   // off on a loaded machine (a first request once took over 400 ms there);
@@ -405,6 +443,26 @@ BOOST_AUTO_TEST_CASE(a_checkout_reply_gets_its_answer) {
   auto r = http_call(port, "GET", "/actor/prompt");
   BOOST_TEST(r.status == 200);
   BOOST_TEST(r.body == R"({"answered":true})");
+}
+
+// Replies given inside a hand-off batch are held until it ends, and then
+// each is written to its own connection (three connections, two io threads).
+BOOST_AUTO_TEST_CASE(replies_handed_over_together_each_reach_their_connection) {
+  std::vector<std::unique_ptr<connection>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<connection>(port));
+    clients.back()->send(make_request("POST", "/together", json_type,
+                                      R"({"client":)" + std::to_string(i) + "}"));
+  }
+  BOOST_REQUIRE(replied_in_batch.get_future().wait_for(5s) == std::future_status::ready);
+  // Replied, but the batch is open: nothing is written yet.
+  BOOST_TEST(!clients[0]->read_reply(300ms).complete);
+  end_batch_once();
+  for (int i = 0; i < 3; ++i) {
+    auto r = clients[i]->read_reply();
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.body == R"({"client":)" + std::to_string(i) + "}");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_checkout_reply_whose_destination_dies_holding_it_is_503) {
