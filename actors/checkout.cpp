@@ -115,11 +115,7 @@ void flush(const context& ctx) {
       caf::anon_send(forwarder, atoms::handover_atom::value, std::move(st.handover));
     st.handover.clear();
   }
-  auto answers = std::move(st.answers);
-  st.answers.clear();
-  handoff::batch together;
-  for (auto& [reply, x] : answers)
-    reply(std::move(x));
+  st.answers.give();
 }
 
 // Answers the caller once; later answers (a step completing after the
@@ -134,8 +130,7 @@ void answer(const context& ctx, const job_ptr& j, Answer x) {
     j->promise.deliver(std::move(x));
     return;
   }
-  ctx.self->state.answers.emplace_back(std::move(j->reply),
-                                       caf::expected<checkout_outcome>{std::move(x)});
+  ctx.self->state.answers.hold(std::move(j->reply), caf::expected<checkout_outcome>{std::move(x)});
   flush_soon(ctx);
 }
 
@@ -478,6 +473,14 @@ job_ptr start_checkout(const context& ctx, domain::checkout_request& req, std::s
 }
 
 } // namespace
+
+void held_answers::give() {
+  auto all = std::move(items_);
+  items_.clear();
+  handoff::batch together;
+  for (auto& [reply, x] : all)
+    reply(std::move(x));
+}
 
 checkout_actor::behavior_type checkout(checkout_actor::stateful_pointer<checkout_state> self,
                                        checkout_config cfg, actor_directory* directory,

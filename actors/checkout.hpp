@@ -59,6 +59,34 @@ enum class checkout_phase {
 };
 
 /// State of the checkout actor.
+/// Answers to the HTTP edge held for the checkout actor's next flush. Given
+/// together when it comes, and as they are should the actor end first: a
+/// checkout that finished is answered as finished, not as interrupted.
+class held_answers {
+public:
+  held_answers() = default;
+  held_answers(const held_answers&) = delete;
+  held_answers& operator=(const held_answers&) = delete;
+  ~held_answers() {
+    try {
+      give();
+    } catch (...) {
+      // Not given (out of memory): each reply left answers that the
+      // checkout was interrupted, naming its order, as it goes.
+    }
+  }
+
+  void hold(checkout_reply reply, caf::expected<checkout_outcome> answer) {
+    items_.emplace_back(std::move(reply), std::move(answer));
+  }
+
+  /// Gives every answer held, in one hand-off to each destination.
+  void give();
+
+private:
+  std::vector<std::pair<checkout_reply, caf::expected<checkout_outcome>>> items_;
+};
+
 struct checkout_state {
   static constexpr const char* name = "checkout";
   /// Loaded from PostgreSQL on first use; the catalog changes only by migration.
@@ -72,8 +100,10 @@ struct checkout_state {
   /// stored, held until the messages waiting when the first was held are
   /// handled (the answers of a database batch arrive in a row): then the
   /// answers reach the edge's io thread in one hand-off, waking it once
-  /// instead of once each, and the events go to the forwarder in one message.
-  std::vector<std::pair<checkout_reply, caf::expected<checkout_outcome>>> answers;
+  /// instead of once each, and the events go to the forwarder in one message
+  /// (events held when the actor ends are the forwarder's poll's once their
+  /// lease runs out).
+  held_answers answers;
   std::vector<domain::audit_event> handover;
   /// Whether a flush is on its way (behind the messages waiting then).
   bool flushing = false;

@@ -569,6 +569,28 @@ BOOST_AUTO_TEST_CASE(checkouts_stored_together_are_answered_in_one_hand_off) {
   BOOST_TEST(w->handovers == 2);
 }
 
+// An answer held for the flush is given as it is should the actor end
+// before the flush: the stored checkout is answered completed, not as
+// interrupted.
+BOOST_AUTO_TEST_CASE(an_answer_held_when_the_actor_ends_is_given_as_it_is) {
+  w->hold_stores = true;
+  auto answer = start("");
+  BOOST_REQUIRE_EQUAL(w->held_stores.size(), 1u);
+  // One message at a time: the database answers the store; an exit comes
+  // behind that answer, so ahead of the flush the answer sends; the
+  // checkout actor takes the answer (holding its own) and then the exit.
+  caf::anon_send(database, atoms::wake_atom::value, std::int32_t{commit});
+  sched.prioritize(database);
+  sched.run_once();
+  BOOST_TEST(w->orders.size() == 1u);
+  caf::anon_send_exit(directory.checkout(), caf::exit_reason::kill);
+  BOOST_REQUIRE(sched.prioritize(directory.checkout()));
+  sched.run_once();
+  BOOST_TEST(!answer->has_value());
+  run();
+  BOOST_TEST(is_outcome(answer, domain::checkout_outcome_kind::completed));
+}
+
 BOOST_AUTO_TEST_CASE(a_charge_that_never_answers_is_a_timeout_naming_the_order) {
   w->hold_charges = true;
   auto answer = start("");

@@ -155,6 +155,11 @@ struct edge {
                    return;
                  auto all = std::move(together);
                  together.clear();
+                 if (!batch_threads.empty()) {  // one batch per edge: later ones answer at once
+                   for (const auto& [body, reply] : all)
+                     reply(http::json_response(200, body));
+                   return;
+                 }
                  batch_threads.emplace_back([this, all = std::move(all)] {
                    handoff::batch replies;
                    for (const auto& [body, reply] : all)
