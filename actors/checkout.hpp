@@ -58,7 +58,6 @@ enum class checkout_phase {
   done,
 };
 
-/// State of the checkout actor.
 /// Answers to the HTTP edge held for the checkout actor's next flush. Given
 /// together when it comes, and as they are should the actor end first: a
 /// checkout that finished is answered as finished, not as interrupted.
@@ -87,6 +86,7 @@ private:
   std::vector<std::pair<checkout_reply, caf::expected<checkout_outcome>>> items_;
 };
 
+/// State of the checkout actor.
 struct checkout_state {
   static constexpr const char* name = "checkout";
   /// Loaded from PostgreSQL on first use; the catalog changes only by migration.
