@@ -374,10 +374,8 @@ using audit_forwarder_actor = interface<handlers<
   caf::reacts_to<atoms::handover_atom, std::vector<domain::audit_event>>,
   // Internal: the poll timer.
   caf::reacts_to<atoms::poll_atom>,
-  // Internal: the end of a gather window.
+  // Internal: a tick, which ends the gather window and a settle window that is over.
   caf::reacts_to<atoms::gather_atom>,
-  // Internal: the end of a settle window.
-  caf::reacts_to<atoms::settle_atom>,
   // Internal: the Kernel's keys may be read again (receipts wait for them).
   caf::reacts_to<atoms::keys_atom>>>;
 
