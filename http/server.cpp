@@ -380,6 +380,11 @@ private:
     reply_fn reply = [self, replied](response res) {
       if (replied->exchange(true))
         return;
+      if (!handoff::holding()) {
+        net::post(self->stream_.get_executor(),
+                  [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+        return;
+      }
       // Inside a hand-off batch (a checkout actor answering a database
       // batch's checkouts in a row), the replies reach the io thread
       // together, and wake it once.
@@ -387,8 +392,7 @@ private:
         net::dispatch(self->stream_.get_executor(),
                       [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
       };
-      if (!handoff::hold(&self->srv_->ioc, &run_on_io_threads, write))
-        net::post(self->stream_.get_executor(), std::move(write));
+      handoff::hold(&self->srv_->ioc, &run_on_io_threads, write);
     };
     deadline_.expires_after(srv_->limits.handler_deadline);
     deadline_.async_wait([self, replied](beast::error_code ec) {
