@@ -374,8 +374,10 @@ using audit_forwarder_actor = interface<handlers<
   caf::reacts_to<atoms::handover_atom, std::vector<domain::audit_event>>,
   // Internal: the poll timer.
   caf::reacts_to<atoms::poll_atom>,
-  // Internal: a tick, which ends the gather window and a settle window that is over.
+  // Internal: the end of a gather window.
   caf::reacts_to<atoms::gather_atom>,
+  // Internal: the end of a settle window.
+  caf::reacts_to<atoms::settle_atom>,
   // Internal: the Kernel's keys may be read again (receipts wait for them).
   caf::reacts_to<atoms::keys_atom>>>;
 

@@ -25,7 +25,8 @@ using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
 using undo_atom = caf::atom_constant<caf::atom("undo")>;
 using overdue_atom = caf::atom_constant<caf::atom("overdue")>;
 using unfinished_atom = caf::atom_constant<caf::atom("unfinished")>;
-/// The outbox: lease due events, settle their outcomes, statistics.
+/// The outbox: lease due events, settle their outcomes, statistics. Alone,
+/// `settle_atom` is the audit forwarder's to itself: a settle window ended.
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
@@ -64,8 +65,7 @@ using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
 // --- the audit forwarder, the reconciler and the retention janitor -------------
 
 /// New outbox rows were committed / rows leased to this instance are handed
-/// over / the audit forwarder's tick (its gather window ends, and its settle
-/// window if that is over).
+/// over / a gather window ended.
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;

@@ -82,30 +82,6 @@ struct context {
   std::shared_ptr<instruments> m;
 };
 
-// The gather and settle windows end on one timer, the tick: each timer
-// costs CAF's clock thread two wake-ups, and under load both windows are
-// open nearly all the time. A tick due at `at` or earlier is sent unless
-// one already is; a window ends at the first tick at or after its end.
-void tick_by(const context& ctx, caf::actor_clock::time_point at) {
-  auto& ticks = ctx.self->state.ticks;
-  if (!ticks.empty() && ticks.front() <= at)
-    return;
-  auto now = ctx.self->clock().now();
-  ticks.insert(ticks.begin(), at);
-  ctx.self->delayed_send(ctx.self, at > now ? at - now : caf::actor_clock::duration_type::zero(),
-                         atoms::gather_atom::value);
-}
-
-// The tick an open settle window waits for: while events flow (the last
-// tick ended a gather window), a gather window from now at the latest, so
-// that the next gather window finds its tick sent; else its end.
-void tick_for_settle(const context& ctx, caf::actor_clock::time_point now) {
-  const auto& st = ctx.self->state;
-  bool flowing = (st.gathering || st.last_tick_gathered) && ctx.cfg->gather.count() > 0;
-  tick_by(ctx, flowing ? std::min(st.settle_due, now + ctx.cfg->gather) : st.settle_due);
-}
-
-
 void run_cycle(const context& ctx);
 
 void send_handed(const context& ctx);
@@ -188,13 +164,10 @@ void settle(const context& ctx, std::shared_ptr<audit_batch> b) {
   bool full = b->full;
   st.to_settle.push_back(std::move(b));
   if (ctx.cfg->settle_gather.count() == 0 || st.to_settle_rows >= ctx.cfg->settle_max) {
-    st.settle_window = false;
     flush_settles(ctx);
   } else if (!st.settle_window) {
     st.settle_window = true;
-    auto now = ctx.self->clock().now();
-    st.settle_due = now + ctx.cfg->settle_gather;
-    tick_for_settle(ctx, now);
+    ctx.self->delayed_send(ctx.self, ctx.cfg->settle_gather, atoms::settle_atom::value);
   }
   finish_cycle(ctx, full);
 }
@@ -496,26 +469,7 @@ void gather(const context& ctx) {
   if (st.gathering)
     return;
   st.gathering = true;
-  tick_by(ctx, ctx.self->clock().now() + ctx.cfg->gather);
-}
-
-// A tick: the gather window ends, and the settle window if it is over.
-void tick(const context& ctx) {
-  auto& st = ctx.self->state;
-  if (!st.ticks.empty())
-    st.ticks.erase(st.ticks.begin());
-  auto now = ctx.self->clock().now();
-  st.last_tick_gathered = st.gathering;
-  if (st.gathering) {
-    st.gathering = false;
-    flush(ctx);
-  }
-  if (st.settle_window && now >= st.settle_due) {
-    st.settle_window = false;
-    flush_settles(ctx);
-  }
-  if (st.settle_window)
-    tick_for_settle(ctx, now);
+  ctx.self->delayed_send(ctx.self, ctx.cfg->gather, atoms::gather_atom::value);
 }
 
 void refresh_stats(const context& ctx) {
@@ -560,7 +514,14 @@ audit_forwarder(audit_forwarder_actor::stateful_pointer<audit_forwarder_state> s
                     std::make_move_iterator(rows.end()));
       gather(ctx);
     }),
-    metered(self, meter_, [ctx](atoms::gather_atom) { tick(ctx); }),
+    metered(self, meter_, [ctx](atoms::gather_atom) {
+      ctx.self->state.gathering = false;
+      flush(ctx);
+    }),
+    metered(self, meter_, [ctx](atoms::settle_atom) {
+      ctx.self->state.settle_window = false;
+      flush_settles(ctx);
+    }),
     metered(self, meter_, [ctx](atoms::keys_atom) {
       auto& st = ctx.self->state;
       st.keys_read_scheduled = false;

@@ -33,8 +33,7 @@ struct audit_forwarder_config {
   /// the rows of a call still running are renewed every half lease, so a
   /// Kernel slower than the lease does not get them twice.
   std::int32_t lease_ms = 2000;
-  /// A wake-up leases (and handed-over rows go) at the next tick, this long
-  /// after the first of them at most, so that the events of the checkouts
+  /// A wake-up leases after this long, so that the events of the checkouts
   /// committed meanwhile travel in the same lease and settle (one lease per
   /// gather window instead of one per checkout); zero leases at once.
   std::chrono::milliseconds gather{10};
@@ -42,9 +41,8 @@ struct audit_forwarder_config {
   /// does not keep up); further ones wait for their lease to run out and are
   /// then leased by a poll, so the memory stays bounded and no row is lost.
   std::size_t max_handed = 20000;
-  /// The outcomes of a batch whose calls are all decided wait this long
-  /// (ended by the first tick after it, so up to a gather window more) for
-  /// those of the batches decided after it, and one statement
+  /// The outcomes of a batch whose calls are all decided wait up to this
+  /// long for those of the batches decided after it, and one statement
   /// records them all: a settle costs PostgreSQL mostly per call (0.45 ms
   /// for 8 events, 0.70 for 37, 1.7 for 150), and at 16 connections batches
   /// are decided every few milliseconds with 15 events each. Zero records
@@ -85,7 +83,7 @@ struct audit_forwarder_state {
   static constexpr const char* name = "audit-forwarder";
   int in_flight = 0;
   bool wake_pending = false;
-  /// A gather window is open: what arrives is sent at the next tick.
+  /// A gather window is open: what arrives is sent when it ends.
   bool gathering = false;
   /// A wake-up asked for a lease at the end of the window.
   bool lease_wanted = false;
@@ -103,12 +101,6 @@ struct audit_forwarder_state {
   std::vector<std::shared_ptr<audit_batch>> to_settle;
   std::size_t to_settle_rows = 0;
   bool settle_window = false;
-  std::chrono::steady_clock::time_point settle_due{};
-  /// When the ticks sent (the one timer both windows end on) are due,
-  /// earliest first.
-  std::vector<std::chrono::steady_clock::time_point> ticks;
-  /// The last tick ended a gather window: events are flowing.
-  bool last_tick_gathered = false;
   std::uint64_t next_batch = 0;
   /// The Kernel's signing keys as last read (SPEC §11).
   domain::signer_keys signer_keys;

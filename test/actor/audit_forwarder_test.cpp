@@ -3,8 +3,6 @@
 
 #include <set>
 
-#include <caf/detail/simple_actor_clock.hpp>
-
 #include "actors/audit_forwarder.hpp"
 #include "test/support/kernel_double.hpp"
 #include "core/crypto.hpp"
@@ -389,51 +387,6 @@ BOOST_AUTO_TEST_CASE(batches_decided_within_the_settle_window_settle_in_one_call
   BOOST_TEST(log->size() == 8u);
   BOOST_TEST(count("ap_audit_events_forwarded_total") == 8u);
   caf::anon_send_exit(settling, caf::exit_reason::user_shutdown);
-  run();
-}
-
-// Under a steady stream of hand-overs, gather and settle windows are both
-// open most of the time, and they share one timer: each cost CAF's clock
-// thread two wake-ups. A settle window ends at the first tick at or after
-// its end, and one left open when the hand-overs stop still ends.
-BOOST_AUTO_TEST_CASE(gather_and_settle_windows_open_together_share_one_timer) {
-  auto cfg = config(10ms);
-  cfg.settle_gather = 25ms;
-  auto forwarding = sys.spawn(audit_forwarder, cfg, &registry);
-  run();  // its first poll, which is due in 250 ms
-  // Messages the forwarder has sent itself for later, its poll's included.
-  auto timers = [&] {
-    using clock = caf::detail::simple_actor_clock;
-    auto me = caf::actor_cast<caf::strong_actor_ptr>(forwarding);
-    std::size_t n = 0;
-    for (const auto& [due, event] : sched.clock().schedule())
-      if (event->subtype == clock::actor_msg_type
-          && static_cast<const clock::actor_msg&>(*event).receiver == me)
-        ++n;
-    return n;
-  };
-  BOOST_TEST(timers() == 1u);
-  auto before = *settles;
-  std::size_t most = 0;
-  // A hand-over every 4 ms for 60 ms.
-  for (int i = 0; i < 15; ++i) {
-    commit_leased(caf::actor_cast<caf::actor>(forwarding), {"evt_t" + std::to_string(i)});
-    most = std::max(most, timers());
-    for (int ms = 0; ms < 4; ++ms) {
-      advance(1ms);
-      most = std::max(most, timers());
-    }
-  }
-  BOOST_TEST(most == 2u);  // the poll and one window timer
-  // The first batch was decided at 10 ms: its window ended by 10 + 25 + 10 ms.
-  BOOST_TEST(*settles - before >= 1);
-  BOOST_TEST(delivered_rows() >= 8u);
-  // The window open when the stream stopped ends within as long.
-  advance(35ms);
-  BOOST_TEST(delivered_rows() == 15u);
-  BOOST_TEST(*settles - before <= 3);
-  BOOST_TEST(timers() == 1u);
-  caf::anon_send_exit(forwarding, caf::exit_reason::user_shutdown);
   run();
 }
 

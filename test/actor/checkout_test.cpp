@@ -282,6 +282,7 @@ fake_forwarder(audit_forwarder_actor::stateful_pointer<fake_state>, world_ptr w)
     },
     [](atoms::poll_atom) {},
     [](atoms::gather_atom) {},
+    [](atoms::settle_atom) {},
     [](atoms::keys_atom) {},
   };
 }
