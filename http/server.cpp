@@ -380,19 +380,17 @@ private:
     reply_fn reply = [self, replied](response res) {
       if (replied->exchange(true))
         return;
-      if (!handoff::holding()) {
-        net::post(self->stream_.get_executor(),
-                  [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-        return;
-      }
+      auto write = [self, res = std::move(res)]() mutable { self->write(std::move(res)); };
+      if (!handoff::holding())
+        return net::post(self->stream_.get_executor(), std::move(write));
       // Inside a hand-off batch (a checkout actor answering a database
       // batch's checkouts in a row), the replies reach the io thread
       // together, and wake it once.
-      handoff::task write = [self, res = std::move(res)]() mutable {
-        net::dispatch(self->stream_.get_executor(),
-                      [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      handoff::task to_strand = [self, write = std::move(write)]() mutable {
+        net::dispatch(self->stream_.get_executor(), std::move(write));
       };
-      handoff::hold(&self->srv_->ioc, &run_on_io_threads, write);
+      if (!handoff::hold(&self->srv_->ioc, &run_on_io_threads, to_strand))
+        net::post(self->stream_.get_executor(), std::move(to_strand));
     };
     deadline_.expires_after(srv_->limits.handler_deadline);
     deadline_.async_wait([self, replied](beast::error_code ec) {
