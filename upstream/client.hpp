@@ -42,6 +42,15 @@ struct client_options {
   /// servers drop idle connections, and a request written into one already
   /// dropped is a request in doubt.
   std::chrono::milliseconds max_idle{4000};
+  /// HTTP/1.1 pipelining: requests written on one connection before the
+  /// first is answered, at most (1: none). A request joins a connection in
+  /// use only while the upstream answers at a measured pace that would
+  /// answer everything ahead of it within `pipeline_budget`; else it takes
+  /// an idle or a new connection, as without pipelining. Requests handed
+  /// over together then leave in one write, and their answers arrive in few
+  /// reads.
+  std::size_t pipeline = 1;
+  std::chrono::microseconds pipeline_budget{5000};
   /// Largest response body accepted.
   std::size_t body_limit = 4 * 1024 * 1024;
   tls_options tls;
@@ -69,11 +78,14 @@ struct request {
 ///
 /// Every request ends in exactly one callback, on the client's io thread
 /// (the callback must not block), by its deadline at the latest. A request
-/// is sent at most once, with one exception: one whose write failed on a
+/// is sent at most once, with these exceptions: one whose write failed on a
 /// reused keep-alive connection (so the upstream cannot have read it whole)
 /// is written again on a fresh connection, as is a GET whose answer was lost
-/// on one. A POST that was written whole is never sent again: the caller
-/// decides, under its idempotency key (`reply::sent` tells it).
+/// on one; one pipelined on a connection lost before it was written goes on
+/// another. A POST that was written whole is never sent again: the caller
+/// decides, under its idempotency key (`reply::sent` tells it). A
+/// connection lost, or cut at a request's deadline, with several requests
+/// written on it leaves each of them in doubt.
 ///
 /// Metrics (`upstream` label = options.name): `ap_upstream_requests_total
 /// {upstream, outcome}` (answered, queue_full, timeout, connect, tls, closed),
