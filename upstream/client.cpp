@@ -130,7 +130,12 @@ struct pending {
   std::optional<std::list<std::shared_ptr<pending>>::iterator> queued;
   /// Written whole at least once: its outcome is in doubt if no answer comes.
   bool written = false;
+  /// In a write not yet ended: it may have gone out whole already.
+  bool writing = false;
   bool retried = false;
+
+  /// Whether the upstream may have read it whole.
+  bool maybe_sent() const { return written || writing; }
 };
 
 bool idempotent(const std::string& method) {
@@ -399,6 +404,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
         c->out += head.finish(req.body);
       c->out_ends.push_back(c->out.size());
       c->out_requests.push_back(c->line[k]);
+      c->line[k]->writing = true;
     }
     c->started = c->line.size();
     c->writing = true;
@@ -408,9 +414,14 @@ struct client::impl : std::enable_shared_from_this<impl> {
         c->writing = false;
         // What went out whole may have been acted upon, even if the rest
         // did not.
-        for (std::size_t k = 0; k < c->out_requests.size(); ++k)
+        for (std::size_t k = 0; k < c->out_requests.size(); ++k) {
+          auto& p = *c->out_requests[k];
+          if (p.finished() || p.conn.lock() != c)
+            continue;  // ended, or gone on another connection since
+          p.writing = false;
           if (c->out_ends[k] <= n)
-            c->out_requests[k]->written = true;
+            p.written = true;
+        }
         bool first_on_line = !c->line.empty() && c->line.front() == c->out_requests.front();
         c->out_requests.clear();
         if (c->dead)
@@ -478,11 +489,12 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   // `c` is lost with requests on it. Each ends by what may have reached the
-  // upstream: one written whole is in doubt and fails (the caller decides,
-  // under its idempotency key), unless it is a GET on a reused connection,
-  // which goes once more; one partly written goes once more if the
-  // connection was reused (closed by the peer while idle), else fails; one
-  // never written goes on another connection, ahead of the queue.
+  // upstream: one written whole, or in a write not yet ended, is in doubt
+  // and fails (the caller decides, under its idempotency key), unless it is
+  // a GET on a reused connection, which goes once more; one partly written
+  // goes once more if the connection was reused (closed by the peer while
+  // idle), else fails; one never written goes on another connection, ahead
+  // of the queue.
   void break_connection(const connection_ptr& c, const std::string& why, outcome how) {
     auto line = std::move(c->line);
     auto started = c->started;
@@ -494,10 +506,10 @@ struct client::impl : std::enable_shared_from_this<impl> {
       auto& p = line[k];
       if (p->finished())
         continue;
-      bool resend = p->written ? c->reused && !p->retried && idempotent(p->req.method)
-                               : k >= started || (c->reused && !p->retried);
+      bool resend = p->maybe_sent() ? c->reused && !p->retried && idempotent(p->req.method)
+                                    : k >= started || (c->reused && !p->retried);
       if (!resend) {
-        complete(p, reply{0, {}, why, p->written}, how);
+        complete(p, reply{0, {}, why, p->maybe_sent()}, how);
         continue;
       }
       if (k < started)
@@ -531,7 +543,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
       queued_count = queue.size();
     }
     auto c = p->conn.lock();
-    complete(p, reply{0, {}, "timeout", p->written}, outcome::timeout);
+    complete(p, reply{0, {}, "timeout", p->maybe_sent()}, outcome::timeout);
     if (!c || c->dead)
       return;
     auto at = std::find(c->line.begin(), c->line.end(), p);
