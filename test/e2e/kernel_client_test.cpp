@@ -254,6 +254,31 @@ BOOST_AUTO_TEST_CASE(events_sent_together_are_answered_together_in_order) {
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="refused"} 1)") != std::string::npos);
 }
 
+// Once the Kernel has answered, the events of one call go pipelined on the
+// connection in use (KERNEL_PIPELINE), each still answered for itself; with
+// pipelining off, they take a connection each.
+BOOST_AUTO_TEST_CASE(the_events_of_one_call_share_a_connection_to_a_kernel_that_answers) {
+  for (std::size_t depth : {8u, 1u}) {
+    auto kc = kernel_at(port);
+    kc.pipeline = depth;
+    kc.pipeline_budget = 10s;  // whatever this machine's pace
+    client_under_test t{kc};
+    auto before = connections();
+    BOOST_REQUIRE(t.submit("ok"));
+    auto answers = t.submit_all({"ok", "reject", "ok", "ok", "ok", "ok"});
+    BOOST_REQUIRE(answers);
+    BOOST_REQUIRE(answers->size() == 6u);
+    BOOST_TEST(!(*answers)[0].error);
+    BOOST_TEST(error_upstream_status((*answers)[1].error) == 400);
+    for (std::size_t k = 2; k < 6; ++k)
+      BOOST_TEST(!(*answers)[k].error, k);
+    if (depth > 1)
+      BOOST_TEST(connections() - before == 1u);
+    else
+      BOOST_TEST(connections() - before == 6u);
+  }
+}
+
 // The answer to a call waits for its slowest request, and says when each
 // reply arrived: the fast one's time is its own.
 BOOST_AUTO_TEST_CASE(each_answer_says_when_its_reply_arrived) {
