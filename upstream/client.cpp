@@ -199,6 +199,11 @@ struct client::impl : std::enable_shared_from_this<impl> {
       health(options.name) {
     if (where.tls)
       tls = make_tls_context(options.tls);
+    if (options.registry && options.pipeline > 1)
+      pipelined = &options.registry->get_counter(
+        "ap_upstream_pipelined_total",
+        "Requests to upstreams put on a connection behind others awaiting their answers",
+        {{"upstream", options.name}});
     if (options.registry)
       for (std::size_t i = 0; i < outcome_count; ++i)
         outcomes[i] = &options.registry->get_counter(
@@ -231,14 +236,13 @@ struct client::impl : std::enable_shared_from_this<impl> {
     queued_count = queue.size();
   }
 
-  // The connection the next request goes on, or null when it must wait: one
-  // in use with room in its pipeline, so that requests sent together share
-  // its writes and reads; else an idle one; else a new one under the cap.
+  // The connection the next request goes on, or null when it must wait: an
+  // idle one, else a new one under the cap, else the one in use with the
+  // fewest requests on it and room in its pipeline. Pipelining takes the
+  // place of waiting in the queue, never of a connection of its own: an
+  // upstream serves a connection's requests one after another, so requests
+  // spread over connections are answered side by side.
   connection_ptr place() {
-    if (options.pipeline > 1)
-      for (auto& c : busy)
-        if (has_room(*c))
-          return c;
     if (auto c = take_idle())
       return c;
     if (busy.size() < options.max_connections) {
@@ -246,7 +250,13 @@ struct client::impl : std::enable_shared_from_this<impl> {
       busy.push_back(c);
       return c;
     }
-    return nullptr;
+    if (options.pipeline <= 1)
+      return nullptr;
+    connection_ptr best;
+    for (auto& c : busy)
+      if (has_room(*c) && (!best || c->line.size() < best->line.size()))
+        best = c;
+    return best;
   }
 
   // Whether one more request may wait on `c` behind those it carries: only
@@ -285,6 +295,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
     p->conn = c;
     if (c->line.empty())
       c->last_progress = steady::now();
+    else if (pipelined)
+      pipelined->inc();
     c->line.push_back(std::move(p));
     if (!c->opening) {
       c->opening = true;
@@ -652,6 +664,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
   std::optional<steady::duration> pace;
   std::atomic<std::size_t> queued_count{0};
   metrics::counter* outcomes[outcome_count] = {};
+  metrics::counter* pipelined = nullptr;
   std::string last_tls_failure;
   steady::time_point last_tls_log;
   reachability health;

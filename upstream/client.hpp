@@ -42,13 +42,14 @@ struct client_options {
   /// servers drop idle connections, and a request written into one already
   /// dropped is a request in doubt.
   std::chrono::milliseconds max_idle{4000};
-  /// HTTP/1.1 pipelining: requests written on one connection before the
-  /// first is answered, at most (1: none). A request joins a connection in
-  /// use only while the upstream answers at a measured pace that would
-  /// answer everything ahead of it within `pipeline_budget`; else it takes
-  /// an idle or a new connection, as without pipelining. Requests handed
-  /// over together then leave in one write, and their answers arrive in few
-  /// reads.
+  /// HTTP/1.1 pipelining: requests on one connection before the first is
+  /// answered, at most (1: none). A request that finds no idle connection
+  /// and no room for a new one, and would wait in the queue, joins the
+  /// connection in use with the fewest requests instead, while the upstream
+  /// answers at a measured pace that would answer everything ahead of it
+  /// within `pipeline_budget`. Requests on a connection not yet written
+  /// leave together in one write, and answers that arrive together are
+  /// read together.
   std::size_t pipeline = 1;
   std::chrono::microseconds pipeline_budget{5000};
   /// Largest response body accepted.
@@ -89,7 +90,9 @@ struct request {
 ///
 /// Metrics (`upstream` label = options.name): `ap_upstream_requests_total
 /// {upstream, outcome}` (answered, queue_full, timeout, connect, tls, closed),
-/// `ap_upstream_queue_depth{upstream}`, `ap_upstream_reachable{upstream}`.
+/// `ap_upstream_queue_depth{upstream}`, `ap_upstream_reachable{upstream}`,
+/// and with pipelining `ap_upstream_pipelined_total{upstream}` (requests put
+/// behind others on a connection).
 /// When a request finds the upstream unreachable (no answer, or a 5xx) after
 /// one was answered, or the first time, one warning says so and why; the
 /// next answer logs its recovery (see `reachability`).

@@ -305,10 +305,14 @@ BOOST_AUTO_TEST_CASE(a_hanging_upstream_bounds_the_queue_and_stale_requests_neve
              boost::test_tools::per_element());
 }
 
-// Pipelining (HTTP/1.1): requests handed over together go on the
-// connection in use, in one write, and each gets its own answer, in order.
-BOOST_AUTO_TEST_CASE(requests_sent_together_are_pipelined_on_one_connection) {
-  upstream::client client{where(), pipelined(4)};
+// Pipelining (HTTP/1.1): a request that would wait for a connection goes
+// on one in use instead, the fewest requests on it first, and each gets its
+// own answer, in order.
+BOOST_AUTO_TEST_CASE(requests_beyond_the_pool_are_pipelined_instead_of_waiting) {
+  metrics::registry reg;
+  auto o = pipelined(2);
+  o.registry = &reg;
+  upstream::client client{where(), o};
   // The first answer measures the upstream's pace: nothing is pipelined
   // before.
   BOOST_TEST(call(client, make("POST", "w")).status == 200);
@@ -320,23 +324,26 @@ BOOST_AUTO_TEST_CASE(requests_sent_together_are_pipelined_on_one_connection) {
     BOOST_TEST(replies[i].status == 200, i);
     BOOST_TEST(replies[i].body == R"({"seq":")" + std::to_string(i) + "\"}", i);
   }
-  // Without pipelining, eight at once would have taken all four.
-  BOOST_TEST(connections() == 1u);
-  BOOST_TEST(seen() == (std::vector<std::string>{"w", "0", "1", "2", "3", "4", "5", "6", "7"}),
-             boost::test_tools::per_element());
+  // Two connections, four requests on each: three behind another on each.
+  BOOST_TEST(connections() == 2u);
+  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 6);
+  BOOST_TEST(seen().size() == 9u);
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_upstream_gets_no_request_behind_another) {
-  // 100 ms an answer: four requests pipelined on one connection would take
-  // 400 ms, one after the other, so they go on four connections.
-  upstream::client client{where(), pipelined(4, 8, 5ms)};
+  // 100 ms an answer: requests behind another would wait for it, so they
+  // wait in the queue for the first connection free instead.
+  metrics::registry reg;
+  auto o = pipelined(1, 8, 5ms);
+  o.registry = &reg;
+  upstream::client client{where(), o};
   BOOST_TEST(call(client, make("POST", "w", "slow")).status == 200);
   std::vector<upstream::request> batch;
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < 3; ++i)
     batch.push_back(make("POST", std::to_string(i), "slow"));
   for (const auto& r : call_all(client, std::move(batch)))
     BOOST_TEST(r.status == 200);
-  BOOST_TEST(connections() == 4u);
+  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_lost_under_a_pipeline_leaves_what_was_written_in_doubt) {
@@ -380,7 +387,10 @@ BOOST_AUTO_TEST_CASE(requests_waiting_behind_a_full_pipeline_go_on_a_fresh_conne
 BOOST_AUTO_TEST_CASE(a_deadline_on_a_pipeline_cuts_it_and_ends_pipelining_until_the_pace_recovers) {
   // A budget a busy machine's answers stay well within, and a timed-out
   // request's 300 ms does not.
-  upstream::client client{where(), pipelined(4, 8, 100ms)};
+  metrics::registry reg;
+  auto o = pipelined(1, 8, 100ms);
+  o.registry = &reg;
+  upstream::client client{where(), o};
   BOOST_TEST(call(client, make("POST", "w")).status == 200);
   auto start = steady::now();
   auto replies = call_all(client, {make("POST", "0", "silent", 300ms), make("POST", "1")});
@@ -391,14 +401,14 @@ BOOST_AUTO_TEST_CASE(a_deadline_on_a_pipeline_cuts_it_and_ends_pipelining_until_
   BOOST_TEST(replies[1].status == 0);
   BOOST_TEST(replies[1].sent);
   BOOST_TEST(replies[1].error.rfind("closed before the reply", 0) == 0u, replies[1].error);
+  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 1);
   // An upstream that let a request time out is not one to pipeline to
-  // until answers bring its pace back: of three at once, one takes the
-  // connection in use and two take new ones.
+  // until answers bring its pace back: three at once wait for the one
+  // connection in turn.
   BOOST_TEST(call(client, make("POST", "x")).status == 200);
-  auto before = connections();
   for (const auto& r : call_all(client, {make("POST", "2"), make("POST", "3"), make("POST", "4")}))
     BOOST_TEST(r.status == 200);
-  BOOST_TEST(connections() - before == 2u);
+  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 1);
   BOOST_TEST(seen() == (std::vector<std::string>{"w", "0", "x", "2", "3", "4"}),
              boost::test_tools::per_element());
 }
