@@ -369,6 +369,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
     if (c->line.empty())
       return release(c);
     write(c);
+    // Room on it for requests waiting in the queue.
+    pump();
   }
 
   // Why a handshake failed: the certificate check's own reason when there is

@@ -330,6 +330,32 @@ BOOST_AUTO_TEST_CASE(requests_beyond_the_pool_are_pipelined_instead_of_waiting) 
   BOOST_TEST(seen().size() == 9u);
 }
 
+// Rounds of a hundred requests on two connections, fifty deep: every
+// answer reaches its own request. (How fast is the benchmarks' business:
+// with Nagle's algorithm on the server's sockets, which the service's own
+// HTTP server, the kernel mock's, now turns off, the reply to a pipelined
+// request waited for the client's delayed acknowledgement of the one
+// before; docs/performance.md has the numbers.)
+BOOST_AUTO_TEST_CASE(rounds_of_deep_pipelines_are_answered_each_to_its_own_request) {
+  metrics::registry reg;
+  auto o = pipelined(2, 50);
+  o.registry = &reg;
+  upstream::client client{where(), o};
+  BOOST_TEST(call(client, make("POST", "w")).status == 200);
+  for (int round = 0; round < 10; ++round) {
+    std::vector<upstream::request> batch;
+    for (int i = 0; i < 100; ++i)
+      batch.push_back(make("POST", std::to_string(round * 100 + i)));
+    auto replies = call_all(client, std::move(batch));
+    for (int i = 0; i < 100; ++i)
+      BOOST_TEST(replies[i].body == R"({"seq":")" + std::to_string(round * 100 + i) + "\"}", i);
+  }
+  BOOST_TEST(connections() == 2u);
+  // Most went behind others (how many depends on when the second
+  // connection is ready).
+  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") >= 500);
+}
+
 BOOST_AUTO_TEST_CASE(a_slow_upstream_gets_no_request_behind_another) {
   // 100 ms an answer: requests behind another would wait for it, so they
   // wait in the queue for the first connection free instead.
