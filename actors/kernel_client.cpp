@@ -212,8 +212,6 @@ kernel_client(kernel_client_actor::stateful_pointer<kernel_client_state> self,
   options.name = "kernel";
   options.max_connections = cfg.max_connections;
   options.max_queue = cfg.max_queue;
-  options.pipeline = cfg.pipeline;
-  options.pipeline_budget = cfg.pipeline_budget;
   options.tls = cfg.tls;
   options.registry = registry;
   self->state.http = upstream::make_client(cfg.where, options);

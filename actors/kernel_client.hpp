@@ -37,11 +37,6 @@ struct kernel_client_config {
   /// full queue.
   std::size_t max_connections = 16;
   std::size_t max_queue = 1024;
-  /// KERNEL_PIPELINE: audit events written on one connection before the
-  /// first is answered, at most, while the Kernel answers quickly
-  /// (upstream::client_options::pipeline and pipeline_budget).
-  std::size_t pipeline = 8;
-  std::chrono::microseconds pipeline_budget{5000};
 };
 
 /// State of the Kernel client actor.

@@ -280,7 +280,6 @@ int serve() {
   opts.kernel.tls.ca_file = cfg->ca_file;
   opts.kernel.tls.client_cert_file = cfg->kernel_client_cert;
   opts.kernel.tls.client_key_file = cfg->kernel_client_key;
-  opts.kernel.pipeline = cfg->kernel_pipeline;
   if (auto problem = upstream::tls_problem(opts.kernel.tls)) {
     log::error("invalid configuration", {{"problem", "the Kernel's TLS files: " + *problem}});
     return 2;

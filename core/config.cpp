@@ -620,7 +620,6 @@ config_result load_config(const env_lookup& process) {
   cfg.db_pool_size = static_cast<std::size_t>(get_count("DB_POOL_SIZE", 1, 64, 4));
   cfg.max_connections = static_cast<std::size_t>(get_count("MAX_CONNECTIONS", 1, 100000, 1024));
   cfg.io_threads = static_cast<std::size_t>(get_count("IO_THREADS", 1, 64, 1));
-  cfg.kernel_pipeline = static_cast<std::size_t>(get_count("KERNEL_PIPELINE", 1, 64, 8));
   cfg.actor_threads = static_cast<std::size_t>(get_count("ACTOR_THREADS", 1, 64, 1));
   cfg.request_timeout =
     std::chrono::milliseconds{get_count("REQUEST_TIMEOUT_MS", 10, 60000, 5000)};
@@ -717,7 +716,6 @@ std::string service_config::redacted_summary() const {
       << " admin_token=" << secret(admin_token) << " approvers=" << approvers.size()
       << " threshold=" << multisig_threshold << " db_pool=" << db_pool_size
       << " max_connections=" << max_connections << " io_threads=" << io_threads
-      << " kernel_pipeline=" << kernel_pipeline
       << " actor_threads=" << actor_threads << " payment_processor=" << payment_processor;
   if (payment_processor == "stripe")
     out << " stripe_api_base=" << stripe_api_base

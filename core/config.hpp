@@ -92,9 +92,6 @@ struct service_config {
   std::size_t db_pool_size = 4;
   std::size_t max_connections = 1024;
   std::size_t io_threads = 1;
-  /// KERNEL_PIPELINE: requests written on one connection to the Kernel
-  /// before the first is answered, at most (1: no HTTP/1.1 pipelining).
-  std::size_t kernel_pipeline = 8;
   /// Threads of the actor scheduler. One is the fastest on a small machine
   /// the service shares with PostgreSQL: each more one mostly adds idle
   /// polling and context switches (docs/performance.md).

@@ -5,10 +5,8 @@
 
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <deque>
 #include <list>
 #include <optional>
 #include <stdexcept>
@@ -51,8 +49,6 @@ constexpr const char* outcome_names[outcome_count] = {"answered", "queue_full", 
 /// The same handshake failure is logged at most this often.
 constexpr auto tls_log_interval = std::chrono::seconds{10};
 
-struct pending;
-
 struct connection {
   connection(net::io_context& ioc, ssl::context* tls) {
     if (tls)
@@ -86,32 +82,9 @@ struct connection {
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   std::optional<beast::tcp_stream> plain;
   beast::flat_buffer buffer;
-  /// Connecting (resolve, connect, handshake) has begun.
-  bool opening = false;
-  /// Connected (and the handshake done): requests can be written.
-  bool ready = false;
-  /// Has served a request before, or waited idle: the upstream may have
-  /// closed it meanwhile.
+  bool connected = false;
   bool reused = false;
-  /// Closed by this client; the handlers of its operations do nothing more.
-  bool dead = false;
-  bool writing = false;
-  bool write_posted = false;
-  bool reading = false;
   steady::time_point idle_since;
-  /// When its last answer arrived, or its last write ended if later: the
-  /// start of the current answer's service time.
-  steady::time_point last_progress;
-  /// The requests on this connection, in the order they are written and
-  /// answered (HTTP/1.1 answers in order): the first `started` were part of
-  /// a write begun, the others wait for the next write.
-  std::deque<std::shared_ptr<pending>> line;
-  std::size_t started = 0;
-  /// The write in progress: its text, where each request in it ends, and
-  /// those requests.
-  std::string out;
-  std::vector<std::size_t> out_ends;
-  std::vector<std::shared_ptr<pending>> out_requests;
 };
 
 struct pending {
@@ -124,18 +97,13 @@ struct pending {
   steady::time_point deadline;
   /// Fires at the deadline, wherever the request is then.
   net::steady_timer timer;
-  /// The connection it is on while in flight, to cut it at the deadline.
-  std::weak_ptr<connection> conn;
+  /// The connection it is using while in flight, to cut it at the deadline.
+  std::shared_ptr<connection> conn;
   /// Where it waits while queued.
   std::optional<std::list<std::shared_ptr<pending>>::iterator> queued;
   /// Written whole at least once: its outcome is in doubt if no answer comes.
   bool written = false;
-  /// In a write not yet ended: it may have gone out whole already.
-  bool writing = false;
   bool retried = false;
-
-  /// Whether the upstream may have read it whole.
-  bool maybe_sent() const { return written || writing; }
 };
 
 bool idempotent(const std::string& method) {
@@ -199,11 +167,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
       health(options.name) {
     if (where.tls)
       tls = make_tls_context(options.tls);
-    if (options.registry && options.pipeline > 1)
-      pipelined = &options.registry->get_counter(
-        "ap_upstream_pipelined_total",
-        "Requests to upstreams put on a connection behind others awaiting their answers",
-        {{"upstream", options.name}});
     if (options.registry)
       for (std::size_t i = 0; i < outcome_count; ++i)
         outcomes[i] = &options.registry->get_counter(
@@ -228,52 +191,16 @@ struct client::impl : std::enable_shared_from_this<impl> {
       if (!ec)
         self->expire(p);
     });
-    if (auto c = place())
-      return assign(std::move(p), std::move(c));
+    if (auto c = take_idle())
+      return start(std::move(p), std::move(c));
+    if (active < options.max_connections) {
+      ++active;
+      return start(std::move(p), std::make_shared<connection>(ioc, tls.get()));
+    }
     if (queue.size() >= options.max_queue)
       return complete(p, reply{0, {}, "queue_full", false}, outcome::queue_full);
     p->queued = queue.insert(queue.end(), p);
     queued_count = queue.size();
-  }
-
-  // The connection the next request goes on, or null when it must wait: an
-  // idle one, else a new one under the cap, else the one in use with the
-  // fewest requests on it and room in its pipeline. Pipelining takes the
-  // place of waiting in the queue, never of a connection of its own: an
-  // upstream serves a connection's requests one after another, so requests
-  // spread over connections are answered side by side.
-  connection_ptr place() {
-    if (auto c = take_idle())
-      return c;
-    if (busy.size() < options.max_connections) {
-      auto c = std::make_shared<connection>(ioc, tls.get());
-      busy.push_back(c);
-      return c;
-    }
-    if (options.pipeline <= 1)
-      return nullptr;
-    connection_ptr best;
-    for (auto& c : busy)
-      if (has_room(*c) && (!best || c->line.size() < best->line.size()))
-        best = c;
-    return best;
-  }
-
-  // Whether one more request may wait on `c` behind those it carries: only
-  // while the upstream answers at a measured pace that would answer them
-  // all within the pipeline's budget, and has not gone quiet on `c` for
-  // longer than that. An upstream that serves one request at a time per
-  // connection (most do) is never made to hold a request behind a slow one.
-  bool has_room(const connection& c) const {
-    if (c.dead || !c.ready || c.line.empty() || c.line.size() >= options.pipeline || !pace)
-      return false;
-    if (steady::now() - c.last_progress > options.pipeline_budget)
-      return false;
-    return *pace * static_cast<long>(c.line.size() + 1) <= options.pipeline_budget;
-  }
-
-  void note_pace(steady::duration sample) {
-    pace = pace ? *pace + (sample - *pace) / 8 : sample;
   }
 
   connection_ptr take_idle() {
@@ -285,65 +212,46 @@ struct client::impl : std::enable_shared_from_this<impl> {
         continue;
       }
       c->reused = true;
-      busy.push_back(c);
+      ++active;
       return c;
     }
     return nullptr;
   }
 
-  void assign(pending_ptr p, connection_ptr c) {
+  void start(pending_ptr p, connection_ptr c) {
     p->conn = c;
-    if (c->line.empty())
-      c->last_progress = steady::now();
-    else if (pipelined)
-      pipelined->inc();
-    c->line.push_back(std::move(p));
-    if (!c->opening) {
-      c->opening = true;
-      return connect(std::move(c));
-    }
-    if (c->ready)
-      schedule_write(std::move(c));
+    if (c->connected)
+      write(std::move(p), std::move(c));
+    else
+      connect(std::move(p), std::move(c));
   }
 
-  // The write goes after the handler that assigned the request, so that the
-  // requests handed over together (send_all) leave in one write.
-  void schedule_write(connection_ptr c) {
-    if (c->writing || c->write_posted)
-      return;
-    c->write_posted = true;
-    net::post(ioc, [self = shared_from_this(), c] {
-      c->write_posted = false;
-      if (!c->dead)
-        self->write(c);
-    });
-  }
-
-  void connect(connection_ptr c) {
+  void connect(pending_ptr p, connection_ptr c) {
     auto self = shared_from_this();
     resolver.async_resolve(
       where.host, std::to_string(where.port),
-      [self, c](beast::error_code ec, tcp::resolver::results_type found) {
-        if (c->dead)
-          return;
+      [self, p, c](beast::error_code ec, tcp::resolver::results_type found) {
+        if (p->finished())
+          return self->abandon(c);
         if (ec)
-          return self->fail_all(c, "connect: " + ec.message(), outcome::connect);
-        c->tcp().async_connect(found, [self, c](beast::error_code ec2, tcp::endpoint) {
-          if (c->dead)
-            return;
+          return self->fail(p, c, "connect: " + ec.message(), outcome::connect);
+        c->tcp().async_connect(found, [self, p, c](beast::error_code ec2, tcp::endpoint) {
+          if (p->finished())
+            return self->abandon(c);
           if (ec2)
-            return self->fail_all(c, "connect: " + ec2.message(), outcome::connect);
+            return self->fail(p, c, "connect: " + ec2.message(), outcome::connect);
           beast::error_code ignored;
           c->tcp().socket().set_option(tcp::no_delay(true), ignored);
+          c->connected = true;
           if (c->secure)
-            self->handshake(c);
+            self->handshake(p, c);
           else
-            self->opened(c);
+            self->write(p, c);
         });
       });
   }
 
-  void handshake(connection_ptr c) {
+  void handshake(pending_ptr p, connection_ptr c) {
     SSL* native = c->secure->native_handle();
     if (where.ip_literal()) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), where.host.c_str());
@@ -353,24 +261,15 @@ struct client::impl : std::enable_shared_from_this<impl> {
       SSL_set1_host(native, where.host.c_str());
     }
     auto self = shared_from_this();
-    c->secure->async_handshake(ssl::stream_base::client, [self, c](beast::error_code ec) {
-      if (c->dead)
-        return;
+    c->secure->async_handshake(ssl::stream_base::client, [self, p, c](beast::error_code ec) {
+      if (p->finished())
+        return self->abandon(c);
       if (ec) {
         auto reason = self->handshake_failure(*c, ec);
-        return self->fail_all(c, "tls: " + reason, outcome::tls);
+        return self->fail(p, c, "tls: " + reason, outcome::tls);
       }
-      self->opened(c);
+      self->write(p, c);
     });
-  }
-
-  void opened(const connection_ptr& c) {
-    c->ready = true;
-    if (c->line.empty())
-      return release(c);
-    write(c);
-    // Room on it for requests waiting in the queue.
-    pump();
   }
 
   // Why a handshake failed: the certificate check's own reason when there is
@@ -392,90 +291,52 @@ struct client::impl : std::enable_shared_from_this<impl> {
     return reason;
   }
 
-  // Writes every request on `c` not yet written, in one write. The messages
-  // are made by hand, in one string (http/wire.hpp): Beast's serializer cost
-  // this thread about a seventh of its time.
-  void write(const connection_ptr& c) {
-    if (c->dead || c->writing || c->started == c->line.size())
-      return;
-    c->out.clear();
-    c->out_ends.clear();
-    c->out_requests.clear();
-    for (auto k = c->started; k < c->line.size(); ++k) {
-      const auto& req = c->line[k]->req;
-      http::wire::head head{req.method, where.base_path + req.target};
-      head.field("Host", where.host);
-      bool has_body = !req.body.empty() || req.method == "POST" || req.method == "PUT";
-      if (has_body)
-        head.field("Content-Type", req.content_type);
-      for (const auto& [name, value] : req.headers)
-        head.field(name, value);
-      if (has_body)
-        head.content_length(req.body.size());
-      if (c->out.empty())
-        c->out = head.finish(req.body);
-      else
-        c->out += head.finish(req.body);
-      c->out_ends.push_back(c->out.size());
-      c->out_requests.push_back(c->line[k]);
-      c->line[k]->writing = true;
-    }
-    c->started = c->line.size();
-    c->writing = true;
+  void write(pending_ptr p, connection_ptr c) {
+    // The message by hand, in one string, in one write (http/wire.hpp):
+    // Beast's serializer cost this thread about a seventh of its time.
+    const auto& req = p->req;
+    http::wire::head head{req.method, where.base_path + req.target};
+    head.field("Host", where.host);
+    bool has_body = !req.body.empty() || req.method == "POST" || req.method == "PUT";
+    if (has_body)
+      head.field("Content-Type", req.content_type);
+    for (const auto& [name, value] : req.headers)
+      head.field(name, value);
+    if (has_body)
+      head.content_length(req.body.size());
+    auto text = std::make_shared<std::string>(head.finish(req.body));
     auto self = shared_from_this();
     c->with_stream([&](auto& stream) {
-      net::async_write(stream, net::buffer(c->out), [self, c](beast::error_code ec, std::size_t n) {
-        c->writing = false;
-        // What went out whole may have been acted upon, even if the rest
-        // did not.
-        for (std::size_t k = 0; k < c->out_requests.size(); ++k) {
-          auto& p = *c->out_requests[k];
-          if (p.finished() || p.conn.lock() != c)
-            continue;  // ended, or gone on another connection since
-          p.writing = false;
-          if (c->out_ends[k] <= n)
-            p.written = true;
+      net::async_write(stream, net::buffer(*text), [self, p, c, text](beast::error_code ec, std::size_t) {
+        if (p->finished())
+          return self->abandon(c);
+        if (ec) {
+          // Not written whole, so not acted upon: on a reused connection
+          // (closed by the peer while idle) it goes once more on a fresh one.
+          if (c->reused && !p->retried)
+            return self->retry(p, c);
+          return self->fail(p, c, "write: " + ec.message(), outcome::closed);
         }
-        bool first_on_line = !c->line.empty() && c->line.front() == c->out_requests.front();
-        c->out_requests.clear();
-        if (c->dead)
-          return;
-        if (ec)
-          return self->break_connection(c, "write: " + ec.message(), outcome::closed);
-        // The answer's wait begins now, if nothing was waiting before it.
-        if (first_on_line)
-          c->last_progress = steady::now();
-        if (!c->reading && c->started > 0)
-          self->read(c);
-        self->write(c);
+        p->written = true;
+        self->read(p, c);
       });
     });
   }
 
-  // Reads the answer to the first request on `c`, and goes on while
-  // requests written wait for theirs.
-  void read(const connection_ptr& c) {
-    c->reading = true;
+  void read(pending_ptr p, connection_ptr c) {
     auto parser = std::make_shared<bhttp::response_parser<bhttp::string_body>>();
     parser->body_limit(options.body_limit);
     auto self = shared_from_this();
     c->with_stream([&](auto& stream) {
-      bhttp::async_read(stream, c->buffer, *parser, [self, c, parser](beast::error_code ec,
-                                                                         std::size_t) {
-        c->reading = false;
-        if (c->dead)
-          return;
-        if (ec || c->started == 0)
-          return self->break_connection(
-            c, "closed before the reply: " + (ec ? ec.message() : "an answer nothing asked for"),
-            outcome::closed);
-        auto p = std::move(c->line.front());
-        c->line.pop_front();
-        --c->started;
-        auto now = steady::now();
-        self->note_pace(now - c->last_progress);
-        c->last_progress = now;
-        c->reused = true;
+      bhttp::async_read(stream, c->buffer, *parser, [self, p, c, parser](beast::error_code ec,
+                                                                            std::size_t) {
+        if (p->finished())
+          return self->abandon(c);
+        if (ec) {
+          if (c->reused && !p->retried && idempotent(p->req.method))
+            return self->retry(p, c);
+          return self->fail(p, c, "closed before the reply: " + ec.message(), outcome::closed);
+        }
         auto& res = parser->get();
         reply r;
         r.status = static_cast<std::int32_t>(res.result_int());
@@ -483,69 +344,29 @@ struct client::impl : std::enable_shared_from_this<impl> {
         r.sent = true;
         bool keep = res.keep_alive();
         self->complete(p, std::move(r), outcome::answered);
-        if (!keep) {
-          // The upstream closes after this answer: what else is on the
-          // connection goes as if it had closed under it.
-          if (!c->line.empty())
-            return self->break_connection(c, "closed before the reply: the upstream closed the "
-                                             "connection after an earlier answer",
-                                          outcome::closed);
-          self->retire(c);
-          return self->pump();
-        }
-        if (c->line.empty())
-          return self->release(c);
-        if (c->started > 0)
-          self->read(c);
-        // Else the rest waits for its write, which starts the next read.
+        self->release(c, keep);
       });
     });
   }
 
-  // `c` is lost with requests on it. Each ends by what may have reached the
-  // upstream: one written whole, or in a write not yet ended, is in doubt
-  // and fails (the caller decides, under its idempotency key), unless it is
-  // a GET on a reused connection, which goes once more; one partly written
-  // goes once more if the connection was reused (closed by the peer while
-  // idle), else fails; one never written goes on another connection, ahead
-  // of the queue.
-  void break_connection(const connection_ptr& c, const std::string& why, outcome how) {
-    auto line = std::move(c->line);
-    auto started = c->started;
-    c->line.clear();
-    c->started = 0;
-    retire(c);
-    std::vector<pending_ptr> again;
-    for (std::size_t k = 0; k < line.size(); ++k) {
-      auto& p = line[k];
-      if (p->finished())
-        continue;
-      bool resend = p->maybe_sent() ? c->reused && !p->retried && idempotent(p->req.method)
-                                    : k >= started || (c->reused && !p->retried);
-      if (!resend) {
-        complete(p, reply{0, {}, why, p->maybe_sent()}, how);
-        continue;
-      }
-      if (k < started)
-        p->retried = true;
-      p->conn.reset();
-      again.push_back(std::move(p));
-    }
-    for (auto it = again.rbegin(); it != again.rend(); ++it)
-      (*it)->queued = queue.insert(queue.begin(), *it);
-    queued_count = queue.size();
-    pump();
+  void retry(pending_ptr p, connection_ptr c) {
+    c->close();
+    p->retried = true;
+    p->conn = std::make_shared<connection>(ioc, tls.get());
+    connect(p, p->conn);
   }
 
-  // `c` could not be opened: nothing on it was written.
-  void fail_all(const connection_ptr& c, const std::string& why, outcome how) {
-    auto line = std::move(c->line);
-    c->line.clear();
-    retire(c);
-    for (auto& p : line)
-      if (!p->finished())
-        complete(p, reply{0, {}, why, false}, how);
-    pump();
+  void fail(pending_ptr p, connection_ptr c, std::string why, outcome how) {
+    complete(p, reply{0, {}, std::move(why), p->written}, how);
+    c->close();
+    release(std::move(c), false);
+  }
+
+  // The request already ended (its deadline passed): the connection it was
+  // using is closed and its slot freed.
+  void abandon(connection_ptr c) {
+    c->close();
+    release(std::move(c), false);
   }
 
   void expire(pending_ptr p) {
@@ -556,29 +377,12 @@ struct client::impl : std::enable_shared_from_this<impl> {
       p->queued.reset();
       queued_count = queue.size();
     }
-    auto c = p->conn.lock();
-    complete(p, reply{0, {}, "timeout", p->maybe_sent()}, outcome::timeout);
-    if (!c || c->dead)
-      return;
-    auto at = std::find(c->line.begin(), c->line.end(), p);
-    if (at == c->line.end())
-      return;
-    if (static_cast<std::size_t>(at - c->line.begin()) >= c->started) {
-      // Not written yet: it just leaves the line.
-      c->line.erase(at);
-      if (!c->line.empty() || c->writing || c->reading)
-        return;
-      if (c->ready)
-        return release(c);
-      retire(c);
-      return pump();
-    }
-    // Written, or being written: the exchange is cut short, and the pace of
-    // this upstream is no longer one to pipeline at.
-    pace = std::max<steady::duration>(pace.value_or(steady::duration::zero()), p->req.timeout);
-    break_connection(c, "closed before the reply: the connection was closed when a request on it "
-                        "timed out",
-                     outcome::closed);
+    // An exchange in flight is cut short: complete() first, so the aborted
+    // operation's handler finds the request finished and frees its slot.
+    auto c = p->conn;
+    complete(p, reply{0, {}, "timeout", p->written}, outcome::timeout);
+    if (c)
+      c->close();
   }
 
   void complete(const pending_ptr& p, reply r, outcome how) {
@@ -611,43 +415,30 @@ struct client::impl : std::enable_shared_from_this<impl> {
       health.answered();
   }
 
-  // `c` is closed and its slot freed.
-  void retire(const connection_ptr& c) {
-    c->dead = true;
-    c->close();
-    forget(c);
-  }
-
-  void forget(const connection_ptr& c) {
-    auto at = std::find(busy.begin(), busy.end(), c);
-    if (at != busy.end()) {
-      *at = std::move(busy.back());
-      busy.pop_back();
-    }
-  }
-
-  // `c` carries nothing more: it waits idle for the next request.
-  void release(const connection_ptr& c) {
-    forget(c);
-    if (c->tcp().socket().is_open()) {
+  void release(connection_ptr c, bool keep) {
+    --active;
+    if (keep && c->tcp().socket().is_open()) {
       c->idle_since = steady::now();
-      idle.push_back(c);
+      idle.push_back(std::move(c));
     }
     pump();
   }
 
-  // Hands freed connections, and room on them, to the oldest waiting
-  // requests.
+  // Hands freed connections to the oldest waiting requests.
   void pump() {
     while (!queue.empty()) {
-      auto c = place();
-      if (!c)
-        return;
+      auto c = take_idle();
+      if (!c) {
+        if (active >= options.max_connections)
+          return;
+        ++active;
+        c = std::make_shared<connection>(ioc, tls.get());
+      }
       auto p = std::move(queue.front());
       queue.pop_front();
       p->queued.reset();
       queued_count = queue.size();
-      assign(std::move(p), std::move(c));
+      start(std::move(p), std::move(c));
     }
   }
 
@@ -658,15 +449,10 @@ struct client::impl : std::enable_shared_from_this<impl> {
   std::unique_ptr<ssl::context> tls;
   tcp::resolver resolver{ioc};
   std::vector<connection_ptr> idle;
-  /// Connections carrying requests, or being opened for them.
-  std::vector<connection_ptr> busy;
   std::list<pending_ptr> queue;
-  /// The upstream's recent time to answer one request (a moving average),
-  /// once measured.
-  std::optional<steady::duration> pace;
+  std::size_t active = 0;
   std::atomic<std::size_t> queued_count{0};
   metrics::counter* outcomes[outcome_count] = {};
-  metrics::counter* pipelined = nullptr;
   std::string last_tls_failure;
   steady::time_point last_tls_log;
   reachability health;

@@ -42,16 +42,6 @@ struct client_options {
   /// servers drop idle connections, and a request written into one already
   /// dropped is a request in doubt.
   std::chrono::milliseconds max_idle{4000};
-  /// HTTP/1.1 pipelining: requests on one connection before the first is
-  /// answered, at most (1: none). A request that finds no idle connection
-  /// and no room for a new one, and would wait in the queue, joins the
-  /// connection in use with the fewest requests instead, while the upstream
-  /// answers at a measured pace that would answer everything ahead of it
-  /// within `pipeline_budget`. Requests on a connection not yet written
-  /// leave together in one write, and answers that arrive together are
-  /// read together.
-  std::size_t pipeline = 1;
-  std::chrono::microseconds pipeline_budget{5000};
   /// Largest response body accepted.
   std::size_t body_limit = 4 * 1024 * 1024;
   tls_options tls;
@@ -79,20 +69,15 @@ struct request {
 ///
 /// Every request ends in exactly one callback, on the client's io thread
 /// (the callback must not block), by its deadline at the latest. A request
-/// is sent at most once, with these exceptions: one whose write failed on a
+/// is sent at most once, with one exception: one whose write failed on a
 /// reused keep-alive connection (so the upstream cannot have read it whole)
 /// is written again on a fresh connection, as is a GET whose answer was lost
-/// on one; one pipelined on a connection lost before it was written goes on
-/// another. A POST that was written whole is never sent again: the caller
-/// decides, under its idempotency key (`reply::sent` tells it). A
-/// connection lost, or cut at a request's deadline, with several requests
-/// written on it leaves each of them in doubt.
+/// on one. A POST that was written whole is never sent again: the caller
+/// decides, under its idempotency key (`reply::sent` tells it).
 ///
 /// Metrics (`upstream` label = options.name): `ap_upstream_requests_total
 /// {upstream, outcome}` (answered, queue_full, timeout, connect, tls, closed),
-/// `ap_upstream_queue_depth{upstream}`, `ap_upstream_reachable{upstream}`,
-/// and with pipelining `ap_upstream_pipelined_total{upstream}` (requests put
-/// behind others on a connection).
+/// `ap_upstream_queue_depth{upstream}`, `ap_upstream_reachable{upstream}`.
 /// When a request finds the upstream unreachable (no answer, or a 5xx) after
 /// one was answered, or the first time, one warning says so and why; the
 /// next answer logs its recovery (see `reachability`).

@@ -254,33 +254,6 @@ BOOST_AUTO_TEST_CASE(events_sent_together_are_answered_together_in_order) {
   BOOST_TEST(text.find(R"(ap_kernel_calls_total{call="audit",outcome="refused"} 1)") != std::string::npos);
 }
 
-// Once the Kernel has answered, the events of one call that find every
-// connection busy go pipelined on them (KERNEL_PIPELINE) instead of
-// waiting, each still answered for itself; with pipelining off, they wait.
-BOOST_AUTO_TEST_CASE(events_beyond_the_connections_are_pipelined_to_a_kernel_that_answers) {
-  for (std::size_t depth : {8u, 1u}) {
-    auto kc = kernel_at(port);
-    kc.max_connections = 2;
-    kc.pipeline = depth;
-    kc.pipeline_budget = 10s;  // whatever this machine's pace
-    client_under_test t{kc};
-    BOOST_REQUIRE(t.submit("ok"));
-    auto answers = t.submit_all({"ok", "reject", "ok", "ok", "ok", "ok"});
-    BOOST_REQUIRE(answers);
-    BOOST_REQUIRE(answers->size() == 6u);
-    BOOST_TEST(!(*answers)[0].error);
-    BOOST_TEST(error_upstream_status((*answers)[1].error) == 400);
-    for (std::size_t k = 2; k < 6; ++k)
-      BOOST_TEST(!(*answers)[k].error, k);
-    auto text = t.reg.render();
-    if (depth > 1)
-      BOOST_TEST(text.find(R"(ap_upstream_pipelined_total{upstream="kernel"} 4)") != std::string::npos,
-                 text);
-    else
-      BOOST_TEST(text.find("ap_upstream_pipelined_total") == std::string::npos);
-  }
-}
-
 // The answer to a call waits for its slowest request, and says when each
 // reply arrived: the fast one's time is its own.
 BOOST_AUTO_TEST_CASE(each_answer_says_when_its_reply_arrived) {

@@ -19,19 +19,14 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 /// A server whose answers the test scripts through the X-Script header:
-/// "ok" (answers at once with the request's X-Seq), "slow" (the same after
-/// 100 ms), "silent" (never answers), "reset" (carries the request out,
-/// then resets the connection instead of answering). While `stalled`, it
-/// accepts and reads every request and answers none: a Kernel that hangs.
-/// Like most servers, it reads a connection's next request only once the
-/// one before is answered.
+/// "ok", "silent" (never answers), "reset" (carries the request out, then
+/// resets the connection instead of answering). While `stalled`, it accepts
+/// and reads every request and answers none: a Kernel that hangs.
 struct scripted_upstream : test::local_server {
   std::atomic<bool> stalled{false};
   std::mutex mutex;
   /// The X-Seq header of every request read, in order.
   std::vector<std::string> received;
-  /// The answers of "slow" requests, on their way.
-  std::vector<std::thread> delayed;
 
   scripted_upstream() {
     for (const char* method : {"GET", "POST"})
@@ -49,25 +44,12 @@ struct scripted_upstream : test::local_server {
                      r.reset = true;
                      return reply(std::move(r));
                    }
-                   auto answer = http::json_response(200, R"({"seq":")" + std::string{req.header("x-seq")} + "\"}");
-                   if (script == "slow") {
-                     std::lock_guard<std::mutex> guard{mutex};
-                     delayed.emplace_back([reply, answer]() mutable {
-                       std::this_thread::sleep_for(100ms);
-                       reply(std::move(answer));
-                     });
-                     return;
-                   }
-                   reply(std::move(answer));
+                   reply(http::json_response(200, R"({"ok":true})"));
                  });
     start();
   }
   // Stops before the members the handlers use are gone.
-  ~scripted_upstream() {
-    for (auto& t : delayed)
-      t.join();
-    stop();
-  }
+  ~scripted_upstream() { stop(); }
 
   std::vector<std::string> seen() {
     std::lock_guard<std::mutex> guard{mutex};
@@ -106,31 +88,6 @@ upstream::client_options options(metrics::registry* registry = nullptr,
   o.max_queue = queue;
   o.registry = registry;
   return o;
-}
-
-/// Up to `depth` requests on a connection, whatever the upstream's pace
-/// (unless said otherwise).
-upstream::client_options pipelined(std::size_t connections, std::size_t depth = 8,
-                                   std::chrono::microseconds budget = 10s) {
-  auto o = options(nullptr, connections);
-  o.pipeline = depth;
-  o.pipeline_budget = budget;
-  return o;
-}
-
-/// Sends `requests` in one hand-over and waits for every reply, in order.
-std::vector<upstream::reply> call_all(upstream::client& c, std::vector<upstream::request> requests) {
-  std::vector<std::promise<upstream::reply>> promises(requests.size());
-  std::vector<std::pair<upstream::request, upstream::client::callback>> calls;
-  for (std::size_t k = 0; k < requests.size(); ++k)
-    calls.emplace_back(std::move(requests[k]), [&promises, k](upstream::reply r) {
-      promises[k].set_value(std::move(r));
-    });
-  c.send_all(std::move(calls));
-  std::vector<upstream::reply> replies;
-  for (auto& p : promises)
-    replies.push_back(p.get_future().get());
-  return replies;
 }
 
 double series(metrics::registry& r, const std::string& text) {
@@ -259,18 +216,14 @@ BOOST_AUTO_TEST_CASE(a_hanging_upstream_bounds_the_queue_and_stale_requests_neve
   std::vector<std::future<ending>> endings;
   for (auto& p : promises)
     endings.push_back(p.get_future());
-  // In one hand-over, so that all share one deadline: sent one by one, a
-  // waiting request whose deadline falls a moment after the first two's
-  // could meet a connection freed by their expiry, and rightly go out.
-  std::vector<std::pair<upstream::request, upstream::client::callback>> calls;
-  auto sent_at = steady::now();
-  for (int i = 0; i < 8; ++i)
-    calls.emplace_back(make("POST", std::to_string(i), "ok", timeout),
-                       [&promises, i, sent_at](upstream::reply r) {
-                         promises[static_cast<std::size_t>(i)].set_value(
-                           {std::move(r), steady::now() - sent_at});
-                       });
-  client.send_all(std::move(calls));
+  for (int i = 0; i < 8; ++i) {
+    auto sent_at = steady::now();
+    client.send(make("POST", std::to_string(i), "ok", timeout),
+                [&promises, i, sent_at](upstream::reply r) {
+                  promises[static_cast<std::size_t>(i)].set_value(
+                    {std::move(r), steady::now() - sent_at});
+                });
+  }
   std::vector<ending> got;
   for (auto& f : endings)
     got.push_back(f.get());
@@ -302,140 +255,6 @@ BOOST_AUTO_TEST_CASE(a_hanging_upstream_bounds_the_queue_and_stale_requests_neve
   BOOST_TEST(call(client, make("POST", "fresh")).status == 200);
   std::this_thread::sleep_for(300ms);
   BOOST_TEST(seen() == (std::vector<std::string>{"0", "1", "fresh"}),
-             boost::test_tools::per_element());
-}
-
-// Pipelining (HTTP/1.1): a request that would wait for a connection goes
-// on one in use instead, the fewest requests on it first, and each gets its
-// own answer, in order.
-BOOST_AUTO_TEST_CASE(requests_beyond_the_pool_are_pipelined_instead_of_waiting) {
-  metrics::registry reg;
-  auto o = pipelined(2);
-  o.registry = &reg;
-  upstream::client client{where(), o};
-  // The first answer measures the upstream's pace: nothing is pipelined
-  // before.
-  BOOST_TEST(call(client, make("POST", "w")).status == 200);
-  std::vector<upstream::request> batch;
-  for (int i = 0; i < 8; ++i)
-    batch.push_back(make("POST", std::to_string(i)));
-  auto replies = call_all(client, std::move(batch));
-  for (int i = 0; i < 8; ++i) {
-    BOOST_TEST(replies[i].status == 200, i);
-    BOOST_TEST(replies[i].body == R"({"seq":")" + std::to_string(i) + "\"}", i);
-  }
-  // Two connections, four requests on each: three behind another on each.
-  BOOST_TEST(connections() == 2u);
-  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 6);
-  BOOST_TEST(seen().size() == 9u);
-}
-
-// Rounds of a hundred requests on two connections, fifty deep: every
-// answer reaches its own request. (How fast is the benchmarks' business:
-// with Nagle's algorithm on the server's sockets, which the service's own
-// HTTP server, the kernel mock's, now turns off, the reply to a pipelined
-// request waited for the client's delayed acknowledgement of the one
-// before; docs/performance.md has the numbers.)
-BOOST_AUTO_TEST_CASE(rounds_of_deep_pipelines_are_answered_each_to_its_own_request) {
-  metrics::registry reg;
-  auto o = pipelined(2, 50);
-  o.registry = &reg;
-  upstream::client client{where(), o};
-  BOOST_TEST(call(client, make("POST", "w")).status == 200);
-  for (int round = 0; round < 10; ++round) {
-    std::vector<upstream::request> batch;
-    for (int i = 0; i < 100; ++i)
-      batch.push_back(make("POST", std::to_string(round * 100 + i)));
-    auto replies = call_all(client, std::move(batch));
-    for (int i = 0; i < 100; ++i)
-      BOOST_TEST(replies[i].body == R"({"seq":")" + std::to_string(round * 100 + i) + "\"}", i);
-  }
-  BOOST_TEST(connections() == 2u);
-  // Most went behind others (how many depends on when the second
-  // connection is ready).
-  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") >= 500);
-}
-
-BOOST_AUTO_TEST_CASE(a_slow_upstream_gets_no_request_behind_another) {
-  // 100 ms an answer: requests behind another would wait for it, so they
-  // wait in the queue for the first connection free instead.
-  metrics::registry reg;
-  auto o = pipelined(1, 8, 5ms);
-  o.registry = &reg;
-  upstream::client client{where(), o};
-  BOOST_TEST(call(client, make("POST", "w", "slow")).status == 200);
-  std::vector<upstream::request> batch;
-  for (int i = 0; i < 3; ++i)
-    batch.push_back(make("POST", std::to_string(i), "slow"));
-  for (const auto& r : call_all(client, std::move(batch)))
-    BOOST_TEST(r.status == 200);
-  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 0);
-}
-
-BOOST_AUTO_TEST_CASE(a_connection_lost_under_a_pipeline_leaves_what_was_written_in_doubt) {
-  upstream::client client{where(), pipelined(1)};
-  BOOST_TEST(call(client, make("POST", "w")).status == 200);
-  // All four are written in one write; the server answers the first, reads
-  // the second and resets the connection, never reading the last two.
-  auto replies = call_all(client, {make("POST", "0"), make("POST", "1", "reset"),
-                                   make("POST", "2"), make("POST", "3")});
-  BOOST_TEST(replies[0].status == 200);
-  for (int i = 1; i < 4; ++i) {
-    // Written whole, so in doubt: the caller's to send again under its
-    // idempotency key, not the client's.
-    BOOST_TEST(replies[i].status == 0, i);
-    BOOST_TEST(replies[i].sent, i);
-    BOOST_TEST(replies[i].error.rfind("closed before the reply", 0) == 0u, replies[i].error);
-  }
-  BOOST_TEST(call(client, make("POST", "after")).status == 200);
-  std::this_thread::sleep_for(100ms);
-  BOOST_TEST(seen() == (std::vector<std::string>{"w", "0", "1", "after"}),
-             boost::test_tools::per_element());
-}
-
-BOOST_AUTO_TEST_CASE(requests_waiting_behind_a_full_pipeline_go_on_a_fresh_connection) {
-  // One connection, two requests on it at most: the other two wait in the
-  // queue, and go on a new connection when the first is lost.
-  upstream::client client{where(), pipelined(1, 2)};
-  BOOST_TEST(call(client, make("POST", "w")).status == 200);
-  auto replies = call_all(client, {make("POST", "0"), make("POST", "1", "reset"),
-                                   make("POST", "2"), make("POST", "3")});
-  BOOST_TEST(replies[0].status == 200);
-  BOOST_TEST(replies[1].status == 0);
-  BOOST_TEST(replies[1].sent);
-  BOOST_TEST(replies[2].status == 200);
-  BOOST_TEST(replies[3].status == 200);
-  BOOST_TEST(connections() == 2u);
-  BOOST_TEST(seen() == (std::vector<std::string>{"w", "0", "1", "2", "3"}),
-             boost::test_tools::per_element());
-}
-
-BOOST_AUTO_TEST_CASE(a_deadline_on_a_pipeline_cuts_it_and_ends_pipelining_until_the_pace_recovers) {
-  // A budget a busy machine's answers stay well within, and a timed-out
-  // request's 300 ms does not.
-  metrics::registry reg;
-  auto o = pipelined(1, 8, 100ms);
-  o.registry = &reg;
-  upstream::client client{where(), o};
-  BOOST_TEST(call(client, make("POST", "w")).status == 200);
-  auto start = steady::now();
-  auto replies = call_all(client, {make("POST", "0", "silent", 300ms), make("POST", "1")});
-  BOOST_TEST((steady::now() - start < 1s));
-  BOOST_TEST(replies[0].error == "timeout");
-  BOOST_TEST(replies[0].sent);
-  // Behind it on the connection cut at its deadline: written, unanswered.
-  BOOST_TEST(replies[1].status == 0);
-  BOOST_TEST(replies[1].sent);
-  BOOST_TEST(replies[1].error.rfind("closed before the reply", 0) == 0u, replies[1].error);
-  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 1);
-  // An upstream that let a request time out is not one to pipeline to
-  // until answers bring its pace back: three at once wait for the one
-  // connection in turn.
-  BOOST_TEST(call(client, make("POST", "x")).status == 200);
-  for (const auto& r : call_all(client, {make("POST", "2"), make("POST", "3"), make("POST", "4")}))
-    BOOST_TEST(r.status == 200);
-  BOOST_TEST(series(reg, R"(ap_upstream_pipelined_total{upstream="test"})") == 1);
-  BOOST_TEST(seen() == (std::vector<std::string>{"w", "0", "x", "2", "3", "4"}),
              boost::test_tools::per_element());
 }
 

@@ -77,20 +77,6 @@ BOOST_AUTO_TEST_CASE(invalid_numbers_are_named) {
   BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_DB_POOL_SIZE"));
 }
 
-BOOST_AUTO_TEST_CASE(kernel_pipeline_defaults_to_eight_and_is_bounded) {
-  auto r = load_config(env_of({}));
-  BOOST_REQUIRE(r.config);
-  BOOST_TEST(r.config->kernel_pipeline == 8u);
-  r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_PIPELINE", "1"}}));
-  BOOST_REQUIRE(r.config);
-  BOOST_TEST(r.config->kernel_pipeline == 1u);
-  for (auto bad : {"0", "65", "x"}) {
-    r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_PIPELINE", bad}}));
-    BOOST_TEST(!r.config, bad);
-    BOOST_TEST(mentions(r.problems, "ARTIFACT_PUBLISHER_KERNEL_PIPELINE"), bad);
-  }
-}
-
 BOOST_AUTO_TEST_CASE(actor_threads_default_to_one_and_are_bounded) {
   auto r = load_config(env_of({}));
   BOOST_REQUIRE(r.config);
