@@ -216,14 +216,18 @@ BOOST_AUTO_TEST_CASE(a_hanging_upstream_bounds_the_queue_and_stale_requests_neve
   std::vector<std::future<ending>> endings;
   for (auto& p : promises)
     endings.push_back(p.get_future());
-  for (int i = 0; i < 8; ++i) {
-    auto sent_at = steady::now();
-    client.send(make("POST", std::to_string(i), "ok", timeout),
-                [&promises, i, sent_at](upstream::reply r) {
-                  promises[static_cast<std::size_t>(i)].set_value(
-                    {std::move(r), steady::now() - sent_at});
-                });
-  }
+  // In one hand-over, so that all share one deadline: sent one by one, a
+  // waiting request whose deadline falls a moment after the first two's
+  // could meet a connection freed by their expiry, and rightly go out.
+  std::vector<std::pair<upstream::request, upstream::client::callback>> calls;
+  auto sent_at = steady::now();
+  for (int i = 0; i < 8; ++i)
+    calls.emplace_back(make("POST", std::to_string(i), "ok", timeout),
+                       [&promises, i, sent_at](upstream::reply r) {
+                         promises[static_cast<std::size_t>(i)].set_value(
+                           {std::move(r), steady::now() - sent_at});
+                       });
+  client.send_all(std::move(calls));
   std::vector<ending> got;
   for (auto& f : endings)
     got.push_back(f.get());
