@@ -7,9 +7,13 @@
 # seconds, and reads from /proc the CPU the service, its PostgreSQL (the
 # postmaster, every process under it, and those it reaped during the step)
 # and the kernel mock used over the step, and the context switches of the
-# service's threads, divided by the checkouts answered meanwhile; then
-# everything stops, the page cache is written back, and the next step runs
-# the other build.
+# service's threads, divided by the checkouts answered meanwhile, with
+# PostgreSQL's CPU also split by kind of process (its backends, WAL writer,
+# checkpointer, autovacuum, ...); reads the audit outbox as the step left
+# it (events undelivered, and the lag of the step's events delivered), since
+# CPU saved by leaving the outbox behind is not saved; then everything
+# stops, the page cache is written back, and the next step runs the other
+# build.
 #
 # bench/checkout.sh runs each build once, one after the other, and this
 # host drifts by 5-10 % within minutes, more than the changes of a few
@@ -63,6 +67,27 @@ ticks() {  # PID [tree]
     | awk '{s += $1} END {printf "%d", s}'
 }
 
+# CPU time (clock ticks) of each process under PostgreSQL's postmaster, by
+# kind: "PID KIND TICKS" lines, KIND a word from its title (backend for the
+# service's connections, walwriter, checkpointer, autovacuum, ...), and the
+# postmaster's own time with what it reaped as "postmaster".
+pg_ticks_by_kind() {  # POSTMASTER
+  awk '{printf "%s postmaster %d\n", $1, $14 + $15 + $16 + $17}' "/proc/$1/stat"
+  local p title kind
+  for p in $(pgrep -P "$1" || true); do
+    title=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+    case $title in
+      *walwriter*) kind=walwriter ;;
+      *checkpointer*) kind=checkpointer ;;
+      *"background writer"*) kind=bgwriter ;;
+      *"autovacuum worker"*) kind=autovacuum ;;
+      *autovacuum*|*launcher*) kind=launchers ;;
+      *) kind=backend ;;
+    esac
+    awk -v p="$p" -v k="$kind" '{printf "%s %s %d\n", p, k, $14 + $15}' "/proc/$p/stat" 2>/dev/null || true
+  done
+}
+
 # Context switches, voluntary and not, of every thread of a process so far.
 switches() {  # PID
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {printf "%d", s}'
@@ -84,13 +109,25 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
   local threads=$(( connections < 2 ? 1 : 2 ))
   wrk -t"$threads" -c"$connections" -d3s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
 
-  local s0 p0 k0 c0 x0 s1 p1 k1 c1 x1 line
+  local s0 p0 k0 c0 x0 s1 p1 k1 c1 x1 line since outbox
+  since=$(bench_psql "$db_url" -c "SELECT now()")
+  pg_ticks_by_kind "$postmaster" >"$work/pg-kinds-0"
   s0=$(ticks "$service"); p0=$(ticks "$postmaster" tree); k0=$(ticks "$kernel"); x0=$(switches "$service")
   c0=$(bench_checkouts_total "$port")
   line=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --timeout 10s -s bench/checkout.lua \
            "http://127.0.0.1:$port" | grep '^RESULT')
   s1=$(ticks "$service"); p1=$(ticks "$postmaster" tree); k1=$(ticks "$kernel"); x1=$(switches "$service")
   c1=$(bench_checkouts_total "$port")
+  pg_ticks_by_kind "$postmaster" >"$work/pg-kinds-1"
+  # The audit outbox as the step left it: events still undelivered, and the
+  # lag (receipt kept - event queued) of the step's events delivered. CPU
+  # per checkout means nothing if the outbox fell behind: the work was left
+  # for later.
+  outbox=$(bench_psql "$db_url" -F ' ' -c "
+    SELECT (SELECT count(*) FROM audit_outbox WHERE delivered_at IS NULL),
+           coalesce(round((percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) * 1000)::numeric, 1), 0)
+    FROM (SELECT extract(epoch FROM received_at - queued_at) AS lag FROM audit_receipts
+          WHERE queued_at >= '$since') l")
   kill "$service" "$kernel" 2>/dev/null || true
   wait "$service" "$kernel" 2>/dev/null || true
   scripts/pg.sh stop "$work/pg-$label" >/dev/null
@@ -98,13 +135,27 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
 
   awk -v l="$label" -v n="$n" -v rps="$(bench_result "$line" rps)" \
       -v p99="$(bench_result "$line" p99_ms)" -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) \
-      -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v x=$((x1 - x0)) -v out="$work/results" 'BEGIN {
+      -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v x=$((x1 - x0)) \
+      -v pending="${outbox% *}" -v lag="${outbox#* }" -v out="$work/results" 'BEGIN {
     if (c <= 0) { print "step " n " " l ": no checkouts answered" > "/dev/stderr"; exit 1 }
     ms = 1000 / hz / c
-    printf "step %2d %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  kernel-mock %.3f  service switches %.2f\n",
-      n, l, rps, p99, s * ms, p * ms, (s + p) * ms, k * ms, x / c
-    printf "%s %d %d %.1f %.4f %.4f %.4f %.3f\n", l, n, rps, p99, s * ms, p * ms, k * ms, x / c >> out
+    printf "step %2d %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  kernel-mock %.3f  service switches %.2f  audit lag p99 %.1f ms, %d pending\n",
+      n, l, rps, p99, s * ms, p * ms, (s + p) * ms, k * ms, x / c, lag, pending
+    printf "%s %d %d %.1f %.4f %.4f %.4f %.3f %.1f %d %d\n", l, n, rps, p99, s * ms, p * ms, k * ms, x / c, lag, pending, c >> out
   }'
+  # PostgreSQL's CPU per checkout by kind of process. A process that ended
+  # during the step is in the postmaster's reaped time with its whole life:
+  # its time before the step is taken off there.
+  awk -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) '
+    FNR == NR { before[$1] = $3; next }
+    { d[$2] += $3 - ($1 in before ? before[$1] : 0); seen[$1] = 1 }
+    END {
+      for (p in before) if (!(p in seen)) d["postmaster"] -= before[p]
+      line = "        postgres cpu ms per checkout by process:"
+      split("backend walwriter checkpointer bgwriter autovacuum launchers postmaster", kinds, " ")
+      for (i = 1; i in kinds; i++) line = line sprintf("  %s %.3f", kinds[i], d[kinds[i]] * 1000 / hz / c)
+      print line
+    }' "$work/pg-kinds-0" "$work/pg-kinds-1"
   sleep 3
 }
 
@@ -149,20 +200,24 @@ awk -v pairs="$pairs" '
   {
     k = ++count[$1]
     rps[$1, k] = $3; p99[$1, k] = $4; svc[$1, k] = $5; pg[$1, k] = $6; both[$1, k] = $5 + $6
-    sw[$1, k] = $8
+    sw[$1, k] = $8; lag[$1, k] = $9
+    # Behind: more events undelivered at the end than half a second of them.
+    if ($10 > $3) behind = behind sprintf(" %d (%s, %d pending)", $2, $1, $10)
     in_pair[int(($2 + 1) / 2), $1] = $5 + $6
   }
   END {
     for (b = 1; b <= 2; b++) {
       l = b == 1 ? "baseline" : "current"
-      delete r; delete q; delete s; delete g; delete t; delete w
+      delete r; delete q; delete s; delete g; delete t; delete w; delete a
       for (i = 1; i <= count[l]; i++) {
         r[i] = rps[l, i]; q[i] = p99[l, i]; s[i] = svc[l, i]; g[i] = pg[l, i]; t[i] = both[l, i]
-        w[i] = sw[l, i] }
+        w[i] = sw[l, i]; a[i] = lag[l, i] }
       together[l] = median(t, count[l])
-      printf "median %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  service switches %.2f\n",
-        l, median(r, count[l]), median(q, count[l]), median(s, count[l]), median(g, count[l]), together[l], median(w, count[l])
+      printf "median %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  service switches %.2f  audit lag p99 %.1f ms\n",
+        l, median(r, count[l]), median(q, count[l]), median(s, count[l]), median(g, count[l]), together[l], median(w, count[l]), median(a, count[l])
     }
+    if (behind != "")
+      printf "the audit outbox fell behind in steps%s: their CPU per checkout leaves work undone\n", behind
     favoured = 0
     for (i = 1; i <= pairs; i++) {
       d[i] = in_pair[i, "current"] - in_pair[i, "baseline"]
