@@ -561,8 +561,8 @@ void server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
   // A reply goes out as soon as it is written: with Nagle's algorithm, the
   // reply to a pipelined request would wait for the client to acknowledge
   // the reply before it, up to its delayed-acknowledgement timer (40 ms).
-  beast::error_code no_delay_failed;
-  socket.set_option(tcp::no_delay(true), no_delay_failed);
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
   std::shared_ptr<session_base> s;
   if (auto ctx = current_tls())
     s = std::make_shared<session<tls_stream>>(std::move(socket), std::move(ctx), shared_from_this());
