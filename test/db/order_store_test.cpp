@@ -751,6 +751,17 @@ BOOST_AUTO_TEST_CASE(settled_receipts_are_kept_with_their_order_and_outlive_the_
   settle_outbox(db, {{completed.event_id, true, "kae_1", 2, receipt(completed, std::string(64, 'b')), 0, {}}});
   BOOST_TEST(count("audit_receipts") == "2");
   BOOST_TEST(shown() == R"({"receipts":[)" + first + R"(],"status":"pending"})");
+  // An event queued again after its receipt was kept (an operator's
+  // re-queue, a restored backup of the outbox) is settled too: it leaves
+  // the outbox, the settle does not fail on the receipt already there, and
+  // the first receipt stays.
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, order_id, payload)"
+          " VALUES ($1, 'order.completed', $2, '{}')",
+          {completed.event_id, o.order_id});
+  settle_outbox(db, {{completed.event_id, true, "kae_1", 3, receipt(completed, std::string(64, 'e')), 0, {}}});
+  BOOST_TEST(count("audit_outbox") == "1");
+  BOOST_TEST(count("audit_receipts") == "2");
+  BOOST_TEST(shown() == R"({"receipts":[)" + first + R"(],"status":"pending"})");
 
   auto second = receipt(generated, std::string(64, 'd'));
   settle_outbox(db, {{generated.event_id, true, "kae_2", 2, second, 0, {}}});
