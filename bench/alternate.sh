@@ -70,9 +70,10 @@ ticks() {  # PID [tree]
 # CPU time (clock ticks) of each process under PostgreSQL's postmaster, by
 # kind: "PID KIND TICKS" lines, KIND a word from its title (backend for the
 # service's connections, walwriter, checkpointer, autovacuum, ...), and the
-# postmaster's own time with what it reaped as "postmaster".
+# postmaster's own time with what it reaped as "ended" (mostly autovacuum
+# workers that began and ended within a step, which no reading sees live).
 pg_ticks_by_kind() {  # POSTMASTER
-  awk '{printf "%s postmaster %d\n", $1, $14 + $15 + $16 + $17}' "/proc/$1/stat"
+  awk '{printf "%s ended %d\n", $1, $14 + $15 + $16 + $17}' "/proc/$1/stat"
   local p title kind
   for p in $(pgrep -P "$1" || true); do
     title=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
@@ -150,9 +151,9 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
     FNR == NR { before[$1] = $3; next }
     { d[$2] += $3 - ($1 in before ? before[$1] : 0); seen[$1] = 1 }
     END {
-      for (p in before) if (!(p in seen)) d["postmaster"] -= before[p]
+      for (p in before) if (!(p in seen)) d["ended"] -= before[p]
       line = "        postgres cpu ms per checkout by process:"
-      split("backend walwriter checkpointer bgwriter autovacuum launchers postmaster", kinds, " ")
+      split("backend walwriter checkpointer bgwriter autovacuum launchers ended", kinds, " ")
       for (i = 1; i in kinds; i++) line = line sprintf("  %s %.3f", kinds[i], d[kinds[i]] * 1000 / hz / c)
       print line
     }' "$work/pg-kinds-0" "$work/pg-kinds-1"
