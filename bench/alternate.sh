@@ -5,8 +5,8 @@
 # build's PostgreSQL, kernel mock and service, warms up for 3 s, drives
 # POST /api/checkout (bench/checkout.lua) at CONNECTIONS for DURATION
 # seconds, and reads from /proc the CPU the service, its PostgreSQL (the
-# postmaster, every process under it, and those it reaped during the step)
-# and the kernel mock used over the step, and the context switches of the
+# postmaster, every process under it, and those it reaped during the step,
+# less their time before it) and the kernel mock used over the step, and the context switches of the
 # service's threads, divided by the checkouts answered meanwhile, with
 # PostgreSQL's CPU also split by kind of process (its backends, WAL writer,
 # checkpointer, autovacuum, ...); reads the audit outbox as the step left
@@ -52,19 +52,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# CPU time (clock ticks) a process has used; with "tree", also its children,
-# those still running and those it has reaped (an autovacuum worker that
-# ended during the step counts too).
-ticks() {  # PID [tree]
-  if [ "${2:-}" != tree ]; then
-    awk '{printf "%d", $14 + $15}' "/proc/$1/stat"
-    return
-  fi
-  local children
-  mapfile -t children < <(pgrep -P "$1" || true)
-  { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"
-    for p in "${children[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done; } \
-    | awk '{s += $1} END {printf "%d", s}'
+# CPU time (clock ticks) a process has used.
+ticks() {  # PID
+  awk '{printf "%d", $14 + $15}' "/proc/$1/stat"
 }
 
 # CPU time (clock ticks) of each process under PostgreSQL's postmaster, by
@@ -110,16 +100,29 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
   local threads=$(( connections < 2 ? 1 : 2 ))
   wrk -t"$threads" -c"$connections" -d3s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
 
-  local s0 p0 k0 c0 x0 s1 p1 k1 c1 x1 line since outbox
+  local s0 k0 c0 x0 s1 k1 c1 x1 line since outbox pg
   since=$(bench_psql "$db_url" -c "SELECT now()")
   pg_ticks_by_kind "$postmaster" >"$work/pg-kinds-0"
-  s0=$(ticks "$service"); p0=$(ticks "$postmaster" tree); k0=$(ticks "$kernel"); x0=$(switches "$service")
+  s0=$(ticks "$service"); k0=$(ticks "$kernel"); x0=$(switches "$service")
   c0=$(bench_checkouts_total "$port")
   line=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --timeout 10s -s bench/checkout.lua \
            "http://127.0.0.1:$port" | grep '^RESULT')
-  s1=$(ticks "$service"); p1=$(ticks "$postmaster" tree); k1=$(ticks "$kernel"); x1=$(switches "$service")
+  s1=$(ticks "$service"); k1=$(ticks "$kernel"); x1=$(switches "$service")
   c1=$(bench_checkouts_total "$port")
   pg_ticks_by_kind "$postmaster" >"$work/pg-kinds-1"
+  # PostgreSQL's CPU over the step, whole, then by kind ("TOTAL KIND TICKS
+  # KIND TICKS ..."). A process that ended during the step is in the
+  # postmaster's reaped time with its whole life: its time before the step
+  # is taken off there.
+  pg=$(awk '
+    FNR == NR { before[$1] = $3; next }
+    { d[$2] += $3 - ($1 in before ? before[$1] : 0); seen[$1] = 1 }
+    END {
+      for (p in before) if (!(p in seen)) d["ended"] -= before[p]
+      n = split("backend walwriter checkpointer bgwriter autovacuum launchers ended", kinds, " ")
+      for (i = 1; i <= n; i++) { total += d[kinds[i]]; line = line " " kinds[i] " " d[kinds[i]] + 0 }
+      printf "%d%s", total, line
+    }' "$work/pg-kinds-0" "$work/pg-kinds-1")
   # The audit outbox as the step left it: events still undelivered, and the
   # lag (receipt kept - event queued) of the step's events delivered. CPU
   # per checkout means nothing if the outbox fell behind: the work was left
@@ -136,27 +139,18 @@ step() {  # N LABEL: one step of LABEL's build; appends "LABEL N rps p99 service
 
   awk -v l="$label" -v n="$n" -v rps="$(bench_result "$line" rps)" \
       -v p99="$(bench_result "$line" p99_ms)" -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) \
-      -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v x=$((x1 - x0)) \
+      -v s=$((s1 - s0)) -v p="${pg%% *}" -v kinds="${pg#* }" -v k=$((k1 - k0)) -v x=$((x1 - x0)) \
       -v pending="${outbox% *}" -v lag="${outbox#* }" -v out="$work/results" 'BEGIN {
     if (c <= 0) { print "step " n " " l ": no checkouts answered" > "/dev/stderr"; exit 1 }
     ms = 1000 / hz / c
     printf "step %2d %-8s %5d checkouts/s  p99 %6.1f ms  cpu ms per checkout: service %.3f  postgres %.3f  together %.3f  kernel-mock %.3f  service switches %.2f  audit lag p99 %.1f ms, %d pending\n",
       n, l, rps, p99, s * ms, p * ms, (s + p) * ms, k * ms, x / c, lag, pending
     printf "%s %d %d %.1f %.4f %.4f %.4f %.3f %.1f %d %d\n", l, n, rps, p99, s * ms, p * ms, k * ms, x / c, lag, pending, c >> out
+    line = "        postgres cpu ms per checkout by process:"
+    m = split(kinds, kv, " ")
+    for (i = 1; i < m; i += 2) line = line sprintf("  %s %.3f", kv[i], kv[i + 1] * ms)
+    print line
   }'
-  # PostgreSQL's CPU per checkout by kind of process. A process that ended
-  # during the step is in the postmaster's reaped time with its whole life:
-  # its time before the step is taken off there.
-  awk -v hz="$(getconf CLK_TCK)" -v c=$((c1 - c0)) '
-    FNR == NR { before[$1] = $3; next }
-    { d[$2] += $3 - ($1 in before ? before[$1] : 0); seen[$1] = 1 }
-    END {
-      for (p in before) if (!(p in seen)) d["ended"] -= before[p]
-      line = "        postgres cpu ms per checkout by process:"
-      split("backend walwriter checkpointer bgwriter autovacuum launchers ended", kinds, " ")
-      for (i = 1; i in kinds; i++) line = line sprintf("  %s %.3f", kinds[i], d[kinds[i]] * 1000 / hz / c)
-      print line
-    }' "$work/pg-kinds-0" "$work/pg-kinds-1"
   sleep 3
 }
 
