@@ -11,6 +11,8 @@
 #include <cryptopp/rsa.h>
 
 #include <optional>
+#include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -294,6 +296,139 @@ BOOST_AUTO_TEST_CASE(ed25519_verify_rejects_non_canonical_s) {
       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
       "4c8c7872aa064e049dbb3013fbf29380d25bf5f0595bbe24655141438e7a101b");
   BOOST_TEST(!ed25519_verify(unhex(v.public_hex), "", malleated));
+}
+
+// The verifier that keeps a table of its key's multiples answers exactly as
+// ed25519_verify: the published vectors, each kind of tampering, S + L.
+BOOST_AUTO_TEST_CASE(ed25519_verifier_checks_the_rfc8032_vectors_and_rejects_tampering) {
+  for (const auto& v : rfc8032_vectors()) {
+    BOOST_TEST_CONTEXT("RFC 8032 7.1 " << v.name) {
+      auto key = unhex(v.public_hex);
+      auto message = unhex(v.message_hex);
+      auto signature = unhex(v.signature_hex);
+      ed25519_verifier verifier{key};
+      BOOST_TEST(verifier.public_key() == key);
+      BOOST_TEST(verifier.verify(message, signature));
+      BOOST_TEST(verifier.verify(message, signature)); // the table, once built
+      if (!message.empty())
+        BOOST_TEST(!verifier.verify(flip_bit(message, 0), signature));
+      BOOST_TEST(!verifier.verify(message + "x", signature));
+      BOOST_TEST(!verifier.verify(message, flip_bit(signature, 0)));  // R
+      BOOST_TEST(!verifier.verify(message, flip_bit(signature, 40))); // S
+      BOOST_TEST(!ed25519_verifier{flip_bit(key, 0)}.verify(message, signature));
+      BOOST_TEST(!ed25519_verifier{flip_bit(key, 31, 3)}.verify(message, signature));
+      const auto& other = rfc8032_vectors()[(&v - rfc8032_vectors().data() + 1) % 3];
+      BOOST_TEST(!ed25519_verifier{unhex(other.public_hex)}.verify(message, signature));
+      BOOST_TEST(!verifier.verify(message, signature.substr(0, 63)));
+      BOOST_TEST(!verifier.verify(message, signature + '\0'));
+      BOOST_TEST(!ed25519_verifier{key.substr(0, 31)}.verify(message, signature));
+      BOOST_TEST(!ed25519_verifier{""}.verify(message, signature));
+    }
+  }
+  auto malleated = unhex(
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+      "4c8c7872aa064e049dbb3013fbf29380d25bf5f0595bbe24655141438e7a101b");
+  BOOST_TEST(!ed25519_verifier{unhex(rfc8032_vectors()[0].public_hex)}.verify("", malleated));
+}
+
+// Many keys, messages and single-bit changes: every answer the same as
+// ed25519_verify's, true for each genuine signature, false for each change.
+BOOST_AUTO_TEST_CASE(ed25519_verifier_agrees_with_ed25519_verify) {
+  std::mt19937_64 rng{20261206};
+  auto bytes = [&](std::size_t n) {
+    std::string out(n, '\0');
+    for (auto& c : out)
+      c = static_cast<char>(rng());
+    return out;
+  };
+  int genuine = 0, changed = 0;
+  for (int k = 0; k < 12; ++k) {
+    ed25519_signer signer{bytes(32)};
+    ed25519_verifier verifier{signer.public_key()};
+    for (int m = 0; m < 12; ++m) {
+      auto message = bytes(rng() % 80);
+      auto signature = signer.sign(message);
+      BOOST_TEST(verifier.verify(message, signature));
+      ++genuine;
+      for (int f = 0; f < 6; ++f) {
+        auto bit = rng() % (8 * (signature.size() + message.size()));
+        auto sig = signature;
+        auto msg = message;
+        if (bit < 8 * sig.size())
+          sig = flip_bit(sig, bit / 8, bit % 8);
+        else
+          msg = flip_bit(msg, bit / 8 - sig.size(), bit % 8);
+        BOOST_TEST_CONTEXT("key " << k << " message " << m << " bit " << bit) {
+          bool expected = ed25519_verify(signer.public_key(), msg, sig);
+          BOOST_TEST(verifier.verify(msg, sig) == expected);
+          BOOST_TEST(!expected);
+        }
+        ++changed;
+      }
+    }
+    // Without tables it is ed25519_verify itself.
+    auto message0 = bytes(20);
+    ed25519_verifier plain{signer.public_key(), false};
+    BOOST_TEST(!plain.tabled());
+    BOOST_TEST(plain.verify(message0, signer.sign(message0)));
+    BOOST_TEST(!plain.verify(message0, flip_bit(signer.sign(message0), 33)));
+    auto other = flip_bit(signer.public_key(), rng() % 32, rng() % 8);
+    auto message = bytes(32);
+    auto signature = signer.sign(message);
+    BOOST_TEST(ed25519_verifier{other}.verify(message, signature)
+               == ed25519_verify(other, message, signature));
+  }
+  BOOST_TEST(genuine == 144);
+  BOOST_TEST(changed == 864);
+}
+
+// A key that is not a curve point, or encodes its y at or above p, verifies
+// nothing; the verifier answers false rather than throwing.
+BOOST_AUTO_TEST_CASE(ed25519_verifier_refuses_keys_that_are_not_points) {
+  const auto& v = rfc8032_vectors()[0];
+  auto signature = unhex(v.signature_hex);
+  int refused = 0;
+  for (unsigned y = 2; y < 40; ++y) {
+    std::string key(32, '\0');
+    key[0] = static_cast<char>(y);
+    if (ed25519_verify(key, "", signature))
+      continue; // cannot happen for a genuine signature of another key
+    BOOST_TEST(!ed25519_verifier{key}.verify("", signature));
+    ++refused;
+  }
+  BOOST_TEST(refused == 38);
+  // y = p + 1 stands for the point y = 1 (the identity) without being its
+  // encoding. Under that key, [S]B - [k]A = [S]B for any k, so S = 1 with R
+  // = B would pass if the key were accepted.
+  auto identity_alias = unhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+  auto base = unhex("5866666666666666666666666666666666666666666666666666666666666666");
+  std::string one(32, '\0');
+  one[0] = 1;
+  BOOST_TEST(!ed25519_verifier{identity_alias}.verify("any message", base + one));
+  // The same signature under the identity's own encoding shows that the
+  // forgery itself is sound: only the key's encoding refuses it.
+  std::string identity(32, '\0');
+  identity[0] = 1;
+  BOOST_TEST(ed25519_verifier{identity}.verify("any message", base + one));
+  BOOST_TEST(ed25519_verify(identity, "any message", base + one));
+}
+
+// Copies share one table, built once, from whichever thread verifies first.
+BOOST_AUTO_TEST_CASE(ed25519_verifier_is_shared_by_copies_and_threads) {
+  const auto& v = rfc8032_vectors()[2];
+  ed25519_verifier verifier{unhex(v.public_hex)};
+  auto message = unhex(v.message_hex);
+  auto signature = unhex(v.signature_hex);
+  std::vector<int> ok(4, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i, copy = verifier] {
+      for (int n = 0; n < 5; ++n)
+        ok[i] += copy.verify(message, signature) && !copy.verify(message, flip_bit(signature, 1));
+    });
+  for (auto& t : threads)
+    t.join();
+  BOOST_TEST(ok == std::vector<int>(4, 5), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(ed25519_sign_verify_round_trip_and_seed_size) {
