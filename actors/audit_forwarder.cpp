@@ -297,8 +297,17 @@ void read_keys(const context& ctx) {
     .then(
       [ctx](std::vector<kernel::signer_key>& keys) {
         // The keys published now replace those read before: a key the
-        // Kernel withdrew no longer vouches for a receipt.
-        ctx.self->state.signer_keys = domain::keys_by_signer(keys);
+        // Kernel withdrew no longer vouches for a receipt. A key published
+        // again under its signer keeps the tables it has built.
+        auto fresh = domain::keys_by_signer(keys);
+        auto& held = ctx.self->state.signer_keys;
+        for (auto& [signer, verifier] : fresh) {
+          auto before = held.find(signer);
+          if (before != held.end() && before->second == verifier
+              && before->second.tabled() == verifier.tabled())
+            verifier = before->second;
+        }
+        held = std::move(fresh);
         keys_read_done(ctx, true);
       },
       [ctx](caf::error& e) {

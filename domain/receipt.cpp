@@ -63,7 +63,7 @@ receipt_check check_receipt(const kernel::audit_ack& receipt, std::string_view e
   auto key = keys.find(receipt.signer_id);
   if (key == keys.end())
     return receipt_check::unknown_signer;
-  if (!crypto::ed25519_verify(key->second, *crypto::hex_decode(receipt.hash), *signature))
+  if (!key->second.verify(*crypto::hex_decode(receipt.hash), *signature))
     return receipt_check::bad_signature;
   return receipt_check::ok;
 }
@@ -134,8 +134,15 @@ std::optional<std::vector<kernel::signer_key>> parse_kernel_keys(std::string_vie
 
 signer_keys keys_by_signer(const std::vector<kernel::signer_key>& keys) {
   signer_keys out;
-  for (const auto& k : keys)
-    out[k.signer_id] = k.public_key;
+  // A Kernel publishes a few keys; each one that signs a receipt builds
+  // tables of 165 KB, so only the first few published may, and a document
+  // listing thousands cannot make the forwarder hold hundreds of megabytes.
+  constexpr std::size_t tabled_keys = 8;
+  for (const auto& k : keys) {
+    auto held = out.find(k.signer_id);
+    bool tabled = held != out.end() ? held->second.tabled() : out.size() < tabled_keys;
+    out.insert_or_assign(k.signer_id, crypto::ed25519_verifier{k.public_key, tabled});
+  }
   return out;
 }
 

@@ -15,6 +15,7 @@
 
 #include <rapidjson/document.h>
 
+#include "core/crypto.hpp"
 #include "domain/order.hpp"
 #include "kernel/messages.hpp"
 
@@ -47,8 +48,9 @@ inline constexpr receipt_check receipt_failures[] = {
 /// "unknown_signer" or "bad_signature".
 const char* to_string(receipt_check c);
 
-/// The Kernel's published keys: signer id → raw 32-byte Ed25519 key.
-using signer_keys = std::map<std::string, std::string>;
+/// The Kernel's published keys: signer id → its Ed25519 key, which keeps
+/// the tables that make checking many receipts under it cheap.
+using signer_keys = std::map<std::string, crypto::ed25519_verifier>;
 
 /// The hash of SPEC §6: lower-case hex SHA-256 of the payload's bytes
 /// followed by the 32 bytes that `prev_hash` hex-encodes (nothing when it is
@@ -84,7 +86,9 @@ std::optional<audit_receipt> receipt_from_json(const rapidjson::Value& v);
 /// is not such a document at all.
 std::optional<std::vector<kernel::signer_key>> parse_kernel_keys(std::string_view text);
 
-/// The keys by signer id (the last one wins for a repeated id).
+/// The keys by signer id (the last one wins for a repeated id). The first
+/// eight distinct signers keep tables for fast checks; the others check as
+/// ed25519_verify does.
 signer_keys keys_by_signer(const std::vector<kernel::signer_key>& keys);
 
 /// What `GET /api/checkout/{id}` answers for a stored order: its stored

@@ -539,7 +539,7 @@ BOOST_AUTO_TEST_CASE(a_delivered_event_keeps_its_receipt_which_verifies_under_th
   BOOST_TEST(receipt->ack.event_id == "evt_r");
   BOOST_TEST(receipt->ack.kernel_id == log->events()[0].id);
   BOOST_TEST(domain::to_string(domain::check_receipt(receipt->ack, "evt_r", (*rows)[0].row.payload,
-                                                     {{log->signer_id(), log->public_key()}}))
+                                                     {{log->signer_id(), crypto::ed25519_verifier{log->public_key()}}}))
              == "ok");
   // The keys were read once, at the start, before any receipt needed them.
   BOOST_TEST(faults->key_reads == 1);

@@ -172,7 +172,7 @@ BOOST_AUTO_TEST_CASE(a_delivered_order_shows_receipts_that_verify_under_the_kern
     if (!receipt->ack.prev_hash.empty())
       input += *crypto::hex_decode(receipt->ack.prev_hash);
     BOOST_TEST(crypto::sha256_hex(input) == receipt->ack.hash);
-    BOOST_TEST(crypto::ed25519_verify(by_signer.at(receipt->ack.signer_id),
+    BOOST_TEST(crypto::ed25519_verify(by_signer.at(receipt->ack.signer_id).public_key(),
                                       *crypto::hex_decode(receipt->ack.hash),
                                       *crypto::base64_decode(receipt->ack.signature)));
     // The Kernel's own record of the event says the same.
