@@ -1,4 +1,5 @@
 #include "core/crypto.hpp"
+#include "core/ed25519_scalar.hpp"
 
 #include <cerrno>
 #include <cstdint>
@@ -190,24 +191,6 @@ CryptoPP::RSA::PrivateKey load_rsa_private_key(std::string_view pem) {
 
 using rsa_oaep = CryptoPP::RSAES<CryptoPP::OAEP<CryptoPP::SHA256>>;
 
-/// Whether the scalar S (the second half of an Ed25519 signature, little
-/// endian) is below the group order L = 2^252 + 27742317777372353535851937790883648493.
-/// RFC 8032 §5.1.7 requires this; Crypto++ 8.7 only checks the top three
-/// bits, so S + L would verify too and signatures would be malleable.
-bool ed25519_scalar_is_canonical(const byte* s) {
-  static constexpr byte order[32] = {
-      0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
-      0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
-  // Compare from the most significant byte. S and L are public, so a
-  // data-dependent early exit leaks nothing.
-  for (int i = 31; i >= 0; --i) {
-    if (s[i] != order[i])
-      return s[i] < order[i];
-  }
-  return false; // S == L
-}
-
 } // namespace
 
 // -- encodings ------------------------------------------------------------------
@@ -361,6 +344,22 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 // -- Ed25519 -----------------------------------------------------------------------
 
+// Crypto++ 8.7 only checks the top three bits of S, so without this S + L
+// would verify too and signatures would be malleable.
+bool detail::ed25519_scalar_is_canonical(const unsigned char* s) {
+  static constexpr byte order[32] = {
+      0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+      0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
+  // Compare from the most significant byte. S and L are public, so a
+  // data-dependent early exit leaks nothing.
+  for (int i = 31; i >= 0; --i) {
+    if (s[i] != order[i])
+      return s[i] < order[i];
+  }
+  return false; // S == L
+}
+
 struct ed25519_signer::key {
   explicit key(const byte* seed) : signer(seed) {}
   CryptoPP::ed25519Signer signer;
@@ -406,7 +405,7 @@ bool ed25519_verify(std::string_view public_key, std::string_view message,
                     std::string_view signature) {
   if (public_key.size() != ed25519_key_size || signature.size() != ed25519_signature_size)
     return false;
-  if (!ed25519_scalar_is_canonical(bytes_of(signature) + 32))
+  if (!detail::ed25519_scalar_is_canonical(bytes_of(signature) + 32))
     return false;
   try {
     CryptoPP::ed25519Verifier verifier(bytes_of(public_key));

@@ -14,6 +14,7 @@
 // xy = T/Z, on -x^2 + y^2 = 1 + d x^2 y^2; table entries are affine
 // (y+x, y-x, 2dxy).
 #include "core/crypto.hpp"
+#include "core/ed25519_scalar.hpp"
 
 #include <array>
 #include <cstring>
@@ -370,18 +371,6 @@ std::array<byte, 32> reduce_mod_order(const byte* wide) {
   return out;
 }
 
-bool scalar_is_canonical(const byte* s) {
-  static constexpr byte order[32] = {
-      0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
-      0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
-  for (int i = 31; i >= 0; --i) {
-    if (s[i] != order[i])
-      return s[i] < order[i];
-  }
-  return false;
-}
-
 } // namespace
 
 struct ed25519_verifier::tables {
@@ -399,7 +388,7 @@ bool ed25519_verifier::verify(std::string_view message, std::string_view signatu
   auto* sig = reinterpret_cast<const byte*>(signature.data());
   if (!tables_)
     return ed25519_verify(public_key_, message, signature);
-  if (!scalar_is_canonical(sig + 32))
+  if (!detail::ed25519_scalar_is_canonical(sig + 32))
     return false;
   auto& t = *tables_;
   std::call_once(t.built, [&] {

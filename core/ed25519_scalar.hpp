@@ -1,0 +1,12 @@
+#pragma once
+
+// What crypto.cpp and ed25519_verifier.cpp both check of a signature.
+
+namespace ap::crypto::detail {
+
+/// Whether the scalar S (the second half of an Ed25519 signature, 32 bytes
+/// little endian) is below the group order L = 2^252 +
+/// 27742317777372353535851937790883648493, as RFC 8032 §5.1.7 requires.
+bool ed25519_scalar_is_canonical(const unsigned char* s);
+
+} // namespace ap::crypto::detail
