@@ -4,6 +4,7 @@
 #
 # Usage: scripts/fuzz.sh [target...]
 #   targets            default: fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig fuzz_http
+#                      fuzz_ed25519
 #   FUZZ_SECONDS=30    fuzzing time per target; 0 replays only
 #   AP_BUILD_JOBS=1    parallel compile jobs
 #   FUZZ_BUILD_DIR=build-fuzz
@@ -24,7 +25,7 @@ source scripts/deps.sh
 AP_PACKAGES=(clang clang-14 libclang-rt-14-dev)
 ap_install_missing
 
-all_targets=(fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig fuzz_http)
+all_targets=(fuzz_request fuzz_canonical_json fuzz_proof fuzz_multisig fuzz_http fuzz_ed25519)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
@@ -179,7 +180,7 @@ for t in "${targets[@]}"; do
   common=(-timeout=5 -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/$t/")
   dict=()
   case $t in
-    fuzz_multisig) ;;
+    fuzz_multisig | fuzz_ed25519) ;;
     fuzz_http) dict=(-dict="$work/http.dict") ;;
     *) dict=(-dict="$work/json.dict") ;;
   esac
