@@ -79,23 +79,30 @@ private:
 bool ed25519_verify(std::string_view public_key, std::string_view message,
                     std::string_view signature);
 
-/// A public key that checks many signatures: it answers as ed25519_verify
-/// does, in well under half the time once its first verification has
-/// built a table of the key's multiples (165 KB, a few milliseconds; the
-/// base point's table, as large, is built once per process).
-/// For public data only: its time depends on the signature and the key.
-/// Copies share the table; verifying is safe from several threads.
+/// A public key that checks many signatures: once its first verification
+/// has built a table of the key's multiples (165 KB, a few milliseconds;
+/// the base point's table, as large, is built once per process), it does
+/// so in well under half the time of ed25519_verify, and answers as
+/// ed25519_verify does, except that a key it cannot use verifies nothing:
+/// one that is not 32 bytes, not the canonical encoding of a curve point
+/// (y below p, x = 0 only with its sign bit clear), or of small order
+/// (under such a key anyone can make signatures that verify, and
+/// ed25519_verify accepts them). For public data only: its time depends on
+/// the signature and the key. Copies share the table; verifying is safe
+/// from several threads.
 class ed25519_verifier {
 public:
-  /// Any bytes: a key that is not 32 bytes or not a curve point verifies
-  /// nothing. Without `tabled`, it builds no table and verifies as
-  /// ed25519_verify does, for keys too many to keep tables for.
+  /// Any bytes; decodes the key (a few microseconds). Without `tabled`, it
+  /// builds no table and verifies with ed25519_verify, for keys too many
+  /// to keep tables for; it refuses the same keys either way.
   explicit ed25519_verifier(std::string_view public_key, bool tabled = true);
+  /// Whether the key can verify anything (see above).
+  bool usable() const { return usable_; }
   /// Whether `signature` (64 bytes) is valid for `message` under the key.
   bool verify(std::string_view message, std::string_view signature) const;
   /// The raw public key it was made with.
   const std::string& public_key() const { return public_key_; }
-  /// Whether it keeps tables.
+  /// Whether it keeps tables (a usable key made with `tabled`).
   bool tabled() const { return tables_ != nullptr; }
   /// Verifiers are equal when their keys are.
   bool operator==(const ed25519_verifier& other) const { return public_key_ == other.public_key_; }
@@ -104,7 +111,8 @@ public:
 private:
   struct tables;
   std::string public_key_;
-  std::shared_ptr<tables> tables_;
+  bool usable_ = false;
+  std::shared_ptr<tables> tables_; // none when not tabled or not usable
 };
 
 // -- AES-256-GCM -------------------------------------------------------------------

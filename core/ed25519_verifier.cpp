@@ -215,8 +215,9 @@ struct niels {
 
 point identity() { return point{fe_small(0), fe_small(1), fe_small(1), fe_small(0)}; }
 
-// RFC 8032 §5.1.3. False for an encoding that is not a point or whose y is
-// not below p.
+// RFC 8032 §5.1.3. False for an encoding that is not a point, whose y is
+// not below p, or that gives x = 0 the sign of a negative x (Crypto++
+// accepts the last two; both are small-order points, refused anyway).
 bool decode_point(const byte* s, point& out) {
   fe y = from_bytes(s);
   std::array<byte, 32> canonical = to_bytes(y);
@@ -353,7 +354,7 @@ const table& base_table() {
     std::memset(encoded, 0x66, sizeof encoded);
     encoded[0] = 0x58; // y = 4/5, x even (RFC 8032 §5.1)
     point b;
-    decode_point(encoded, b);
+    decode_point(encoded, b); // a point: the base point's own encoding
     return make_table(b);
   }();
   return t;
@@ -375,31 +376,40 @@ std::array<byte, 32> reduce_mod_order(const byte* wide) {
 
 struct ed25519_verifier::tables {
   std::once_flag built;
-  bool valid = false;
   table key; // of A
 };
 
 ed25519_verifier::ed25519_verifier(std::string_view public_key, bool tabled)
-  : public_key_(public_key), tables_(tabled ? std::make_shared<tables>() : nullptr) {}
+  : public_key_(public_key) {
+  point a;
+  if (public_key_.size() != 32
+      || !decode_point(reinterpret_cast<const byte*>(public_key_.data()), a))
+    return;
+  // [8]A is the identity for the eight points of small order, and only for
+  // them: under such a key [S]B - [k]A takes at most eight values whatever
+  // the message, so anyone can make signatures that verify.
+  point eight = twice(twice(twice(a)));
+  if (is_zero(eight.x) && is_zero(eight.y - eight.z))
+    return;
+  usable_ = true;
+  if (tabled)
+    tables_ = std::make_shared<tables>();
+}
 
 bool ed25519_verifier::verify(std::string_view message, std::string_view signature) const {
-  if (public_key_.size() != 32 || signature.size() != 64)
+  if (!usable_ || signature.size() != 64)
     return false;
-  auto* sig = reinterpret_cast<const byte*>(signature.data());
   if (!tables_)
     return ed25519_verify(public_key_, message, signature);
+  auto* sig = reinterpret_cast<const byte*>(signature.data());
   if (!detail::ed25519_scalar_is_canonical(sig + 32))
     return false;
   auto& t = *tables_;
   std::call_once(t.built, [&] {
     point a;
-    if (!decode_point(reinterpret_cast<const byte*>(public_key_.data()), a))
-      return;
+    decode_point(reinterpret_cast<const byte*>(public_key_.data()), a); // usable_: it decodes
     t.key = make_table(a);
-    t.valid = true;
   });
-  if (!t.valid)
-    return false;
   byte digest[64];
   CryptoPP::SHA512 hash;
   hash.Update(sig, 32);

@@ -383,35 +383,47 @@ BOOST_AUTO_TEST_CASE(ed25519_verifier_agrees_with_ed25519_verify) {
   BOOST_TEST(changed == 864);
 }
 
-// A key that is not a curve point, or encodes its y at or above p, verifies
-// nothing; the verifier answers false rather than throwing.
-BOOST_AUTO_TEST_CASE(ed25519_verifier_refuses_keys_that_are_not_points) {
-  const auto& v = rfc8032_vectors()[0];
-  auto signature = unhex(v.signature_hex);
-  int refused = 0;
-  for (unsigned y = 2; y < 40; ++y) {
+// Keys the verifier cannot use verify nothing, tabled or not: encodings that
+// are not points, aliases with y at or above p, and points of small order,
+// under which ed25519_verify accepts signatures anyone can make.
+BOOST_AUTO_TEST_CASE(ed25519_verifier_refuses_keys_it_cannot_use) {
+  auto key_with_y = [](unsigned y) {
     std::string key(32, '\0');
     key[0] = static_cast<char>(y);
-    if (ed25519_verify(key, "", signature))
-      continue; // cannot happen for a genuine signature of another key
-    BOOST_TEST(!ed25519_verifier{key}.verify("", signature));
-    ++refused;
-  }
-  BOOST_TEST(refused == 38);
-  // y = p + 1 stands for the point y = 1 (the identity) without being its
-  // encoding. Under that key, [S]B - [k]A = [S]B for any k, so S = 1 with R
-  // = B would pass if the key were accepted.
-  auto identity_alias = unhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    return key;
+  };
+  // Whether (y^2 - 1) / (d y^2 + 1) is a square modulo p, for y below 40.
+  for (unsigned y : {3u, 4u, 5u, 6u, 9u, 10u, 14u, 15u, 16u, 39u})
+    BOOST_TEST(ed25519_verifier{key_with_y(y)}.usable(), "y = " << y << " is a point");
+  for (unsigned y : {2u, 7u, 8u, 11u, 12u, 13u, 17u, 20u, 22u, 38u})
+    BOOST_TEST(!ed25519_verifier{key_with_y(y)}.usable(), "y = " << y << " is not a point");
+  BOOST_TEST(ed25519_verifier{unhex(rfc8032_vectors()[0].public_hex)}.usable());
+  BOOST_TEST(!ed25519_verifier{std::string(31, '\x03')}.usable());
+
+  // R = B and S = 1: under a key A of small order [S]B - [k]A can be B for
+  // any message, and ed25519_verify accepts it under the identity.
   auto base = unhex("5866666666666666666666666666666666666666666666666666666666666666");
-  std::string one(32, '\0');
-  one[0] = 1;
-  BOOST_TEST(!ed25519_verifier{identity_alias}.verify("any message", base + one));
-  // The same signature under the identity's own encoding shows that the
-  // forgery itself is sound: only the key's encoding refuses it.
-  std::string identity(32, '\0');
-  identity[0] = 1;
-  BOOST_TEST(ed25519_verifier{identity}.verify("any message", base + one));
-  BOOST_TEST(ed25519_verify(identity, "any message", base + one));
+  std::string forged = base + key_with_y(1);
+  BOOST_REQUIRE(ed25519_verify(key_with_y(1), "any message", forged));
+  std::vector<std::pair<const char*, std::string>> refused = {
+    {"the identity", key_with_y(1)},
+    {"the identity, sign bit set", unhex("0100000000000000000000000000000000000000000000000000000000000080")},
+    {"the identity as y = p + 1", unhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")},
+    {"order 2 (y = -1)", unhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")},
+    {"order 2, sign bit set", unhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")},
+    {"order 4 (y = 0)", std::string(32, '\0')},
+    {"order 4, negative x", unhex("0000000000000000000000000000000000000000000000000000000000000080")},
+  };
+  for (const auto& [name, key] : refused) {
+    BOOST_TEST_CONTEXT(name) {
+      for (bool tabled : {true, false}) {
+        ed25519_verifier verifier{key, tabled};
+        BOOST_TEST(!verifier.usable());
+        BOOST_TEST(!verifier.tabled());
+        BOOST_TEST(!verifier.verify("any message", forged));
+      }
+    }
+  }
 }
 
 // Copies share one table, built once, from whichever thread verifies first.
