@@ -87,8 +87,8 @@ std::optional<audit_receipt> receipt_from_json(const rapidjson::Value& v);
 std::optional<std::vector<kernel::signer_key>> parse_kernel_keys(std::string_view text);
 
 /// The keys by signer id (the last one wins for a repeated id). The first
-/// eight distinct signers keep tables for fast checks; the others check as
-/// ed25519_verify does.
+/// eight distinct signers keep tables for fast checks; the others check
+/// without (crypto::ed25519_verifier: the same answers).
 signer_keys keys_by_signer(const std::vector<kernel::signer_key>& keys);
 
 /// What `GET /api/checkout/{id}` answers for a stored order: its stored
