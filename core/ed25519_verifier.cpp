@@ -181,6 +181,25 @@ fe invert(const fe& z) {
   return square_times(t, 5) * z11;
 }
 
+// Replaces each of `n` elements by its inverse with one inversion and three
+// multiplications each (Montgomery's trick). None may be zero, which the Z
+// of a point never is.
+void invert_all(fe* z, std::size_t n) {
+  if (n == 0)
+    return;
+  std::vector<fe> prefix(n); // prefix[i] = z[0]·…·z[i]
+  prefix[0] = z[0];
+  for (std::size_t i = 1; i < n; ++i)
+    prefix[i] = prefix[i - 1] * z[i];
+  fe inverse = invert(prefix[n - 1]); // 1/(z[0]·…·z[i]) as i falls
+  for (std::size_t i = n - 1; i > 0; --i) {
+    fe zi = inverse * prefix[i - 1];
+    inverse = inverse * z[i];
+    z[i] = zi;
+  }
+  z[0] = inverse;
+}
+
 // z^((p - 5) / 8) = z^(2^252 - 3).
 fe pow_p58(const fe& z) {
   fe z11;
@@ -244,8 +263,8 @@ bool decode_point(const byte* s, point& out) {
   return true;
 }
 
-std::array<byte, 32> encode_point(const point& p) {
-  fe zi = invert(p.z);
+// The encoding of p, given 1/Z.
+std::array<byte, 32> encode_point(const point& p, const fe& zi) {
   fe x = p.x * zi;
   auto out = to_bytes(p.y * zi);
   out[31] |= static_cast<byte>(is_negative(x) << 7);
@@ -287,8 +306,8 @@ point twice(const point& p) {
   return point{e * f, g * h, f * g, e * h};
 }
 
-niels to_niels(const point& p) {
-  fe zi = invert(p.z);
+// p as a table holds it, given 1/Z.
+niels to_niels(const point& p, const fe& zi) {
   fe x = p.x * zi, y = p.y * zi;
   return niels{y + x, y - x, x * y * k().d2};
 }
@@ -305,14 +324,18 @@ using table = std::vector<niels>;
 table make_table(point base) {
   table out;
   out.reserve(digits * multiples);
+  std::array<point, multiples> row;
+  std::array<fe, multiples> zi;
   for (int j = 0; j < digits; ++j) {
-    point multiple = base;
-    out.push_back(to_niels(multiple));
-    for (int i = 2; i <= multiples; ++i) {
-      multiple = add(multiple, base);
-      out.push_back(to_niels(multiple));
-    }
-    base = twice(multiple); // 2^window·2^(window·j)·P
+    row[0] = base;
+    for (int i = 1; i < multiples; ++i)
+      row[i] = add(row[i - 1], base);
+    for (int i = 0; i < multiples; ++i)
+      zi[i] = row[i].z;
+    invert_all(zi.data(), multiples);
+    for (int i = 0; i < multiples; ++i)
+      out.push_back(to_niels(row[i], zi[i]));
+    base = twice(row[multiples - 1]); // 2^window·2^(window·j)·P
   }
   return out;
 }
@@ -396,7 +419,13 @@ ed25519_verifier::ed25519_verifier(std::string_view public_key, bool tabled)
     tables_ = std::make_shared<tables>();
 }
 
-bool ed25519_verifier::verify(std::string_view message, std::string_view signature) const {
+struct ed25519_verifier::product {
+  point p;          // [S]B - [k]A
+  const byte* r;    // the signature's R, which p must encode to
+};
+
+std::optional<bool> ed25519_verifier::start(std::string_view message,
+                                            std::string_view signature, product& out) const {
   if (!usable_ || signature.size() != 64)
     return false;
   if (!tables_)
@@ -417,11 +446,45 @@ bool ed25519_verifier::verify(std::string_view message, std::string_view signatu
   hash.Update(reinterpret_cast<const byte*>(message.data()), message.size());
   hash.Final(digest);
   auto h = reduce_mod_order(digest);
-  point r = identity();
-  accumulate(r, base_table(), recode(sig + 32), false);
-  accumulate(r, t.key, recode(h.data()), true);
-  auto encoded = encode_point(r);
-  return std::memcmp(encoded.data(), sig, 32) == 0;
+  out.p = identity();
+  accumulate(out.p, base_table(), recode(sig + 32), false);
+  accumulate(out.p, t.key, recode(h.data()), true);
+  out.r = sig;
+  return std::nullopt;
+}
+
+bool ed25519_verifier::verify(std::string_view message, std::string_view signature) const {
+  product q;
+  if (auto answer = start(message, signature, q))
+    return *answer;
+  auto encoded = encode_point(q.p, invert(q.p.z));
+  return std::memcmp(encoded.data(), q.r, 32) == 0;
+}
+
+std::vector<bool> ed25519_verifier::verify_each(const std::vector<check>& checks) {
+  std::vector<bool> out(checks.size(), false);
+  std::vector<product> products;
+  std::vector<std::size_t> at; // the check each product answers
+  products.reserve(checks.size());
+  at.reserve(checks.size());
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    product q;
+    if (auto answer = checks[i].verifier->start(checks[i].message, checks[i].signature, q)) {
+      out[i] = *answer;
+    } else {
+      products.push_back(q);
+      at.push_back(i);
+    }
+  }
+  std::vector<fe> zi(products.size());
+  for (std::size_t i = 0; i < products.size(); ++i)
+    zi[i] = products[i].p.z;
+  invert_all(zi.data(), zi.size());
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    auto encoded = encode_point(products[i].p, zi[i]);
+    out[at[i]] = std::memcmp(encoded.data(), products[i].r, 32) == 0;
+  }
+  return out;
 }
 
 } // namespace ap::crypto

@@ -10,10 +10,11 @@
 //   2  32 bytes of public key, 64 of signature, then the message: a
 //      verifier is made for that key.
 //
-// Properties: the verifier, with or without its table, answers as
-// ed25519_verify does for every key it can use, and verifies nothing under
-// one it cannot (not a canonical point, or of small order); a signature the
-// key made verifies, and one with any byte changed does not.
+// Properties: the verifier, with or without its table, and in a batch of
+// verify_each, answers as ed25519_verify does for every key it can use, and
+// verifies nothing under one it cannot (not a canonical point, or of small
+// order); a signature the key made verifies, and one with any byte changed
+// does not.
 
 #include <array>
 #include <cstddef>
@@ -45,6 +46,17 @@ fixture& state() {
 void agree(const crypto::ed25519_verifier& verifier, const std::string& message,
            const std::string& signature) {
   bool tabled = verifier.verify(message, signature);
+  // Checked together with genuine signatures on either side, which share
+  // its inversion: every answer as alone.
+  auto& f = state();
+  static const std::string before = f.signers[1].sign("before"), after = f.signers[2].sign("after");
+  auto answers = crypto::ed25519_verifier::verify_each(
+    {{&f.verifiers[1], "before", before}, {&verifier, message, signature},
+     {&f.verifiers[2], "after", after}});
+  if (answers.size() != 3 || !answers[0] || !answers[2])
+    violated("verify_each refuses a genuine signature beside another");
+  else if (answers[1] != tabled)
+    violated("verify_each answers differently from verify");
   if (!verifier.usable()) {
     if (tabled)
       violated("a key the verifier cannot use verifies a signature");

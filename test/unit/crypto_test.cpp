@@ -10,6 +10,7 @@
 #include <cryptopp/osrng.h>
 #include <cryptopp/rsa.h>
 
+#include <algorithm>
 #include <optional>
 #include <random>
 #include <thread>
@@ -254,8 +255,8 @@ namespace {
 using ed25519_check = bool (*)(const std::string& key, const std::string& message,
                                const std::string& signature);
 
-// Both ways of checking: ed25519_verify, and a verifier with its key's
-// tables, made for the key at hand.
+// Every way of checking: ed25519_verify, and a verifier with its key's
+// tables, made for the key at hand, alone and through verify_each.
 const std::vector<std::pair<const char*, ed25519_check>>& ed25519_checkers() {
   static const std::vector<std::pair<const char*, ed25519_check>> checkers = {
       {"ed25519_verify",
@@ -265,6 +266,12 @@ const std::vector<std::pair<const char*, ed25519_check>>& ed25519_checkers() {
       {"ed25519_verifier",
        [](const std::string& k, const std::string& m, const std::string& s) {
          return ed25519_verifier{k}.verify(m, s);
+       }},
+      {"verify_each",
+       [](const std::string& k, const std::string& m, const std::string& s) {
+         ed25519_verifier verifier{k};
+         auto answers = ed25519_verifier::verify_each({{&verifier, m, s}});
+         return answers.size() == 1 && answers[0];
        }},
     };
   return checkers;
@@ -381,6 +388,85 @@ BOOST_AUTO_TEST_CASE(ed25519_verifier_agrees_with_ed25519_verify) {
   }
   BOOST_TEST(genuine == 144);
   BOOST_TEST(changed == 864);
+}
+
+// verify_each answers each check as verify does, whatever sits beside it in
+// the batch: genuine signatures under several keys, tabled or not, among
+// changed ones, wrong sizes, S + L and a key of small order.
+BOOST_AUTO_TEST_CASE(ed25519_verify_each_answers_as_verify) {
+  BOOST_TEST(ed25519_verifier::verify_each({}).empty());
+  std::mt19937_64 rng{20261207};
+  auto bytes = [&](std::size_t n) {
+    std::string out(n, '\0');
+    for (auto& c : out)
+      c = static_cast<char>(rng());
+    return out;
+  };
+  std::vector<ed25519_signer> signers;
+  std::vector<ed25519_verifier> verifiers;
+  for (int k = 0; k < 4; ++k) {
+    signers.emplace_back(bytes(32));
+    verifiers.emplace_back(signers.back().public_key(), k != 3); // the last untabled
+  }
+  std::string small_order(32, '\0');
+  small_order[0] = 1; // the identity
+  verifiers.emplace_back(small_order);
+  struct item {
+    std::size_t key;
+    std::string message, signature;
+  };
+  std::vector<item> items;
+  int genuine = 0;
+  for (int n = 0; n < 60; ++n) {
+    std::size_t key = rng() % 4;
+    auto message = bytes(rng() % 48);
+    auto signature = signers[key].sign(message);
+    switch (n % 6) {
+      case 0:
+      case 1:
+        ++genuine;
+        break;
+      case 2:
+        signature = flip_bit(signature, rng() % 64, rng() % 8);
+        break;
+      case 3:
+        message = flip_bit(message + "m", rng() % (message.size() + 1), rng() % 8);
+        break;
+      case 4:
+        key = (key + 1) % 4; // another key's signature
+        break;
+      case 5:
+        signature = n % 12 == 5 ? signature.substr(0, 63) : signature + "x";
+        break;
+    }
+    items.push_back({key, std::move(message), std::move(signature)});
+  }
+  // S + L under RFC 8032's TEST 1 key, and R = B, S = 1 under the identity.
+  const auto& v = rfc8032_vectors()[0];
+  verifiers.emplace_back(unhex(v.public_hex));
+  items.push_back({5, "", unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                                "4c8c7872aa064e049dbb3013fbf29380d25bf5f0595bbe24655141438e7a101b")});
+  items.push_back({5, "", unhex(v.signature_hex)});
+  ++genuine;
+  std::string one(32, '\0');
+  one[0] = 1;
+  items.push_back({4, "any message",
+                   unhex("5866666666666666666666666666666666666666666666666666666666666666") + one});
+  std::shuffle(items.begin(), items.end(), rng);
+
+  std::vector<ed25519_verifier::check> checks;
+  for (const auto& i : items)
+    checks.push_back({&verifiers[i.key], i.message, i.signature});
+  auto answers = ed25519_verifier::verify_each(checks);
+  BOOST_REQUIRE(answers.size() == items.size());
+  int accepted = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    bool alone = verifiers[items[i].key].verify(items[i].message, items[i].signature);
+    BOOST_TEST(answers[i] == alone, "item " << i << " under key " << items[i].key);
+    accepted += answers[i];
+  }
+  BOOST_TEST(accepted == genuine);
+  BOOST_TEST(genuine == 21);
 }
 
 // Keys the verifier cannot use verify nothing, tabled or not: encodings that
