@@ -225,11 +225,14 @@ void read_keys(const context& ctx);
 // next read of the keys and is checked again, once. The lag is counted to
 // `acked_at_ms`, when the Kernel's reply arrived (0: now).
 void judge(const context& ctx, std::shared_ptr<audit_batch> b, std::size_t i,
-           kernel::audit_ack ack, std::int64_t acked_at_ms, bool keys_read_since) {
+           kernel::audit_ack ack, std::int64_t acked_at_ms, bool keys_read_since,
+           std::optional<domain::receipt_check> checked = std::nullopt) {
   if (b->decided[i])
     return;  // past the deadline: the row goes again
   const auto& row = b->rows[i];
-  auto verdict = domain::check_receipt(ack, row.event_id, row.payload, ctx.self->state.signer_keys);
+  auto verdict = checked ? *checked
+                         : domain::check_receipt(ack, row.event_id, row.payload,
+                                                 ctx.self->state.signer_keys);
   bool key_in_doubt = verdict == domain::receipt_check::unknown_signer
                       || verdict == domain::receipt_check::bad_signature;
   if (key_in_doubt && !keys_read_since) {
@@ -363,6 +366,18 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
   ctx.self->request(ctx.cfg->kernel(), caf::infinite, atoms::audit_atom::value, b->rows)
     .then(
       [ctx, b](std::vector<kernel::audit_answer>& answers) {
+        // The receipts of the events still undecided, checked together.
+        std::vector<domain::receipt_to_check> receipts;
+        std::vector<std::size_t> at;
+        for (std::size_t i = 0; i < b->rows.size() && i < answers.size(); ++i)
+          if (!answers[i].error && !b->decided[i]) {
+            receipts.push_back({&answers[i].ack, b->rows[i].event_id, b->rows[i].payload});
+            at.push_back(i);
+          }
+        auto verdicts = domain::check_receipts(receipts, ctx.self->state.signer_keys);
+        std::vector<std::optional<domain::receipt_check>> checked(b->rows.size());
+        for (std::size_t j = 0; j < at.size(); ++j)
+          checked[at[j]] = verdicts[j];
         for (std::size_t i = 0; i < b->rows.size(); ++i) {
           if (i >= answers.size())
             failed(ctx, b, i, make_error(error_code::upstream_unavailable,
@@ -370,7 +385,8 @@ void forward(const context& ctx, std::vector<domain::audit_event> rows, bool lea
           else if (answers[i].error)
             failed(ctx, b, i, answers[i].error);
           else
-            judge(ctx, b, i, std::move(answers[i].ack), answers[i].answered_at_ms, false);
+            judge(ctx, b, i, std::move(answers[i].ack), answers[i].answered_at_ms, false,
+                  checked[i]);
         }
       },
       [ctx, b](caf::error& e) {

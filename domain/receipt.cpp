@@ -47,8 +47,22 @@ std::optional<std::string> receipt_hash(std::string_view payload, std::string_vi
   return crypto::sha256_hex(input);
 }
 
-receipt_check check_receipt(const kernel::audit_ack& receipt, std::string_view event_id,
-                            std::string_view payload, const signer_keys& keys) {
+namespace {
+
+// A receipt that passed every check but its signature's: what remains to
+// verify.
+struct signed_hash {
+  const crypto::ed25519_verifier* key = nullptr;
+  std::string hash;      // the 32 bytes signed
+  std::string signature; // 64 bytes
+};
+
+// Every check but the signature's: its verdict when one fails, else
+// nullopt with `out` filled.
+std::optional<receipt_check> check_all_but_signature(const kernel::audit_ack& receipt,
+                                                     std::string_view event_id,
+                                                     std::string_view payload,
+                                                     const signer_keys& keys, signed_hash& out) {
   auto signature = crypto::base64_decode(receipt.signature);
   if (receipt.kernel_id.empty() || receipt.event_id.empty() || receipt.signer_id.empty()
       || !is_hash(receipt.hash) || !(receipt.prev_hash.empty() || is_hash(receipt.prev_hash))
@@ -63,9 +77,44 @@ receipt_check check_receipt(const kernel::audit_ack& receipt, std::string_view e
   auto key = keys.find(receipt.signer_id);
   if (key == keys.end())
     return receipt_check::unknown_signer;
-  if (!key->second.verify(*crypto::hex_decode(receipt.hash), *signature))
-    return receipt_check::bad_signature;
-  return receipt_check::ok;
+  out.key = &key->second;
+  out.hash = *crypto::hex_decode(receipt.hash);
+  out.signature = std::move(*signature);
+  return std::nullopt;
+}
+
+} // namespace
+
+receipt_check check_receipt(const kernel::audit_ack& receipt, std::string_view event_id,
+                            std::string_view payload, const signer_keys& keys) {
+  signed_hash s;
+  if (auto failed = check_all_but_signature(receipt, event_id, payload, keys, s))
+    return *failed;
+  return s.key->verify(s.hash, s.signature) ? receipt_check::ok : receipt_check::bad_signature;
+}
+
+std::vector<receipt_check> check_receipts(const std::vector<receipt_to_check>& receipts,
+                                          const signer_keys& keys) {
+  std::vector<receipt_check> out(receipts.size(), receipt_check::ok);
+  std::vector<signed_hash> signed_hashes(receipts.size());
+  std::vector<crypto::ed25519_verifier::check> checks;
+  std::vector<std::size_t> at; // the receipt each check is for
+  for (std::size_t i = 0; i < receipts.size(); ++i) {
+    const auto& r = receipts[i];
+    if (auto failed = check_all_but_signature(*r.receipt, r.event_id, r.payload, keys,
+                                              signed_hashes[i])) {
+      out[i] = *failed;
+      continue;
+    }
+    const auto& s = signed_hashes[i];
+    checks.push_back({s.key, s.hash, s.signature});
+    at.push_back(i);
+  }
+  auto verified = crypto::ed25519_verifier::verify_each(checks);
+  for (std::size_t j = 0; j < at.size(); ++j)
+    if (!verified[j])
+      out[at[j]] = receipt_check::bad_signature;
+  return out;
 }
 
 std::string to_json(const audit_receipt& r) {

@@ -64,6 +64,18 @@ std::optional<std::string> receipt_hash(std::string_view payload, std::string_vi
 receipt_check check_receipt(const kernel::audit_ack& receipt, std::string_view event_id,
                             std::string_view payload, const signer_keys& keys);
 
+/// A receipt for `check_receipts`, with the event it answers.
+struct receipt_to_check {
+  const kernel::audit_ack* receipt; // not null
+  std::string_view event_id;
+  std::string_view payload;
+};
+
+/// check_receipt of each, in order; the signatures are checked together
+/// (crypto::ed25519_verifier::verify_each), which costs less than one by one.
+std::vector<receipt_check> check_receipts(const std::vector<receipt_to_check>& receipts,
+                                          const signer_keys& keys);
+
 /// A receipt as an order shows it and a buyer checks it: the Kernel's
 /// acknowledgement and the type of the event it acknowledges.
 struct audit_receipt {

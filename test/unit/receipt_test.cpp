@@ -133,6 +133,48 @@ BOOST_AUTO_TEST_CASE(each_tampering_is_named_by_the_check_it_fails) {
              boost::test_tools::per_element());
 }
 
+// The forwarder checks a batch's receipts together: each verdict is the one
+// check_receipt gives it alone, whatever sits beside it.
+BOOST_AUTO_TEST_CASE(receipts_checked_together_answer_as_each_alone) {
+  auto keys = vector_keys();
+  crypto::ed25519_signer other{std::string(32, '\x09')};
+  struct case_ {
+    kernel::audit_ack ack;
+    std::string event_id, payload, expected;
+  };
+  std::vector<case_> cases;
+  kernel::audit_ack first{"kae_1", "evt_1", first_hash, "", first_signature, "kernel-1", "t"};
+  cases.push_back({first, "evt_1", first_payload, "ok"});
+  auto r = second_receipt();
+  r.signature = first_signature;
+  cases.push_back({r, "evt_2", second_payload, "bad_signature"});
+  cases.push_back({second_receipt(), "evt_2", second_payload, "ok"});
+  r = second_receipt();
+  r.signature = crypto::base64_encode(other.sign(*crypto::hex_decode(second_hash)));
+  cases.push_back({r, "evt_2", second_payload, "bad_signature"});
+  cases.push_back({second_receipt(), "evt_3", second_payload, "event_id_mismatch"});
+  cases.push_back({second_receipt(), "evt_2", first_payload, "hash_mismatch"});
+  r = second_receipt();
+  r.signer_id = "kernel-2";
+  cases.push_back({r, "evt_2", second_payload, "unknown_signer"});
+  cases.push_back({{"x", "", "", "", "", "", ""}, "evt_2", second_payload, "malformed"});
+  cases.push_back({first, "evt_1", first_payload, "ok"});
+
+  std::vector<receipt_to_check> batch;
+  for (const auto& c : cases)
+    batch.push_back({&c.ack, c.event_id, c.payload});
+  auto verdicts = check_receipts(batch, keys);
+  BOOST_REQUIRE(verdicts.size() == cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    BOOST_TEST_CONTEXT("case " << i) {
+      BOOST_TEST(to_string(verdicts[i]) == cases[i].expected);
+      BOOST_TEST(to_string(verdicts[i])
+                 == to_string(check_receipt(cases[i].ack, cases[i].event_id, cases[i].payload, keys)));
+    }
+  }
+  BOOST_TEST(check_receipts({}, keys).empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_receipt_reads_back_from_its_canonical_json) {
   audit_receipt r{"delivery.generated", second_receipt()};
   auto text = to_json(r);
