@@ -1,6 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "persistence/connection.hpp"
 #include "persistence/migrations.hpp"
@@ -195,6 +197,43 @@ BOOST_AUTO_TEST_CASE(audit_receipts_are_keyed_by_event_and_found_by_order) {
   // Nothing ties a receipt to its outbox row, which may be purged.
   BOOST_TEST(db.exec("SELECT count(*) FROM pg_constraint WHERE conrelid = 'audit_receipts'::regclass"
                      " AND confrelid = 'audit_outbox'::regclass").value(0, 0) == "0");
+}
+
+// Every text key of an index on the tables a checkout writes compares as
+// bytes (migration 0023), whatever the database's collation, and the rows
+// are found by them as before.
+BOOST_AUTO_TEST_CASE(the_keys_a_checkout_writes_compare_as_bytes) {
+  connection db{test::fresh_database("ap_migrate_collation")};
+  migrate(db);
+  auto keys = db.exec(
+    "SELECT c.relname || '.' || a.attname || ':' || coalesce(l.collname, '?')"
+    "  FROM pg_index i"
+    "  JOIN pg_class c ON c.oid = i.indrelid"
+    "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+    "  LEFT JOIN pg_collation l ON l.oid = a.attcollation"
+    " WHERE c.relname IN ('orders', 'idempotency_keys', 'unfinished_checkouts', 'audit_outbox',"
+    "                     'audit_receipts')"
+    "   AND a.atttypid = 'text'::regtype"
+    " ORDER BY 1");
+  std::vector<std::string> found;
+  for (int r = 0; r < keys.rows(); ++r)
+    found.push_back(keys.value(r, 0));
+  BOOST_TEST(found
+               == (std::vector<std::string>{
+                 "audit_outbox.event_id:C", "audit_receipts.event_id:C",
+                 "audit_receipts.order_id:C", "idempotency_keys.customer_id:C",
+                 "idempotency_keys.idem_key:C", "orders.finance_entry_id:C",
+                 "orders.order_id:C", "orders.payment_id:C", "unfinished_checkouts.order_id:C"}),
+             boost::test_tools::per_element());
+  // The view of an order's items reads through the order's key as before.
+  db.exec("INSERT INTO orders (order_id, customer_id, email, status, currency, total, payment_id,"
+          " finance_entry_id, result, items, created_at)"
+          " VALUES ('order_00000000000000000000000a', 'c', 'e@example.com', 'completed', 'usd',"
+          " 800, 'pay_a', 'fin_a', '{}',"
+          " '[{\"amount\":800,\"quantity\":1,\"sku\":\"creator-basic\",\"unitAmount\":800}]',"
+          " now())");
+  BOOST_TEST(db.exec("SELECT sku FROM order_items WHERE order_id = 'order_00000000000000000000000a'")
+               .value(0, 0) == "creator-basic");
 }
 
 BOOST_AUTO_TEST_CASE(transactions_roll_back_on_error) {
