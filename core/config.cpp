@@ -9,6 +9,7 @@
 #include <cryptopp/base64.h>
 #include <cryptopp/filters.h>
 
+#include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "core/secret_source.hpp"
 #include "domain/delivery.hpp"  // legacy_delivery_kid
@@ -115,6 +116,12 @@ std::vector<approver> parse_approvers_impl(const std::string& text, const std::s
     auto key = decode_base64(a.public_key_b64);
     if (!key || key->size() != 32) {
       problems.push_back(where + ".publicKey: must be base64 of a raw 32-byte Ed25519 key");
+      continue;
+    }
+    // Under a key of small order anyone can make approvals that verify.
+    if (!crypto::ed25519_verifier{*key, false}.usable()) {
+      problems.push_back(where + ".publicKey: not an Ed25519 public key (not a curve point, or a "
+                         "point of small order, under which any signature can be forged)");
       continue;
     }
     a.public_key = std::move(*key);

@@ -142,6 +142,17 @@ BOOST_AUTO_TEST_CASE(bad_approvers_are_refused) {
     {{"ARTIFACT_PUBLISHER_APPROVERS", R"([{"id":"a","publicKey":"AAAA"}])"}}));
   BOOST_TEST(!short_key.config);
   BOOST_TEST(mentions(short_key.problems, "publicKey"));
+  // 32 bytes, but the identity (small order: any approval would verify
+  // under it) and y = 2, which is no curve point.
+  for (const char* key : {"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                          "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}) {
+    auto unusable = load_config(env_of(
+      {{"ARTIFACT_PUBLISHER_APPROVERS", R"([{"id":"a","publicKey":")" + key_a
+                                          + R"("},{"id":"b","publicKey":")" + key + R"("}])"}}));
+    BOOST_TEST(!unusable.config, key);
+    BOOST_TEST(mentions(unusable.problems, "APPROVERS[1].publicKey"), key);
+    BOOST_TEST(mentions(unusable.problems, "small order"), key);
+  }
   auto duplicate = load_config(env_of(
     {{"ARTIFACT_PUBLISHER_APPROVERS", R"([{"id":"a","publicKey":")" + key_a
                                         + R"("},{"id":"a","publicKey":")" + key_b + R"("}])"}}));
