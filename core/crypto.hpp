@@ -110,7 +110,7 @@ public:
   };
   /// For each check, what `check.verifier->verify(message, signature)`
   /// answers. The tabled verifications share one field inversion instead
-  /// of one each (about a sixth of a verification's cost).
+  /// of one each (about a fifth of a verification's cost).
   static std::vector<bool> verify_each(const std::vector<check>& checks);
   /// The raw public key it was made with.
   const std::string& public_key() const { return public_key_; }
