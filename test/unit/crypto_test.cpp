@@ -277,6 +277,14 @@ const std::vector<std::pair<const char*, ed25519_check>>& ed25519_checkers() {
   return checkers;
 }
 
+// n bytes from a seeded generator, so that a failure repeats.
+std::string seeded_bytes(std::mt19937_64& rng, std::size_t n) {
+  std::string out(n, '\0');
+  for (auto& c : out)
+    c = static_cast<char>(rng());
+  return out;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(ed25519_verify_rejects_tampering) {
@@ -343,12 +351,7 @@ BOOST_AUTO_TEST_CASE(ed25519_verifier_checks_the_rfc8032_vectors) {
 // ed25519_verify's, true for each genuine signature, false for each change.
 BOOST_AUTO_TEST_CASE(ed25519_verifier_agrees_with_ed25519_verify) {
   std::mt19937_64 rng{20261206};
-  auto bytes = [&](std::size_t n) {
-    std::string out(n, '\0');
-    for (auto& c : out)
-      c = static_cast<char>(rng());
-    return out;
-  };
+  auto bytes = [&](std::size_t n) { return seeded_bytes(rng, n); };
   int genuine = 0, changed = 0;
   for (int k = 0; k < 12; ++k) {
     ed25519_signer signer{bytes(32)};
@@ -396,12 +399,7 @@ BOOST_AUTO_TEST_CASE(ed25519_verifier_agrees_with_ed25519_verify) {
 BOOST_AUTO_TEST_CASE(ed25519_verify_each_answers_as_verify) {
   BOOST_TEST(ed25519_verifier::verify_each({}).empty());
   std::mt19937_64 rng{20261207};
-  auto bytes = [&](std::size_t n) {
-    std::string out(n, '\0');
-    for (auto& c : out)
-      c = static_cast<char>(rng());
-    return out;
-  };
+  auto bytes = [&](std::size_t n) { return seeded_bytes(rng, n); };
   std::vector<ed25519_signer> signers;
   std::vector<ed25519_verifier> verifiers;
   for (int k = 0; k < 4; ++k) {
