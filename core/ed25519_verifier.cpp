@@ -360,15 +360,55 @@ std::array<signed char, digits> recode(const byte* s) {
   return e;
 }
 
-void accumulate(point& acc, const table& t, const std::array<signed char, digits>& e,
-                bool subtract) {
+// The table entries a product adds, in order, each with its sign. A
+// verification reads about 86 entries scattered over two tables of 165 kB
+// each; in the service the rest of its work (and PostgreSQL's, on the same
+// cores) has pushed them out of the core's caches between two receipts, and
+// waiting for each in turn took as long as the arithmetic. Knowing them all
+// before the first addition, `sum` asks for each entry a few additions
+// before it is needed, so the loads overlap the arithmetic.
+struct entries {
+  std::array<const niels*, 2 * digits> entry;
+  std::array<bool, 2 * digits> minus;
+  int size = 0;
+  // Ahead of its use by this many additions (each ~0.15 µs, more than one
+  // load from memory).
+  static constexpr int ahead = 4;
+};
+
+// The two or three cache lines of an entry's 120 bytes.
+void prefetch(const niels* e) {
+  auto* first = reinterpret_cast<const char*>(e);
+  __builtin_prefetch(first);
+  __builtin_prefetch(first + 64);
+  __builtin_prefetch(first + sizeof(niels) - 1);
+}
+
+// Appends the entries of digits `e` of table `t`, negated when `subtract`,
+// and asks for the first few of them.
+void collect(entries& out, const table& t, const std::array<signed char, digits>& e,
+             bool subtract) {
   for (int j = 0; j < digits; ++j) {
     int d = e[j];
     if (d == 0)
       continue;
-    bool minus = (d < 0) != subtract;
-    acc = add(acc, t[j * multiples + (d < 0 ? -d : d) - 1], minus);
+    const niels* entry = &t[j * multiples + (d < 0 ? -d : d) - 1];
+    if (out.size < entries::ahead)
+      prefetch(entry);
+    out.entry[out.size] = entry;
+    out.minus[out.size] = (d < 0) != subtract;
+    ++out.size;
   }
+}
+
+point sum(const entries& es) {
+  point acc = identity();
+  for (int i = 0; i < es.size; ++i) {
+    if (i + entries::ahead < es.size)
+      prefetch(es.entry[i + entries::ahead]);
+    acc = add(acc, *es.entry[i], es.minus[i]);
+  }
+  return acc;
 }
 
 const table& base_table() {
@@ -439,6 +479,10 @@ std::optional<bool> ed25519_verifier::start(std::string_view message,
     decode_point(reinterpret_cast<const byte*>(public_key_.data()), a); // usable_: it decodes
     t.key = make_table(a);
   });
+  // S is known before k: the base point's first entries load while k is
+  // hashed.
+  entries es;
+  collect(es, base_table(), recode(sig + 32), false);
   byte digest[64];
   CryptoPP::SHA512 hash;
   hash.Update(sig, 32);
@@ -446,9 +490,8 @@ std::optional<bool> ed25519_verifier::start(std::string_view message,
   hash.Update(reinterpret_cast<const byte*>(message.data()), message.size());
   hash.Final(digest);
   auto h = reduce_mod_order(digest);
-  out.p = identity();
-  accumulate(out.p, base_table(), recode(sig + 32), false);
-  accumulate(out.p, t.key, recode(h.data()), true);
+  collect(es, t.key, recode(h.data()), true);
+  out.p = sum(es);
   out.r = sig;
   return std::nullopt;
 }
