@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <system_error>
 
 #include <sys/random.h>
@@ -358,6 +359,71 @@ bool detail::ed25519_scalar_is_canonical(const unsigned char* s) {
       return s[i] < order[i];
   }
   return false; // S == L
+}
+
+// Barrett's reduction with mu = floor(2^512 / L): q = floor(x·mu / 2^512)
+// is floor(x / L) or one less (x·mu / 2^512 lies in (x/L - 1, x/L], as
+// x < 2^512), so x - q·L is below 2L and one conditional subtraction of L
+// leaves x mod L. Every step is on 64-bit limbs; x - q·L, below 2^254, is
+// computed modulo 2^320 from the low limbs of x and of q·L.
+std::array<byte, 32> detail::ed25519_scalar_reduce(const byte* wide) {
+  using u64 = std::uint64_t;
+  using u128 = unsigned __int128;
+  static constexpr u64 order[5] = {0x5812631a5cf5d3ed, 0x14def9dea2f79cd6, 0, 0x1000000000000000,
+                                   0};
+  static constexpr u64 mu[5] = {0xed9ce5a30a2c131b, 0x2106215d086329a7, 0xffffffffffffffeb,
+                                0xffffffffffffffff, 0xf};
+  u64 x[8];
+  for (int i = 0; i < 8; ++i)
+    std::memcpy(&x[i], wide + 8 * i, 8); // every target we build for is little endian
+  u64 product[13] = {}; // x·mu
+  for (int i = 0; i < 8; ++i) {
+    u64 carry = 0;
+    for (int j = 0; j < 5; ++j) {
+      u128 t = static_cast<u128>(x[i]) * mu[j] + product[i + j] + carry;
+      product[i + j] = static_cast<u64>(t);
+      carry = static_cast<u64>(t >> 64);
+    }
+    product[i + 5] = carry;
+  }
+  const u64* q = product + 8; // floor(x·mu / 2^512), below 2^260
+  u64 ql[5] = {};             // q·L mod 2^320
+  for (int i = 0; i < 5; ++i) {
+    u64 carry = 0;
+    for (int j = 0; i + j < 5; ++j) {
+      u128 t = static_cast<u128>(q[i]) * order[j] + ql[i + j] + carry;
+      ql[i + j] = static_cast<u64>(t);
+      carry = static_cast<u64>(t >> 64);
+    }
+  }
+  u64 r[5];
+  u64 borrow = 0;
+  for (int i = 0; i < 5; ++i) {
+    u128 t = static_cast<u128>(x[i]) - ql[i] - borrow;
+    r[i] = static_cast<u64>(t);
+    borrow = static_cast<u64>(t >> 64) & 1;
+  }
+  bool at_least_order = false; // r >= L, from the most significant limb
+  for (int i = 4; i >= 0; --i) {
+    if (r[i] != order[i]) {
+      at_least_order = r[i] > order[i];
+      break;
+    }
+    if (i == 0)
+      at_least_order = true;
+  }
+  if (at_least_order) {
+    borrow = 0;
+    for (int i = 0; i < 5; ++i) {
+      u128 t = static_cast<u128>(r[i]) - order[i] - borrow;
+      r[i] = static_cast<u64>(t);
+      borrow = static_cast<u64>(t >> 64) & 1;
+    }
+  }
+  std::array<byte, 32> out;
+  for (int i = 0; i < 4; ++i)
+    std::memcpy(out.data() + 8 * i, &r[i], 8);
+  return out;
 }
 
 struct ed25519_signer::key {

@@ -21,7 +21,6 @@
 #include <mutex>
 #include <vector>
 
-#include <cryptopp/integer.h>
 #include <cryptopp/sha.h>
 
 namespace ap::crypto {
@@ -423,18 +422,6 @@ const table& base_table() {
   return t;
 }
 
-// x mod L, for the 64 little-endian bytes of SHA-512, as 32 bytes.
-std::array<byte, 32> reduce_mod_order(const byte* wide) {
-  static const CryptoPP::Integer order(
-      "7237005577332262213973186563042994240857116359379907606001950938285454250989");
-  CryptoPP::Integer x(wide, 64, CryptoPP::Integer::UNSIGNED, CryptoPP::LITTLE_ENDIAN_ORDER);
-  x %= order;
-  std::array<byte, 32> out;
-  for (unsigned i = 0; i < 32; ++i)
-    out[i] = x.GetByte(i);
-  return out;
-}
-
 } // namespace
 
 struct ed25519_verifier::tables {
@@ -489,7 +476,7 @@ std::optional<bool> ed25519_verifier::start(std::string_view message,
   hash.Update(reinterpret_cast<const byte*>(public_key_.data()), 32);
   hash.Update(reinterpret_cast<const byte*>(message.data()), message.size());
   hash.Final(digest);
-  auto h = reduce_mod_order(digest);
+  auto h = detail::ed25519_scalar_reduce(digest);
   collect(es, t.key, recode(h.data()), true);
   out.p = sum(es);
   out.r = sig;

@@ -1,12 +1,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/crypto.hpp"
+#include "core/ed25519_scalar.hpp"
 #include "domain/proof.hpp"
 #include "domain/secret_commitment.hpp"
 
 #include <cryptopp/base64.h>
 #include <cryptopp/filters.h>
 #include <cryptopp/hex.h>
+#include <cryptopp/integer.h>
 #include <cryptopp/osrng.h>
 #include <cryptopp/rsa.h>
 
@@ -334,6 +336,59 @@ BOOST_AUTO_TEST_CASE(ed25519_verify_rejects_non_canonical_s) {
 
 // The verifier checks the published vectors, twice (the second time from
 // the table the first built), and says which key it holds.
+// k = SHA-512(R ‖ A ‖ M) mod L, reduced by the verifier without a general
+// big-number library: checked against Crypto++'s long division at the edges
+// (0, the largest input, multiples of L and their neighbours) and on
+// seeded random digests.
+BOOST_AUTO_TEST_CASE(ed25519_scalar_reduce_agrees_with_long_division) {
+  const CryptoPP::Integer order(
+      "7237005577332262213973186563042994240857116359379907606001950938285454250989");
+  const CryptoPP::Integer two_512 = CryptoPP::Integer::Power2(512);
+  auto wide_of = [](const CryptoPP::Integer& x) {
+    std::string wide(64, '\0');
+    x.Encode(reinterpret_cast<CryptoPP::byte*>(wide.data()), 64, CryptoPP::Integer::UNSIGNED);
+    std::reverse(wide.begin(), wide.end()); // little endian
+    return wide;
+  };
+  auto check = [&](const std::string& wide) {
+    BOOST_REQUIRE_EQUAL(wide.size(), 64u);
+    CryptoPP::Integer x(reinterpret_cast<const CryptoPP::byte*>(wide.data()), 64,
+                        CryptoPP::Integer::UNSIGNED, CryptoPP::LITTLE_ENDIAN_ORDER);
+    CryptoPP::Integer expected = x % order;
+    std::string expected_bytes(32, '\0');
+    expected.Encode(reinterpret_cast<CryptoPP::byte*>(expected_bytes.data()), 32,
+                    CryptoPP::Integer::UNSIGNED);
+    std::reverse(expected_bytes.begin(), expected_bytes.end());
+    auto got = detail::ed25519_scalar_reduce(reinterpret_cast<const unsigned char*>(wide.data()));
+    std::string got_bytes(got.begin(), got.end());
+    BOOST_TEST(got_bytes == expected_bytes, "x = " << x);
+  };
+  std::vector<CryptoPP::Integer> edges = {CryptoPP::Integer::Zero(), CryptoPP::Integer::One(),
+                                          two_512 - 1, two_512 - order};
+  const CryptoPP::Integer largest_multiple = (two_512 - 1) / order;
+  for (const auto& m : {CryptoPP::Integer::One(), CryptoPP::Integer::Two(),
+                        CryptoPP::Integer(1000003), CryptoPP::Integer::Power2(200),
+                        CryptoPP::Integer::Power2(259), largest_multiple - 1, largest_multiple}) {
+    edges.push_back(m * order - 1);
+    edges.push_back(m * order);
+    edges.push_back(m * order + 1);
+    edges.push_back(m * order + order - 1);
+  }
+  for (const auto& x : edges)
+    if (x < two_512)
+      check(wide_of(x));
+  std::mt19937_64 rng{20261206};
+  for (int i = 0; i < 20000; ++i)
+    check(seeded_bytes(rng, 64));
+  // Digests below L and just above it, where the quotient is 0 or 1.
+  for (int i = 0; i < 2000; ++i) {
+    auto small = seeded_bytes(rng, 64);
+    std::fill(small.begin() + 32, small.end(), '\0');
+    small[31] = static_cast<char>(small[31] & (i % 2 ? 0x1f : 0x0f));
+    check(small);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(ed25519_verifier_checks_the_rfc8032_vectors) {
   for (const auto& v : rfc8032_vectors()) {
     BOOST_TEST_CONTEXT("RFC 8032 7.1 " << v.name) {
