@@ -334,8 +334,6 @@ BOOST_AUTO_TEST_CASE(ed25519_verify_rejects_non_canonical_s) {
     BOOST_TEST(!verify(unhex(v.public_hex), "", malleated), name);
 }
 
-// The verifier checks the published vectors, twice (the second time from
-// the table the first built), and says which key it holds.
 // k = SHA-512(R ‖ A ‖ M) mod L, reduced by the verifier without a general
 // big-number library: checked against Crypto++'s long division at the edges
 // (0, the largest input, multiples of L and their neighbours) and on
@@ -389,6 +387,8 @@ BOOST_AUTO_TEST_CASE(ed25519_scalar_reduce_agrees_with_long_division) {
   }
 }
 
+// The verifier checks the published vectors, twice (the second time from
+// the table the first built), and says which key it holds.
 BOOST_AUTO_TEST_CASE(ed25519_verifier_checks_the_rfc8032_vectors) {
   for (const auto& v : rfc8032_vectors()) {
     BOOST_TEST_CONTEXT("RFC 8032 7.1 " << v.name) {
