@@ -361,6 +361,22 @@ bool detail::ed25519_scalar_is_canonical(const unsigned char* s) {
   return false; // S == L
 }
 
+namespace {
+
+// out = a - b over five 64-bit limbs, modulo 2^320; whether it borrowed
+// (a < b).
+bool subtract(const std::uint64_t* a, const std::uint64_t* b, std::uint64_t* out) {
+  std::uint64_t borrow = 0;
+  for (int i = 0; i < 5; ++i) {
+    unsigned __int128 t = static_cast<unsigned __int128>(a[i]) - b[i] - borrow;
+    out[i] = static_cast<std::uint64_t>(t);
+    borrow = static_cast<std::uint64_t>(t >> 64) & 1;
+  }
+  return borrow != 0;
+}
+
+} // namespace
+
 // Barrett's reduction with mu = floor(2^512 / L): q = floor(x·mu / 2^512)
 // is floor(x / L) or one less (x·mu / 2^512 lies in (x/L - 1, x/L], as
 // x < 2^512), so x - q·L is below 2L and one conditional subtraction of L
@@ -396,30 +412,10 @@ std::array<byte, 32> detail::ed25519_scalar_reduce(const byte* wide) {
       carry = static_cast<u64>(t >> 64);
     }
   }
-  u64 r[5];
-  u64 borrow = 0;
-  for (int i = 0; i < 5; ++i) {
-    u128 t = static_cast<u128>(x[i]) - ql[i] - borrow;
-    r[i] = static_cast<u64>(t);
-    borrow = static_cast<u64>(t >> 64) & 1;
-  }
-  bool at_least_order = false; // r >= L, from the most significant limb
-  for (int i = 4; i >= 0; --i) {
-    if (r[i] != order[i]) {
-      at_least_order = r[i] > order[i];
-      break;
-    }
-    if (i == 0)
-      at_least_order = true;
-  }
-  if (at_least_order) {
-    borrow = 0;
-    for (int i = 0; i < 5; ++i) {
-      u128 t = static_cast<u128>(r[i]) - order[i] - borrow;
-      r[i] = static_cast<u64>(t);
-      borrow = static_cast<u64>(t >> 64) & 1;
-    }
-  }
+  u64 r[5], less_order[5];
+  subtract(x, ql, r); // x - q·L, below 2L
+  if (!subtract(r, order, less_order)) // r >= L
+    std::memcpy(r, less_order, sizeof r);
   std::array<byte, 32> out;
   for (int i = 0; i < 4; ++i)
     std::memcpy(out.data() + 8 * i, &r[i], 8);
