@@ -1,11 +1,14 @@
 #include "core/crypto.hpp"
 #include "core/ed25519_scalar.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <system_error>
 
+#include <pthread.h>
 #include <sys/random.h>
 
 #include <cryptopp/aes.h>
@@ -601,15 +604,16 @@ rsa_public_key_shape rsa_public_key_shape_of(std::string_view public_key_pem) {
 
 // -- randomness -------------------------------------------------------------------------
 
-std::string random_bytes(std::size_t n) {
-  std::string out(n, '\0');
-  // getrandom(2) reads the kernel's generator without a file descriptor:
-  // one system call, where opening /dev/urandom for each call took three.
-  // Without flags it blocks only until the pool is first initialised, which
-  // it is long before we run.
+namespace {
+
+// getrandom(2) reads the kernel's generator without a file descriptor: one
+// system call, where opening /dev/urandom for each call took three. Without
+// flags it blocks only until the pool is first initialised, which it is long
+// before we run.
+void fill_random(unsigned char* out, std::size_t n) {
   std::size_t filled = 0;
   while (filled < n) {
-    auto got = ::getrandom(out.data() + filled, n - filled, 0);
+    auto got = ::getrandom(out + filled, n - filled, 0);
     if (got < 0) {
       if (errno == EINTR)
         continue;
@@ -617,6 +621,50 @@ std::string random_bytes(std::size_t n) {
                          + std::system_category().message(errno));
     }
     filled += static_cast<std::size_t>(got);
+  }
+}
+
+struct public_pool {
+  static constexpr std::size_t size = 512;
+  std::array<unsigned char, size> bytes{};
+  /// Bytes from here on are not handed out yet.
+  std::size_t next = size;
+};
+
+thread_local public_pool pool;
+
+// Only the thread that called fork goes on in the child: emptying its pool
+// empties every pool the child has.
+void empty_pool_in_child() {
+  pool.next = public_pool::size;
+}
+
+} // namespace
+
+std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
+  fill_random(reinterpret_cast<unsigned char*>(out.data()), n);
+  return out;
+}
+
+std::string public_random_bytes(std::size_t n) {
+  static const int registered = ::pthread_atfork(nullptr, nullptr, empty_pool_in_child);
+  (void)registered;
+  if (n > public_pool::size)
+    return random_bytes(n);
+  std::string out(n, '\0');
+  std::size_t taken = 0;
+  while (taken < n) {
+    if (pool.next == public_pool::size) {
+      fill_random(pool.bytes.data(), public_pool::size);
+      pool.next = 0;
+    }
+    auto k = std::min(n - taken, public_pool::size - pool.next);
+    std::memcpy(out.data() + taken, pool.bytes.data() + pool.next, k);
+    // Each byte is handed out once.
+    std::memset(pool.bytes.data() + pool.next, 0, k);
+    pool.next += k;
+    taken += k;
   }
   return out;
 }

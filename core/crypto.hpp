@@ -166,7 +166,16 @@ rsa_public_key_shape rsa_public_key_shape_of(std::string_view public_key_pem);
 
 // -- randomness ------------------------------------------------------------------------
 
-/// `n` bytes from the operating system's CSPRNG.
+/// `n` bytes from the operating system's CSPRNG, drawn for this call: for
+/// keys and seeds.
 std::string random_bytes(std::size_t n);
+
+/// `n` bytes from the operating system's CSPRNG for values that are made
+/// public (ids, nonces): each thread draws them 512 at a time and hands out
+/// each byte once, so a checkout's ids and nonce cost no system call of
+/// their own. Never for a key or a seed, which would then sit in the pool
+/// before it is used. A child process made by fork starts with an empty
+/// pool, so parent and child never hand out the same bytes.
+std::string public_random_bytes(std::size_t n);
 
 } // namespace ap::crypto

@@ -28,7 +28,7 @@ std::string hex_of(std::string_view bytes) {
 }
 
 std::string random_hex(std::size_t bytes) {
-  return hex_of(crypto::random_bytes(bytes));
+  return hex_of(crypto::public_random_bytes(bytes));
 }
 
 std::string record_id_hex(std::int64_t unix_ms, std::string_view random8) {
@@ -42,7 +42,7 @@ std::string record_id_hex(std::int64_t unix_ms, std::string_view random8) {
 }
 
 std::string record_id_hex(std::int64_t unix_ms) {
-  return record_id_hex(unix_ms, crypto::random_bytes(8));
+  return record_id_hex(unix_ms, crypto::public_random_bytes(8));
 }
 
 std::string derived_record_id_hex(std::string_view parent_hex, std::string_view digest_hex) {

@@ -49,7 +49,7 @@ sealed_delivery seal_delivery(const std::string& master_key, const std::string& 
                               const std::string& buyer_public_key_pem) {
   sealed_delivery out;
   auto key = delivery_key(master_key, order_id);
-  auto nonce = crypto::random_bytes(12);
+  auto nonce = crypto::public_random_bytes(12);
   out.aad = order_id + "|" + license_id;
   out.nonce_b64 = crypto::base64_encode(nonce);
   out.cipher_text_b64 =

@@ -142,7 +142,7 @@ order_ids new_order_ids() {
   // Ids that key an index are ordered by their second (see record_id_hex);
   // the license and delivery ids key none.
   // Their random bytes come from one draw: one system call instead of five.
-  auto random = crypto::random_bytes(3 * 8 + 2 * 12);
+  auto random = crypto::public_random_bytes(3 * 8 + 2 * 12);
   std::string_view bytes{random};
   ids.order_id = "order_" + record_id_hex(now, bytes.substr(0, 8));
   ids.payment_key = ids.order_id;

@@ -12,6 +12,9 @@
 #include <cryptopp/osrng.h>
 #include <cryptopp/rsa.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <optional>
 #include <random>
@@ -974,6 +977,58 @@ BOOST_AUTO_TEST_CASE(random_bytes_sizes_and_variation) {
   // Equal 256-bit draws would mean a broken source, not bad luck.
   BOOST_TEST(a != b);
   BOOST_TEST(a != std::string(32, '\0'));
+}
+
+// The pooled draw hands each byte out once: across many small draws that
+// cross the pool's refills, and in one larger than the pool, no 8-byte
+// window repeats (for bytes handed out twice it would).
+BOOST_AUTO_TEST_CASE(public_random_bytes_never_hands_out_a_byte_twice) {
+  BOOST_TEST(public_random_bytes(0).empty());
+  std::string all;
+  for (std::size_t n : {1u, 7u, 12u, 48u, 500u, 511u, 513u, 1024u, 5u, 12u, 3000u, 12u})
+    for (int k = 0; k < 4; ++k) {
+      auto drawn = public_random_bytes(n);
+      BOOST_TEST(drawn.size() == n);
+      all += drawn;
+    }
+  std::vector<std::string> windows;
+  for (std::size_t i = 0; i + 8 <= all.size(); i += 8)
+    windows.push_back(all.substr(i, 8));
+  std::sort(windows.begin(), windows.end());
+  BOOST_TEST((std::adjacent_find(windows.begin(), windows.end()) == windows.end()));
+  BOOST_TEST(all.size() > 20'000u);
+}
+
+// A child made by fork does not hand out the bytes its parent's pool still
+// holds: the parent's next draw and the child's first differ.
+BOOST_AUTO_TEST_CASE(public_random_bytes_differ_in_a_forked_child) {
+  public_random_bytes(1);  // the pool is filled and partly handed out
+  int pipe_fds[2];
+  BOOST_TEST_REQUIRE(::pipe(pipe_fds) == 0);
+  auto child = ::fork();
+  BOOST_TEST_REQUIRE(child >= 0);
+  if (child == 0) {
+    auto drawn = public_random_bytes(16);
+    auto written = ::write(pipe_fds[1], drawn.data(), drawn.size());
+    ::_exit(written == 16 ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string theirs(16, '\0');
+  std::size_t got = 0;
+  while (got < theirs.size()) {
+    auto n = ::read(pipe_fds[0], theirs.data() + got, theirs.size() - got);
+    if (n <= 0)
+      break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  BOOST_TEST_REQUIRE(got == 16u);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  auto ours = public_random_bytes(16);
+  BOOST_TEST(ours != theirs);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
