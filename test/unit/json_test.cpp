@@ -2,6 +2,8 @@
 
 #include "core/json.hpp"
 
+#include <cstdio>
+
 using namespace ap;
 
 namespace {
@@ -112,6 +114,47 @@ BOOST_AUTO_TEST_CASE(quoting_escapes_minimally) {
   std::string out;
   json::append_quoted(out, std::string{"a\"b\\c\n\t\x01/é"});
   BOOST_TEST(out == "\"a\\\"b\\\\c\\n\\t\\u0001/é\"");
+}
+
+// Every byte value below 0x80, at every place in and around an 8-byte word
+// of plain text, is quoted as a byte-by-byte escaper quotes it: a byte that
+// needs an escape is found wherever it sits, and no other byte is touched.
+BOOST_AUTO_TEST_CASE(quoting_finds_an_escape_at_every_offset) {
+  auto reference = [](const std::string& text) {
+    std::string out = "\"";
+    for (unsigned char c : text) {
+      const char* named = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t" : nullptr;
+      if (named) {
+        out += named;
+      } else if (c < 0x20) {
+        char code[8];
+        std::snprintf(code, sizeof code, "\\u%04x", c);
+        out += code;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  };
+  std::size_t checked = 0;
+  for (int b = 0; b < 0x80; ++b)
+    for (std::size_t length = 1; length <= 26; ++length)
+      for (std::size_t at = 0; at < length; ++at) {
+        // Bytes just beside the ones that need an escape ('#' after the
+        // quote, ']' after the backslash, the space after 0x1F) and UTF-8
+        // fill the rest: none of them may count.
+        std::string text(length, ' ');
+        for (std::size_t k = 0; k < length; ++k)
+          text[k] = "#] \xc3\xa9z"[k % 6];
+        text[at] = static_cast<char>(b);
+        std::string out;
+        json::append_quoted(out, text);
+        BOOST_TEST(out == reference(text), "byte " << b << " at " << at << " of " << length);
+        ++checked;
+      }
+  BOOST_TEST(checked == 128u * 351u);
 }
 
 BOOST_AUTO_TEST_CASE(error_body_has_field_only_when_given) {
