@@ -661,8 +661,6 @@ std::string public_random_bytes(std::size_t n) {
     }
     auto k = std::min(n - taken, public_pool::size - pool.next);
     std::memcpy(out.data() + taken, pool.bytes.data() + pool.next, k);
-    // Each byte is handed out once.
-    std::memset(pool.bytes.data() + pool.next, 0, k);
     pool.next += k;
     taken += k;
   }

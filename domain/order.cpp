@@ -141,7 +141,8 @@ order_ids new_order_ids() {
   auto now = unix_ms_now();
   // Ids that key an index are ordered by their second (see record_id_hex);
   // the license and delivery ids key none.
-  // Their random bytes come from one draw: one system call instead of five.
+  // Their random bytes come from one draw from the pool of bytes made
+  // public, which asks the kernel for more about once every eight orders.
   auto random = crypto::public_random_bytes(3 * 8 + 2 * 12);
   std::string_view bytes{random};
   ids.order_id = "order_" + record_id_hex(now, bytes.substr(0, 8));
