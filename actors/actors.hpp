@@ -124,7 +124,10 @@ using retention_handlers = handlers<
   // another instance holds the retention lock (nothing deleted).
   replies<atoms::purge_atom, persistence::purge_terms>::with<persistence::purge_outcome>,
   // Age in seconds of the oldest row of the purgeable kind kept (0: none).
-  replies<atoms::retained_atom, persistence::retention_table>::with<std::int64_t>>;
+  replies<atoms::retained_atom, persistence::retention_table>::with<std::int64_t>,
+  // Vacuums the two queue tables, whose rows are inserted and deleted
+  // thousands of times a second (persistence::vacuum_queues).
+  replies<atoms::vacuum_atom>::with<bool>>;
 
 /// The stored multisig upgrades (SPEC §7).
 using upgrade_store_handlers = handlers<
@@ -389,12 +392,15 @@ using reconciler_actor = interface<handlers<
 
 /// The retention janitor: a timed actor that, every sweep interval, purges
 /// completed idempotency keys and delivered outbox rows past retention, in
-/// batches with a pause between them, at most a bounded number per sweep.
+/// batches with a pause between them, at most a bounded number per sweep;
+/// and every vacuum interval has the queue tables vacuumed.
 using janitor_actor = interface<handlers<
   // Internal: the sweep timer.
   caf::reacts_to<atoms::poll_atom>,
   // Internal: the pause after a batch is over; purge the next one.
-  caf::reacts_to<atoms::purge_atom>>>;
+  caf::reacts_to<atoms::purge_atom>,
+  // Internal: the queue tables' vacuum timer.
+  caf::reacts_to<atoms::vacuum_atom>>>;
 
 /// Multisig upgrades (SPEC §7): every step checked by the service's rules,
 /// then by the Kernel's, then recorded with its audit event. Refusals are

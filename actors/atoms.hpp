@@ -35,6 +35,9 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// the oldest row kept.
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 using retained_atom = caf::atom_constant<caf::atom("retained")>;
+/// The queue tables vacuumed (at the database; at the janitor, its own
+/// "time to vacuum them").
+using vacuum_atom = caf::atom_constant<caf::atom("vacuum")>;
 /// One multisig step checked (and recorded) against the stored upgrades.
 using multisig_atom = caf::atom_constant<caf::atom("multisig")>;
 

@@ -318,6 +318,9 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
         persistence::retention_table table) -> caf::result<std::int64_t> {
       return self->delegate(background(), x, table);
     }),
+    metered(self, meter_, [=](atoms::vacuum_atom x) -> caf::result<bool> {
+      return self->delegate(background(), x);
+    }),
     metered(self, meter_, [=](atoms::keyset_atom x, std::string& instance,
         std::string& key_set) -> caf::result<std::vector<std::string>> {
       return self->delegate(background(), x, std::move(instance), std::move(key_set));
@@ -691,6 +694,12 @@ database_worker(database_worker_actor::stateful_pointer<database_worker_state> s
         persistence::retention_table table) -> caf::result<std::int64_t> {
       return to_result(with_connection(self, "retained", [&](persistence::connection& db) {
         return persistence::oldest_kept_seconds(db, table);
+      }));
+    }),
+    metered(self, meter_, [=](atoms::vacuum_atom) -> caf::result<bool> {
+      return to_result(with_connection(self, "vacuum", [&](persistence::connection& db) {
+        persistence::vacuum_queues(db);
+        return true;
       }));
     }),
     metered(self, meter_, [=](atoms::keyset_atom, const std::string& instance,

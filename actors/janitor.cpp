@@ -16,6 +16,8 @@ namespace {
 constexpr auto purge_timeout = std::chrono::seconds{15};
 /// The oldest row kept: the first entry of an index.
 constexpr auto retained_timeout = std::chrono::seconds{10};
+/// A vacuum is bounded by the connection's statement timeout.
+constexpr auto vacuum_timeout = std::chrono::seconds{15};
 
 /// The tables in the order a sweep purges them.
 constexpr std::array<persistence::retention_table, 2> purged_tables{
@@ -53,15 +55,49 @@ janitor_actor::behavior_type janitor(janitor_actor::stateful_pointer<janitor_sta
         .then([gauge = oldest_kept[i]](std::int64_t age) { gauge->set(static_cast<double>(age)); },
               [](caf::error&) {});
   };
+  auto* vacuums_done = &registry->get_counter("ap_queue_vacuums_total",
+                                             "Vacuums of the queue tables, by outcome",
+                                             {{"outcome", "done"}});
+  auto* vacuums_failed = &registry->get_counter("ap_queue_vacuums_total",
+                                               "Vacuums of the queue tables, by outcome",
+                                               {{"outcome", "failed"}});
   auto meter_ = actor_meter::make(*registry, "janitor");
   self->delayed_send(self, cfg.interval, atoms::poll_atom::value);
+  if (cfg.vacuum_interval.count() > 0)
+    self->delayed_send(self, cfg.vacuum_interval, atoms::vacuum_atom::value);
   return {
+    metered(self, meter_, [=](atoms::vacuum_atom) {
+      self->delayed_send(self, cfg.vacuum_interval, atoms::vacuum_atom::value);
+      auto db = cfg.store();
+      if (self->state.vacuuming || !db)
+        return;
+      self->state.vacuuming = true;
+      self->request(db, vacuum_timeout, atoms::vacuum_atom::value)
+        .then(
+          [=](bool) {
+            self->state.vacuuming = false;
+            self->state.vacuum_failed = false;
+            vacuums_done->inc();
+          },
+          [=](caf::error& e) {
+            self->state.vacuuming = false;
+            vacuums_failed->inc();
+            if (!self->state.vacuum_failed)
+              log::warn("vacuuming the queue tables failed; autovacuum still runs and the next"
+                        " vacuum tries again",
+                        {{"actor", "janitor"}, {"error", caf::to_string(e)}});
+            self->state.vacuum_failed = true;
+          });
+    }),
     metered(self, meter_, [=](atoms::poll_atom) {
       self->delayed_send(self, cfg.interval, atoms::poll_atom::value);
       if (self->state.sweeping)
         return;
-      self->state = janitor_state{};
-      self->state.sweeping = true;
+      auto& st = self->state;
+      st.sweeping = true;
+      st.table = 0;
+      st.batches = 0;
+      st.purged = {};
       self->send(self, atoms::purge_atom::value);
     }),
     metered(self, meter_, [=](atoms::purge_atom) {

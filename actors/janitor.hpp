@@ -37,6 +37,9 @@ struct janitor_config {
   /// The pause after each batch, in which the worker serves other scans
   /// and autovacuum catches up.
   std::chrono::milliseconds pause{20};
+  /// QUEUE_VACUUM_INTERVAL_MS: how often the queue tables are vacuumed
+  /// (persistence::vacuum_queues); 0: never, autovacuum alone.
+  std::chrono::milliseconds vacuum_interval{5000};
   /// Where the batches go: looked up at each batch, so that a restarted
   /// database facade is found (filled in by start_node; a stub in tests).
   std::function<retention_store_actor()> store;
@@ -54,6 +57,11 @@ struct janitor_state {
   int batches = 0;
   /// Rows purged in this sweep, per table.
   std::array<std::int64_t, 2> purged{};
+  /// A vacuum of the queue tables is under way (a timer that fires
+  /// meanwhile starts none).
+  bool vacuuming = false;
+  /// The last vacuum failed: the next failure is not logged again.
+  bool vacuum_failed = false;
 };
 
 /// The retention janitor: every `interval`, purges completed idempotency
@@ -63,6 +71,10 @@ struct janitor_state {
 /// retention lock (it is sweeping: this one stops until the next interval).
 /// Then it sets `ap_retention_oldest_kept_seconds{table}` and logs what it
 /// purged, if anything. Counts `ap_retention_rows_purged_total{table}`.
+/// Apart from the sweeps, every `vacuum_interval` it has the queue tables
+/// vacuumed, one vacuum at a time, and counts them in
+/// `ap_queue_vacuums_total{outcome}` (`done`, `failed`); the first failure
+/// after a success is logged.
 janitor_actor::behavior_type janitor(janitor_actor::stateful_pointer<janitor_state> self,
                                      janitor_config cfg, metrics::registry* registry);
 

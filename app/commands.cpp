@@ -300,6 +300,7 @@ int serve() {
   opts.janitor.idempotency_retention = cfg->idempotency_retention;
   opts.janitor.outbox_retention = cfg->outbox_retention;
   opts.janitor.interval = cfg->retention_sweep_interval;
+  opts.janitor.vacuum_interval = cfg->queue_vacuum_interval;
   auto root = start_node(system, opts, directory, registry);
 
   gateway actors{system, directory, cfg->catalog_refresh};

@@ -658,6 +658,11 @@ config_result load_config(const env_lookup& process) {
   cfg.outbox_retention = std::chrono::hours{get_count("OUTBOX_RETENTION_HOURS", 1, 87600, 168)};
   cfg.retention_sweep_interval =
     std::chrono::milliseconds{get_count("RETENTION_SWEEP_INTERVAL_MS", 100, 86400000, 60000)};
+  cfg.queue_vacuum_interval =
+    std::chrono::milliseconds{get_count("QUEUE_VACUUM_INTERVAL_MS", 0, 3600000, 5000)};
+  if (cfg.queue_vacuum_interval.count() > 0 && cfg.queue_vacuum_interval.count() < 100)
+    problems.push_back("ARTIFACT_PUBLISHER_QUEUE_VACUUM_INTERVAL_MS: must be 0 (never) or from 100"
+                       " to 3600000");
   cfg.log_level = get("LOG_LEVEL", "info");
   if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn"
       && cfg.log_level != "error")

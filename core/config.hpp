@@ -122,6 +122,10 @@ struct service_config {
   std::chrono::hours idempotency_retention{72};
   std::chrono::hours outbox_retention{168};
   std::chrono::milliseconds retention_sweep_interval{60000};
+  /// How often the janitor vacuums the queue tables, unfinished checkouts
+  /// and the audit outbox (QUEUE_VACUUM_INTERVAL_MS; 0: never, autovacuum
+  /// alone; docs/architecture.md).
+  std::chrono::milliseconds queue_vacuum_interval{5000};
   std::string log_level = "info";
 
   /// A one-line description with every secret replaced by its length, for

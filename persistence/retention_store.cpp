@@ -64,6 +64,10 @@ purge_outcome purge_batch(connection& db, const purge_terms& terms) {
   });
 }
 
+void vacuum_queues(connection& db) {
+  db.exec("VACUUM (SKIP_LOCKED, TRUNCATE false) unfinished_checkouts, audit_outbox");
+}
+
 std::int64_t oldest_kept_seconds(connection& db, retention_table table) {
   // Each is the first entry of an index (migration 0014).
   auto sql = table == retention_table::idempotency_keys

@@ -25,6 +25,10 @@ struct fake_tables {
   bool locked = false;
   /// Every batch fails (the database is gone).
   bool failing = false;
+  /// Vacuums of the queue tables asked for.
+  int vacuums = 0;
+  /// Every vacuum fails.
+  bool vacuum_failing = false;
 };
 
 struct fake_store_state {
@@ -53,6 +57,12 @@ fake_store(retention_store_actor::stateful_pointer<fake_store_state>,
     [tables](atoms::retained_atom, persistence::retention_table table) -> std::int64_t {
       return tables->oldest_kept[static_cast<std::size_t>(table)];
     },
+    [tables](atoms::vacuum_atom) -> caf::result<bool> {
+      ++tables->vacuums;
+      if (tables->vacuum_failing)
+        return caf::make_error(caf::sec::runtime_error, "database error");
+      return true;
+    },
   };
 }
 
@@ -79,6 +89,7 @@ struct sweeping : test::actor_fixture {
     cfg.pause = 20ms;
     cfg.idempotency_retention = std::chrono::hours{72};
     cfg.outbox_retention = std::chrono::hours{168};
+    cfg.vacuum_interval = 0ms;
     return cfg;
   }
 
@@ -100,6 +111,10 @@ struct sweeping : test::actor_fixture {
   double purged_total(const char* table) {
     return static_cast<double>(
       registry.get_counter("ap_retention_rows_purged_total", "", {{"table", table}}).value());
+  }
+  double vacuums(const char* outcome) {
+    return static_cast<double>(
+      registry.get_counter("ap_queue_vacuums_total", "", {{"outcome", outcome}}).value());
   }
   double oldest_kept(const char* table) {
     return registry.get_gauge("ap_retention_oldest_kept_seconds", "", {{"table", table}}).value();
@@ -199,6 +214,47 @@ BOOST_AUTO_TEST_CASE(a_failed_batch_ends_the_sweep_and_the_next_one_tries_again)
   tables->failing = false;
   pass(1000ms);
   BOOST_TEST(left(70, 70));
+}
+
+BOOST_AUTO_TEST_CASE(the_queue_tables_are_vacuumed_each_vacuum_interval_apart_from_sweeps) {
+  tables->purgeable = {100, 100};
+  auto cfg = config();
+  cfg.vacuum_interval = 300ms;
+  start(cfg);
+  advance(299ms);
+  BOOST_TEST(tables->vacuums == 0);
+  advance(1ms);
+  BOOST_TEST(tables->vacuums == 1);
+  BOOST_TEST(vacuums("done") == 1.0);
+  // The sweeps go on as before, and the vacuums beside them.
+  pass(1500ms);
+  BOOST_TEST(tables->vacuums == 6);
+  BOOST_TEST(batches_of(keys) == 3u);
+  BOOST_TEST(batches_of(outbox) == 3u);
+  BOOST_TEST(vacuums("done") == 6.0);
+  BOOST_TEST(vacuums("failed") == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(no_vacuum_with_an_interval_of_zero) {
+  start(config());
+  pass(2500ms);
+  BOOST_TEST(tables->vacuums == 0);
+  // Two sweeps, each one batch per table.
+  BOOST_TEST(tables->batches.size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_vacuum_is_counted_and_the_next_interval_tries_again) {
+  tables->vacuum_failing = true;
+  auto cfg = config();
+  cfg.vacuum_interval = 300ms;
+  start(cfg);
+  pass(600ms);
+  BOOST_TEST(tables->vacuums == 2);
+  BOOST_TEST(vacuums("failed") == 2.0);
+  tables->vacuum_failing = false;
+  pass(300ms);
+  BOOST_TEST(tables->vacuums == 3);
+  BOOST_TEST(vacuums("done") == 1.0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

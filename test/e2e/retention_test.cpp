@@ -56,8 +56,18 @@ std::map<std::string, std::string> retention_env(const kernel_process& kernel) {
 
 struct retention_stack {
   kernel_process kernel;
-  service_process svc{fresh_database("ap_e2e_retention"), retention_env(kernel)};
+  service_process svc;
   persistence::connection db{svc.db_url()};
+
+  explicit retention_stack(std::map<std::string, std::string> more = {})
+      : svc{fresh_database("ap_e2e_retention"), with(retention_env(kernel), std::move(more))} {}
+
+  static std::map<std::string, std::string> with(std::map<std::string, std::string> env,
+                                                 std::map<std::string, std::string> more) {
+    for (auto& [name, value] : more)
+      env[name] = std::move(value);
+    return env;
+  }
 
   std::string value(const std::string& sql, const persistence::params& p = {}) {
     auto rows = db.exec(sql, p);
@@ -95,6 +105,26 @@ struct retention_stack {
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(retention)
+
+BOOST_AUTO_TEST_CASE(the_service_vacuums_the_queue_tables_each_interval) {
+  retention_stack s{{{"ARTIFACT_PUBLISHER_QUEUE_VACUUM_INTERVAL_MS", "200"}}};
+  auto port = s.svc.port();
+  auto r = checkout(port, "cust-vac", "vac-key");
+  BOOST_REQUIRE_MESSAGE(r.status == 201, r.body);
+  // Vacuums by the service's own connection (autovacuum's are counted apart).
+  auto vacuums = [&](const char* table) {
+    return std::stoll(s.value("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1",
+                              {std::string{table}}));
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((vacuums("unfinished_checkouts") < 2 || vacuums("audit_outbox") < 2)
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  BOOST_TEST(vacuums("unfinished_checkouts") >= 2);
+  BOOST_TEST(vacuums("audit_outbox") >= 2);
+  BOOST_TEST(metric(port, "ap_queue_vacuums_total{outcome=\"done\"}") >= 2.0);
+  BOOST_TEST(metric(port, "ap_queue_vacuums_total{outcome=\"failed\"}") == 0.0);
+}
 
 BOOST_AUTO_TEST_CASE(a_key_inside_the_window_replays_and_one_past_it_goes_while_its_order_stays) {
   retention_stack s;

@@ -110,6 +110,24 @@ BOOST_AUTO_TEST_CASE(retention_defaults_and_floors) {
   BOOST_TEST(mentions(short_keys.problems, "ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS"));
 }
 
+BOOST_AUTO_TEST_CASE(queue_vacuum_interval_default_off_and_floor) {
+  auto r = load_config(env_of({}));
+  BOOST_REQUIRE(r.config);
+  BOOST_TEST(r.config->queue_vacuum_interval.count() == 5000);
+  auto off = load_config(env_of({{"ARTIFACT_PUBLISHER_QUEUE_VACUUM_INTERVAL_MS", "0"}}));
+  BOOST_REQUIRE(off.config);
+  BOOST_TEST(off.config->queue_vacuum_interval.count() == 0);
+  auto set = load_config(env_of({{"ARTIFACT_PUBLISHER_QUEUE_VACUUM_INTERVAL_MS", "100"}}));
+  BOOST_REQUIRE(set.config);
+  BOOST_TEST(set.config->queue_vacuum_interval.count() == 100);
+  // Between never and every 100 ms, and not negative: refused, by name.
+  for (const char* bad : {"50", "-1", "3600001"}) {
+    auto r2 = load_config(env_of({{"ARTIFACT_PUBLISHER_QUEUE_VACUUM_INTERVAL_MS", bad}}));
+    BOOST_TEST(!r2.config, bad);
+    BOOST_TEST(mentions(r2.problems, "ARTIFACT_PUBLISHER_QUEUE_VACUUM_INTERVAL_MS"), bad);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(kernel_url_must_be_http_or_https) {
   auto r = load_config(env_of({{"ARTIFACT_PUBLISHER_KERNEL_URL", "ftp://x"}}));
   BOOST_TEST(!r.config);
