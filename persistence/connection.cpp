@@ -222,7 +222,15 @@ void connection::ensure() {
   // a user timeout make a vanished server an error within seconds, never a
   // hang of the worker.
   // The session limits go in as options, over anything the URL sets.
-  std::string options = "-c client_min_messages=warning";
+  //
+  // jit=off: every statement of the service is short and index-driven,
+  // and compiling one with LLVM costs more than running it. PostgreSQL
+  // compiles a plan whose estimated cost passes jit_above_cost, and on
+  // tables that grow thousands of rows a second the estimates (from
+  // statistics taken when the table was smaller) pass it: the retention
+  // purge of idempotency keys, 0.3 ms of work, was compiled at every sweep
+  // (29 ms), and the first compilation in a session loads LLVM as well.
+  std::string options = "-c client_min_messages=warning -c jit=off";
   auto limit = [&](const char* name, std::chrono::milliseconds ms) {
     if (ms.count() > 0)
       options += std::string{" -c "} + name + "=" + std::to_string(ms.count());

@@ -380,4 +380,27 @@ BOOST_AUTO_TEST_CASE(the_server_side_limits_are_set_on_each_session) {
   BOOST_TEST(plain.exec("SHOW statement_timeout").value(0, 0) == "0");
 }
 
+BOOST_AUTO_TEST_CASE(no_statement_is_compiled_with_jit) {
+  auto url = test::fresh_database("ap_limits_jit");
+  persistence::connection db{url};
+  BOOST_TEST(db.exec("SHOW jit").value(0, 0) == "off");
+  // A plan estimated dear enough to be compiled, where the server can.
+  auto plan = [&] {
+    std::string text;
+    auto rows = db.exec("EXPLAIN SELECT count(*) FROM generate_series(1, 1000) a,"
+                        " generate_series(1, 1000) b, generate_series(1, 1000) c");
+    for (int i = 0; i < rows.rows(); ++i)
+      text += rows.value(i, 0) + "\n";
+    return text;
+  };
+  BOOST_TEST(plan().find("JIT") == std::string::npos, plan());
+  // With jit on, PostgreSQL's default, the same session compiles it (where
+  // the server has a JIT provider, as Debian's has).
+  db.exec("SET jit = on");
+  if (db.exec("SELECT pg_jit_available()").value(0, 0) == "t")
+    BOOST_TEST(plan().find("JIT") != std::string::npos, plan());
+  else
+    BOOST_TEST_MESSAGE("this server has no JIT provider");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
