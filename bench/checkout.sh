@@ -3,12 +3,12 @@
 # kernel mock and a Release build of the service, runs POST /api/checkout
 # with wrk at 1, 16 and 64 connections (each request a new customer and
 # Idempotency-Key) after a warm-up, and prints requests/s, latency
-# percentiles, errors, the WAL PostgreSQL wrote per request and the checkpoints
-# it began in each step, the CPU each process used at 64 connections, the audit
-# lag, and the service's resident memory before and after 100,000 further
-# checkouts. In the same run pgbench replays the SQL a checkout commits at
-# the same client counts, and the checkout rate is printed as a fraction of
-# that database-only rate.
+# percentiles, errors, the WAL PostgreSQL wrote per request, the checkpoints
+# it began and the size of the queue tables after each step, the CPU each
+# process used at 64 connections, the audit lag, and the service's resident
+# memory before and after 100,000 further checkouts. In the same run pgbench
+# replays the SQL a checkout commits at the same client counts, and the
+# checkout rate is printed as a fraction of that database-only rate.
 #
 #   bench/checkout.sh                  30 s per step
 #   DURATION=10 bench/checkout.sh      shorter steps
@@ -115,10 +115,15 @@ measure() {  # LABEL BIN_DIR
     # checkpoints began during it: PostgreSQL checkpoints after about half of
     # max_wal_size (1 GB) of WAL, so a long run's later steps share the cores
     # with one, and their tail says so.
-    printf '%-9s checkout connections=%s %s %s\n' "$label" "$c" "${line#RESULT }" \
+    # And the size of the two queue tables (unfinished checkouts, the audit
+    # outbox) after it: each checkout inserts and deletes three rows there,
+    # and what is not vacuumed piles up as dead rows.
+    printf '%-9s checkout connections=%s %s %s queue_tables_mb=%s\n' "$label" "$c" "${line#RESULT }" \
       "$(awk -v b="$before" -v a="$after" -v n="$(bench_result "$line" requests)" 'BEGIN {
           split(b, x, " "); split(a, y, " ")
-          printf "wal_bytes_per_request=%.0f checkpoints=%d", (n > 0 ? (y[1] - x[1]) / n : 0), y[2] - x[2] }')"
+          printf "wal_bytes_per_request=%.0f checkpoints=%d", (n > 0 ? (y[1] - x[1]) / n : 0), y[2] - x[2] }')" \
+      "$(bench_psql "$db_url" -c "SELECT (pg_relation_size('unfinished_checkouts')
+                                          + pg_relation_size('audit_outbox')) / 1048576")"
   done
   wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"
   # The same as CPU milliseconds per checkout at the step's rate: what one
