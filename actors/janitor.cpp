@@ -55,12 +55,12 @@ janitor_actor::behavior_type janitor(janitor_actor::stateful_pointer<janitor_sta
         .then([gauge = oldest_kept[i]](std::int64_t age) { gauge->set(static_cast<double>(age)); },
               [](caf::error&) {});
   };
-  auto* vacuums_done = &registry->get_counter("ap_queue_vacuums_total",
-                                             "Vacuums of the queue tables, by outcome",
-                                             {{"outcome", "done"}});
-  auto* vacuums_failed = &registry->get_counter("ap_queue_vacuums_total",
-                                               "Vacuums of the queue tables, by outcome",
-                                               {{"outcome", "failed"}});
+  auto vacuums = [registry](const char* outcome) {
+    return &registry->get_counter("ap_queue_vacuums_total", "Vacuums of the queue tables, by outcome",
+                                  {{"outcome", outcome}});
+  };
+  auto* vacuums_done = vacuums("done");
+  auto* vacuums_failed = vacuums("failed");
   auto meter_ = actor_meter::make(*registry, "janitor");
   self->delayed_send(self, cfg.interval, atoms::poll_atom::value);
   if (cfg.vacuum_interval.count() > 0)
