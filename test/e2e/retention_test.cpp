@@ -46,12 +46,15 @@ double metric(std::uint16_t port, const std::string& series) {
   return at == std::string::npos ? -1.0 : std::stod(text.substr(at + series.size() + 2));
 }
 
-// Short sweeps; the shortest retention periods the service accepts.
-std::map<std::string, std::string> retention_env(const kernel_process& kernel) {
-  return {{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
-          {"ARTIFACT_PUBLISHER_RETENTION_SWEEP_INTERVAL_MS", "200"},
-          {"ARTIFACT_PUBLISHER_IDEMPOTENCY_RETENTION_HOURS", "24"},
-          {"ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS", "1"}};
+// Short sweeps and the shortest retention periods the service accepts, under
+// any setting `more` gives.
+std::map<std::string, std::string> retention_env(const kernel_process& kernel,
+                                                 std::map<std::string, std::string> more) {
+  more.insert({{"ARTIFACT_PUBLISHER_KERNEL_URL", kernel.url()},
+               {"ARTIFACT_PUBLISHER_RETENTION_SWEEP_INTERVAL_MS", "200"},
+               {"ARTIFACT_PUBLISHER_IDEMPOTENCY_RETENTION_HOURS", "24"},
+               {"ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS", "1"}});
+  return more;
 }
 
 struct retention_stack {
@@ -60,14 +63,7 @@ struct retention_stack {
   persistence::connection db{svc.db_url()};
 
   explicit retention_stack(std::map<std::string, std::string> more = {})
-      : svc{fresh_database("ap_e2e_retention"), with(retention_env(kernel), std::move(more))} {}
-
-  static std::map<std::string, std::string> with(std::map<std::string, std::string> env,
-                                                 std::map<std::string, std::string> more) {
-    for (auto& [name, value] : more)
-      env[name] = std::move(value);
-    return env;
-  }
+      : svc{fresh_database("ap_e2e_retention"), retention_env(kernel, std::move(more))} {}
 
   std::string value(const std::string& sql, const persistence::params& p = {}) {
     auto rows = db.exec(sql, p);

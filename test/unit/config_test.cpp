@@ -110,7 +110,7 @@ BOOST_AUTO_TEST_CASE(retention_defaults_and_floors) {
   BOOST_TEST(mentions(short_keys.problems, "ARTIFACT_PUBLISHER_OUTBOX_RETENTION_HOURS"));
 }
 
-BOOST_AUTO_TEST_CASE(queue_vacuum_interval_default_off_and_floor) {
+BOOST_AUTO_TEST_CASE(queue_vacuum_interval_default_zero_and_floor) {
   auto r = load_config(env_of({}));
   BOOST_REQUIRE(r.config);
   BOOST_TEST(r.config->queue_vacuum_interval.count() == 5000);
