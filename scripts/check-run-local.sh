@@ -83,7 +83,10 @@ AP_PG_OPTIONS="-c no_such_setting=on" ./run-local.sh --no-build >"$work/pg-fails
 [ "$rc" != 0 ] || fail "run-local.sh succeeded although PostgreSQL did not start"
 contains "$work/pg-fails.out" 'unrecognized configuration parameter "no_such_setting"'
 contains "$work/pg-fails.out" "run-local: PostgreSQL did not start in $state/pg on port $pg_port"
-grep -q 5432 "$work/pg-fails.out" && fail "run-local.sh went on to the default database"
+# A default port (PostgreSQL's 5432, run-local's 55432) as a whole number, not
+# inside the random one chosen here (25432 holds 5432).
+grep -qE '(^|[^0-9])5?5432([^0-9]|$)' "$work/pg-fails.out" &&
+  fail "run-local.sh went on to a default database port"
 listening "$api_port" && fail "the service started without a database"
 listening "$kernel_port" && fail "the kernel mock started without a database"
 [ -e "$state/run-local.pid" ] && fail "a failed start left run-local.pid"
