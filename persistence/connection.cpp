@@ -230,16 +230,7 @@ void connection::ensure() {
   // statistics taken when the table was smaller) pass it: the retention
   // purge of idempotency keys, 0.3 ms of work, was compiled at every sweep
   // (29 ms), and the first compilation in a session loads LLVM as well.
-  //
-  // backend_flush_after: a session that writes out a dirty buffer to make
-  // room (the orders heap grows megabytes a second, past shared_buffers)
-  // asks the kernel to write it to disk every 256 kB. PostgreSQL's default
-  // (0) leaves those pages dirty in the page cache until the kernel's
-  // periodic writeback takes a file's whole backlog at once, a few hundred
-  // megabytes every 30 s under load, and every commit's WAL flush waits
-  // behind it (checkouts of 100-250 ms, in bursts).
-  std::string options =
-      "-c client_min_messages=warning -c jit=off -c backend_flush_after=256kB";
+  std::string options = "-c client_min_messages=warning -c jit=off";
   auto limit = [&](const char* name, std::chrono::milliseconds ms) {
     if (ms.count() > 0)
       options += std::string{" -c "} + name + "=" + std::to_string(ms.count());

@@ -403,17 +403,4 @@ BOOST_AUTO_TEST_CASE(no_statement_is_compiled_with_jit) {
     BOOST_TEST_MESSAGE("this server has no JIT provider");
 }
 
-BOOST_AUTO_TEST_CASE(buffers_a_session_writes_out_are_flushed_as_it_goes) {
-  auto url = test::fresh_database("ap_limits_flush");
-  persistence::connection db{url};
-  // PostgreSQL's default (0) leaves them to the kernel's periodic writeback;
-  // each of the service's sessions flushes every 256 kB (32 pages of 8 kB).
-  auto row = db.exec("SELECT boot_val, setting, source FROM pg_settings"
-                     " WHERE name = 'backend_flush_after'");
-  BOOST_TEST(row.value(0, 0) == "0");
-  BOOST_TEST(row.value(0, 1) == "32");
-  BOOST_TEST(row.value(0, 2) == "client");
-  BOOST_TEST(db.exec("SHOW backend_flush_after").value(0, 0) == "256kB");
-}
-
 BOOST_AUTO_TEST_SUITE_END()
