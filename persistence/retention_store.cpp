@@ -48,9 +48,10 @@ constexpr const char* purge_outbox_sql =
 purge_outcome purge_batch(connection& db, const purge_terms& terms) {
   return db.transaction([&] {
     purge_outcome out;
-    // A batch is short by construction; this bounds one that is not (a cold
-    // cache, a stalled disk) so that it never holds its row locks for long.
-    db.exec("SET LOCAL statement_timeout = '10s'");
+    // A batch is short by construction. One that is not (a cold cache, a
+    // stalled disk) ends at the session's statement_timeout like any other
+    // statement of the service, a server error inside the call's deadline,
+    // so it never holds its row locks for long.
     auto got = db.exec("SELECT pg_try_advisory_xact_lock($1::bigint)",
                        {std::to_string(retention_lock_key)});
     if (got.value(0, 0) != "t") {

@@ -240,6 +240,39 @@ BOOST_AUTO_TEST_CASE(an_instance_holding_the_retention_lock_purges_alone) {
   BOOST_TEST(out.purged == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_is_bounded_by_the_sessions_statement_timeout) {
+  // The janitor's session has the service's limits: a statement ends at
+  // its statement_timeout, a server error, well inside the call's deadline
+  // (which cancels from the client and counts the database as not
+  // answering).
+  key("old", "completed", 100);
+  connection holder{url};
+  holder.exec("BEGIN");
+  holder.exec("LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE");
+  session_limits limits;
+  limits.statement_timeout = std::chrono::milliseconds{300};
+  limits.call_deadline = std::chrono::milliseconds{3000};
+  limits.cancel_grace = std::chrono::milliseconds{500};
+  connection janitor{url, limits};
+  auto start = std::chrono::steady_clock::now();
+  std::string sqlstate;
+  bool past_deadline = false;
+  try {
+    purge_batch(janitor, {retention_table::idempotency_keys, key_retention, 10});
+  } catch (const db_error& e) {
+    sqlstate = e.sqlstate();
+    past_deadline = e.past_deadline();
+  }
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  BOOST_TEST(sqlstate == "57014");  // query_canceled, by the statement_timeout
+  BOOST_TEST(!past_deadline);
+  BOOST_TEST(janitor.calls_past_deadline() == 0u);
+  BOOST_TEST(took < 2.0);
+  holder.exec("ROLLBACK");
+  BOOST_TEST(has_key("old"));
+  BOOST_TEST(purge_batch(janitor, {retention_table::idempotency_keys, key_retention, 10}).purged == 1);
+}
+
 BOOST_AUTO_TEST_CASE(two_janitors_at_once_purge_each_row_once_without_errors) {
   db.exec("INSERT INTO audit_outbox (event_id, event_type, payload, delivered_at)"
           " SELECT 'evt_' || i, 'order.completed', '{}', now() - interval '200 hours'"
