@@ -84,8 +84,9 @@ AP_PG_OPTIONS="-c no_such_setting=on" ./run-local.sh --no-build >"$work/pg-fails
 contains "$work/pg-fails.out" 'unrecognized configuration parameter "no_such_setting"'
 contains "$work/pg-fails.out" "run-local: PostgreSQL did not start in $state/pg on port $pg_port"
 # A default port (PostgreSQL's 5432, run-local's 55432) as a whole number, not
-# inside the random one chosen here (25432 holds 5432).
-grep -qE '(^|[^0-9])5?5432([^0-9]|$)' "$work/pg-fails.out" &&
+# inside the random one chosen here (25432 holds 5432) nor as the server's
+# process id in its log line ("[5432]").
+grep -qE '(^|[^0-9[])5?5432([^0-9]|$)' "$work/pg-fails.out" &&
   fail "run-local.sh went on to a default database port"
 listening "$api_port" && fail "the service started without a database"
 listening "$kernel_port" && fail "the kernel mock started without a database"
