@@ -4,11 +4,12 @@
 # with wrk at 1, 16 and 64 connections (each request a new customer and
 # Idempotency-Key) after a warm-up, and prints requests/s, latency
 # percentiles, errors, the WAL PostgreSQL wrote per request, the checkpoints
-# it began and the size of the queue tables after each step, the CPU each
-# process used at 64 connections, the audit lag, and the service's resident
-# memory before and after 100,000 further checkouts. In the same run pgbench
-# replays the SQL a checkout commits at the same client counts, and the
-# checkout rate is printed as a fraction of that database-only rate.
+# it began, what the stored orders and receipts grew by per request and the
+# size of the queue tables after each step, the CPU each process used at 64
+# connections, the audit lag, and the service's resident memory before and
+# after 100,000 further checkouts. In the same run pgbench replays the SQL a
+# checkout commits at the same client counts, and the checkout rate is
+# printed as a fraction of that database-only rate.
 #
 #   bench/checkout.sh                  30 s per step
 #   DURATION=10 bench/checkout.sh      shorter steps
@@ -49,9 +50,14 @@ cleanup() {
 trap cleanup EXIT
 
 declare -A rps
-# Bytes of WAL PostgreSQL has written so far and checkpoints it has begun.
+# Bytes of WAL PostgreSQL has written so far, checkpoints it has begun, and
+# the bytes of the two tables every checkout adds rows to for good (orders
+# and audit_receipts, with their indexes and TOAST tables): what the kernel
+# later writes out of the page cache besides the WAL.
 wal_and_checkpoints() {  # DB_URL
-  bench_psql "$1" -F ' ' -c "SELECT pg_current_wal_lsn() - '0/0', checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+  bench_psql "$1" -F ' ' -c "SELECT pg_current_wal_lsn() - '0/0', checkpoints_timed + checkpoints_req,
+                                    pg_total_relation_size('orders') + pg_total_relation_size('audit_receipts')
+                               FROM pg_stat_bgwriter"
 }
 # Runs every step against the binaries in BIN_DIR, labelled LABEL; leaves
 # the database URL of that run in $db_url.
@@ -115,13 +121,15 @@ measure() {  # LABEL BIN_DIR
     # checkpoints began during it: PostgreSQL checkpoints after about half of
     # max_wal_size (1 GB) of WAL, so a long run's later steps share the cores
     # with one, and their tail says so.
+    # And the bytes per request the orders and their receipts grew by.
     # And the size of the two queue tables (unfinished checkouts, the audit
     # outbox) after it: each checkout inserts and deletes three rows there,
     # and what is not vacuumed piles up as dead rows.
     printf '%-9s checkout connections=%s %s %s queue_tables_mb=%s\n' "$label" "$c" "${line#RESULT }" \
       "$(awk -v b="$before" -v a="$after" -v n="$(bench_result "$line" requests)" 'BEGIN {
           split(b, x, " "); split(a, y, " ")
-          printf "wal_bytes_per_request=%.0f checkpoints=%d", (n > 0 ? (y[1] - x[1]) / n : 0), y[2] - x[2] }')" \
+          printf "wal_bytes_per_request=%.0f checkpoints=%d table_bytes_per_request=%.0f",
+                 (n > 0 ? (y[1] - x[1]) / n : 0), y[2] - x[2], (n > 0 ? (y[3] - x[3]) / n : 0) }')" \
       "$(bench_psql "$db_url" -c "SELECT (pg_relation_size('unfinished_checkouts')
                                           + pg_relation_size('audit_outbox')) / 1048576")"
   done
