@@ -1,8 +1,10 @@
 #pragma once
 // The checkout the benchmarks' programs build documents for: two items, as
 // bench/checkout.lua's checkouts are, paid and journaled, with its proof
-// signed.
+// signed. Each one is a distinct order: its payment and ledger entry are
+// named after its order id, as the processor and the ledger name them.
 #include <string>
+#include <utility>
 
 #include "domain/delivery.hpp"
 #include "domain/order.hpp"
@@ -20,19 +22,19 @@ struct sample_checkout {
   domain::delivery_master master{"d1", "bench-delivery-key-0123456789abcdef"};
   domain::signed_proof proof;
 
-  sample_checkout() {
-    req.customer_id = "bench-customer";
+  explicit sample_checkout(std::string customer_id = "bench-customer") {
+    req.customer_id = std::move(customer_id);
     req.email = "buyer@example.com";
     req.currency = "usd";
     q.currency = "usd";
     q.items = {{"artifact-license", 2, 800, 1600}, {"creator-basic", 1, 1200, 1200}};
     q.total = 2800;
-    payment.payment_id = "pay_6b0d76fa227a43dec0b631e3";
+    payment.payment_id = "pay_" + ids.order_id.substr(6);
     payment.amount = 2800;
     payment.currency = "usd";
     payment.status = "captured";
     payment.processor = "embedded";
-    entry.entry_id = "fin_6b0d76fa227a43dec0b631e3";
+    entry.entry_id = "fin_" + ids.order_id.substr(6);
     entry.ledger_id = "ledger-main";
     entry.currency = "usd";
     entry.debit = entry.credit = 2800;

@@ -1,10 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
+#include "bench/sample_checkout.hpp"
 #include "core/json.hpp"
-#include "domain/checkout.hpp"
 #include "domain/order.hpp"
-#include "domain/payments.hpp"
-#include "domain/proof.hpp"
 #include "domain/receipt.hpp"
 #include "test/support/print.hpp"
 #include "persistence/connection.hpp"
@@ -136,34 +134,10 @@ BOOST_AUTO_TEST_CASE(an_orders_row_is_written_once_into_the_indexes_its_reads_us
 // compressed where it is: three rows to a page instead of two, nothing in
 // the TOAST table, and every part reads back byte for byte.
 BOOST_AUTO_TEST_CASE(completed_orders_are_compressed_in_their_rows_three_to_a_page) {
-  domain::catalog items;
-  for (auto& item : load_catalog(db))
-    items.emplace(item.sku, item);
-  domain::checkout_request req;
-  req.email = "b@example.com";
-  req.currency = "usd";
-  req.items = {{"creator-basic", 1}, {"artifact-license", 2}};
   std::vector<domain::order_record> stored;
   for (int n = 0; n < 9; ++n) {
-    req.customer_id = "bench-1765100000-0-123456789-" + std::to_string(n);
-    auto q = std::get<domain::quote>(domain::price(req, items));
-    auto ids = domain::new_order_ids();
-    domain::charge_result paid;
-    paid.payment_id = "pay_" + ids.order_id.substr(6);
-    paid.amount = q.total;
-    paid.currency = "usd";
-    paid.status = "captured";
-    paid.processor = "stripe-mock";
-    domain::journal_entry entry;
-    entry.entry_id = "fin_" + ids.order_id.substr(6);
-    entry.ledger_id = "ledger_dev";
-    entry.currency = "usd";
-    entry.credit = entry.debit = q.total;
-    auto proof = domain::sign_proof(
-      domain::derive_proof_key("v1", "order-store-test-proof-secret-0123456789"),
-      domain::proof_payload(ids.order_id, req, q, paid, entry), ids.created_at);
-    auto o = domain::assemble_completed(ids, req, q, paid, entry, proof,
-                                        {"d1", "order-store-test-delivery-key-0123456789"}, items);
+    // A customer id as long as bench/checkout.lua's.
+    auto o = bench::sample_checkout{"bench-1765100000-0-123456789-" + std::to_string(n)}.assemble();
     o.idempotency_key = "key-" + std::to_string(n);
     BOOST_REQUIRE(begin(o) == claim_state::claimed);
     BOOST_REQUIRE_GT(o.result.size(), 2400u);
