@@ -165,7 +165,9 @@ using upgrade_store_actor = interface<upgrade_store_handlers>;
 /// connection, so no libpq call ever runs on a scheduler thread.
 using database_actor = interface<db_status_handlers, order_record_handlers, order_store_handlers,
                                  outbox_handlers, upgrade_store_handlers, proof_key_handlers,
-                                 retention_handlers>;
+                                 retention_handlers,
+                                 // Its own timer: the wait for a batch's stores ended.
+                                 handlers<caf::reacts_to<atoms::gather_atom>>>;
 
 /// What storing a batch of orders came to: one entry per order, in order:
 /// an error, or what storing it came to.

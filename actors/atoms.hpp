@@ -68,7 +68,8 @@ using kdone_atom = caf::atom_constant<caf::atom("kdone")>;
 // --- the audit forwarder, the reconciler and the retention janitor -------------
 
 /// New outbox rows were committed / rows leased to this instance are handed
-/// over / a gather window ended.
+/// over / a gather window ended (the forwarder's, or the database facade's
+/// wait for the stores of the records it just answered).
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;

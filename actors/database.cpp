@@ -32,6 +32,8 @@ struct batching_config {
   metrics::counter* store_batches;
   metrics::counter* stores;
   metrics::counter* together;
+  std::chrono::microseconds store_wait;
+  std::size_t store_wait_rest;
 };
 
 // The worker whose turn it is.
@@ -111,13 +113,58 @@ void fail(std::vector<caf::typed_response_promise<Reply>>& promises, const caf::
     p.deliver(e);
 }
 
+// After a call answered `claims`, the next waits for the stores of those
+// claimed (database_config::store_wait), unless resting after a wait that
+// ended without them.
+void await_stores(database_state& st, const batching_config& cfg,
+                  const std::vector<persistence::claim_result>& claims) {
+  if (cfg.store_wait.count() <= 0)
+    return;
+  if (st.resting > 0) {
+    --st.resting;
+    return;
+  }
+  auto claimed = static_cast<std::size_t>(
+    std::count_if(claims.begin(), claims.end(), [](const persistence::claim_result& c) {
+      return c.state == persistence::claim_state::claimed;
+    }));
+  if (claimed == 0)
+    return;
+  st.awaited = std::min(st.stores.items.size() + claimed, cfg.max_batch);
+  st.awaited_until = std::chrono::steady_clock::now() + cfg.store_wait;
+}
+
+// Whether what waits stays for the stores awaited: until they are all
+// there or the wait ends, whose end a timer of the facade's marks.
+bool awaiting_stores(facade_ptr self, const batching_config& cfg) {
+  auto& st = self->state;
+  if (st.awaited == 0)
+    return false;
+  if (st.stores.items.size() >= st.awaited) {
+    st.awaited = 0;
+    return false;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (now >= st.awaited_until) {
+    st.awaited = 0;
+    st.resting = cfg.store_wait_rest;
+    return false;
+  }
+  if (!st.wait_timer) {
+    st.wait_timer = true;
+    self->delayed_send(self, st.awaited_until - now, atoms::gather_atom::value);
+  }
+  return true;
+}
+
 // Sends what is waiting while fewer than `in_flight` calls carrying
 // checkouts' records or stores (one by default) are at the workers: every
 // record and store waiting (at most `max_batch` of each) goes in the next
 // call, both kinds together when both wait (migration 0021: one
 // transaction, one commit). A request that arrives while a call is at a
 // worker waits for the next one, so batches grow with the load and a lone
-// request goes out at once.
+// request goes out at once. When a call answered records, what waits
+// behind it may wait a little longer for their stores (`await_stores`).
 //
 // A call is sent without a timer of its own (which would cost CAF's clock
 // thread two wake-ups a call): the worker bounds every call it makes (the
@@ -130,6 +177,8 @@ void dispatch(facade_ptr self, const batching_config& cfg) {
   auto& st = self->state;
   while (checkout_calls(st) < cfg.in_flight
          && (!st.begins.items.empty() || !st.stores.items.empty())) {
+    if (awaiting_stores(self, cfg))
+      return;
     auto begins = take(st.begins, cfg.max_batch);
     auto stores = take(st.stores, cfg.max_batch);
     if (!begins.items.empty()) {
@@ -152,11 +201,13 @@ void dispatch(facade_ptr self, const batching_config& cfg) {
       self->request(worker, caf::infinite, atoms::begin_atom::value,
                     std::move(begins.items), std::move(stores.items))
         .then(
-          [done, b = begins.promises, s = stores.promises](checkout_batch_outcome& out) {
-            if (out.begin_error)
+          [self, cfg, done, b = begins.promises, s = stores.promises](checkout_batch_outcome& out) {
+            if (out.begin_error) {
               fail(*b, out.begin_error);
-            else
+            } else {
+              await_stores(self->state, cfg, out.claims);
               deliver(*b, out.claims);
+            }
             deliver(*s, out.stores);
             done();
           },
@@ -169,7 +220,8 @@ void dispatch(facade_ptr self, const batching_config& cfg) {
       self->request(worker, caf::infinite, atoms::begin_atom::value,
                     std::move(begins.items))
         .then(
-          [done, b = begins.promises](std::vector<persistence::claim_result>& claims) {
+          [self, cfg, done, b = begins.promises](std::vector<persistence::claim_result>& claims) {
+            await_stores(self->state, cfg, claims);
             deliver(*b, claims);
             done();
           },
@@ -254,7 +306,8 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     batch_counter("ap_db_batched_requests_total", "Requests sent in those batches", "store"),
     &registry->get_counter("ap_db_batches_together_total",
                            "Calls that carried a batch of each kind (records and stores) in "
-                           "one transaction")};
+                           "one transaction"),
+    cfg.store_wait, cfg.store_wait_rest};
   auto meter_ = actor_meter::make(*registry, "database");
   return {
     metered(self, meter_, [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {
@@ -270,6 +323,10 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     metered(self, meter_, [=](atoms::store_atom,
         domain::order_record& order) -> caf::result<persistence::stored_order> {
       return enqueue(self, self->state.stores, std::move(order), batching);
+    }),
+    metered(self, meter_, [=](atoms::gather_atom) {
+      self->state.wait_timer = false;
+      dispatch(self, batching);
     }),
     metered(self, meter_, [=](atoms::abandon_atom x, std::string& id,
         std::string& body) -> caf::result<bool> {

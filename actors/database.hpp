@@ -45,6 +45,16 @@ struct database_config {
   /// (docs/performance.md).
   std::size_t max_batch = 64;
   std::size_t batches_in_flight = 1;
+  /// When a call answers records, the records waiting behind it wait up to
+  /// this long more for those checkouts' stores, so that the next call
+  /// carries both (one transaction, one commit) instead of the records
+  /// alone with the stores a call later. A checkout's store follows its
+  /// record within a few hundred microseconds when its payment is made in
+  /// the process; a wait that ends without them (a processor reached over
+  /// the network, a refused payment) is not repeated for the next
+  /// `store_wait_rest` calls. Zero: no wait.
+  std::chrono::microseconds store_wait{2000};
+  std::size_t store_wait_rest = 16;
   /// Stored orders' outbox events are written leased to this instance's
   /// forwarder, to which the checkout hands them (no owner: not leased).
   persistence::outbox_lease outbox_lease;
@@ -86,6 +96,15 @@ struct database_state {
   batch_queue<domain::order_record, persistence::stored_order> stores;
   /// Calls carrying records, stores or both at each worker now.
   std::vector<std::size_t> carrying;
+  /// Stores awaited before the next call (those of the records the last
+  /// call answered), until `awaited_until`; none: no wait.
+  std::size_t awaited = 0;
+  std::chrono::steady_clock::time_point awaited_until;
+  /// Whether a timer for the end of that wait is set.
+  bool wait_timer = false;
+  /// Calls whose answered records are not waited for, after a wait that
+  /// ended without their stores.
+  std::size_t resting = 0;
 };
 
 /// The database facade: spawns `workers` detached workers linked to itself

@@ -246,6 +246,115 @@ BOOST_AUTO_TEST_CASE(records_sent_while_a_batch_commits_go_together_in_the_next)
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);
 }
 
+// Milliseconds since `t`.
+long ms_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - t).count());
+}
+
+// A facade that waits `wait` for the stores of the records it answered, and
+// a way to have a call answer one record while others wait behind it.
+struct store_wait_fixture {
+  std::string url;
+  persistence::connection c;
+  live_system live;
+  metrics::registry registry;
+  database_actor db;
+  caf::scoped_actor self{*live.sys};
+
+  store_wait_fixture(const char* name, std::chrono::microseconds wait)
+    : url(test::fresh_database(name)), c(url) {
+    persistence::migrate(c);
+    auto cfg = db_config(url, 2);
+    cfg.registry = &registry;
+    cfg.store_wait = wait;
+    db = live.sys->spawn(database, cfg);
+    BOOST_REQUIRE(live.ping(db).ready());
+  }
+  ~store_wait_fixture() { caf::anon_send_exit(db, caf::exit_reason::user_shutdown); }
+
+  // Records checkout `first` in a call held up by a lock and checkouts
+  // `first + 1` to `first + behind` behind it, then releases the lock and
+  // waits for the first one's claim.
+  void record_with_others_behind(int first, int behind) {
+    persistence::connection locker{url};
+    locker.exec("BEGIN");
+    locker.exec("LOCK TABLE unfinished_checkouts IN SHARE MODE");
+    self->send(db, atoms::begin_atom::value, begin_of(first));
+    std::this_thread::sleep_for(200ms);
+    for (int i = 1; i <= behind; ++i)
+      self->send(db, atoms::begin_atom::value, begin_of(first + i));
+    std::this_thread::sleep_for(100ms);
+    locker.exec("COMMIT");
+    BOOST_REQUIRE_EQUAL(claims(1), 1);
+  }
+
+  int claims(int count) {
+    int claimed = 0;
+    for (int i = 0; i < count; ++i)
+      self->receive(
+        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+        [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); },
+        caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
+    return claimed;
+  }
+
+  std::uint64_t counter(const char* name, const char* kind = nullptr) {
+    if (!kind)
+      return registry.get_counter(name, "").value();
+    return registry.get_counter(name, "", {{"kind", kind}}).value();
+  }
+};
+
+// The records waiting behind a call that answered a record wait for that
+// checkout's store, and both go in the next call, one transaction, rather
+// than the records now and the store a call later.
+BOOST_AUTO_TEST_CASE(records_behind_a_call_wait_for_its_checkouts_stores) {
+  store_wait_fixture f{"ap_database_store_wait", 5s};
+  f.record_with_others_behind(0, 5);
+  auto sent = std::chrono::steady_clock::now();
+  f.self->send(f.db, atoms::store_atom::value, order_of(0));
+  int claimed = 0, stored = 0;
+  for (int i = 0; i < 6; ++i)
+    f.self->receive(
+      [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+      [&](persistence::stored_order& out) { stored += out.stored_now; },
+      [&](caf::error& e) { BOOST_ERROR("call: " << caf::to_string(e)); },
+      caf::after(10s) >> [] { BOOST_FAIL("no reply"); });
+  BOOST_TEST(claimed == 5);
+  BOOST_TEST(stored == 1);
+  // Released by the store, not by the end of the 5 s wait.
+  BOOST_TEST(ms_since(sent) < 4000);
+  BOOST_TEST(f.counter("ap_db_batches_total", "begin") == 2u);
+  BOOST_TEST(f.counter("ap_db_batches_total", "store") == 1u);
+  BOOST_TEST(f.counter("ap_db_batches_together_total") == 1u);
+  auto xmin = [&](const std::string& table, int i) {
+    return f.c.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {order_id_of(i)})
+      .value(0, 0);
+  };
+  BOOST_TEST(xmin("orders", 0) == xmin("unfinished_checkouts", 1));
+  BOOST_TEST(xmin("orders", 0) == xmin("unfinished_checkouts", 5));
+}
+
+// A store that does not come (a payment made over the network, a refused
+// one) holds the records behind for the wait and no longer; and the calls
+// after such a wait do not wait at all for a while.
+BOOST_AUTO_TEST_CASE(a_wait_for_stores_that_do_not_come_ends_and_is_not_repeated) {
+  store_wait_fixture f{"ap_database_store_wait_ends", 300ms};
+  f.record_with_others_behind(0, 3);
+  auto answered = std::chrono::steady_clock::now();
+  BOOST_TEST(f.claims(3) == 3);
+  auto waited = ms_since(answered);
+  BOOST_TEST(waited >= 250);
+  BOOST_TEST(waited < 5000);
+  f.record_with_others_behind(10, 3);
+  answered = std::chrono::steady_clock::now();
+  BOOST_TEST(f.claims(3) == 3);
+  BOOST_TEST(ms_since(answered) < 250);
+  BOOST_TEST(f.counter("ap_db_batches_total", "begin") == 4u);
+  BOOST_TEST(f.counter("ap_db_batches_together_total") == 0u);
+}
+
 // With one call carrying checkouts at a time, every call goes to the same
 // worker, the first that carries none, rather than to each in turn: one
 // PostgreSQL backend makes them all and stays warm (docs/performance.md).
