@@ -96,7 +96,7 @@ measure() {  # LABEL BIN_DIR
   fi
   bench_start "$bin" "$kernel_port" "$work/kernel-$label.log" "$work/service-$label.log" "${kernel_args[@]}"
   printf '%-9s allocator: %s\n' "$label" \
-    "$(ldd "$bin/artifact-publisher" | grep -q 'libjemalloc\.' && echo jemalloc || echo glibc)"
+    "$(ldd "$bin/artifact-publisher" | grep -c 'libjemalloc\.' >/dev/null && echo jemalloc || echo glibc)"
 
   wrk -t1 -c16 -d5s -s bench/checkout.lua "http://127.0.0.1:$port" >/dev/null  # warm-up
   local steps="1 16 64"
