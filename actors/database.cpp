@@ -34,6 +34,7 @@ struct batching_config {
   metrics::counter* together;
   std::chrono::microseconds store_wait;
   std::size_t store_wait_rest;
+  std::size_t store_wait_most;
 };
 
 // The worker whose turn it is.
@@ -114,8 +115,8 @@ void fail(std::vector<caf::typed_response_promise<Reply>>& promises, const caf::
 }
 
 // After a call answered `claims`, the next waits for the stores of those
-// claimed (database_config::store_wait), unless resting after a wait that
-// ended without them.
+// claimed (database_config::store_wait), unless they are many or the facade
+// rests after a wait that ended without them.
 void await_stores(database_state& st, const batching_config& cfg,
                   const std::vector<persistence::claim_result>& claims) {
   if (cfg.store_wait.count() <= 0)
@@ -128,7 +129,7 @@ void await_stores(database_state& st, const batching_config& cfg,
     std::count_if(claims.begin(), claims.end(), [](const persistence::claim_result& c) {
       return c.state == persistence::claim_state::claimed;
     }));
-  if (claimed == 0)
+  if (claimed == 0 || claimed > cfg.store_wait_most)
     return;
   st.awaited = std::min(st.stores.items.size() + claimed, cfg.max_batch);
   st.awaited_until = std::chrono::steady_clock::now() + cfg.store_wait;
@@ -307,7 +308,7 @@ database_actor::behavior_type database(database_actor::stateful_pointer<database
     &registry->get_counter("ap_db_batches_together_total",
                            "Calls that carried a batch of each kind (records and stores) in "
                            "one transaction"),
-    cfg.store_wait, cfg.store_wait_rest};
+    cfg.store_wait, cfg.store_wait_rest, cfg.store_wait_most};
   auto meter_ = actor_meter::make(*registry, "database");
   return {
     metered(self, meter_, [=](atoms::ping_atom x) -> caf::result<persistence::db_status> {

@@ -52,9 +52,13 @@ struct database_config {
   /// record within a few hundred microseconds when its payment is made in
   /// the process; a wait that ends without them (a processor reached over
   /// the network, a refused payment) is not repeated for the next
-  /// `store_wait_rest` calls. Zero: no wait.
+  /// `store_wait_rest` calls. Only for calls that answered at most
+  /// `store_wait_most` records: a larger batch means a load at which the
+  /// calls are full anyway, and its stores, signed one after the other,
+  /// would keep the workers idle longer than a commit saves. Zero: no wait.
   std::chrono::microseconds store_wait{2000};
   std::size_t store_wait_rest = 16;
+  std::size_t store_wait_most = 8;
   /// Stored orders' outbox events are written leased to this instance's
   /// forwarder, to which the checkout hands them (no owner: not leased).
   persistence::outbox_lease outbox_lease;
