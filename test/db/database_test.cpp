@@ -252,9 +252,9 @@ long ms_since(std::chrono::steady_clock::time_point t) {
                              std::chrono::steady_clock::now() - t).count());
 }
 
-// A facade that waits `wait` for the stores of the records it answered, and
-// a way to have a call answer one record while others wait behind it.
-struct store_wait_fixture {
+// A facade with two workers and metrics on a fresh, migrated database,
+// configured by `configure`, and a scoped actor to talk to it.
+struct metered_facade {
   std::string url;
   persistence::connection c;
   live_system live;
@@ -262,16 +262,40 @@ struct store_wait_fixture {
   database_actor db;
   caf::scoped_actor self{*live.sys};
 
-  store_wait_fixture(const char* name, std::chrono::microseconds wait)
+  metered_facade(const char* name, const std::function<void(database_config&)>& configure)
     : url(test::fresh_database(name)), c(url) {
     persistence::migrate(c);
     auto cfg = db_config(url, 2);
     cfg.registry = &registry;
-    cfg.store_wait = wait;
+    configure(cfg);
     db = live.sys->spawn(database, cfg);
     BOOST_REQUIRE(live.ping(db).ready());
   }
-  ~store_wait_fixture() { caf::anon_send_exit(db, caf::exit_reason::user_shutdown); }
+  ~metered_facade() { caf::anon_send_exit(db, caf::exit_reason::user_shutdown); }
+
+  // How many of the next `count` record answers are claims.
+  int claims(int count) {
+    int claimed = 0;
+    for (int i = 0; i < count; ++i)
+      self->receive(
+        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
+        [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); },
+        caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
+    return claimed;
+  }
+
+  std::uint64_t counter(const char* name, const char* kind = nullptr) {
+    if (!kind)
+      return registry.get_counter(name, "").value();
+    return registry.get_counter(name, "", {{"kind", kind}}).value();
+  }
+};
+
+// A facade that waits `wait` for the stores of the records it answered, and
+// a way to have a call answer one record while others wait behind it.
+struct store_wait_fixture : metered_facade {
+  store_wait_fixture(const char* name, std::chrono::microseconds wait)
+    : metered_facade(name, [wait](database_config& cfg) { cfg.store_wait = wait; }) {}
 
   // Records checkout `first` in a call held up by a lock and checkouts
   // `first + 1` to `first + behind` behind it, then releases the lock and
@@ -289,21 +313,7 @@ struct store_wait_fixture {
     BOOST_REQUIRE_EQUAL(claims(1), 1);
   }
 
-  int claims(int count) {
-    int claimed = 0;
-    for (int i = 0; i < count; ++i)
-      self->receive(
-        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
-        [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); },
-        caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
-    return claimed;
-  }
 
-  std::uint64_t counter(const char* name, const char* kind = nullptr) {
-    if (!kind)
-      return registry.get_counter(name, "").value();
-    return registry.get_counter(name, "", {{"kind", kind}}).value();
-  }
 };
 
 // The records waiting behind a call that answered a record wait for that
@@ -380,38 +390,16 @@ BOOST_AUTO_TEST_CASE(calls_one_at_a_time_go_to_the_same_worker) {
 // Records and stores waiting at once go to a worker in one call, written in
 // one transaction (migration 0021). Here a lone record waits on a lock, and
 // the stores and records sent behind it go together once it is released.
-struct together_fixture {
-  std::string url;
-  persistence::connection c;
-  live_system live;
-  metrics::registry registry;
-  database_actor db;
-  caf::scoped_actor self{*live.sys};
+struct together_fixture : metered_facade {
   static constexpr int n = 20;
 
-  explicit together_fixture(const char* name)
-    : url(test::fresh_database(name)), c(url) {
-    persistence::migrate(c);
-    auto cfg = db_config(url, 2);
-    cfg.registry = &registry;
-    db = live.sys->spawn(database, cfg);
-    BOOST_REQUIRE(live.ping(db).ready());
+  explicit together_fixture(const char* name) : metered_facade(name, [](database_config&) {}) {
     // Checkouts 0 to n - 1 are recorded first, to be stored below.
     for (int i = 0; i < n; ++i)
       self->send(db, atoms::begin_atom::value, begin_of(i));
     BOOST_REQUIRE_EQUAL(claims(n), n);
   }
-  ~together_fixture() { caf::anon_send_exit(db, caf::exit_reason::user_shutdown); }
 
-  int claims(int count) {
-    int claimed = 0;
-    for (int i = 0; i < count; ++i)
-      self->receive(
-        [&](persistence::claim_result& r) { claimed += r.state == persistence::claim_state::claimed; },
-        [&](caf::error& e) { BOOST_ERROR("record: " << caf::to_string(e)); },
-        caf::after(10s) >> [] { BOOST_FAIL("no claim reply"); });
-    return claimed;
-  }
 
   // Sends n stores (order i, changed by `change`) and n records of new
   // checkouts behind a record held up by a lock, then releases it; answers
@@ -441,11 +429,6 @@ struct together_fixture {
     return {claimed, stored, failed};
   }
 
-  std::uint64_t counter(const char* name, const char* kind = nullptr) {
-    if (!kind)
-      return registry.get_counter(name, "").value();
-    return registry.get_counter(name, "", {{"kind", kind}}).value();
-  }
 
   std::string xmin(const std::string& table, int i) {
     return c.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {order_id_of(i)})
