@@ -168,7 +168,8 @@ bool awaiting_stores(facade_ptr self, const batching_config& cfg) {
 // behind it may wait a little longer for their stores (`await_stores`).
 //
 // A call is sent without a timer of its own (which would cost CAF's clock
-// thread two wake-ups a call): the worker bounds every call it makes (the
+// thread two wake-ups a call; only a wait for stores sets one, and only
+// while something waits): the worker bounds every call it makes (the
 // call deadline, DB_CALL_DEADLINE_MS, then the cancel's grace, then the
 // connection is dropped, an outcome in doubt; connecting has its
 // connect_timeout), and a worker that dies takes this facade with it (they
