@@ -210,6 +210,7 @@ fake_database(held_database_actor::stateful_pointer<fake_state> self, world_ptr 
     },
     [](atoms::retained_atom, persistence::retention_table) { return unused<std::int64_t>(); },
     [](atoms::vacuum_atom) { return unused<bool>(); },
+    [](atoms::gather_atom) {},
   };
 }
 
