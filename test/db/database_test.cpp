@@ -289,6 +289,12 @@ struct metered_facade {
       return registry.get_counter(name, "").value();
     return registry.get_counter(name, "", {{"kind", kind}}).value();
   }
+
+  // The transaction that wrote checkout `i`'s row of `table`.
+  std::string xmin(const std::string& table, int i) {
+    return c.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {order_id_of(i)})
+      .value(0, 0);
+  }
 };
 
 // A facade that waits `wait` for the stores of the records it answered, and
@@ -312,8 +318,6 @@ struct store_wait_fixture : metered_facade {
     locker.exec("COMMIT");
     BOOST_REQUIRE_EQUAL(claims(1), 1);
   }
-
-
 };
 
 // The records waiting behind a call that answered a record wait for that
@@ -338,12 +342,8 @@ BOOST_AUTO_TEST_CASE(records_behind_a_call_wait_for_its_checkouts_stores) {
   BOOST_TEST(f.counter("ap_db_batches_total", "begin") == 2u);
   BOOST_TEST(f.counter("ap_db_batches_total", "store") == 1u);
   BOOST_TEST(f.counter("ap_db_batches_together_total") == 1u);
-  auto xmin = [&](const std::string& table, int i) {
-    return f.c.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {order_id_of(i)})
-      .value(0, 0);
-  };
-  BOOST_TEST(xmin("orders", 0) == xmin("unfinished_checkouts", 1));
-  BOOST_TEST(xmin("orders", 0) == xmin("unfinished_checkouts", 5));
+  BOOST_TEST(f.xmin("orders", 0) == f.xmin("unfinished_checkouts", 1));
+  BOOST_TEST(f.xmin("orders", 0) == f.xmin("unfinished_checkouts", 5));
 }
 
 // A store that does not come (a payment made over the network, a refused
@@ -429,11 +429,6 @@ struct together_fixture : metered_facade {
     return {claimed, stored, failed};
   }
 
-
-  std::string xmin(const std::string& table, int i) {
-    return c.exec("SELECT xmin::text FROM " + table + " WHERE order_id = $1", {order_id_of(i)})
-      .value(0, 0);
-  }
 };
 
 BOOST_AUTO_TEST_CASE(records_and_stores_waiting_at_once_commit_together) {
