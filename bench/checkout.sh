@@ -5,9 +5,11 @@
 # Idempotency-Key) after a warm-up, and prints requests/s, latency
 # percentiles, errors, the WAL PostgreSQL wrote per request, the checkpoints
 # it began, what the stored orders and receipts grew by per request and the
-# size of the queue tables after each step, the CPU each process used at 64
-# connections, the audit lag, and the service's resident memory before and
-# after 100,000 further checkouts. In the same run pgbench replays the SQL a
+# size of the queue tables after each step, the page cache's dirty data
+# during each step (the most, and the most written out within a second: a
+# burst of the disk), the CPU each process used at 64 connections, the
+# audit lag, and the service's resident memory before and after 100,000
+# further checkouts. In the same run pgbench replays the SQL a
 # checkout commits at the same client counts, and the checkout rate is
 # printed as a fraction of that database-only rate.
 #
@@ -59,6 +61,30 @@ wal_and_checkpoints() {  # DB_URL
                                     pg_total_relation_size('orders') + pg_total_relation_size('audit_receipts')
                                FROM pg_stat_bgwriter"
 }
+# The page cache's dirty data in MB (/proc/meminfo), every 0.2 s until
+# killed. The kernel writes a file's dirty pages out 30 s after they were
+# first dirtied, a few hundred megabytes of the tables at once, and every
+# synchronous commit waits behind that on a disk shared with the WAL
+# (docs/performance.md, "The bursts every 30 s").
+sample_dirty() {  # OUT
+  local key value _
+  while :; do
+    while read -r key value _; do
+      [ "$key" = Dirty: ] && { echo $((value / 1024)); break; }
+    done </proc/meminfo
+    sleep 0.2
+  done >"$1"
+}
+
+# From sample_dirty's samples: the most dirty, and the most written out of
+# it within one second (the largest fall over five samples), which a step
+# with a burst of the disk shows as a hundred megabytes or more.
+dirty_summary() {  # SAMPLES
+  awk '{ v[NR] = $1; if ($1 > most) most = $1
+         for (j = NR - 5; j < NR; j++) if (j >= 1 && v[j] - $1 > burst) burst = v[j] - $1 }
+       END { printf "dirty_max_mb=%d writeback_burst_mb=%d", most, burst }' "$1"
+}
+
 # Runs every step against the binaries in BIN_DIR, labelled LABEL; leaves
 # the database URL of that run in $db_url.
 measure() {  # LABEL BIN_DIR
@@ -111,9 +137,15 @@ measure() {  # LABEL BIN_DIR
          >"$work/cpu-$label") &
     fi
     local before after
+    local sampler
+    sample_dirty "$work/dirty-$label-$c" &
+    sampler=$!
+    pids+=("$sampler")
     before=$(wal_and_checkpoints "$db_url")
     line=$(wrk -t"$threads" -c"$c" -d"${duration}s" --timeout 10s -s bench/checkout.lua "http://127.0.0.1:$port" | grep '^RESULT')
     after=$(wal_and_checkpoints "$db_url")
+    kill "$sampler"
+    wait "$sampler" 2>/dev/null || true
     rps[$label-$c]=$(bench_result "$line" rps)
     echo "$label $c ${rps[$label-$c]} $(bench_result "$line" p50_ms) $(bench_result "$line" p90_ms)" \
          "$(bench_result "$line" p99_ms)" >>"$work/checkout.dat"
@@ -125,13 +157,16 @@ measure() {  # LABEL BIN_DIR
     # And the size of the two queue tables (unfinished checkouts, the audit
     # outbox) after it: each checkout inserts and deletes three rows there,
     # and what is not vacuumed piles up as dead rows.
-    printf '%-9s checkout connections=%s %s %s queue_tables_mb=%s\n' "$label" "$c" "${line#RESULT }" \
+    # And the page cache's dirty data during it (sample_dirty): whether a
+    # burst of the disk fell into the step, which decides its p99 when one does.
+    printf '%-9s checkout connections=%s %s %s queue_tables_mb=%s %s\n' "$label" "$c" "${line#RESULT }" \
       "$(awk -v b="$before" -v a="$after" -v n="$(bench_result "$line" requests)" 'BEGIN {
           split(b, x, " "); split(a, y, " ")
           printf "wal_bytes_per_request=%.0f checkpoints=%d table_bytes_per_request=%.0f",
                  (n > 0 ? (y[1] - x[1]) / n : 0), y[2] - x[2], (n > 0 ? (y[3] - x[3]) / n : 0) }')" \
       "$(bench_psql "$db_url" -c "SELECT (pg_relation_size('unfinished_checkouts')
-                                          + pg_relation_size('audit_outbox')) / 1048576")"
+                                          + pg_relation_size('audit_outbox')) / 1048576")" \
+      "$(dirty_summary "$work/dirty-$label-$c")"
   done
   wait_for_file "$work/cpu-$label" && cat "$work/cpu-$label"
   # The same as CPU milliseconds per checkout at the step's rate: what one
