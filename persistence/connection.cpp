@@ -8,6 +8,7 @@
 #include <future>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <libpq-fe.h>
 
@@ -107,6 +108,8 @@ namespace {
 
 constexpr std::uint32_t text_oid = 25;
 constexpr std::uint32_t text_array_oid = 1009;
+constexpr std::uint32_t bytea_oid = 17;
+constexpr std::uint32_t bytea_array_oid = 1001;
 
 void append_int32(std::string& out, std::uint32_t v) {
   char be[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -117,13 +120,15 @@ void append_int32(std::string& out, std::uint32_t v) {
 // array_send's layout: dimensions, whether any element is NULL, the
 // element type, then each dimension's length and lower bound (none for an
 // empty array), then each element as its length (-1 for NULL) and bytes.
+// text and bytea elements are sent as their bytes.
 template <class Each>
-param binary_text_array(std::size_t count, bool any_null, std::size_t bytes, Each each) {
+param binary_array(std::uint32_t element_oid, std::uint32_t array_oid, std::size_t count,
+                   bool any_null, std::size_t bytes, Each each) {
   std::string out;
   out.reserve(20 + 4 * count + bytes);
   append_int32(out, count == 0 ? 0 : 1);
   append_int32(out, any_null ? 1 : 0);
-  append_int32(out, text_oid);
+  append_int32(out, element_oid);
   if (count > 0) {
     append_int32(out, static_cast<std::uint32_t>(count));
     append_int32(out, 1);
@@ -137,7 +142,23 @@ param binary_text_array(std::size_t count, bool any_null, std::size_t bytes, Eac
     append_int32(out, static_cast<std::uint32_t>(item->size()));
     out += *item;
   }
-  return param::binary(text_array_oid, std::move(out));
+  return param::binary(array_oid, std::move(out));
+}
+
+template <class Each>
+param binary_text_array(std::size_t count, bool any_null, std::size_t bytes, Each each) {
+  return binary_array(text_oid, text_array_oid, count, any_null, bytes, each);
+}
+
+/// The count of bytes and whether any is null, of strings held by the caller.
+std::pair<std::size_t, bool> sizes_of(const std::vector<const std::string*>& items) {
+  std::size_t bytes = 0;
+  bool any_null = false;
+  for (const auto* item : items) {
+    bytes += item ? item->size() : 0;
+    any_null = any_null || !item;
+  }
+  return {bytes, any_null};
 }
 
 } // namespace
@@ -162,13 +183,14 @@ param text_array(const std::vector<std::optional<std::string>>& items) {
 }
 
 param text_array(const std::vector<const std::string*>& items) {
-  std::size_t bytes = 0;
-  bool any_null = false;
-  for (const auto* item : items) {
-    bytes += item ? item->size() : 0;
-    any_null = any_null || !item;
-  }
+  auto [bytes, any_null] = sizes_of(items);
   return binary_text_array(items.size(), any_null, bytes, [&](std::size_t i) { return items[i]; });
+}
+
+param bytea_array(const std::vector<const std::string*>& items) {
+  auto [bytes, any_null] = sizes_of(items);
+  return binary_array(bytea_oid, bytea_array_oid, items.size(), any_null, bytes,
+                      [&](std::size_t i) { return items[i]; });
 }
 
 std::vector<std::string> from_pg_array(const std::string& text) {

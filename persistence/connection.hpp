@@ -131,6 +131,9 @@ param text_array(const std::vector<std::optional<std::string>>& items);
 /// The same of strings held by the caller, which are not copied on the
 /// way; SQL NULL for null pointers.
 param text_array(const std::vector<const std::string*>& items);
+/// A one-dimensional `bytea[]` in binary format, for a `$n::bytea[]`, of
+/// strings of bytes held by the caller; SQL NULL for null pointers.
+param bytea_array(const std::vector<const std::string*>& items);
 /// The elements of a one-dimensional text array as PostgreSQL prints it
 /// (`{a,"b c"}`); NULL elements are left out.
 std::vector<std::string> from_pg_array(const std::string& text);

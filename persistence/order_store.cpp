@@ -13,6 +13,7 @@
 #include "domain/receipt.hpp"
 #include "persistence/connection.hpp"
 
+#include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
 
@@ -98,7 +99,7 @@ claim_result claim_idempotency_key(connection& db, const idempotency_claim& clai
       // it, or else its order's result. A key recorded with its checkout
       // (migration 0018) is completed by its order's row.
       "SELECT k.fingerprint, k.state, coalesce(o.status, ''),"
-      " coalesce(k.response_body, o.result),"
+      " coalesce(k.response_body, order_result(o.result, o.delivery_ciphertext, o.ciphertext_at)),"
       " k.updated_at < now() - make_interval(secs => $3) AS stale"
       " FROM idempotency_keys k LEFT JOIN orders o ON o.order_id = k.order_id"
       " WHERE k.customer_id = $1 AND k.idem_key = $2",
@@ -288,8 +289,47 @@ bool is_unfinished(connection& db, const std::string& order_id) {
 
 namespace {
 
+/// An order's result as its row stores it (migration 0025): the base64 of
+/// its delivery's ciphertext cut out, and the bytes it encodes beside it.
+struct cut_result {
+  std::string rest;
+  std::string ciphertext;
+  /// Where order_result() puts the base64 back, in characters from 1.
+  std::int64_t at = 0;
+};
+
+/// `result` cut as above; nullopt when it has no ciphertext to cut, or one
+/// that is not strict base64 (which order_result() would not put back as
+/// it was), or one placed after a character outside ASCII (whose position
+/// in characters depends on the database's encoding): that result is
+/// stored whole. Strict base64 is the only encoding of its bytes, the one
+/// order_result() writes, so the document reads back byte for byte.
+std::optional<cut_result> cut_ciphertext(const std::string& result) {
+  static constexpr std::string_view member = R"("cipherText":")";
+  auto begin = result.find(member);
+  if (begin == std::string::npos)
+    return std::nullopt;
+  begin += member.size();
+  auto end = result.find('"', begin);
+  if (end == std::string::npos || end == begin)
+    return std::nullopt;
+  auto before = std::string_view{result}.substr(0, begin);
+  if (std::any_of(before.begin(), before.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    return std::nullopt;
+  auto bytes = crypto::base64_decode(std::string_view{result}.substr(begin, end - begin));
+  if (!bytes)
+    return std::nullopt;
+  cut_result out;
+  out.rest.reserve(result.size() - (end - begin));
+  out.rest.append(result, 0, begin).append(result, end, std::string::npos);
+  out.ciphertext = std::move(*bytes);
+  out.at = static_cast<std::int64_t>(begin) + 1;
+  return out;
+}
+
 /// The orders given by `at(i)`, i < count, as the columns of one call of
-/// store_orders() (migration 0017), `$1` to `$21`.
+/// store_orders() (migration 0025), `$1` to `$23`.
 template <class At>
 params store_columns(const outbox_lease& lease, std::size_t count, At at) {
   auto optional = [](const std::string& s) -> std::optional<std::string> {
@@ -302,12 +342,18 @@ params store_columns(const outbox_lease& lease, std::size_t count, At at) {
   // is held here.
   using texts = std::vector<const std::string*>;
   auto or_null = [](const std::string& s) { return s.empty() ? nullptr : &s; };
-  texts order_id, customer, email, currency, payment, entry, result;
+  texts order_id, customer, email, currency, payment, entry, result, ciphertext;
   std::vector<std::string> status, total, items, created;
+  std::vector<std::optional<std::string>> ciphertext_at;
+  // Each result's cut, where it has one; reserved, so that the pointers
+  // into it stay put.
+  std::vector<cut_result> cuts;
+  cuts.reserve(count);
   texts event_id, event_type, event_order, payload;
   texts key_customer, key, body, key_order;
-  for (auto* v : {&order_id, &customer, &email, &currency, &payment, &entry, &result})
+  for (auto* v : {&order_id, &customer, &email, &currency, &payment, &entry, &result, &ciphertext})
     v->reserve(count);
+  ciphertext_at.reserve(count);
   for (auto* v : {&status, &total, &items, &created})
     v->reserve(count);
   for (auto* v : {&event_id, &event_type, &event_order, &payload})
@@ -322,7 +368,16 @@ params store_columns(const outbox_lease& lease, std::size_t count, At at) {
     total.push_back(std::to_string(o.total));
     payment.push_back(&o.payment_id);
     entry.push_back(or_null(o.finance_entry_id));
-    result.push_back(&o.result);
+    if (auto cut = cut_ciphertext(o.result)) {
+      cuts.push_back(std::move(*cut));
+      result.push_back(&cuts.back().rest);
+      ciphertext.push_back(&cuts.back().ciphertext);
+      ciphertext_at.emplace_back(std::to_string(cuts.back().at));
+    } else {
+      result.push_back(&o.result);
+      ciphertext.push_back(nullptr);
+      ciphertext_at.emplace_back(std::nullopt);
+    }
     items.push_back(domain::priced_items_text(o.items));
     created.push_back(o.created_at);
     for (const auto& e : o.events) {
@@ -343,7 +398,8 @@ params store_columns(const outbox_lease& lease, std::size_t count, At at) {
   return params_of(text_array(order_id), text_array(customer), text_array(email),
                    text_array(status), text_array(currency), to_pg_array(total),
                    text_array(payment), text_array(entry), text_array(result),
-                   text_array(items), to_pg_array(created),
+                   text_array(items), bytea_array(ciphertext), to_pg_array(ciphertext_at),
+                   to_pg_array(created),
                    text_array(event_id), text_array(event_type), text_array(event_order),
                    text_array(payload),
                    text_array(key_customer), text_array(key),
@@ -361,10 +417,11 @@ std::vector<std::string> store_all(connection& db, const outbox_lease& lease, st
     return {};
   auto rows = db.exec_prepared("store_orders",
           "SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-          " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
-          " $12::text[], $13::text[], $14::text[], $15::text[],"
-          " $16::text[], $17::text[], $18::text[], $19::text[],"
-          " $20::text, $21::integer)",
+          " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[],"
+          " $12::integer[], $13::timestamptz[],"
+          " $14::text[], $15::text[], $16::text[], $17::text[],"
+          " $18::text[], $19::text[], $20::text[], $21::text[],"
+          " $22::text, $23::integer)",
           store_columns(lease, count, at));
   return from_pg_array(rows.value(0, 0));
 }
@@ -427,10 +484,11 @@ begun_and_stored begin_and_store(connection& db, const std::vector<checkout_begi
           "SELECT begun, stored_before FROM begin_and_store("
           "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
           " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
-          " $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[],"
-          " $18::text[], $19::text[], $20::text[], $21::text[],"
-          " $22::text[], $23::text[], $24::text[], $25::text[],"
-          " $26::text, $27::integer)",
+          " $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[],"
+          " $18::integer[], $19::timestamptz[],"
+          " $20::text[], $21::text[], $22::text[], $23::text[],"
+          " $24::text[], $25::text[], $26::text[], $27::text[],"
+          " $28::text, $29::integer)",
           columns);
   out.begun = from_pg_array(rows.value(0, 0));
   out.stored = outcomes_of(from_pg_array(rows.value(0, 1)), lease, orders.size(), at);
@@ -467,14 +525,17 @@ std::string order_part_of(const std::string& result, order_part part) {
 
 std::string load_order_part(connection& db, const std::string& order_id, order_part part) {
   if (part != order_part::result) {
-    auto rows = db.exec("SELECT result FROM orders WHERE order_id = $1", {order_id});
+    auto rows = db.exec("SELECT order_result(result, delivery_ciphertext, ciphertext_at)"
+                        " FROM orders WHERE order_id = $1",
+                        {order_id});
     if (rows.rows() == 0)
       return {};
     return order_part_of(rows.value(0, 0), part);
   }
   // The result with the receipts of its events (migration 0011), in one
   // round trip.
-  auto rows = db.exec("SELECT o.result, o.status,"
+  auto rows = db.exec("SELECT order_result(o.result, o.delivery_ciphertext, o.ciphertext_at),"
+                      " o.status,"
                       " ARRAY(SELECT r.receipt FROM audit_receipts r WHERE r.order_id = o.order_id)"
                       " FROM orders o WHERE o.order_id = $1",
                       {order_id});

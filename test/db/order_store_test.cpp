@@ -1,3 +1,9 @@
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <boost/test/unit_test.hpp>
 
 #include "bench/sample_checkout.hpp"
@@ -76,7 +82,9 @@ BOOST_AUTO_TEST_CASE(an_order_is_stored_whole) {
   // Shown with its audit receipts (none yet); stored as it was written.
   BOOST_TEST(load_order_part(db, order("1").order_id, order_part::result)
              == domain::result_with_receipts(order("1").result, domain::order_status::completed, {}));
-  BOOST_TEST(db.exec("SELECT result FROM orders").value(0, 0) == order("1").result);
+  BOOST_TEST(db.exec("SELECT order_result(result, delivery_ciphertext, ciphertext_at) FROM orders")
+               .value(0, 0)
+             == order("1").result);
   BOOST_TEST(load_order_part(db, "order_nope", order_part::result).empty());
 }
 
@@ -129,13 +137,15 @@ BOOST_AUTO_TEST_CASE(an_orders_row_is_written_once_into_the_indexes_its_reads_us
              == "orders_finance_entry_id_key orders_payment_id_key orders_pkey");
 }
 
-// Migration 0024: a completed order's row, as a checkout makes it (the
-// benchmark's two lines, a real proof, license and sealed delivery), is
-// compressed where it is: three rows to a page instead of two, nothing in
-// the TOAST table, and every part reads back byte for byte.
-BOOST_AUTO_TEST_CASE(completed_orders_are_compressed_in_their_rows_three_to_a_page) {
+// Migrations 0024 and 0025: a completed order's row, as a checkout makes
+// it (the benchmark's two lines, a real proof, license and sealed
+// delivery), is compressed where it is, with its delivery's ciphertext
+// beside the result as bytes: four rows to a page (three with the base64
+// in the result), nothing in the TOAST table, and every part reads back
+// byte for byte.
+BOOST_AUTO_TEST_CASE(completed_orders_are_compressed_in_their_rows_four_to_a_page) {
   std::vector<domain::order_record> stored;
-  for (int n = 0; n < 9; ++n) {
+  for (int n = 0; n < 12; ++n) {
     // A customer id as long as bench/checkout.lua's.
     auto o = bench::sample_checkout{"bench-1765100000-0-123456789-" + std::to_string(n)}.assemble();
     o.idempotency_key = "key-" + std::to_string(n);
@@ -145,16 +155,24 @@ BOOST_AUTO_TEST_CASE(completed_orders_are_compressed_in_their_rows_three_to_a_pa
     stored.push_back(o);
   }
   for (const auto& o : stored) {
-    auto row = db.exec("SELECT pg_column_compression(result), pg_column_size(result) < octet_length(result),"
-                       " pg_column_size(o.*) <= 2712, result"
+    rapidjson::Document doc;
+    BOOST_REQUIRE(!json::parse_strict(o.result, doc));
+    std::string base64 = doc["delivery"]["cipherText"].GetString();
+    BOOST_REQUIRE_GT(base64.size(), 500u);
+    auto row = db.exec("SELECT pg_column_compression(result),"
+                       " pg_column_size(result) < octet_length(result), pg_column_size(o.*) <= 2032,"
+                       " strpos(result, $2), encode(delivery_ciphertext, 'base64'),"
+                       " order_result(result, delivery_ciphertext, ciphertext_at)"
                        " FROM orders o WHERE order_id = $1",
-                       {o.order_id});
+                       {o.order_id, base64.substr(0, 40)});
     BOOST_TEST(row.value(0, 0) == "lz4");
     BOOST_TEST(row.value(0, 1) == "t");
     BOOST_TEST(row.value(0, 2) == "t");
-    BOOST_TEST(row.value(0, 3) == o.result);
-    rapidjson::Document doc;
-    BOOST_REQUIRE(!json::parse_strict(o.result, doc));
+    BOOST_TEST(row.value(0, 3) == "0");
+    std::string kept = row.value(0, 4);
+    kept.erase(std::remove(kept.begin(), kept.end(), '\n'), kept.end());
+    BOOST_TEST(kept == base64);
+    BOOST_TEST(row.value(0, 5) == o.result);
     BOOST_TEST(load_order_part(db, o.order_id, order_part::delivery)
                == json::canonical(doc["delivery"]));
     // A retry with the order's key is answered with the stored body, as sent.
@@ -168,6 +186,80 @@ BOOST_AUTO_TEST_CASE(completed_orders_are_compressed_in_their_rows_three_to_a_pa
                      " WHERE relname = 'orders'")
                .value(0, 0)
              == "0");
+}
+
+// Migration 0025: a result whose ciphertext cannot be cut out exactly is
+// stored whole, and every result reads back as it was written.
+BOOST_AUTO_TEST_CASE(a_result_is_cut_only_where_it_reads_back_exactly) {
+  auto with_delivery = [](const std::string& delivery, const std::string& before = "") {
+    return R"({"a":")" + before + R"(","delivery":)" + delivery
+           + R"(,"license":{"issuedTo":"Zoë"}})";
+  };
+  std::vector<std::pair<domain::order_record, bool>> all;
+  auto add = [&](const std::string& n, std::string result, bool cut) {
+    auto o = order(n, "key-cut-" + n);
+    o.result = std::move(result);
+    BOOST_REQUIRE(begin(o) == claim_state::claimed);
+    all.emplace_back(o, cut);
+  };
+  // Strict base64, with characters outside ASCII after it: cut.
+  add("41", with_delivery(R"({"cipherText":"AAEC+/8=","nonce":"bm9uY2U=","keyId":"d2"})"), true);
+  // No padding needed, and none: cut.
+  add("42", with_delivery(R"({"cipherText":"AAECAwQF","keyId":"d2"})"), true);
+  // Characters outside ASCII before it: their count in characters is the
+  // database's, so stored whole.
+  add("43", with_delivery(R"({"cipherText":"AAEC+/8=","keyId":"d2"})", "é"), false);
+  // Not strict base64: trailing bits set, padding missing, a line break,
+  // the URL alphabet, empty.
+  add("44", with_delivery(R"({"cipherText":"AAF=","keyId":"d2"})"), false);
+  add("45", with_delivery(R"({"cipherText":"AAE","keyId":"d2"})"), false);
+  add("46", with_delivery(R"({"cipherText":"AAEC\n+/8=","keyId":"d2"})"), false);
+  add("47", with_delivery(R"({"cipherText":"AAEC-_8=","keyId":"d2"})"), false);
+  add("48", with_delivery(R"({"cipherText":"","keyId":"d2"})"), false);
+  // No delivery (a refused payment's order has none).
+  add("49", R"({"orderId":"x","status":"payment_failed"})", false);
+  std::vector<domain::order_record> orders;
+  for (const auto& [o, cut] : all)
+    orders.push_back(o);
+  store_orders(db, orders);
+  for (const auto& [o, cut] : all) {
+    auto row = db.exec("SELECT delivery_ciphertext IS NOT NULL, result = $2,"
+                       " order_result(result, delivery_ciphertext, ciphertext_at)"
+                       " FROM orders WHERE order_id = $1",
+                       {o.order_id, o.result});
+    BOOST_TEST(row.value(0, 0) == (cut ? "t" : "f"), o.result);
+    BOOST_TEST(row.value(0, 1) == (cut ? "f" : "t"), o.result);
+    BOOST_TEST(row.value(0, 2) == o.result);
+    auto replay = claim_idempotency_key(db, {o.customer_id, o.idempotency_key, "fp"});
+    BOOST_TEST(replay.body == o.result);
+  }
+}
+
+// Migration 0025: the previous release's call of store_orders, without the
+// ciphertexts, stores results whole, and they read back as they were.
+BOOST_AUTO_TEST_CASE(the_previous_releases_store_keeps_the_result_whole) {
+  auto o = order("51");
+  db.exec("SELECT store_orders($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+          " $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
+          " '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', NULL, 0)",
+          params_of(to_pg_array(std::vector<std::string>{o.order_id}),
+                    to_pg_array(std::vector<std::string>{o.customer_id}),
+                    to_pg_array(std::vector<std::string>{o.email}),
+                    to_pg_array(std::vector<std::string>{"completed"}),
+                    to_pg_array(std::vector<std::string>{o.currency}),
+                    to_pg_array(std::vector<std::string>{std::to_string(o.total)}),
+                    to_pg_array(std::vector<std::string>{o.payment_id}),
+                    to_pg_array(std::vector<std::string>{o.finance_entry_id}),
+                    text_array(std::vector<std::string>{o.result}),
+                    to_pg_array(std::vector<std::optional<std::string>>{std::nullopt}),
+                    to_pg_array(std::vector<std::string>{o.created_at})));
+  BOOST_TEST(db.exec("SELECT result, delivery_ciphertext IS NULL FROM orders WHERE order_id = $1",
+                     {o.order_id})
+               .value(0, 1)
+             == "t");
+  BOOST_TEST(db.exec("SELECT result FROM orders WHERE order_id = $1", {o.order_id}).value(0, 0)
+             == o.result);
+  BOOST_TEST(load_order_part(db, o.order_id, order_part::delivery) == delivery_of("51"));
 }
 
 BOOST_AUTO_TEST_CASE(the_parts_are_read_out_of_the_result) {

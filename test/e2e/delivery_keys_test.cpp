@@ -130,9 +130,14 @@ BOOST_AUTO_TEST_CASE(deliveries_name_their_master_key_and_older_ones_still_open)
   {
     persistence::connection pg{db};
     auto stored = parse_json(
-      pg.exec("SELECT result FROM orders WHERE order_id = $1", {order_d1}).value(0, 0));
+      pg.exec("SELECT order_result(result, delivery_ciphertext, ciphertext_at) FROM orders"
+              " WHERE order_id = $1",
+              {order_d1})
+        .value(0, 0));
     stored["delivery"].RemoveMember("keyId");
-    pg.exec("UPDATE orders SET result = $2 WHERE order_id = $1",
+    // Such a service stored the result whole (before migration 0025).
+    pg.exec("UPDATE orders SET result = $2, delivery_ciphertext = NULL, ciphertext_at = NULL"
+            " WHERE order_id = $1",
             {order_d1, json::canonical(stored)});
     BOOST_REQUIRE(pg.exec("SELECT result FROM orders WHERE order_id = $1", {order_d1})
                     .value(0, 0)

@@ -187,7 +187,8 @@ void check_invariants(const std::string& db_url, std::uint16_t kernel_port,
   // No order without its payment and its ledger entry: the columns are set
   // and agree with the stored result document.
   {
-    auto rows = db.exec("SELECT order_id, payment_id, finance_entry_id, result FROM orders");
+    auto rows = db.exec("SELECT order_id, payment_id, finance_entry_id,"
+                        " order_result(result, delivery_ciphertext, ciphertext_at) FROM orders");
     for (int i = 0; i < rows.rows(); ++i) {
       BOOST_TEST(!rows.is_null(i, 2), rows.value(i, 0) << " has no ledger entry");
       auto result = parse_json(rows.value(i, 3));

@@ -267,7 +267,10 @@ BOOST_AUTO_TEST_CASE(a_checkout_left_by_a_dead_process_is_processing_until_recon
   auto replay = retry();
   BOOST_TEST(replay.status == 201);
   BOOST_TEST(replay.body
-             == db.exec("SELECT result FROM orders WHERE order_id = $1", {ids.order_id}).value(0, 0));
+             == db.exec("SELECT order_result(result, delivery_ciphertext, ciphertext_at)"
+                        " FROM orders WHERE order_id = $1",
+                        {ids.order_id})
+                  .value(0, 0));
   auto replayed = parse_json(replay.body);
   BOOST_TEST(std::string{replayed["audit"]["eventId"].GetString()}
              == doc["audit"]["eventId"].GetString());
