@@ -256,7 +256,16 @@ void judge(const context& ctx, std::shared_ptr<audit_batch> b, std::size_t i,
   auto& out = b->outcomes[i];
   out.acknowledged = true;
   out.kernel_id = ack.kernel_id;
-  out.receipt = domain::to_json({row.event_type, std::move(ack)});
+  // Kept in the columns of its row where they give it back exactly
+  // (migration 0026), else as its text. The row's event id is the one the
+  // receipt was checked against.
+  domain::audit_receipt receipt{row.event_type, std::move(ack)};
+  if (auto columns = domain::receipt_in_columns(receipt)) {
+    out.in_columns = true;
+    out.columns = std::move(*columns);
+  } else {
+    out.receipt = domain::to_json(receipt);
+  }
   auto lag_ms = (acked_at_ms != 0 ? acked_at_ms : ctx.cfg->now_ms()) - row.committed_at_ms;
   ctx.m->lag.observe(static_cast<double>(lag_ms) / 1000.0);
   ctx.m->delivered.inc();

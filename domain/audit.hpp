@@ -39,6 +39,25 @@ typename Inspector::result_type inspect(Inspector& f, audit_event& x) {
            x.committed_at_ms, x.attempts);
 }
 
+/// A receipt as the columns of its row keep it (migration 0026): the hashes
+/// and the signature as their bytes, the Kernel's ids and time as the
+/// strings they are. SQL's receipt_document() puts the canonical JSON back
+/// from them (domain/receipt.hpp, receipt_in_columns).
+struct receipt_columns {
+  std::string hash;
+  std::string prev_hash;
+  std::string signature;
+  std::string kernel_id;
+  std::string signer_id;
+  std::string ts;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, receipt_columns& x) {
+  return f(caf::meta::type_name("receipt_columns"), x.hash, x.prev_hash, x.signature, x.kernel_id,
+           x.signer_id, x.ts);
+}
+
 /// How forwarding one leased event ended.
 struct forwarding_outcome {
   std::string event_id;
@@ -56,12 +75,16 @@ struct forwarding_outcome {
   std::int32_t refused_status = 0;
   /// With `refused_status`: a bounded excerpt of the Kernel's answer.
   std::string refusal;
+  /// Whether `columns` holds the receipt of an acknowledged event, which is
+  /// then kept in them rather than as `receipt`'s text (left empty).
+  bool in_columns = false;
+  receipt_columns columns{};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, forwarding_outcome& x) {
   return f(caf::meta::type_name("forwarding_outcome"), x.event_id, x.acknowledged, x.kernel_id,
-           x.attempts, x.receipt, x.refused_status, x.refusal);
+           x.attempts, x.receipt, x.refused_status, x.refusal, x.in_columns, x.columns);
 }
 
 /// The outbox at a glance, for metrics. Dead-lettered events are not

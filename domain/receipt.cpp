@@ -137,6 +137,46 @@ std::string to_json(const audit_receipt& r) {
   return out + "}";
 }
 
+namespace {
+
+// Printable ASCII but for '"' and the backslash: quoted as it is, in any encoding.
+bool plain(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+  });
+}
+
+// The bytes of lower-case hex, which encode(bytes, 'hex') writes back.
+std::optional<std::string> lower_hex_bytes(std::string_view text) {
+  auto bytes = crypto::hex_decode(text);
+  if (!bytes || crypto::hex_encode(*bytes) != text)
+    return std::nullopt;
+  return bytes;
+}
+
+} // namespace
+
+std::optional<receipt_columns> receipt_in_columns(const audit_receipt& r) {
+  const auto& a = r.ack;
+  if (!plain(a.event_id) || !plain(r.event_type) || !plain(a.kernel_id) || !plain(a.signer_id)
+      || !plain(a.ts))
+    return std::nullopt;
+  auto hash = lower_hex_bytes(a.hash);
+  auto prev_hash = lower_hex_bytes(a.prev_hash);
+  auto signature = crypto::base64_decode(a.signature);
+  if (!hash || !prev_hash || !signature || crypto::base64_encode(*signature) != a.signature)
+    return std::nullopt;
+  return receipt_columns{std::move(*hash), std::move(*prev_hash), std::move(*signature),
+                         a.kernel_id, a.signer_id, a.ts};
+}
+
+audit_receipt receipt_of_columns(std::string event_id, std::string event_type,
+                                 const receipt_columns& c) {
+  return {std::move(event_type),
+          {c.kernel_id, std::move(event_id), crypto::hex_encode(c.hash),
+           crypto::hex_encode(c.prev_hash), crypto::base64_encode(c.signature), c.signer_id, c.ts}};
+}
+
 std::optional<audit_receipt> receipt_from_json(const rapidjson::Value& v) {
   if (!v.IsObject())
     return std::nullopt;

@@ -16,6 +16,7 @@
 #include <rapidjson/document.h>
 
 #include "core/crypto.hpp"
+#include "domain/audit.hpp"
 #include "domain/order.hpp"
 #include "kernel/messages.hpp"
 
@@ -86,6 +87,21 @@ struct audit_receipt {
 /// Canonical JSON `{eventId, eventType, hash, kernelEventId, prevHash,
 /// signature, signerId, ts}`.
 std::string to_json(const audit_receipt& r);
+
+/// The columns that keep `r` when SQL's receipt_document() rebuilds
+/// exactly to_json(r) from them and the row's event id and type
+/// (migration 0026), which it does when: the hash and the previous hash are
+/// lower-case hex (the previous hash may be empty), the signature is base64
+/// as base64_encode writes it, and the ids, the type and the time need no
+/// escape in JSON and are printable ASCII, so that the database's encoding
+/// cannot change them. nullopt otherwise: such a receipt is kept as its
+/// text.
+std::optional<receipt_columns> receipt_in_columns(const audit_receipt& r);
+
+/// The receipt whose columns receipt_in_columns gave, with the event id and
+/// type of its row: what receipt_document() rebuilds in SQL.
+audit_receipt receipt_of_columns(std::string event_id, std::string event_type,
+                                 const receipt_columns& c);
 
 /// Reads a receipt as to_json writes it (in any member order); nullopt when
 /// `v` is not an object or one of its members is missing or not a string.

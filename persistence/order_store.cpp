@@ -532,11 +532,12 @@ std::string load_order_part(connection& db, const std::string& order_id, order_p
       return {};
     return order_part_of(rows.value(0, 0), part);
   }
-  // The result with the receipts of its events (migration 0011), in one
-  // round trip.
+  // The result with the receipts of its events (migration 0011), each as
+  // receipt_document() gives it back (migration 0026), in one round trip.
   auto rows = db.exec("SELECT order_result(o.result, o.delivery_ciphertext, o.ciphertext_at),"
                       " o.status,"
-                      " ARRAY(SELECT r.receipt FROM audit_receipts r WHERE r.order_id = o.order_id)"
+                      " ARRAY(SELECT receipt_document(r) FROM audit_receipts r"
+                      "        WHERE r.order_id = o.order_id)"
                       " FROM orders o WHERE o.order_id = $1",
                       {order_id});
   if (rows.rows() == 0)

@@ -40,17 +40,33 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   // and the rows are sent again.
   // The outcomes' own strings go into the arrays, not copies of them.
   std::vector<const std::string*> acknowledged;
+  // A receipt as its text, or as its parts (migration 0026): null where
+  // the other is given.
   std::vector<const std::string*> receipts;
+  std::vector<const std::string*> hashes;
+  std::vector<const std::string*> prev_hashes;
+  std::vector<const std::string*> signatures;
+  std::vector<const std::string*> kernel_ids;
+  std::vector<const std::string*> signers;
+  std::vector<const std::string*> times;
   std::vector<const std::string*> failed;
   std::vector<const std::string*> refused;
   std::vector<std::string> refused_statuses;
   std::vector<const std::string*> refusals;
   acknowledged.reserve(outcomes.size());
-  receipts.reserve(outcomes.size());
+  for (auto* v : {&receipts, &hashes, &prev_hashes, &signatures, &kernel_ids, &signers, &times})
+    v->reserve(outcomes.size());
   for (const auto& o : outcomes) {
     if (o.acknowledged) {
       acknowledged.push_back(&o.event_id);
-      receipts.push_back(&o.receipt);
+      const auto& c = o.columns;
+      receipts.push_back(o.in_columns ? nullptr : &o.receipt);
+      hashes.push_back(o.in_columns ? &c.hash : nullptr);
+      prev_hashes.push_back(o.in_columns ? &c.prev_hash : nullptr);
+      signatures.push_back(o.in_columns ? &c.signature : nullptr);
+      kernel_ids.push_back(o.in_columns ? &c.kernel_id : nullptr);
+      signers.push_back(o.in_columns ? &c.signer_id : nullptr);
+      times.push_back(o.in_columns ? &c.ts : nullptr);
     } else if (o.refused_status != 0) {
       refused.push_back(&o.event_id);
       refused_statuses.push_back(std::to_string(o.refused_status));
@@ -65,8 +81,12 @@ void settle_outbox(connection& db, const std::vector<domain::forwarding_outcome>
   // queue time from the row deleted; a repeat finds no row and changes
   // nothing. The Kernel's id for the event is in the receipt (kernelEventId).
   if (!acknowledged.empty())
-    db.exec_prepared("settle_delivered", "SELECT settle_delivered($1::text[], $2::text[])",
-                     params_of(text_array(acknowledged), text_array(receipts)));
+    db.exec_prepared("settle_delivered",
+                     "SELECT settle_delivered($1::text[], $2::text[], $3::bytea[], $4::bytea[],"
+                     " $5::bytea[], $6::text[], $7::text[], $8::text[])",
+                     params_of(text_array(acknowledged), text_array(receipts), bytea_array(hashes),
+                               bytea_array(prev_hashes), bytea_array(signatures),
+                               text_array(kernel_ids), text_array(signers), text_array(times)));
   // Backoff grows with the attempts: 100 ms doubling, at most max_backoff.
   if (!failed.empty())
     db.exec("UPDATE audit_outbox SET leased_until = NULL, next_attempt_at = now()"

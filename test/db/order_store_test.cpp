@@ -1,12 +1,14 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
 
 #include "bench/sample_checkout.hpp"
+#include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "domain/order.hpp"
 #include "domain/receipt.hpp"
@@ -904,6 +906,107 @@ BOOST_AUTO_TEST_CASE(settled_receipts_are_kept_with_their_order_and_outlive_the_
   // The outbox is a queue, empty once all is delivered; the receipts stay.
   BOOST_TEST(count("audit_outbox") == "0");
   BOOST_TEST(shown() == R"({"receipts":[)" + first + "," + second + R"(],"status":"delivered"})");
+}
+
+// Migration 0026: a receipt the service can keep in columns is kept so, in
+// about half the row, and read back through receipt_document() byte for
+// byte; the previous release's call keeps it whole.
+BOOST_AUTO_TEST_CASE(receipts_are_kept_in_columns_in_half_the_row_and_read_back_exactly) {
+  auto o = order("8");
+  store_order(db, o);
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload)"
+          " VALUES ('evt_whole', 'upgrade.proposed', '{}')");
+  const std::string seed(32, '\x07');
+  std::string prev;
+  auto receipt = [&](const domain::audit_event& e) {
+    auto hash = crypto::sha256_hex(e.payload + prev);
+    auto signature = crypto::base64_encode(crypto::ed25519_sign(seed, *crypto::hex_decode(hash)));
+    domain::audit_receipt r{e.event_type, {"kae_" + hash.substr(0, 24), e.event_id, hash, prev,
+                                           signature, "kernel-mock", "2026-12-08T00:52:50.940Z"}};
+    prev = hash;
+    return r;
+  };
+  auto in_columns = [](const domain::audit_receipt& r) {
+    domain::forwarding_outcome out{r.ack.event_id, true, r.ack.kernel_id, 1, {}, 0, {}};
+    auto columns = domain::receipt_in_columns(r);
+    BOOST_REQUIRE(columns);
+    out.in_columns = true;
+    out.columns = *columns;
+    return out;
+  };
+  // The first with no previous hash, as the first event of the Kernel's log.
+  auto completed = receipt(o.events[0]);
+  auto generated = receipt(o.events[1]);
+  auto whole = receipt({"evt_whole", "upgrade.proposed", "{}"});
+  BOOST_TEST(completed.ack.prev_hash.empty());
+  settle_outbox(db, {in_columns(completed), in_columns(generated),
+                     {"evt_whole", true, whole.ack.kernel_id, 1, domain::to_json(whole), 0, {}}});
+  BOOST_TEST(count("audit_outbox") == "0");
+
+  auto kept = [&](const std::string& event_id) {
+    auto row = db.exec("SELECT receipt IS NULL, receipt_document(r), pg_column_size(r.*)"
+                       " FROM audit_receipts r WHERE event_id = $1",
+                       {event_id});
+    BOOST_REQUIRE(row.rows() == 1);
+    return std::make_tuple(row.value(0, 0) == "t", row.value(0, 1), std::stoi(row.value(0, 2)));
+  };
+  auto [whole_as_text, whole_document, whole_size] = kept("evt_whole");
+  BOOST_TEST(!whole_as_text);
+  BOOST_TEST(whole_document == domain::to_json(whole));
+  for (const auto* r : {&completed, &generated}) {
+    BOOST_TEST_CONTEXT(r->ack.event_id) {
+      auto [in_columns_only, document, size] = kept(r->ack.event_id);
+      BOOST_TEST(in_columns_only);
+      BOOST_TEST(document == domain::to_json(*r));
+      // As text a receipt took about 500 bytes of its row (about 560 with
+      // the service's longer ids); in columns about 270, 310 with a
+      // previous hash.
+      BOOST_TEST(size + 180 <= whole_size);
+      BOOST_TEST(size <= 320);
+    }
+  }
+  // The order shows them as the service made them, and checks as such.
+  rapidjson::Document doc;
+  BOOST_REQUIRE(!json::parse_strict(load_order_part(db, o.order_id, order_part::result), doc));
+  BOOST_TEST(json::canonical(doc["audit"])
+             == R"({"receipts":[)" + domain::to_json(completed) + "," + domain::to_json(generated)
+                  + R"(],"status":"delivered"})");
+
+  // Many signatures and hashes, each read back as the service writes them:
+  // PostgreSQL's hex and base64 against the service's.
+  std::vector<domain::forwarding_outcome> many;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 64; ++i) {
+    domain::audit_event e{"evt_many_" + std::to_string(i), "upgrade.proposed",
+                          "{\"i\":" + std::to_string(i) + "}"};
+    db.exec("INSERT INTO audit_outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
+            {e.event_id, e.event_type, e.payload});
+    auto r = receipt(e);
+    many.push_back(in_columns(r));
+    expected.push_back(domain::to_json(r));
+  }
+  settle_outbox(db, many);
+  auto read = db.exec("SELECT receipt_document(r) FROM audit_receipts r"
+                      " WHERE event_id LIKE 'evt_many_%' ORDER BY received_at, event_id");
+  BOOST_REQUIRE(read.rows() == 64);
+  std::vector<std::string> documents;
+  for (int i = 0; i < read.rows(); ++i)
+    documents.push_back(read.value(i, 0));
+  std::sort(documents.begin(), documents.end());
+  std::sort(expected.begin(), expected.end());
+  BOOST_TEST(documents == expected, boost::test_tools::per_element());
+
+  // The previous release's call keeps every receipt whole.
+  db.exec("INSERT INTO audit_outbox (event_id, event_type, payload)"
+          " VALUES ('evt_previous', 'upgrade.proposed', '{}')");
+  auto previous = domain::to_json(receipt({"evt_previous", "upgrade.proposed", "{}"}));
+  db.exec("SELECT settle_delivered(ARRAY['evt_previous'], ARRAY[$1])", {previous});
+  auto kept_whole = db.exec("SELECT receipt, receipt_document(r), hash IS NULL"
+                            " FROM audit_receipts r WHERE event_id = 'evt_previous'");
+  BOOST_REQUIRE(kept_whole.rows() == 1);
+  BOOST_TEST(kept_whole.value(0, 0) == previous);
+  BOOST_TEST(kept_whole.value(0, 1) == previous);
+  BOOST_TEST(kept_whole.value(0, 2) == "t");
 }
 
 BOOST_AUTO_TEST_CASE(catalog_loads_sorted) {

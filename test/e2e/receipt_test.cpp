@@ -187,6 +187,14 @@ BOOST_AUTO_TEST_CASE(a_delivered_order_shows_receipts_that_verify_under_the_kern
   BOOST_TEST(sql_value(s.svc.db_url(), "SELECT count(*) FROM audit_receipts WHERE order_id = $1",
                        {order_id})
              == "2");
+  // Both kept in the columns of their rows, their hashes and signature as
+  // bytes (migration 0026), and shown above as receipt_document() rebuilt
+  // them.
+  BOOST_TEST(sql_value(s.svc.db_url(),
+                       "SELECT count(*) FROM audit_receipts WHERE order_id = $1 AND receipt IS NULL"
+                       " AND octet_length(hash) = 32 AND octet_length(signature) = 64",
+                       {order_id})
+             == "2");
 
   // Only the audit member differs from the stored result, and the POST's
   // replay keeps its body byte for byte.

@@ -3,6 +3,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <utility>
+#include <vector>
 
 #include "core/crypto.hpp"
 #include "core/json.hpp"
@@ -194,6 +197,71 @@ BOOST_AUTO_TEST_CASE(a_receipt_reads_back_from_its_canonical_json) {
 
 // Only the first eight signers keep tables (165 KB each); a receipt checks
 // the same under every signer, tabled or not.
+BOOST_AUTO_TEST_CASE(a_receipt_kept_in_columns_gives_back_its_canonical_json) {
+  // The vector receipts: the second has a previous hash, the first none.
+  auto second = audit_receipt{"delivery.generated", second_receipt()};
+  auto first = audit_receipt{"order.completed", {"kae_1", "evt_1", first_hash, "", first_signature,
+                                                 "kernel-1", "2026-01-01T00:00:00.000Z"}};
+  for (const auto& r : {first, second}) {
+    auto columns = receipt_in_columns(r);
+    BOOST_REQUIRE(columns);
+    BOOST_TEST(columns->hash.size() == 32u);
+    BOOST_TEST(columns->signature.size() == 64u);
+    BOOST_TEST(columns->prev_hash.size() == (r.ack.prev_hash.empty() ? 0u : 32u));
+    BOOST_TEST(to_json(receipt_of_columns(r.ack.event_id, r.event_type, *columns)) == to_json(r));
+  }
+  BOOST_TEST(receipt_in_columns(first)->hash == *crypto::hex_decode(first_hash));
+  BOOST_TEST(receipt_in_columns(first)->signature == *crypto::base64_decode(first_signature));
+  // Kernel ids, signers and times as the Kernel may write them, any
+  // printable ASCII but the two characters JSON escapes.
+  auto odd = second;
+  odd.ack.kernel_id = "kae/2 ~{x}";
+  odd.ack.ts = "";
+  odd.ack.signer_id = "k!";
+  BOOST_REQUIRE(receipt_in_columns(odd));
+  BOOST_TEST(to_json(receipt_of_columns("evt_2", odd.event_type, *receipt_in_columns(odd)))
+             == to_json(odd));
+}
+
+BOOST_AUTO_TEST_CASE(a_receipt_its_columns_would_change_is_kept_as_its_text) {
+  auto upper = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+    return s;
+  };
+  const std::vector<std::pair<std::string, void (*)(kernel::audit_ack&)>> cases{
+    {"an upper-case hash", [](kernel::audit_ack& a) { a.hash = "C" + a.hash.substr(1); }},
+    {"a hash that is not hex", [](kernel::audit_ack& a) { a.hash = "sha256:" + a.hash; }},
+    {"a previous hash of odd length", [](kernel::audit_ack& a) { a.prev_hash.pop_back(); }},
+    {"base64 without its padding",
+     [](kernel::audit_ack& a) { a.signature = a.signature.substr(0, a.signature.size() - 2); }},
+    {"base64 in lines", [](kernel::audit_ack& a) { a.signature.insert(76, "\n"); }},
+    {"the URL alphabet", [](kernel::audit_ack& a) {
+       std::replace(a.signature.begin(), a.signature.end(), '+', '-');
+       std::replace(a.signature.begin(), a.signature.end(), '/', '_');
+     }},
+    {"trailing bits set", [](kernel::audit_ack& a) { a.signature[a.signature.size() - 3] = 'B'; }},
+    {"a quote in the Kernel's id", [](kernel::audit_ack& a) { a.kernel_id = "kae_\"2"; }},
+    {"a backslash in the signer", [](kernel::audit_ack& a) { a.signer_id = "k\\1"; }},
+    {"a tab in the time", [](kernel::audit_ack& a) { a.ts += "\t"; }},
+    {"a character outside ASCII in the time", [](kernel::audit_ack& a) { a.ts += "\xc3\xa9"; }},
+    {"a control character in the event's id", [](kernel::audit_ack& a) { a.event_id += "\x7f"; }},
+  };
+  for (const auto& [name, change] : cases) {
+    BOOST_TEST_CONTEXT(name) {
+      auto r = audit_receipt{"delivery.generated", second_receipt()};
+      change(r.ack);
+      BOOST_TEST(!receipt_in_columns(r));
+    }
+  }
+  // The case of the hash and of the previous hash too.
+  auto r = audit_receipt{"delivery.generated", second_receipt()};
+  r.ack.prev_hash = upper(r.ack.prev_hash);
+  BOOST_TEST(!receipt_in_columns(r));
+  // And the event's type, which the row keeps.
+  r = audit_receipt{"delivery \"generated\"", second_receipt()};
+  BOOST_TEST(!receipt_in_columns(r));
+}
+
 BOOST_AUTO_TEST_CASE(only_the_first_signers_keep_tables_and_every_signer_checks) {
   std::vector<kernel::signer_key> published;
   for (int i = 0; i < 11; ++i)
